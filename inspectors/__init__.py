@@ -1,0 +1,32 @@
+"""Jaxpr Explorer's library: see what JAX does to a program, stage by stage.
+
+    from inspectors import Request, inspect
+    result = inspect(Request(source=code, fn="loss", args="f32[3]", transforms=["grad", "jit"]))
+    print(result.jaxpr_after)
+
+Importing this package is cheap: JAX loads on first use of `inspect`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspectors.results import InspectError, InspectionResult, JaxprModel, Request
+
+__all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect", "list_devices"]
+
+
+def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
+    """Trace, transform, lower, compile (and optionally time) the request's function."""
+    from inspectors import pipeline
+
+    return pipeline.inspect(request, use_cache=use_cache)
+
+
+def list_devices() -> list[str]:
+    """Return every JAX device of every available backend as `platform:id`."""
+    from inspectors import pipeline
+
+    return pipeline.list_devices()
+
+

@@ -1,0 +1,7 @@
+"""Entry point for `python -m inspectors`."""
+
+import sys
+
+from inspectors.cli import main
+
+sys.exit(main())

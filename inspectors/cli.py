@@ -1,0 +1,100 @@
+"""`python -m inspectors FILE.py --emit jaxpr`: inspections from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from inspectors.results import InspectionResult, Request
+
+EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
+    "jaxpr-before": lambda r: r.jaxpr_before,
+    "jaxpr": lambda r: r.jaxpr_after,
+    "stablehlo": lambda r: r.stablehlo,
+    "stablehlo-debug": lambda r: r.stablehlo_debug,
+    "hlo": lambda r: r.hlo,
+    "json": lambda r: r.to_json(indent=1),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the CLI's argument parser."""
+    p = argparse.ArgumentParser(
+        prog="python -m inspectors",
+        description="Trace, transform, lower and compile a JAX function; print any stage.",
+    )
+    p.add_argument("file", help="Python source file (use - for standard input)")
+    p.add_argument("--fn", help="entry function (default: the file's declared entry, else the last def)")
+    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch'")
+    p.add_argument(
+        "--transform",
+        action="append",
+        metavar="T",
+        help="transform, innermost first, repeatable: grad, vmap(in_axes=(None, 0)), jit, ...",
+    )
+    p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
+    p.add_argument("--emit", default="jaxpr", choices=sorted(EMITTERS), help="what to print")
+    p.add_argument("--time", action="store_true", help="run and time the compiled function")
+    p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
+    p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
+    p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
+    return p
+
+
+def request_from_args(ns: argparse.Namespace) -> Request:
+    """Build the inspection request from parsed arguments."""
+    if ns.file == "-":
+        source, filename = sys.stdin.read(), "<stdin>"
+    else:
+        with open(ns.file, encoding="utf-8", errors="replace") as fh:
+            source, filename = fh.read(), ns.file
+    transforms = [] if ns.no_transforms else ns.transform
+    return Request(
+        source=source,
+        filename=filename,
+        fn=ns.fn,
+        args=ns.args,
+        transforms=transforms,
+        device=ns.device,
+        time=ns.time,
+        time_budget_s=ns.time_budget,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit status."""
+    ns = build_parser().parse_args(argv)
+    from inspectors import inspect, list_devices
+
+    if ns.list_devices:
+        print("\n".join(list_devices()))
+        return 0
+    try:
+        request = request_from_args(ns)
+    except OSError as exc:
+        print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    result = inspect(request, use_cache=False)
+    text = EMITTERS[ns.emit](result)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if result.error:
+        print(result.error.format(), file=sys.stderr)
+        if ns.emit != "json":
+            print(json.dumps({"error": _error_dict(result)}), file=sys.stderr)
+        return 1
+    if ns.time and result.timing:
+        t = result.timing
+        print(
+            f"# {t.device}: median {t.median_s * 1e6:.1f} µs, min {t.min_s * 1e6:.1f} µs, "
+            f"p90 {t.p90_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _error_dict(result: InspectionResult) -> dict:
+    """Return the structured error as plain data."""
+    return result.to_dict()["error"]

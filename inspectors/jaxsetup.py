@@ -1,0 +1,21 @@
+"""Import JAX once, configured for the explorer (several host CPU devices)."""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+CPU_DEVICES_ENV = "JAXPR_EXPLORER_CPU_DEVICES"
+DEFAULT_CPU_DEVICES = 4
+
+
+def jax() -> ModuleType:
+    """Return the `jax` module, asking for N host CPU devices if no backend started yet."""
+    import jax as _jax
+
+    count = int(os.environ.get(CPU_DEVICES_ENV, DEFAULT_CPU_DEVICES))
+    try:
+        _jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError:
+        pass  # a backend already started (e.g. in a test process): keep what it has
+    return _jax

@@ -1,0 +1,244 @@
+"""One inspection, stage by stage: load, inputs, transform, trace, lower, compile, run.
+
+Each stage fills its part of the `InspectionResult`; the first failure is
+recorded as an `InspectError` and the stages before it are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect as pyinspect
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from inspectors import jaxsetup
+from inspectors.errors import to_error
+from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stats
+
+jax = jaxsetup.jax()
+
+from inspectors import source as src  # noqa: E402
+from inspectors import timing, transforms  # noqa: E402
+from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
+
+CACHE_SIZE = 64
+_cache: OrderedDict[str, InspectionResult] = OrderedDict()
+
+
+class _StageFailed(Exception):
+    """Raised inside a stage block once its error is recorded on the result."""
+
+
+@contextmanager
+def _stage(result: InspectionResult, name: str) -> Iterator[None]:
+    """Time a stage; record its exception as the result's error."""
+    start = time.perf_counter()
+    try:
+        yield
+    except _StageFailed:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any user error becomes data
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, SystemExit):
+            raise
+        result.error = to_error(name, exc, result.request.filename, result.request.source)
+        raise _StageFailed from None
+    finally:
+        result.stage_times[name] = time.perf_counter() - start
+
+
+def cache_key(request: Request) -> str:
+    """Return a digest of everything that determines a result."""
+    blob = json.dumps(asdict(request), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
+    """Run every stage for `request`; results are cached on the request's contents."""
+    key = cache_key(request)
+    if use_cache and key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    result = InspectionResult(request=request, jax_version=jax.__version__)
+    try:
+        _run_stages(result)
+    except _StageFailed:
+        pass
+    if use_cache:
+        _cache[key] = result
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    """Forget every cached result."""
+    _cache.clear()
+
+
+def list_devices() -> list[str]:
+    """Return every device of every available backend as `platform:id`."""
+    return [device_name(d) for d in _all_devices()]
+
+
+def device_name(device: Any) -> str:
+    """Return a device's name as the CLI and app write it: `cpu:0`, `gpu:1`."""
+    return f"{device.platform}:{device.id}"
+
+
+def _all_devices() -> list[Any]:
+    """Every device of every backend that initialises here."""
+    devices = []
+    for backend in ("cpu", "gpu", "tpu"):
+        try:
+            devices.extend(jax.devices(backend))
+        except RuntimeError:
+            continue
+    return devices
+
+
+def resolve_device(name: str | None) -> Any:
+    """Return the JAX device named `platform:id` (the default device if None)."""
+    if not name:
+        return jax.devices()[0]
+    for device in _all_devices():
+        if device_name(device) == name or str(device) == name:
+            return device
+    raise LookupError(f"no device {name!r}; available: {', '.join(list_devices())}")
+
+
+def _run_stages(result: InspectionResult) -> None:
+    """Fill `result` stage by stage; raise _StageFailed at the first failure."""
+    req = result.request
+    defaults = src.read_defaults(req.source)
+    result.functions = src.top_level_functions(req.source)
+    args_expr = req.args if req.args is not None else defaults.args
+    specs = req.transforms if req.transforms is not None else defaults.transforms
+    with _stage(result, "load"):
+        module = src.load_module(req.source, req.filename)
+        result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
+        f = getattr(module, result.entry)
+    with _stage(result, "transform"):
+        pipeline = transforms.parse_pipeline(specs)
+        result.expression = transforms.expression(result.entry, pipeline)
+        g = transforms.apply_pipeline(f, pipeline)
+    with _stage(result, "inputs"):
+        args = src.eval_args(args_expr, module)
+        device = resolve_device(req.device)
+    static = transforms.static_argnums(pipeline)
+    paths = arg_paths(f, args, static)
+    with jax.default_device(device):
+        with _stage(result, "trace"):
+            before = jax.make_jaxpr(f, static_argnums=static)(*args)
+            result.jaxpr_before, result.model_before = build_model(before, req.filename, req.source, paths)
+            result.stats = Stats(before=count_primitives(result.model_before))
+            result.stats.total_before = sum(result.stats.before.values())
+        with _stage(result, "trace_transformed"):
+            traced = jax.jit(g, static_argnums=static).trace(*args)
+            result.jaxpr_after, result.model_after = build_model(traced.jaxpr, req.filename, req.source, paths)
+            result.stats.after = count_primitives(result.model_after)
+            result.stats.total_after = sum(result.stats.after.values())
+        with _stage(result, "lower"):
+            lowered = traced.lower()
+            result.stablehlo = lowered.as_text()
+            result.stablehlo_debug = lowered.as_text(debug_info=True)
+        with _stage(result, "compile"):
+            compiled = lowered.compile()
+            result.hlo = compiled.as_text()
+            result.cost = cost_info(compiled)
+            result.memory = memory_info(compiled)
+        if req.time:
+            with _stage(result, "run"):
+                _time(result, compiled, args, static, device)
+
+
+def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
+    """Run the compiled function on concrete inputs; record outputs and timing."""
+    dynamic = [a for i, a in enumerate(args) if i not in static]
+    concrete = jax.device_put(src.materialize(dynamic), device)
+    out = jax.block_until_ready(compiled(*concrete))
+    result.outputs = summarize_outputs(out)
+    t = timing.time_calls(lambda: compiled(*concrete), device_name(device), result.request.time_budget_s)
+    flops = result.cost.flops if result.cost else None
+    t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
+    result.timing = t
+
+
+def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
+    """Return each flattened input's path named after `f`'s parameters: `params[0][1]`."""
+    try:
+        names = list(pyinspect.signature(f).parameters)
+    except (TypeError, ValueError):
+        names = []
+    paths = []
+    for i, arg in enumerate(args):
+        if i in static:
+            continue
+        base = names[i] if i < len(names) else f"args[{i}]"
+        for path, _ in jax.tree_util.tree_flatten_with_path(arg)[0]:
+            paths.append(base + jax.tree_util.keystr(path))
+    return paths
+
+
+def cost_info(compiled: Any) -> CostInfo | None:
+    """Return XLA's cost analysis, or None where the backend gives none (jax#16008)."""
+    try:
+        raw = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 - some backends raise instead of returning None
+        return None
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    if not raw:
+        return None
+
+    def figure(key: str) -> float | None:
+        value = raw.get(key)
+        return float(value) if value is not None and value >= 0 else None
+
+    return CostInfo(
+        flops=figure("flops"),
+        transcendentals=figure("transcendentals"),
+        bytes_accessed=figure("bytes accessed"),
+        raw={k: float(v) for k, v in raw.items()},
+    )
+
+
+def memory_info(compiled: Any) -> dict[str, int] | None:
+    """Return `memory_analysis()` sizes in bytes, or None where unavailable."""
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # noqa: BLE001
+        return None
+    if stats is None:
+        return None
+    return {
+        name: int(getattr(stats, name))
+        for name in dir(stats)
+        if name.endswith("_in_bytes") and isinstance(getattr(stats, name, None), int)
+    }
+
+
+def summarize_outputs(out: Any, limit: int = 6) -> list[OutputSummary]:
+    """Describe each output leaf: path, shape, dtype, a short preview of values."""
+    import numpy as np
+
+    leaves = jax.tree_util.tree_flatten_with_path(out)[0]
+    summaries = []
+    for path, leaf in leaves:
+        arr = np.asarray(leaf)
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", arr.dtype), jax.dtypes.prng_key):
+            arr = np.asarray(jax.random.key_data(leaf))
+        preview = np.array2string(arr, precision=4, threshold=limit * 2, edgeitems=limit // 2)
+        summaries.append(
+            OutputSummary(
+                path=jax.tree_util.keystr(path) or "out",
+                shape=list(arr.shape),
+                dtype=str(getattr(leaf, "dtype", arr.dtype)),
+                preview=" ".join(preview.split()),
+            )
+        )
+    return summaries
