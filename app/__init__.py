@@ -1,0 +1,1 @@
+"""Jaxpr Explorer's Streamlit UI (entry: app/main.py)."""
