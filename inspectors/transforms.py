@@ -3,6 +3,9 @@
 A pipeline is a list of specs in call syntax, innermost first:
 `["grad", "vmap(in_axes=(None, 0))", "jit"]` is
 `jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0)))`.
+
+Parsing and printing are pure Python (the app uses them without loading JAX);
+JAX is imported only when a pipeline is applied.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
 import numpy as np
 
 
@@ -38,6 +40,7 @@ def format_options(options: dict[str, Any]) -> str:
 
 def _tangents(tree: Any) -> Any:
     """Ones-like tangents (float0 zeros for integer and bool leaves)."""
+    import jax
 
     def one(x: Any) -> Any:
         dtype = jax.dtypes.result_type(x)
@@ -52,6 +55,8 @@ def _tangents(tree: Any) -> Any:
 def _jvp(f: Callable, **options: Any) -> Callable:
     """`jax.jvp` with ones-like tangents: returns (primal_out, tangent_out)."""
 
+    import jax
+
     def f_jvp(*args: Any) -> Any:
         return jax.jvp(f, args, _tangents(args), **options)
 
@@ -60,6 +65,8 @@ def _jvp(f: Callable, **options: Any) -> Callable:
 
 def _vjp(f: Callable, **options: Any) -> Callable:
     """`jax.vjp` pulled back with ones-like cotangents: returns (out, cotangents)."""
+
+    import jax
 
     def f_vjp(*args: Any) -> Any:
         out, pullback = jax.vjp(f, *args, **options)
@@ -70,6 +77,7 @@ def _vjp(f: Callable, **options: Any) -> Callable:
 
 def _checkpoint(f: Callable, policy: Any = None, **options: Any) -> Callable:
     """`jax.checkpoint`, with `policy` given by name (`"dots_saveable"`)."""
+    import jax
     if isinstance(policy, str):
         if not hasattr(jax.checkpoint_policies, policy):
             raise TransformSpecError(f"unknown checkpoint policy {policy!r}")
@@ -77,19 +85,31 @@ def _checkpoint(f: Callable, policy: Any = None, **options: Any) -> Callable:
     return jax.checkpoint(f, policy=policy, **options)
 
 
+def _jax_transform(name: str) -> Callable[..., Callable]:
+    """Return `jax.<name>`, importing JAX only now."""
+
+    def build(f: Callable, **options: Any) -> Callable:
+        import jax
+
+        return getattr(jax, name)(f, **options)
+
+    build.__name__ = name
+    return build
+
+
 TRANSFORMS: dict[str, Callable[..., Callable]] = {
-    "grad": jax.grad,
-    "value_and_grad": jax.value_and_grad,
-    "vmap": jax.vmap,
-    "jit": jax.jit,
+    "grad": _jax_transform("grad"),
+    "value_and_grad": _jax_transform("value_and_grad"),
+    "vmap": _jax_transform("vmap"),
+    "jit": _jax_transform("jit"),
     "jvp": _jvp,
     "vjp": _vjp,
-    "jacfwd": jax.jacfwd,
-    "jacrev": jax.jacrev,
-    "hessian": jax.hessian,
+    "jacfwd": _jax_transform("jacfwd"),
+    "jacrev": _jax_transform("jacrev"),
+    "hessian": _jax_transform("hessian"),
     "checkpoint": _checkpoint,
+    "remat": _checkpoint,
 }
-TRANSFORMS["remat"] = _checkpoint
 
 
 def parse_transform(spec: str) -> Transform:
