@@ -18,4 +18,7 @@ def jax() -> ModuleType:
         _jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError:
         pass  # a backend already started (e.g. in a test process): keep what it has
+    # Locations in StableHLO/HLO name the user's line only, not the call stack through
+    # this package: the text is then the same whoever calls JAX, and reads better.
+    _jax.config.update("jax_include_full_tracebacks_in_locations", False)
     return _jax

@@ -6,6 +6,7 @@ recorded as an `InspectError` and the stages before it are kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect as pyinspect
 import json
@@ -125,25 +126,31 @@ def _run_stages(result: InspectionResult) -> None:
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
-        g = transforms.apply_pipeline(f, pipeline)
+        recorder = ArgRecorder(f)
+        g = transforms.apply_pipeline(recorder, pipeline)
     with _stage(result, "inputs"):
         args = src.eval_args(args_expr, module)
         device = resolve_device(req.device)
     static = transforms.static_argnums(pipeline)
     paths = arg_paths(f, args, static)
     with jax.default_device(device):
+        traced, after_error = _trace_transformed(result, g, args, static, paths)
         with _stage(result, "trace"):
-            before = jax.make_jaxpr(f, static_argnums=static)(*args)
+            # `f` is shown as the pipeline called it: per example under vmap, with the
+            # values jit made static, so "before" is the program the transform rewrote.
+            f_args, f_static = recorder.seen(args, static)
+            before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args)
             result.jaxpr_before, result.model_before = build_model(before, req.filename, req.source, paths)
-            result.stats = Stats(before=count_primitives(result.model_before))
+            result.stats.before = count_primitives(result.model_before)
             result.stats.total_before = sum(result.stats.before.values())
-        with _stage(result, "trace_transformed"):
-            traced = jax.jit(g, static_argnums=static).trace(*args)
-            result.jaxpr_after, result.model_after = build_model(traced.jaxpr, req.filename, req.source, paths)
-            result.stats.after = count_primitives(result.model_after)
-            result.stats.total_after = sum(result.stats.after.values())
+        if after_error:
+            result.error = after_error
+            raise _StageFailed
         with _stage(result, "lower"):
-            lowered = traced.lower()
+            # A pipeline that ends in `jit` is lowered as the user would: `g.lower(...)`,
+            # not `jit(g)`, which would wrap it in a second jit.
+            ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
+            lowered = (g.trace(*args) if ends_in_jit else traced).lower()
             result.stablehlo = lowered.as_text()
             result.stablehlo_debug = lowered.as_text(debug_info=True)
         with _stage(result, "compile"):
@@ -154,6 +161,61 @@ def _run_stages(result: InspectionResult) -> None:
         if req.time:
             with _stage(result, "run"):
                 _time(result, compiled, args, static, device)
+
+
+def _trace_transformed(
+    result: InspectionResult, g: Callable, args: tuple, static: tuple[int, ...], paths: list[str]
+) -> tuple[Any, Any]:
+    """Trace the transformed function; return (traced, error) so `f` still gets its view."""
+    result.stats = Stats()
+    try:
+        with _stage(result, "trace_transformed"):
+            traced = jax.jit(g, static_argnums=static).trace(*args)
+            req = result.request
+            result.jaxpr_after, result.model_after = build_model(traced.jaxpr, req.filename, req.source, paths)
+            result.stats.after = count_primitives(result.model_after)
+            result.stats.total_after = sum(result.stats.after.values())
+    except _StageFailed:
+        error, result.error = result.error, None
+        return None, error
+    return traced, None
+
+
+class ArgRecorder:
+    """Wraps `f` to record the abstract arguments the pipeline first calls it with."""
+
+    def __init__(self, f: Callable) -> None:
+        functools.update_wrapper(self, f)
+        self.f = f
+        self.calls: list[tuple] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.calls:
+            self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
+        return self.f(*args, **kwargs)
+
+    def seen(self, args: tuple, static: tuple[int, ...]) -> tuple[tuple, tuple[int, ...]]:
+        """Return (args, static_argnums) as `f` saw them, or the user's if never called."""
+        if not self.calls:
+            return args, static
+        seen = self.calls[0]
+        fixed = tuple(i for i, a in enumerate(seen) if not _is_array_tree(a))
+        return seen, fixed
+
+
+def _abstract(leaf: Any) -> Any:
+    """A tracer or array becomes a ShapeDtypeStruct; Python values stay (they were static)."""
+    aval = getattr(leaf, "aval", None)
+    if aval is not None and hasattr(aval, "shape"):
+        return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=getattr(aval, "weak_type", False))
+    if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
+        return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+    return leaf
+
+
+def _is_array_tree(tree: Any) -> bool:
+    """True if any leaf of `tree` is an array spec (so the argument is traced)."""
+    return any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(tree))
 
 
 def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:

@@ -60,6 +60,7 @@ def _jvp(f: Callable, **options: Any) -> Callable:
     def f_jvp(*args: Any) -> Any:
         return jax.jvp(f, args, _tangents(args), **options)
 
+    f_jvp.__name__ = f"jvp_{getattr(f, '__name__', 'f')}"
     return f_jvp
 
 
@@ -72,6 +73,7 @@ def _vjp(f: Callable, **options: Any) -> Callable:
         out, pullback = jax.vjp(f, *args, **options)
         return out, pullback(_tangents(out))
 
+    f_vjp.__name__ = f"vjp_{getattr(f, '__name__', 'f')}"
     return f_vjp
 
 
