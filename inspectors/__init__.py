@@ -9,8 +9,6 @@ Importing this package is cheap: JAX loads on first use of `inspect`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from inspectors.results import InspectError, InspectionResult, JaxprModel, Request
 
 __all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect", "list_devices"]
@@ -28,5 +26,3 @@ def list_devices() -> list[str]:
     from inspectors import pipeline
 
     return pipeline.list_devices()
-
-

@@ -17,17 +17,16 @@ HINTS = {
         "control flow, or make the argument static with `jit(static_argnums=...)`."
     ),
     "TracerIntegerConversionError": (
-        "`int()` or indexing needs a concrete value; use `lax.dynamic_slice` or make the "
-        "argument static."
+        "`int()` or indexing needs a concrete value; use `lax.dynamic_slice` or make the argument static."
     ),
-    "TracerArrayConversionError": (
-        "NumPy (`np.*`) was called on a traced value; use `jax.numpy` instead."
-    ),
+    "TracerArrayConversionError": ("NumPy (`np.*`) was called on a traced value; use `jax.numpy` instead."),
     "TransformSpecError": "Write transforms in call syntax, e.g. `grad(argnums=1)` or `vmap(in_axes=(None, 0))`.",
 }
 
 
-def _loc(filename: str, lineno: int | None, col: int | None, function: str, lines: list[str]) -> SourceLoc | None:
+def _loc(
+    filename: str, lineno: int | None, col: int | None, function: str, lines: list[str]
+) -> SourceLoc | None:
     """Return a SourceLoc for a line of the user's source, if the line exists."""
     if lineno is None:
         return None

@@ -32,9 +32,7 @@ def type_str(aval: Any) -> str:
 def provenance(name_stack: str) -> str:
     """Return the transforms an equation came through: `vmap(transpose(jvp))`."""
     names = _TRANSFORM_NAME.findall(name_stack)
-    return "".join(f"{n}(" for n in names[:-1]) + (names[-1] if names else "") + ")" * max(
-        len(names) - 1, 0
-    )
+    return "".join(f"{n}(" for n in names[:-1]) + (names[-1] if names else "") + ")" * max(len(names) - 1, 0)
 
 
 def user_location(source_info: Any, filename: str, lines: list[str]) -> SourceLoc | None:
@@ -89,9 +87,7 @@ class _Builder:
         """Describe a variable or literal operand."""
         if isinstance(v, jex.Literal):
             return VarInfo(name=str(v.val), type=type_str(v.aval), literal=True)
-        return VarInfo(
-            name=self.printed.name(v), type=type_str(v.aval), dropped=is_drop_var(v)
-        )
+        return VarInfo(name=self.printed.name(v), type=type_str(v.aval), dropped=is_drop_var(v))
 
     def model(self, jaxpr: Any, prefix: str, parent: SourceLoc | None) -> JaxprModel:
         """Describe one open jaxpr; equations get ids under `prefix`."""
@@ -110,8 +106,7 @@ class _Builder:
         loc = user_location(eqn.source_info, self.filename, self.lines) or parent
         stack = str(eqn.source_info.name_stack)
         subs = [
-            SubJaxpr(role, self.model(sub, f"{eqn_id}/{role}/", loc))
-            for role, sub in sub_jaxprs(eqn.params)
+            SubJaxpr(role, self.model(sub, f"{eqn_id}/{role}/", loc)) for role, sub in sub_jaxprs(eqn.params)
         ]
         return Equation(
             id=eqn_id,

@@ -172,7 +172,9 @@ def _trace_transformed(
         with _stage(result, "trace_transformed"):
             traced = jax.jit(g, static_argnums=static).trace(*args)
             req = result.request
-            result.jaxpr_after, result.model_after = build_model(traced.jaxpr, req.filename, req.source, paths)
+            result.jaxpr_after, result.model_after = build_model(
+                traced.jaxpr, req.filename, req.source, paths
+            )
             result.stats.after = count_primitives(result.model_after)
             result.stats.total_after = sum(result.stats.after.values())
     except _StageFailed:

@@ -57,9 +57,8 @@ def read_defaults(source: str) -> Defaults:
         return Defaults()
     found: dict[str, Any] = {}
     for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "__explorer__" for t in node.targets)
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__explorer__" for t in node.targets
         ):
             try:
                 found = ast.literal_eval(node.value)

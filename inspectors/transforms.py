@@ -80,6 +80,7 @@ def _vjp(f: Callable, **options: Any) -> Callable:
 def _checkpoint(f: Callable, policy: Any = None, **options: Any) -> Callable:
     """`jax.checkpoint`, with `policy` given by name (`"dots_saveable"`)."""
     import jax
+
     if isinstance(policy, str):
         if not hasattr(jax.checkpoint_policies, policy):
             raise TransformSpecError(f"unknown checkpoint policy {policy!r}")

@@ -52,6 +52,7 @@ MLP_SPECS = (
 S3 = jax.ShapeDtypeStruct((3,), jnp.float32)
 S2x3 = jax.ShapeDtypeStruct((2, 3), jnp.float32)
 
+
 def named(fun, name):
     """Give a lambda the name JAX will print for it."""
     fun.__name__ = name
@@ -73,7 +74,14 @@ TRANSFORM_CASES = [
         (),
     ),
     ("loss", MLP_ARGS, ["jit"], jax.jit, MLP_SPECS, ()),
-    ("unrolled", "f32[3], 3", ["jit(static_argnums=1)"], lambda f: jax.jit(f, static_argnums=1), (S3, 3), (1,)),
+    (
+        "unrolled",
+        "f32[3], 3",
+        ["jit(static_argnums=1)"],
+        lambda f: jax.jit(f, static_argnums=1),
+        (S3, 3),
+        (1,),
+    ),
     (
         "two",
         "f32[3], f32[3]",
@@ -86,7 +94,9 @@ TRANSFORM_CASES = [
         "two",
         "f32[3], f32[3]",
         ["vjp"],
-        lambda f: named(lambda *args: (lambda o, pb: (o, pb(jnp.ones_like(o))))(*jax.vjp(f, *args)), "vjp_two"),
+        lambda f: named(
+            lambda *args: (lambda o, pb: (o, pb(jnp.ones_like(o))))(*jax.vjp(f, *args)), "vjp_two"
+        ),
         (S3, S3),
         (),
     ),
@@ -144,7 +154,9 @@ def test_every_stage_matches_jax_own_output(fn, args, pipeline, by_hand, specs, 
 
 
 def test_expression_reads_like_the_jax_code():
-    result = _inspect(source=MLP, fn="two", args="f32[3], f32[2,3]", transforms=["grad", "vmap(in_axes=(None, 0))", "jit"])
+    result = _inspect(
+        source=MLP, fn="two", args="f32[3], f32[2,3]", transforms=["grad", "vmap(in_axes=(None, 0))", "jit"]
+    )
     assert result.expression == "jit(vmap(grad(two), in_axes=(None, 0)))"
 
 
@@ -192,13 +204,18 @@ def f(x, n):
 
 
 def test_model_holds_every_equation_of_every_sub_jaxpr():
-    result = _inspect(source=CONTROL_FLOW, filename="cf.py", args="f32[2,5], i32[]", transforms=["vmap(in_axes=(0, None))"])
+    result = _inspect(
+        source=CONTROL_FLOW, filename="cf.py", args="f32[2,5], i32[]", transforms=["vmap(in_axes=(0, None))"]
+    )
     assert result.ok, result.error and result.error.format()
     module = exec_source(CONTROL_FLOW, "cf.py")
     args = (jax.ShapeDtypeStruct((2, 5), jnp.float32), jax.ShapeDtypeStruct((), jnp.int32))
     vmapped = jax.vmap(module.f, in_axes=(0, None))
     per_example = (jax.ShapeDtypeStruct((5,), jnp.float32), args[1])
-    for model, fun, fun_args in ((result.model_before, module.f, per_example), (result.model_after, vmapped, args)):
+    for model, fun, fun_args in (
+        (result.model_before, module.f, per_example),
+        (result.model_after, vmapped, args),
+    ):
         expected = _count_jaxpr_eqns(jax.make_jaxpr(fun)(*fun_args).jaxpr)
         assert Counter(count_primitives(model)) == expected
     roles = {sub.role for eqn in walk(result.model_before) for sub in eqn.subjaxprs}
@@ -224,7 +241,9 @@ def test_grad_equations_carry_forward_and_backward_provenance():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
     provenances = Counter(e.provenance for e in result.model_after.eqns)
     assert provenances["jvp"] > 0 and provenances["transpose(jvp)"] > 0
-    vmapped = _inspect(source=MLP, fn="two", args="f32[3], f32[2,3]", transforms=["grad", "vmap(in_axes=(None, 0))"])
+    vmapped = _inspect(
+        source=MLP, fn="two", args="f32[3], f32[2,3]", transforms=["grad", "vmap(in_axes=(None, 0))"]
+    )
     assert {e.provenance for e in vmapped.model_after.eqns} >= {"vmap(jvp)", "vmap(transpose(jvp))"}
 
 
@@ -303,7 +322,11 @@ def test_shape_error_names_the_user_line():
 
 @pytest.mark.parametrize(
     "spec,fragment",
-    [("gradd", "unknown transform 'gradd'"), ("vmap(in_axes=foo)", "must be a literal"), ("grad(", "cannot parse")],
+    [
+        ("gradd", "unknown transform 'gradd'"),
+        ("vmap(in_axes=foo)", "must be a literal"),
+        ("grad(", "cannot parse"),
+    ],
 )
 def test_bad_transform_spec_is_a_transform_error(spec, fragment):
     _, err = _error("def f(x):\n    return x.sum()\n", args="f32[3]", transforms=[spec])
@@ -332,7 +355,9 @@ def test_a_function_that_traces_but_fails_to_compile_keeps_its_earlier_stages():
 
 
 def test_result_survives_json_round_trip():
-    result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad", "jit"], time=True, time_budget_s=0.2)
+    result = _inspect(
+        source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad", "jit"], time=True, time_budget_s=0.2
+    )
     text = json.dumps(json.loads(result.to_json()))
     assert InspectionResult.from_json(text) == result
     err = _inspect(source="def f(:\n", args="")
@@ -340,7 +365,9 @@ def test_result_survives_json_round_trip():
 
 
 def test_timing_and_outputs_come_from_running_the_function():
-    result = _inspect(source=MLP, fn="two", args="f32[3], f32[3]", transforms=["jit"], time=True, time_budget_s=0.3)
+    result = _inspect(
+        source=MLP, fn="two", args="f32[3], f32[3]", transforms=["jit"], time=True, time_budget_s=0.3
+    )
     assert result.ok, result.error
     t = result.timing
     assert t.device == "cpu:0" and t.repeat >= 3 and t.number >= 1
@@ -359,7 +386,9 @@ def test_timing_and_outputs_come_from_running_the_function():
 
 
 def test_timing_runs_on_the_chosen_device():
-    result = _inspect(source=MLP, fn="two", args="f32[3], f32[3]", device="cpu:1", time=True, time_budget_s=0.1)
+    result = _inspect(
+        source=MLP, fn="two", args="f32[3], f32[3]", device="cpu:1", time=True, time_budget_s=0.1
+    )
     assert result.ok and result.timing.device == "cpu:1"
     bad = _inspect(source=MLP, fn="two", args="f32[3], f32[3]", device="tpu:7")
     assert bad.error.stage == "inputs" and "no device 'tpu:7'" in bad.error.message
@@ -367,7 +396,9 @@ def test_timing_runs_on_the_chosen_device():
 
 def test_shape_specs_nest_and_keys_become_prng_keys():
     src = "import jax\n\ndef f(key, tree, n):\n    return jax.random.normal(key, (2,)) * n, tree\n"
-    result = _inspect(source=src, args="key, {'a': (i32[], bf16[2]), 'b': [bool[3]]}, 2.0", time=True, time_budget_s=0.1)
+    result = _inspect(
+        source=src, args="key, {'a': (i32[], bf16[2]), 'b': [bool[3]]}, 2.0", time=True, time_budget_s=0.1
+    )
     assert result.ok, result.error and result.error.format()
     assert result.model_before.invars[0].type == "u32[2]"
     assert [v.type for v in result.model_before.invars[1:4]] == ["i32[]", "bf16[2]", "bool[3]"]
@@ -378,7 +409,9 @@ def test_shape_specs_nest_and_keys_become_prng_keys():
 def test_repeated_inspection_is_served_from_cache():
     request = Request(source=MLP, fn="two", args="f32[3], f32[3]", transforms=["grad"])
     assert inspect(request) is inspect(Request(**vars(request)))
-    assert inspect(Request(source=MLP + "\n", fn="two", args="f32[3], f32[3]", transforms=["grad"])) is not inspect(request)
+    assert inspect(
+        Request(source=MLP + "\n", fn="two", args="f32[3], f32[3]", transforms=["grad"])
+    ) is not inspect(request)
 
 
 def test_outputs_preview_matches_numpy():
