@@ -127,14 +127,15 @@ def _run_stages(result: InspectionResult) -> None:
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
         recorder = ArgRecorder(f)
-        g = transforms.apply_pipeline(recorder, pipeline)
+        g = transforms.apply_pipeline(recorder.wrap(), pipeline)
     with _stage(result, "inputs"):
         args = src.eval_args(args_expr, module)
         device = resolve_device(req.device)
     static = transforms.static_argnums(pipeline)
     paths = arg_paths(f, args, static)
     with jax.default_device(device):
-        traced, after_error = _trace_transformed(result, g, args, static, paths)
+        jitted = jax.jit(g, static_argnums=static)
+        after_error = _trace_transformed(result, jitted, args, paths)
         with _stage(result, "trace"):
             # `f` is shown as the pipeline called it: per example under vmap, with the
             # values jit made static, so "before" is the program the transform rewrote.
@@ -149,8 +150,9 @@ def _run_stages(result: InspectionResult) -> None:
         with _stage(result, "lower"):
             # A pipeline that ends in `jit` is lowered as the user would: `g.lower(...)`,
             # not `jit(g)`, which would wrap it in a second jit.
+            # `.lower(*args)` reuses the trace above from JAX's cache.
             ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
-            lowered = (g.trace(*args) if ends_in_jit else traced).lower()
+            lowered = (g if ends_in_jit else jitted).lower(*args)
             result.stablehlo = lowered.as_text()
             result.stablehlo_debug = lowered.as_text(debug_info=True)
         with _stage(result, "compile"):
@@ -163,14 +165,12 @@ def _run_stages(result: InspectionResult) -> None:
                 _time(result, compiled, args, static, device)
 
 
-def _trace_transformed(
-    result: InspectionResult, g: Callable, args: tuple, static: tuple[int, ...], paths: list[str]
-) -> tuple[Any, Any]:
-    """Trace the transformed function; return (traced, error) so `f` still gets its view."""
+def _trace_transformed(result: InspectionResult, jitted: Any, args: tuple, paths: list[str]) -> Any:
+    """Trace the transformed function; return its error (if any) so `f` still gets its view."""
     result.stats = Stats()
     try:
         with _stage(result, "trace_transformed"):
-            traced = jax.jit(g, static_argnums=static).trace(*args)
+            traced = jitted.trace(*args)
             req = result.request
             result.jaxpr_after, result.model_after = build_model(
                 traced.jaxpr, req.filename, req.source, paths
@@ -179,25 +179,40 @@ def _trace_transformed(
             result.stats.total_after = sum(result.stats.after.values())
     except _StageFailed:
         error, result.error = result.error, None
-        return None, error
-    return traced, None
+        return error
+    return None
 
 
 class ArgRecorder:
-    """Wraps `f` to record the abstract arguments the pipeline first calls it with."""
+    """Records the abstract arguments the pipeline first calls `f` with.
+
+    `wrap()` returns a plain function that stands in for `f` (same name and
+    signature, so JAX prints the same program). Objects JAX treats specially
+    (pmap'd or custom-derivative functions) are not wrapped: `f` is then shown
+    on the user's inputs.
+    """
 
     def __init__(self, f: Callable) -> None:
-        functools.update_wrapper(self, f)
         self.f = f
         self.calls: list[tuple] = []
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.calls:
-            self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
-        return self.f(*args, **kwargs)
+    def wrap(self) -> Callable:
+        """Return `f`, wrapped to record its arguments where that is transparent."""
+        f = self.f
+        plain = pyinspect.isfunction(f) and not hasattr(f, "__wrapped__")
+        if not (plain or isinstance(f, jax.stages.Wrapped)):
+            return f
+
+        @functools.wraps(f)
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            if not self.calls:
+                self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
+            return f(*args, **kwargs)
+
+        return recorded
 
     def seen(self, args: tuple, static: tuple[int, ...]) -> tuple[tuple, tuple[int, ...]]:
-        """Return (args, static_argnums) as `f` saw them, or the user's if never called."""
+        """Return (args, static_argnums) as `f` saw them, or the user's if unrecorded."""
         if not self.calls:
             return args, static
         seen = self.calls[0]

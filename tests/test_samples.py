@@ -1,0 +1,61 @@
+"""Every sample through every stage, compared with JAX's own output in the same run."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import pytest
+
+from inspectors import Request, inspect
+from inspectors.catalog import STREAMS, list_samples
+from inspectors.source import eval_args, read_defaults
+from inspectors.transforms import apply_pipeline, parse_pipeline, static_argnums
+from tests.jax_reference import exec_source, reference_texts
+from tests.test_pipeline import strip_locations, strip_stack_frames
+
+SAMPLES = list_samples()
+EXPECTED_ERRORS = {"control_flow_concretization_error": "TracerBoolConversionError"}
+# Pipelines whose transform hands `f` other shapes than the inputs (per example).
+PER_EXAMPLE = ("vmap", "jacfwd", "jacrev", "hessian")
+
+
+def test_there_are_enough_samples_in_every_stream():
+    assert len(SAMPLES) >= 15
+    by_stream = {s.stream for s in SAMPLES}
+    assert set(STREAMS) <= by_stream, set(STREAMS) - by_stream
+    for sample in SAMPLES:
+        assert sample.doc and sample.title and sample.entry, sample.name
+        assert sample.args is not None, sample.name
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.name for s in SAMPLES])
+def test_sample_matches_jax_at_every_stage(sample):
+    source = sample.source()
+    result = inspect(Request(source=source, filename=sample.path), use_cache=False)
+    if sample.name in EXPECTED_ERRORS:
+        assert result.error.kind == EXPECTED_ERRORS[sample.name]
+        assert result.error.location.code.strip().startswith("if ")
+        return
+    assert result.ok, result.error.format()
+    defaults = read_defaults(source)
+    module = exec_source(source, sample.path)
+    f = getattr(module, defaults.entry)
+    pipeline = parse_pipeline(defaults.transforms)
+    g = apply_pipeline(f, pipeline)
+    args = eval_args(defaults.args, module)
+    static = static_argnums(pipeline)
+    expected = reference_texts(g, f, args, static)
+    assert result.jaxpr_after == expected["after"]
+    assert result.stablehlo == expected["stablehlo"]
+    assert strip_locations(result.stablehlo_debug) == strip_locations(expected["stablehlo_debug"])
+    assert strip_stack_frames(result.hlo) == strip_stack_frames(expected["hlo"])
+    if not any(t.name in PER_EXAMPLE for t in pipeline):
+        assert result.jaxpr_before == expected["before"]
+    else:
+        assert re.match(r"(let|\{ lambda)", result.jaxpr_before)
+    assert result.stats.total_after >= 1 and result.cost is not None
+
+
+def test_parallel_samples_see_several_devices():
+    assert len(jax.devices()) == 4
