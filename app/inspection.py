@@ -1,0 +1,39 @@
+"""Results for the views, cached on the request so tab and option changes never re-trace.
+
+All results come from `app.backend`; this module only remembers them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import streamlit as st
+
+from app import backend
+from inspectors.results import InspectionResult, Request, request_from_dict
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _inspect(request_json: str) -> InspectionResult:
+    """Return the backend's result for a request given as JSON (the cache key)."""
+    return backend.run_inspection(request_from_dict(json.loads(request_json)))
+
+
+def inspect(request: Request) -> InspectionResult:
+    """Return the (cached) result of an untimed inspection."""
+    return _inspect(json.dumps(asdict(request), sort_keys=True))
+
+
+def run_and_time(request: Request) -> InspectionResult:
+    """Compile, run and time the request's function (on demand, not cached here)."""
+    return backend.run_inspection(request)
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def devices() -> list[str]:
+    """Return the devices inspections can run on; empty if the backend cannot say."""
+    try:
+        return list(backend.available_devices())
+    except Exception:  # noqa: BLE001 - the picker falls back to the default device
+        return []

@@ -1,0 +1,254 @@
+"""The sidebar: sample picker, transformation pipeline, function and inputs, device, options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app import inspection, state
+from inspectors.catalog import STREAM_TITLES
+from inspectors.source import top_level_functions
+from inspectors.transforms import TRANSFORMS, TransformSpecError, expression, parse_pipeline, parse_transform
+
+# Example options per transform: the placeholder of the options field.
+OPTION_EXAMPLES = {
+    "grad": "argnums=1",
+    "value_and_grad": "argnums=(0, 1)",
+    "vmap": "in_axes=(None, 0)",
+    "jit": "static_argnums=1",
+    "jvp": "has_aux=False",
+    "vjp": "has_aux=False",
+    "jacfwd": "argnums=0",
+    "jacrev": "argnums=0",
+    "hessian": "argnums=0",
+    "checkpoint": "policy='dots_saveable'",
+    "remat": "policy='nothing_saveable'",
+}
+TRANSFORM_NAMES = list(TRANSFORMS)
+
+
+def sidebar() -> st.delta_generator.DeltaGenerator:
+    """Draw the sidebar; return the slot where the pipeline's expression goes."""
+    with st.sidebar:
+        sample_picker()
+        st.divider()
+        slot = pipeline_builder()
+        st.divider()
+        function_and_inputs()
+        device_picker()
+        options()
+    return slot
+
+
+# --- samples ------------------------------------------------------------------------------------------
+
+
+def _sample_label(name: str | None) -> str:
+    """`Differentiability · grad of a least-squares loss`."""
+    sample = state.sample_named(name)
+    if sample is None:
+        return "Your own code"
+    return f"{STREAM_TITLES.get(sample.stream, sample.stream)} · {sample.title}"
+
+
+def _on_pick() -> None:
+    """Load the picked sample."""
+    name = st.session_state["sample_pick"]
+    if name:
+        state.load_sample(name)
+
+
+def _reload() -> None:
+    """Discard edits: load the current sample again."""
+    state.load_sample(st.session_state["sample"])
+
+
+def sample_picker() -> None:
+    """A searchable list of samples, grouped by stream."""
+    names: list[Any] = [s.name for s in state.samples()]
+    current = st.session_state["sample"]
+    if current not in names:
+        names.insert(0, None)
+    st.session_state["sample_pick"] = current
+    st.selectbox(
+        "Sample",
+        names,
+        key="sample_pick",
+        format_func=_sample_label,
+        on_change=_on_pick,
+        help="Teaching samples grouped by stream; picking one loads its code, inputs and transforms.",
+    )
+    sample = state.sample_named(current)
+    if sample and st.session_state["code"] != sample.source():
+        left, right = st.columns([3, 2], vertical_alignment="center")
+        left.caption(":material/edit: edited")
+        right.button(
+            "Reload",
+            icon=":material/undo:",
+            key="reload_sample",
+            on_click=_reload,
+            help="Discard your edits.",
+            type="tertiary",
+        )
+
+
+# --- pipeline -----------------------------------------------------------------------------------------
+
+
+def _find(step_id: int) -> int:
+    """Return the position of the step with this id."""
+    return next(i for i, s in enumerate(st.session_state["pipeline"]) if s["id"] == step_id)
+
+
+def _move(step_id: int, delta: int) -> None:
+    """Move a step up (-1, more inner) or down (+1, more outer)."""
+    steps = st.session_state["pipeline"]
+    i = _find(step_id)
+    j = i + delta
+    if 0 <= j < len(steps):
+        steps[i], steps[j] = steps[j], steps[i]
+
+
+def _remove(step_id: int) -> None:
+    """Remove a step."""
+    st.session_state["pipeline"].pop(_find(step_id))
+
+
+def _edit(step_id: int) -> None:
+    """Apply an edited spec if it parses; otherwise keep the old one and say why."""
+    text = st.session_state[f"step_{step_id}"].strip()
+    errors = st.session_state.setdefault("step_errors", {})
+    try:
+        parse_transform(text)
+    except TransformSpecError as exc:
+        errors[step_id] = str(exc)
+        return
+    errors.pop(step_id, None)
+    st.session_state["pipeline"][_find(step_id)]["spec"] = text
+
+
+def _add() -> None:
+    """Append the transform chosen in the add row."""
+    name = st.session_state["add_name"]
+    opts = st.session_state["add_options"].strip()
+    spec = f"{name}({opts})" if opts else name
+    try:
+        parse_transform(spec)
+    except TransformSpecError as exc:
+        st.session_state["add_error"] = str(exc)
+        return
+    st.session_state["add_error"] = ""
+    st.session_state["add_options"] = ""
+    st.session_state["pipeline"].append(state.new_step(spec))
+
+
+def pipeline_builder() -> st.delta_generator.DeltaGenerator:
+    """Rows of transforms (innermost first) with reorder/remove, an add row, the expression."""
+    st.markdown("**Transformations** <small>(innermost first)</small>", unsafe_allow_html=True)
+    steps = st.session_state["pipeline"]
+    errors = st.session_state.get("step_errors", {})
+    if not steps:
+        st.caption("None: the function as written. Add one below.")
+    for i, step in enumerate(steps):
+        sid = step["id"]
+        st.session_state.setdefault(f"step_{sid}", step["spec"])
+        spec_col, up, down, rm = st.columns([6, 1, 1, 1], gap="small", vertical_alignment="center")
+        spec_col.text_input(
+            f"Transform {i + 1}",
+            key=f"step_{sid}",
+            on_change=_edit,
+            args=(sid,),
+            label_visibility="collapsed",
+        )
+        up.button(
+            "", icon=":material/arrow_upward:", key=f"up_{sid}", on_click=_move, args=(sid, -1),
+            disabled=i == 0, help="Apply earlier (inner)", type="tertiary",
+        )  # fmt: skip
+        down.button(
+            "", icon=":material/arrow_downward:", key=f"down_{sid}", on_click=_move, args=(sid, 1),
+            disabled=i == len(steps) - 1, help="Apply later (outer)", type="tertiary",
+        )  # fmt: skip
+        rm.button(
+            "",
+            icon=":material/close:",
+            key=f"rm_{sid}",
+            on_click=_remove,
+            args=(sid,),
+            help="Remove",
+            type="tertiary",
+        )
+        if sid in errors:
+            st.error(errors[sid], icon=":material/warning:")
+    name_col, opts_col = st.columns([2, 3], gap="small")
+    name = name_col.selectbox("Add", TRANSFORM_NAMES, key="add_name")
+    opts_col.text_input("Options", key="add_options", placeholder=OPTION_EXAMPLES.get(name, ""))
+    st.button(
+        "Add transform", icon=":material/add:", key="add_transform", on_click=_add, use_container_width=True
+    )
+    if st.session_state.get("add_error"):
+        st.error(st.session_state["add_error"], icon=":material/warning:")
+    return st.empty()
+
+
+def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None:
+    """Write the pipeline as code into the sidebar slot: `jit(vmap(grad(loss), in_axes=(None, 0)))`."""
+    try:
+        text = expression(entry or "f", parse_pipeline(state.specs()))
+    except TransformSpecError:
+        text = " ∘ ".join(state.specs())
+    slot.code(text, language="python")
+
+
+# --- function, inputs, device, options ----------------------------------------------------------------
+
+
+def function_and_inputs() -> None:
+    """The entry function (from the code's top-level defs) and the inputs expression."""
+    functions = top_level_functions(st.session_state["code"])
+    if st.session_state["entry"] not in functions:
+        st.session_state["entry"] = ""
+    declared = state.declared_entry()
+    auto = declared if declared in functions else (functions[-1] if functions else "")
+    st.selectbox(
+        "Function",
+        ["", *functions],
+        key="entry",
+        format_func=lambda f: f or (f"{auto} (default)" if auto else "—"),
+        help="The top-level function to inspect; by default the one the code declares, else the last `def`.",
+    )
+    st.text_input(
+        "Inputs",
+        key="args",
+        placeholder="f32[3], f32[8,3], f32[8]",
+        help=(
+            "Arguments as a Python expression, evaluated in your module: shapes like `f32[8,3]` or "
+            "`i32[]`, `key` for a PRNG key, or any values (`2.0`, `True`, `init_params()`)."
+        ),
+    )
+
+
+def device_picker() -> None:
+    """Every device of every available backend; empty means JAX's default."""
+    devices = inspection.devices()
+    if st.session_state["device"] not in devices:
+        st.session_state["device"] = ""
+    default = devices[0] if devices else "default"
+    st.selectbox(
+        "Device",
+        ["", *devices],
+        key="device",
+        format_func=lambda d: d or f"default ({default})",
+        help="Where to lower, compile and time: every device of every backend JAX found.",
+    )
+
+
+def options() -> None:
+    """Display options that never change the inspection."""
+    with st.expander("Options"):
+        st.toggle("StableHLO with source locations", key="debug_locations")
+        st.toggle(
+            "Plain text editor",
+            key="plain_editor",
+            help="A simple text box instead of the code editor (edits apply when it loses focus).",
+        )

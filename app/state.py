@@ -1,0 +1,213 @@
+"""Session state and its round trip through the URL.
+
+Everything that determines a view lives in `st.session_state` under the keys
+of `DEFAULTS`, initialised once per session: from `?s=` (the whole state,
+zlib-compressed JSON in base64url), else from readable parameters
+(`?sample=...&t=grad&t=jit`), else from the default sample. The code is a
+plain state key (`code`), never a widget's key, so no rerun can drop it.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import zlib
+from dataclasses import asdict
+from itertools import count
+from typing import Any
+
+import streamlit as st
+
+from inspectors.catalog import Sample, list_samples
+from inspectors.results import InspectionResult, Request
+from inspectors.source import read_defaults
+
+DEFAULT_SAMPLE = "differentiability_grad"
+FILENAME = "main.py"
+URL_PARAM = "s"
+URL_VERSION = 1
+
+# Keys that make up the shareable state, with their defaults.
+DEFAULTS: dict[str, Any] = {
+    "code": "",
+    "sample": None,  # the sample the code came from (the picker's value)
+    "entry": "",  # "" = the declared entry, else the last `def`
+    "args": "",
+    "pipeline": [],  # [{"id": 3, "spec": "vmap(in_axes=(None, 0))"}, ...], innermost first
+    "device": "",  # "" = JAX's default device
+    "debug_locations": False,
+    "time_budget_s": 1.0,
+}
+# Keys that only live in this browser session.
+LOCAL_DEFAULTS: dict[str, Any] = {
+    "plain_editor": False,
+    "last_good": None,  # the last InspectionResult without an error
+    "timings": {},  # view key -> timed InspectionResult
+}
+_ids = count(1)
+
+
+@st.cache_data(show_spinner=False)
+def samples() -> list[Sample]:
+    """Return the sample catalogue (read once per server)."""
+    return list_samples()
+
+
+def sample_named(name: str | None) -> Sample | None:
+    """Return the sample called `name`, or None."""
+    return next((s for s in samples() if s.name == name), None)
+
+
+def new_step(spec: str) -> dict[str, Any]:
+    """Return a pipeline step with a fresh id (widget keys follow the id, not the position)."""
+    return {"id": next(_ids), "spec": spec}
+
+
+def specs() -> list[str]:
+    """Return the pipeline as a list of transform specs, innermost first."""
+    return [step["spec"] for step in st.session_state["pipeline"]]
+
+
+def set_specs(spec_list: list[str]) -> None:
+    """Replace the pipeline."""
+    st.session_state["pipeline"] = [new_step(s) for s in spec_list]
+
+
+def load_sample(name: str) -> None:
+    """Load a sample's code, entry, inputs and transforms into the state."""
+    sample = sample_named(name)
+    if sample is None:
+        return
+    state = st.session_state
+    state["sample"] = sample.name
+    state["code"] = sample.source()
+    state["entry"] = sample.entry or ""
+    state["args"] = sample.args or ""
+    set_specs(sample.transforms)
+
+
+def init() -> None:
+    """Initialise the session state once: from the URL, else the default sample."""
+    state = st.session_state
+    for key, value in {**LOCAL_DEFAULTS, **DEFAULTS}.items():
+        if key not in state:
+            state[key] = copy.deepcopy(value)
+    if state.get("_initialised"):
+        return
+    if not restore_from_url():
+        load_sample(DEFAULT_SAMPLE if sample_named(DEFAULT_SAMPLE) else samples()[0].name)
+    state["_initialised"] = True
+
+
+# --- URL round trip -------------------------------------------------------------------------------
+
+
+def snapshot() -> dict[str, Any]:
+    """Return the shareable state as plain data."""
+    state = st.session_state
+    data = {key: state[key] for key in DEFAULTS if key != "pipeline"}
+    data["transforms"] = specs()
+    return {"v": URL_VERSION, **data}
+
+
+def encode(data: dict[str, Any]) -> str:
+    """Return `data` as compact JSON, zlib-compressed, base64url without padding."""
+    blob = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(zlib.compress(blob, 9)).decode().rstrip("=")
+
+
+def decode(text: str) -> dict[str, Any]:
+    """Invert `encode`; raise ValueError on anything that is not our payload."""
+    try:
+        blob = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        data = json.loads(blob)
+    except Exception as exc:  # noqa: BLE001 - any corruption is the same to the user
+        raise ValueError(f"cannot read the shared state: {exc}") from None
+    if not isinstance(data, dict) or data.get("v") != URL_VERSION:
+        raise ValueError("the shared state comes from another version of the explorer")
+    return data
+
+
+def apply(data: dict[str, Any]) -> None:
+    """Put decoded URL state into the session."""
+    state = st.session_state
+    for key in ("code", "entry", "args", "device"):
+        if isinstance(data.get(key), str):
+            state[key] = data[key]
+    state["sample"] = data.get("sample") if isinstance(data.get("sample"), str) else None
+    state["debug_locations"] = bool(data.get("debug_locations", False))
+    if isinstance(data.get("time_budget_s"), (int, float)):
+        state["time_budget_s"] = float(data["time_budget_s"])
+    set_specs([str(s) for s in data.get("transforms", [])])
+
+
+def restore_from_url() -> bool:
+    """Restore the state from the query parameters; return False if there were none."""
+    params = st.query_params
+    if URL_PARAM in params:
+        try:
+            apply(decode(params[URL_PARAM]))
+            return True
+        except ValueError as exc:
+            st.session_state["_url_error"] = str(exc)
+            return False
+    if "sample" not in params:
+        return False
+    if sample_named(params["sample"]) is None:
+        st.session_state["_url_error"] = f"no sample named {params['sample']!r}"
+        return False
+    load_sample(params["sample"])
+    if "t" in params:
+        set_specs(params.get_all("t"))
+    for key, param in (("entry", "fn"), ("args", "args"), ("device", "device")):
+        if param in params:
+            st.session_state[key] = params[param]
+    return True
+
+
+def sync_url() -> None:
+    """Write the current state into `?s=` (only when it changed)."""
+    encoded = encode(snapshot())
+    params = st.query_params
+    if params.get(URL_PARAM) != encoded:
+        params[URL_PARAM] = encoded
+    for readable in ("sample", "t", "fn", "args", "device"):
+        if readable in params:
+            del params[readable]
+
+
+# --- requests and results -------------------------------------------------------------------------
+
+
+def request(*, timed: bool = False) -> Request:
+    """Return the inspection request the current state describes."""
+    state = st.session_state
+    return Request(
+        source=state["code"],
+        filename=FILENAME,
+        fn=state["entry"] or None,
+        args=state["args"] if state["args"].strip() else None,
+        transforms=specs(),
+        device=state["device"] or None,
+        time=timed,
+        time_budget_s=float(state["time_budget_s"]) if timed else 1.0,
+    )
+
+
+def request_key(req: Request) -> str:
+    """Return a digest of everything in the request."""
+    blob = json.dumps(asdict(req), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def declared_entry() -> str | None:
+    """Return the entry the code declares in `__explorer__`, if any."""
+    return read_defaults(st.session_state["code"]).entry
+
+
+def remember(result: InspectionResult) -> None:
+    """Keep the result if it is good: stale views fall back to it."""
+    if result.ok:
+        st.session_state["last_good"] = result
