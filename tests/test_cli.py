@@ -1,0 +1,94 @@
+"""`python -m inspectors`: prints exactly what JAX prints; errors go to stderr as data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from inspectors.cli import main
+from tests.jax_reference import exec_source
+
+SOURCE = "import jax.numpy as jnp\n\n\ndef f(x, y):\n    return jnp.sum(jnp.sin(x) * y)\n"
+SAMPLE = "samples/slides_log2.py"
+
+
+@pytest.fixture
+def user_file(tmp_path):
+    path = tmp_path / "user.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_emit_jaxpr_prints_exactly_make_jaxpr(capsys, user_file):
+    code, out, _ = run_cli(capsys, user_file, "--args", "f32[3], f32[3]", "--transform", "grad", "--emit", "jaxpr")
+    f = exec_source(SOURCE, str(user_file)).f
+    spec = jax.ShapeDtypeStruct((3,), jnp.float32)
+    assert code == 0
+    assert out == str(jax.make_jaxpr(jax.grad(f))(spec, spec)) + "\n"
+
+
+def test_emit_before_stablehlo_and_hlo(capsys, user_file):
+    f = exec_source(SOURCE, str(user_file)).f
+    spec = jax.ShapeDtypeStruct((3,), jnp.float32)
+    common = [user_file, "--args", "f32[3], f32[3]", "--transform", "jit"]
+    _, out, _ = run_cli(capsys, *common, "--emit", "jaxpr-before")
+    assert out == str(jax.make_jaxpr(f)(spec, spec)) + "\n"
+    _, out, _ = run_cli(capsys, *common, "--emit", "stablehlo")
+    assert out == jax.jit(f).lower(spec, spec).as_text()
+    _, out, _ = run_cli(capsys, *common, "--emit", "hlo")
+    assert out.startswith("HloModule jit_f") and "ENTRY" in out
+
+
+def test_sample_file_defaults_need_no_flags(capsys):
+    code, out, _ = run_cli(capsys, SAMPLE, "--emit", "jaxpr")
+    assert code == 0 and "log" in out and out.startswith("{ lambda")
+
+
+def test_emit_json_is_the_whole_result(capsys, user_file):
+    code, out, _ = run_cli(capsys, user_file, "--args", "f32[3], f32[3]", "--emit", "json", "--time", "--time-budget", "0.1")
+    data = json.loads(out)
+    assert code == 0 and data["error"] is None
+    assert data["timing"]["repeat"] >= 3 and data["model_after"]["eqns"][0]["primitive"] == "sin"
+
+
+def test_errors_exit_nonzero_with_structured_message(capsys, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import jax.numpy as jnp\n\ndef f(x):\n    if x > 0:\n        return x\n    return -x\n")
+    code, out, err = run_cli(capsys, bad, "--args", "f32[]", "--transform", "jit")
+    assert code == 1 and out == ""
+    assert "TracerBoolConversionError" in err and "line 4" in err
+    data = json.loads(err.strip().splitlines()[-1])
+    assert data["error"]["kind"] == "TracerBoolConversionError"
+    assert data["error"]["location"]["line"] == 4
+
+
+def test_missing_file_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, tmp_path / "nope.py")
+    assert code == 2 and "cannot read" in err
+
+
+def test_list_devices(capsys):
+    code, out, _ = run_cli(capsys, "x.py", "--list-devices")
+    assert code == 0 and out.split() == [f"cpu:{i}" for i in range(4)]
+
+
+def test_module_entry_point_runs_as_a_process(user_file):
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspectors", str(user_file), "--args", "f32[2], f32[2]", "--emit", "jaxpr"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("{ lambda ; a:f32[2] b:f32[2]. let")
