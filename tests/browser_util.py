@@ -84,3 +84,36 @@ def choose(page, label: str, option: str) -> None:  # noqa: ANN001
     box.click()
     page.get_by_role("option", name=option).first.click()
     wait_idle(page)
+
+
+def open_app(page, url: str) -> None:  # noqa: ANN001
+    """Open the app and wait for its first full run."""
+    page.goto(url)
+    page.wait_for_selector("text=Jaxpr Explorer", timeout=90_000)
+    wait_idle(page)
+
+
+def pick_sample(page, title: str) -> None:  # noqa: ANN001
+    """Choose a sample in the sidebar picker by (part of) its title."""
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Sample").locator("input").first.click()
+    page.keyboard.type(title)
+    page.get_by_role("option").filter(has_text=title).first.click()
+    wait_idle(page)
+
+
+def add_transform(page, name: str, options: str = "") -> None:  # noqa: ANN001
+    """Add a transform with the sidebar's add row."""
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Add").locator("input").first.click()
+    page.keyboard.type(name)
+    page.get_by_role("option", name=name, exact=True).first.click()
+    wait_idle(page)
+    if options:
+        page.get_by_label("Options", exact=True).fill(options)
+    page.get_by_role("button", name="Add transform").click()
+    wait_idle(page)
+
+
+def open_tab(page, label: str) -> None:  # noqa: ANN001
+    """Switch to one of the stage tabs."""
+    page.get_by_role("tab", name=label, exact=True).first.click()
+    wait_idle(page)

@@ -1,0 +1,224 @@
+"""The Streamlit app, driven headlessly with `streamlit.testing.v1.AppTest`.
+
+Jaxprs on the page are compared with JAX's own output produced in this process.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from pathlib import Path
+
+import jax
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import backend, state
+from inspectors import catalog, source
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+BROKEN_IF = """import jax.numpy as jnp
+
+
+def relu(x):
+    y = x * 2
+    if y > 0:
+        return y
+    return jnp.zeros_like(y)
+"""
+
+
+def new_app(query: dict[str, str | list[str]] | None = None, plain: bool = True) -> AppTest:
+    """Return a fresh app, run once (with the plain text editor, which AppTest can drive)."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["plain_editor"] = plain
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def page_text(element) -> str:  # noqa: ANN001 - an AppTest Html element
+    """Return the plain text of a highlighted code box."""
+    return html.unescape(re.sub(r"<[^>]+>", "", element.proto.body)).strip()
+
+
+def code_boxes(at: AppTest) -> list[str]:
+    """Return the text of every highlighted code box on the page, in order."""
+    return [page_text(h) for h in at.get("html") if h.proto.body.startswith('<div class="explorer-code"')]
+
+
+def jax_jaxpr(sample_name: str, wrap=lambda f: f) -> str:  # noqa: ANN001
+    """Return `make_jaxpr(wrap(entry))` of a sample, printed by JAX itself."""
+    sample = catalog.get_sample(sample_name)
+    module = source.load_module(sample.source(), state.FILENAME)
+    args = source.eval_args(sample.args, module)
+    return str(jax.make_jaxpr(wrap(getattr(module, sample.entry)))(*args))
+
+
+def markdown(at: AppTest) -> str:
+    """Return all markdown on the page, joined."""
+    return "\n".join(m.value for m in at.markdown)
+
+
+def test_default_load_shows_the_default_samples_jaxpr_before_and_after():
+    at = new_app()
+    assert at.session_state["sample"] == state.DEFAULT_SAMPLE
+    before, after = code_boxes(at)
+    assert before == jax_jaxpr(state.DEFAULT_SAMPLE)
+    assert after == jax_jaxpr(state.DEFAULT_SAMPLE, jax.grad)
+    assert "`grad(loss)`" in markdown(at)
+    assert at.text_area[0].value == catalog.get_sample(state.DEFAULT_SAMPLE).source()
+
+
+def test_choosing_a_sample_and_adding_jit_updates_the_views():
+    at = new_app()
+    at.selectbox(key="sample_pick").set_value("vectorization_dot").run()
+    assert at.session_state["pipeline"][0]["spec"] == "vmap(in_axes=(0, None))"
+    assert code_boxes(at)[1] == jax_jaxpr("vectorization_dot", lambda f: jax.vmap(f, in_axes=(0, None)))
+
+    at.selectbox(key="add_name").set_value("jit")
+    at.button(key="add_transform").click().run()
+    assert not at.exception
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["vmap(in_axes=(0, None))", "jit"]
+    assert "`jit(vmap(dot, in_axes=(0, None)))`" in markdown(at)
+    expected = jax_jaxpr("vectorization_dot", lambda f: jax.jit(jax.vmap(f, in_axes=(0, None))))
+    assert code_boxes(at)[1] == expected
+
+
+def test_pipeline_rows_reorder_and_remove():
+    at = new_app()
+    at.selectbox(key="add_name").set_value("vmap")
+    at.text_input(key="add_options").input("in_axes=(None, 0, 0)")
+    at.button(key="add_transform").click().run()
+    first, _ = (s["id"] for s in at.session_state["pipeline"])
+    at.button(key=f"down_{first}").click().run()
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["vmap(in_axes=(None, 0, 0))", "grad"]
+    at.button(key=f"rm_{first}").click().run()
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["vmap(in_axes=(None, 0, 0))"]
+    assert not at.exception
+
+
+def test_a_bad_transform_spec_is_refused_with_a_message():
+    at = new_app()
+    at.text_input(key="add_options").input("argnums=x")
+    at.button(key="add_transform").click().run()
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["grad"]
+    assert any("must be a literal" in e.value for e in at.error)
+
+
+def test_a_syntax_error_shows_its_line_and_keeps_the_code_and_the_last_good_views():
+    at = new_app()
+    good = code_boxes(at)
+    broken = at.session_state["code"].replace("residual = x @ w - y", "residual = x @ w - y)")
+    at.session_state["code"] = broken
+    at.run()
+    assert not at.exception
+    line = broken.splitlines().index("    residual = x @ w - y)") + 1
+    assert any("SyntaxError" in e.value and f"line {line}" in e.value for e in at.error)
+    assert at.session_state["code"] == broken
+    assert at.text_area[0].value == broken
+    assert any("stale" in w.value for w in at.warning)
+    assert code_boxes(at)[-2:] == good  # the last good jaxprs, still shown
+
+
+def test_a_concretization_error_names_the_if_line_and_keeps_the_code():
+    at = new_app()
+    at.session_state["code"] = BROKEN_IF
+    at.session_state["args"] = "f32[]"
+    at.session_state["pipeline"] = [state.new_step("jit")]
+    at.run()
+    assert not at.exception
+    line = BROKEN_IF.splitlines().index("    if y > 0:") + 1
+    errors = [e.value for e in at.error]
+    assert any("TracerBoolConversionError" in e and f"line {line}" in e for e in errors), errors
+    assert any("Attempted boolean conversion" in c.value for c in at.code)  # JAX's message, verbatim
+    assert at.session_state["code"] == BROKEN_IF
+    assert at.text_area[0].value == BROKEN_IF
+    assert highlighted_lines(at) == [f"{line}    if y > 0:"]
+
+
+def highlighted_lines(at: AppTest) -> list[str]:
+    """Return the source lines highlighted in the error box (with their line numbers)."""
+    bodies = [h.proto.body for h in at.get("html")]
+    found = [m for body in bodies for m in re.findall(r'background-color: #ffffcc">(.*?)\n', body)]
+    return [html.unescape(re.sub(r"<[^>]+>", "", m)).strip() for m in found]
+
+
+def test_editing_in_the_text_area_updates_the_code():
+    at = new_app()
+    new_code = at.session_state["code"].replace("jnp.mean(residual**2)", "jnp.sum(residual**2)")
+    at.text_area[0].input(new_code).run()
+    assert at.session_state["code"] == new_code
+    assert "reduce_sum" in code_boxes(at)[0] and "div" not in code_boxes(at)[0]
+
+
+def test_the_whole_state_round_trips_through_the_url():
+    at = new_app()
+    at.selectbox(key="sample_pick").set_value("control_flow_fori_loop").run()
+    at.text_input(key="args").input("f32[7], f32[]").run()
+    shared = at.query_params["s"]
+    shared = shared[0] if isinstance(shared, list) else shared
+    data = state.decode(shared)
+    assert data["sample"] == "control_flow_fori_loop"
+    assert data["args"] == "f32[7], f32[]"
+    assert data["transforms"] == ["grad(argnums=1)", "jit"]
+
+    again = new_app({"s": shared})
+    for key in ("code", "sample", "entry", "args", "device"):
+        assert again.session_state[key] == at.session_state[key]
+    assert [s["spec"] for s in again.session_state["pipeline"]] == data["transforms"]
+    assert code_boxes(again) == code_boxes(at)
+
+
+def test_readable_query_parameters_choose_a_sample_and_a_pipeline():
+    at = new_app({"sample": "differentiability_hessian", "t": ["grad", "jit"]})
+    assert at.session_state["sample"] == "differentiability_hessian"
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["grad", "jit"]
+    assert "`jit(grad(rosenbrock))`" in markdown(at)
+
+
+def test_a_corrupt_shared_link_falls_back_to_the_default_sample():
+    at = new_app({"s": "not-a-valid-state"})
+    assert at.session_state["sample"] == state.DEFAULT_SAMPLE
+
+
+def test_switching_tabs_reuses_the_cached_result(monkeypatch):
+    calls = []
+    real = backend.run_inspection
+    monkeypatch.setattr(backend, "run_inspection", lambda req: calls.append(req) or real(req))
+    at = new_app()
+    calls.clear()
+    for tab in ["Graph", "StableHLO", "Compiled HLO", "Stats", "Jaxpr", "Stats"]:
+        at.session_state["view"] = tab
+        start = time.perf_counter()
+        at.run()
+        assert not at.exception, (tab, at.exception)
+        if tab == "Stats" and calls == []:
+            assert time.perf_counter() - start < 2.0
+    assert calls == []
+    assert any(d.value is not None for d in at.dataframe)
+
+
+def test_stablehlo_and_hlo_tabs_show_the_lowered_and_compiled_text():
+    at = new_app()
+    at.session_state["view"] = "StableHLO"
+    at.run()
+    assert any(box.startswith("module @jit_loss") for box in code_boxes(at))
+    at.session_state["view"] = "Compiled HLO"
+    at.run()
+    assert any(box.startswith("HloModule") for box in code_boxes(at))
+
+
+@pytest.mark.slow
+def test_run_and_time_shows_timing_and_outputs():
+    at = new_app()
+    at.select_slider(key="time_budget_s").set_value(0.25)
+    at.button(key="run_time").click().run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert {"Compile", "Median call", "p90 call", "Achieved FLOP/s"} <= set(labels)
+    assert any(re.search(r"\d+ repeats × \d+ calls", c.value) for c in at.caption)
+    assert any(c.value.startswith("[") for c in at.code)  # the output preview
