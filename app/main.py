@@ -25,7 +25,7 @@ expression_slot = sidebar.sidebar()
 with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
     result = inspection.inspect(state.request())
 state.remember(result)
-sidebar.show_expression(expression_slot, result.entry or st.session_state["entry"])
+sidebar.show_expression(expression_slot, result.entry)
 
 views.header()
 code_col, side_col = st.columns([3, 2], gap="medium")

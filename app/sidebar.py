@@ -191,10 +191,19 @@ def pipeline_builder() -> st.delta_generator.DeltaGenerator:
     return st.empty()
 
 
+def default_entry() -> str | None:
+    """The function inspected when none is chosen: the declared entry, else the last `def`."""
+    functions = top_level_functions(st.session_state["code"])
+    declared = state.declared_entry()
+    return declared if declared in functions else (functions[-1] if functions else None)
+
+
 def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None:
     """Write the pipeline as code into the sidebar slot: `jit(vmap(grad(loss), in_axes=(None, 0)))`."""
+    last = st.session_state.get("last_good")
+    entry = entry or st.session_state["entry"] or default_entry() or (last.entry if last else "") or "f"
     try:
-        text = expression(entry or "f", parse_pipeline(state.specs()))
+        text = expression(entry, parse_pipeline(state.specs()))
     except TransformSpecError:
         text = " ∘ ".join(state.specs())
     slot.code(text, language="python")
@@ -206,15 +215,16 @@ def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None
 def function_and_inputs() -> None:
     """The entry function (from the code's top-level defs) and the inputs expression."""
     functions = top_level_functions(st.session_state["code"])
-    if st.session_state["entry"] not in functions:
-        st.session_state["entry"] = ""
-    declared = state.declared_entry()
-    auto = declared if declared in functions else (functions[-1] if functions else "")
+    chosen = st.session_state["entry"]
+    if functions and chosen not in functions:
+        st.session_state["entry"] = chosen = ""  # the code no longer defines it: back to the default
+    # While the code does not parse, the chosen function stays chosen.
+    extra = [chosen] if chosen and chosen not in functions else []
     st.selectbox(
         "Function",
-        ["", *functions],
+        ["", *functions, *extra],
         key="entry",
-        format_func=lambda f: f or (f"{auto} (default)" if auto else "—"),
+        format_func=lambda f: f or f"{default_entry() or '—'} (default)",
         help="The top-level function to inspect; by default the one the code declares, else the last `def`.",
     )
     st.text_input(

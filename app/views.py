@@ -101,7 +101,8 @@ def stage_strip(result: InspectionResult) -> None:
         if stage in result.stage_times and stage not in ("load", "transform", "inputs"):
             label = STAGE_LABELS.get(stage, stage)
             failed = result.error is not None and result.error.stage == stage
-            parts.append(f"{'❌ ' if failed else ''}{label} {fmt_seconds(result.stage_times[stage])}")
+            took = fmt_seconds(result.stage_times[stage])
+            parts.append(f":red[{label} failed after {took}]" if failed else f"{label} {took}")
     if result.jax_version:
         parts.append(f"JAX {result.jax_version}")
     st.caption(" · ".join(parts))
@@ -374,8 +375,13 @@ def timing_figures(timed: InspectionResult) -> None:
 
 
 def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
-    """Return the result to draw and whether it is stale (the last good one after an error)."""
+    """Return the result to draw and whether it is stale.
+
+    A result that failed after tracing still has views of its own (the jaxprs, say, when
+    lowering failed); one that failed before is replaced by the last good result, marked stale.
+    """
     last = st.session_state.get("last_good")
-    if result.ok or last is None:
+    has_views = result.jaxpr_before is not None or result.jaxpr_after is not None
+    if result.ok or has_views or last is None:
         return result, False
     return last, True

@@ -222,3 +222,14 @@ def test_run_and_time_shows_timing_and_outputs():
     assert {"Compile", "Median call", "p90 call", "Achieved FLOP/s"} <= set(labels)
     assert any(re.search(r"\d+ repeats × \d+ calls", c.value) for c in at.caption)
     assert any(c.value.startswith("[") for c in at.code)  # the output preview
+
+
+def test_a_failing_transform_keeps_the_views_that_did_succeed():
+    at = new_app()
+    at.selectbox(key="sample_pick").set_value("vectorization_dot").run()
+    at.selectbox(key="add_name").set_value("grad")
+    at.button(key="add_transform").click().run()  # grad of a vector-valued function
+    assert not at.exception
+    assert any("TypeError" in e.value for e in at.error)
+    assert not any("stale" in w.value for w in at.warning)
+    assert len(code_boxes(at)) == 1  # the jaxpr before the transforms, still current
