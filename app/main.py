@@ -17,7 +17,9 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on t
 
 from app import editor, inspection, sidebar, state, views  # noqa: E402
 
-st.set_page_config(page_title="Jaxpr Explorer", page_icon=":material/biotech:", layout="wide")
+st.set_page_config(
+    page_title="Jaxpr Explorer", page_icon=":material/biotech:", layout="wide", initial_sidebar_state=360
+)
 state.init()
 
 expression_slot = sidebar.sidebar()

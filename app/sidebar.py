@@ -183,9 +183,7 @@ def pipeline_builder() -> st.delta_generator.DeltaGenerator:
     name_col, opts_col = st.columns([2, 3], gap="small")
     name = name_col.selectbox("Add", TRANSFORM_NAMES, key="add_name")
     opts_col.text_input("Options", key="add_options", placeholder=OPTION_EXAMPLES.get(name, ""))
-    st.button(
-        "Add transform", icon=":material/add:", key="add_transform", on_click=_add, use_container_width=True
-    )
+    st.button("Add transform", icon=":material/add:", key="add_transform", on_click=_add, width="stretch")
     if st.session_state.get("add_error"):
         st.error(st.session_state["add_error"], icon=":material/warning:")
     return st.empty()
@@ -206,7 +204,7 @@ def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None
         text = expression(entry, parse_pipeline(state.specs()))
     except TransformSpecError:
         text = " ∘ ".join(state.specs())
-    slot.code(text, language="python")
+    slot.code(text, language="python", wrap_lines=True)
 
 
 # --- function, inputs, device, options ----------------------------------------------------------------
@@ -256,7 +254,6 @@ def device_picker() -> None:
 def options() -> None:
     """Display options that never change the inspection."""
     with st.expander("Options"):
-        st.toggle("StableHLO with source locations", key="debug_locations")
         st.toggle(
             "Plain text editor",
             key="plain_editor",

@@ -233,9 +233,21 @@ def _hlo_view(result: InspectionResult, which: str, text: str | None, language: 
             graph_view.hlo_graph(result, which, key=f"{which}_graph")
 
 
+def _set_debug_locations() -> None:
+    """Copy the tab's toggle into the state (the toggle itself lives only while its tab is open)."""
+    st.session_state["debug_locations"] = st.session_state["debug_locations_toggle"]
+
+
 def stablehlo_tab(result: InspectionResult) -> None:
     """The lowered module (StableHLO), optionally with source locations."""
-    debug = st.session_state.get("debug_locations") and result.stablehlo_debug
+    st.toggle(
+        "Show source locations (`loc(...)`)",
+        value=st.session_state["debug_locations"],
+        key="debug_locations_toggle",
+        on_change=_set_debug_locations,
+        help="The same module printed with debug info: each op carries the file:line it came from.",
+    )
+    debug = st.session_state["debug_locations"] and result.stablehlo_debug
     text = result.stablehlo_debug if debug else result.stablehlo
     _hlo_view(result, "stablehlo", text, "stablehlo", f"{result.entry or 'module'}.stablehlo.mlir")
 
@@ -269,12 +281,13 @@ def stats_tab(result: InspectionResult) -> None:
     c.metric("Primitives used", len(set(s.before) | set(s.after)))
     frame = stats_frame(result)
     table, chart = st.columns([2, 3], gap="medium")
-    table.dataframe(frame, height=min(38 + 35 * len(frame), 520), use_container_width=True)
+    table.dataframe(frame, height=min(38 + 35 * len(frame), 520), width="stretch")
     with chart:
         st.bar_chart(
             frame[["before", "after"]],
             horizontal=True,
             stack=False,
+            sort=False,  # the table's order: largest counts first
             color=["#94a3b8", "#2563eb"],
             height=max(240, 22 * len(frame) + 80),
         )
@@ -308,7 +321,7 @@ def run_panel(view: InspectionResult) -> None:
             icon=":material/play_arrow:",
             key="run_time",
             type="primary",
-            use_container_width=True,
+            width="stretch",
             disabled=not view.ok,
         )
         key = state.request_key(state.request())

@@ -58,6 +58,12 @@ def jax_jaxpr(sample_name: str, wrap=lambda f: f) -> str:  # noqa: ANN001
     return str(jax.make_jaxpr(wrap(getattr(module, sample.entry)))(*args))
 
 
+def shared_link(at: AppTest) -> str:
+    """Return the `?s=` state the app wrote into the URL."""
+    value = at.query_params["s"]
+    return value[0] if isinstance(value, list) else value
+
+
 def markdown(at: AppTest) -> str:
     """Return all markdown on the page, joined."""
     return "\n".join(m.value for m in at.markdown)
@@ -159,8 +165,7 @@ def test_the_whole_state_round_trips_through_the_url():
     at = new_app()
     at.selectbox(key="sample_pick").set_value("control_flow_fori_loop").run()
     at.text_input(key="args").input("f32[7], f32[]").run()
-    shared = at.query_params["s"]
-    shared = shared[0] if isinstance(shared, list) else shared
+    shared = shared_link(at)
     data = state.decode(shared)
     assert data["sample"] == "control_flow_fori_loop"
     assert data["args"] == "f32[7], f32[]"
@@ -233,3 +238,13 @@ def test_a_failing_transform_keeps_the_views_that_did_succeed():
     assert any("TypeError" in e.value for e in at.error)
     assert not any("stale" in w.value for w in at.warning)
     assert len(code_boxes(at)) == 1  # the jaxpr before the transforms, still current
+
+
+def test_the_stablehlo_tab_toggles_source_locations_without_re_tracing():
+    at = new_app()
+    at.session_state["view"] = "StableHLO"
+    at.run()
+    assert not any("loc(" in box for box in code_boxes(at))
+    at.toggle(key="debug_locations_toggle").set_value(True).run()
+    assert any("loc(" in box for box in code_boxes(at))
+    assert state.decode(shared_link(at))["debug_locations"] is True
