@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
+    p.add_argument(
+        "--isolated",
+        action="store_true",
+        help="run in a sandboxed worker, as the app does (limits: JAXPR_EXPLORER_* variables)",
+    )
+    p.add_argument("--hosted", action="store_true", help="like --isolated, and fail unless bwrap can sandbox")
     return p
 
 
@@ -66,7 +72,7 @@ def request_from_args(ns: argparse.Namespace) -> Request:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     ns = build_parser().parse_args(argv)
-    from inspectors import inspect, list_devices
+    inspect, list_devices = _runners(ns)
 
     if ns.list_devices:
         print("\n".join(list_devices()))
@@ -98,3 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _error_dict(result: InspectionResult) -> dict:
     """Return the structured error as plain data."""
     return result.to_dict()["error"]
+
+
+def _runners(ns: argparse.Namespace) -> tuple[Callable[..., InspectionResult], Callable[[], list[str]]]:
+    """Return (inspect, list_devices): in this process, or in a sandboxed worker."""
+    if not (ns.isolated or ns.hosted):
+        from inspectors import inspect, list_devices
+
+        return inspect, list_devices
+    from inspectors import sandbox
+
+    try:
+        limits = sandbox.Limits.from_env(hosted=True if ns.hosted else None)
+        print(f"# {sandbox.isolation_status(limits)}", file=sys.stderr)
+        if limits.hosted:
+            sandbox.launcher.choose_mode(limits)
+    except (sandbox.IsolationUnavailable, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return (lambda request, use_cache=False: sandbox.inspect_isolated(request, limits)), (
+        lambda: sandbox.devices_isolated(limits)
+    )

@@ -1,0 +1,50 @@
+"""The jobs a sandboxed worker can run: each a function from plain data to plain data.
+
+Jobs run inside the hardened child process, never in the server. Register a new
+one with `register_job("name", fn)` in this module, next to the others, so the
+zygote knows it before it forks (a later issue adds a "walkthrough" job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Job = Callable[[dict[str, Any]], dict[str, Any]]
+JOBS: dict[str, Job] = {}
+
+
+def register_job(name: str, fn: Job) -> Job:
+    """Make `fn` runnable in the sandbox as job `name`; return `fn`."""
+    JOBS[name] = fn
+    return fn
+
+
+def preload() -> None:
+    """Import what the jobs need (JAX included) without starting a JAX backend."""
+    from inspectors import pipeline  # noqa: F401 - imports JAX, configures CPU devices
+
+
+def inspect_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run one inspection: `Request` data in, `InspectionResult` data out."""
+    from inspectors import pipeline
+    from inspectors.results import request_from_dict
+
+    return pipeline.inspect(request_from_dict(payload), use_cache=False).to_dict()
+
+
+def devices_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the devices inspections can run on."""
+    from inspectors import pipeline
+
+    return {"devices": pipeline.list_devices()}
+
+
+def echo_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return the payload unchanged (a health check of the worker path)."""
+    return dict(payload)
+
+
+register_job("inspect", inspect_job)
+register_job("devices", devices_job)
+register_job("echo", echo_job)

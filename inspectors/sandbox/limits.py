@@ -1,0 +1,82 @@
+"""Per-request limits of the sandbox, read from `JAXPR_EXPLORER_*` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "JAXPR_EXPLORER_"
+MIN_MEMORY_MB = 2048  # JAX segfaults below about 2 GiB of address space
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may use, and how the pool is sized; each field has an env var."""
+
+    timeout_s: float = 20.0  # JAXPR_EXPLORER_TIMEOUT_S: wall time per request
+    memory_mb: int = 4096  # JAXPR_EXPLORER_MEMORY_MB: address space per request
+    output_mb: float = 16.0  # JAXPR_EXPLORER_OUTPUT_MB: printed output, files, and the result
+    max_procs: int = 256  # JAXPR_EXPLORER_MAX_PROCS: threads per sandbox (RLIMIT_NPROC, with bwrap)
+    open_files: int = 256  # JAXPR_EXPLORER_OPEN_FILES: RLIMIT_NOFILE
+    tmp_mb: int = 64  # JAXPR_EXPLORER_TMP_MB: size of the sandbox's private /tmp (bwrap)
+    workers: int = 2  # JAXPR_EXPLORER_WORKERS: requests that run at the same time
+    queue: int = 64  # JAXPR_EXPLORER_QUEUE: requests that may wait for a worker
+    queue_wait_s: float = 120.0  # JAXPR_EXPLORER_QUEUE_WAIT_S: longest wait for a worker
+    hosted: bool = False  # JAXPR_EXPLORER_HOSTED=1: refuse to run without bwrap
+    isolation: str = "auto"  # JAXPR_EXPLORER_ISOLATION: auto, bwrap or subprocess
+
+    def __post_init__(self) -> None:
+        if self.memory_mb < MIN_MEMORY_MB:
+            raise ValueError(
+                f"memory_mb={self.memory_mb}: JAX needs at least {MIN_MEMORY_MB} MB of address space"
+            )
+        if self.isolation not in ("auto", "bwrap", "subprocess"):
+            raise ValueError(f"isolation={self.isolation!r}: use auto, bwrap or subprocess")
+        if self.timeout_s <= 0 or self.workers < 1 or self.queue < 0:
+            raise ValueError("timeout_s and workers must be positive, queue non-negative")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Limits:
+        """Return limits from `JAXPR_EXPLORER_*` variables, then `overrides`."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(f.type, raw.strip(), ENV_PREFIX + f.name.upper())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the limits as plain data (sent to the worker with each request)."""
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """Return a one-line summary for logs and the app's footer."""
+        return (
+            f"{self.timeout_s:g} s, {self.memory_mb} MB, output {self.output_mb:g} MB, "
+            f"{self.workers} workers, queue {self.queue}"
+        )
+
+
+def _parse(tp: Any, raw: str, name: str) -> Any:
+    """Convert an environment value to the field's type."""
+    kind = tp if isinstance(tp, str) else tp.__name__
+    try:
+        if kind == "bool":
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(float(raw))
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    return raw
+
+
+def env_name(field_name: str) -> str:
+    """Return the environment variable that sets a field: `timeout_s` → `JAXPR_EXPLORER_TIMEOUT_S`."""
+    return ENV_PREFIX + field_name.upper()
