@@ -68,7 +68,7 @@ def _text_area(version: int) -> None:
         "Code",
         value=st.session_state["code"],
         key=key,
-        height=460,
+        height=400,
         on_change=lambda: _accept(st.session_state[key]),
         label_visibility="collapsed",
     )
@@ -96,7 +96,7 @@ def _ace(version: int, error: InspectError | None) -> bool:
         st.session_state["code"],
         lang="python",
         theme="default",
-        height=[16, 26],
+        height=[12, 20],
         key=f"code_editor_{version}",
         buttons=[RUN_BUTTON],
         response_mode=["blur"],

@@ -35,7 +35,7 @@ with code_col:
     if editor.editor(result.error):
         st.rerun()  # new code from the editor: inspect it before drawing anything else
     views.stage_strip(result)
-with side_col:
+with side_col, st.container(height=views.SIDE_PANEL_HEIGHT, border=False):
     views.lesson(result)
     views.run_panel(result)
 

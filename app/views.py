@@ -18,6 +18,7 @@ from app import graph_view, inspection, state
 from inspectors.lexers import get_lexer, highlight_html
 from inspectors.results import InspectError, InspectionResult
 
+SIDE_PANEL_HEIGHT = 470  # about the editor's height: a long timing report scrolls, the tabs stay put
 TABS = ["Jaxpr", "Graph", "StableHLO", "Compiled HLO", "Stats"]
 CODE_BOX = (
     '<div class="explorer-code" style="max-height:{height}px; overflow:auto; border:1px solid #e5e7eb; '
@@ -46,8 +47,8 @@ def fmt_si(x: float | None, unit: str) -> str:
         return "not available"
     for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
-            return f"{x / scale:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}"
+            return f"{x / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{x:.3g} {unit}".rstrip()
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -77,7 +78,7 @@ def excerpt_html(code: str, line: int, context: int = 3) -> str:
 
 PAGE_CSS = """
 <style>
-.block-container { padding-top: 2.2rem; padding-bottom: 2rem; }
+.block-container { padding-top: 1.6rem; padding-bottom: 2rem; }
 .explorer-code pre { margin: 0; padding: 0.6rem 0.8rem; white-space: pre; font-size: 12.5px; }
 </style>
 """
@@ -357,7 +358,9 @@ def timing_figures(timed: InspectionResult) -> None:
     c, d = st.columns(2)
     c.metric("p90 call", fmt_seconds(t.p90_s), help="90th percentile of the per-call times of the repeats")
     d.metric(
-        "Achieved FLOP/s", fmt_si(t.flops_per_s, "FLOP/s"), help="XLA's FLOP estimate ÷ median call time"
+        "Achieved FLOP/s",
+        fmt_si(t.flops_per_s, "") if t.flops_per_s is not None else "n/a",
+        help="XLA's FLOP estimate ÷ median call time ('n/a' where the backend gives no estimate)",
     )
     st.caption(
         f"min {fmt_seconds(t.min_s)} · median {fmt_seconds(t.median_s)} · p90 {fmt_seconds(t.p90_s)} · "
