@@ -1,0 +1,701 @@
+"""Graphs of jaxprs: the graph model (Graph, Node, Edge, Group) and the view that fills it.
+
+`jaxpr_graph(model, options)` is the autodidax loop over a `JaxprModel`: an
+environment maps each variable to the node that produced it, every equation
+reads its inputs from it and writes its outputs to it, and sub-jaxprs recurse
+into nested groups with slash paths (`0/jaxpr/1/body_jaxpr`). What is visible
+(collapsed sub-jaxprs, folded repeats, summary nodes under a node budget, the
+path to a search match) is decided here, on the data; `inspectors.render`
+only turns the result into DOT. Works on the JSON result alone: no JAX import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from inspectors import styles
+from inspectors.results import Equation, JaxprModel, VarInfo
+
+
+@dataclass
+class Node:
+    """A visible node: an equation, an input/const/output, or a summary of many equations."""
+
+    id: str
+    kind: str  # input, const, output, eqn, call, return, collapsed, summary, drop, op, param
+    label: str
+    group: str = ""
+    primitive: str = ""
+    family: str = "other"
+    sublabel: str = ""
+    provenance: str = ""
+    line: int | None = None
+    count: int = 1
+    details: dict[str, str] = field(default_factory=dict)
+    match: bool = False
+
+
+@dataclass
+class Edge:
+    """A variable flowing from its producer to one consumer (or a binding into a sub-graph)."""
+
+    src: str
+    dst: str
+    var: str = ""
+    type: str = ""
+    kind: str = "data"  # data, bind, carry, drop
+    back: bool = False
+
+
+@dataclass
+class Group:
+    """A cluster: a sub-jaxpr, a higher-order equation, a folded repeat or a scope."""
+
+    path: str
+    label: str
+    parent: str = ""
+    kind: str = ""
+
+
+@dataclass
+class Graph:
+    """A visible graph, ready to render."""
+
+    title: str
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    legend: list[tuple[str, str]] = field(default_factory=list)
+    colour_by: str = "family"
+    direction: str = "TB"
+    edge_labels: bool = True
+    total_equations: int = 0
+
+
+COLOUR_BY = ("family", "provenance", "line")
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """What to show: shared by the CLI (`--graph-*` flags) and the app's widgets."""
+
+    depth: int = 3
+    colour_by: str = "family"
+    expand: frozenset[str] = frozenset()
+    collapse: frozenset[str] = frozenset()
+    budget: int = 250
+    fold: bool = True
+    search: str = ""
+    direction: str = "TB"
+    edge_labels: bool = True
+    legend: bool = True
+    long_edges: int = 24
+
+
+FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
+FOLD_MIN_REPEATS = 3
+FOLD_MAX_PERIOD = 64
+SUMMARY_CHUNKS = 40
+EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
+LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
+
+
+def walk(model: JaxprModel) -> Iterator[Equation]:
+    """Yield every equation of a model, sub-jaxprs included, depth first."""
+    for eqn in model.eqns:
+        yield eqn
+        for sub in eqn.subjaxprs:
+            yield from walk(sub.jaxpr)
+
+
+def eqn_count(eqn: Equation) -> int:
+    """Return how many equations an equation stands for, its sub-jaxprs included."""
+    return 1 + sum(eqn_count(e) for s in eqn.subjaxprs for e in s.jaxpr.eqns)
+
+
+def literal_text(name: str) -> str:
+    """Return a literal as a reader expects it: `TypedInt(0, dtype=int32)` → `0`."""
+    m = re.fullmatch(r"\w+\((.*?), dtype=\w+\)", name)
+    return m.group(1) if m else name
+
+
+# ---------------------------------------------------------------- higher-order equations
+
+
+def text_param(eqn: Equation, key: str) -> str:
+    """Return a param as JAX printed it (`name=clip`), ignoring nested jaxprs."""
+    flat, depth = [], 0
+    for ch in eqn.text:
+        depth += ch == "{"
+        if depth == 0:
+            flat.append(ch)
+        depth -= ch == "}"
+    m = re.search(rf"\b{re.escape(key)}=([^\s\]]+)", "".join(flat))
+    return m.group(1) if m else eqn.params.get(key, "")
+
+
+def _int(eqn: Equation, key: str) -> int:
+    """Return an integer param (0 when missing)."""
+    try:
+        return int(eqn.params.get(key, "0"))
+    except ValueError:
+        return 0
+
+
+def _split(n_first: int, first: str, n_second: int, second: str, n: int, rest: str) -> list[str]:
+    """Return role names for n inputs: n_first of one, n_second of the next, then the rest."""
+    roles = [first] * n_first + [second] * n_second
+    return (roles + [rest] * n)[:n]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How a higher-order primitive's operands and results meet its sub-jaxprs."""
+
+    label: Callable[[Equation], str]
+    sub_label: Callable[[Equation, str], str] = lambda e, role: role
+    in_roles: Callable[[Equation, str, int], list[str]] = lambda e, role, n: [""] * n
+    out_roles: Callable[[Equation, str, int], list[str]] = lambda e, role, n: [""] * n
+    carries: Callable[[Equation, str], list[tuple[int, int]]] = lambda e, role: []
+
+
+def _scan_in(e: Equation, role: str, n: int) -> list[str]:
+    """Scan body inputs: consts, carry, xs."""
+    return _split(_int(e, "num_consts"), "const", _int(e, "num_carry"), "carry", n, "xs")
+
+
+def _while_in(e: Equation, role: str, n: int) -> list[str]:
+    """While cond/body inputs: their consts, then the carry."""
+    key = "cond_nconsts" if role == "cond_jaxpr" else "body_nconsts"
+    return _split(_int(e, key), "const", 0, "", n, "carry")
+
+
+def _while_carries(e: Equation, role: str) -> list[tuple[int, int]]:
+    """Body output i feeds body input (body_nconsts + i) on the next trip."""
+    if role != "body_jaxpr":
+        return []
+    k = _int(e, "body_nconsts")
+    return [(i, k + i) for i in range(_n_outs(e))]
+
+
+def _n_outs(e: Equation) -> int:
+    """Return the number of results of an equation."""
+    return len(e.outvars)
+
+
+def _branch_label(e: Equation, role: str) -> str:
+    """Label `branches[1]` as `branch 1`."""
+    m = re.match(r"branches\[(\d+)\]", role)
+    return f"branch {m.group(1)} (index = {m.group(1)})" if m else role
+
+
+def _custom_label(kind: str, rules: tuple[str, ...]) -> Callable[[Equation], str]:
+    """Return a labeller that names a custom-rule call and its rules."""
+
+    def label(e: Equation) -> str:
+        shown = ", ".join(f"{r} rule: {text_param(e, r)}" for r in rules if text_param(e, r))
+        return f"{kind}: {text_param(e, 'name') or '?'}" + (f"\n{shown}" if shown else "")
+
+    return label
+
+
+BINDINGS: dict[str, Binding] = {
+    "jit": Binding(label=lambda e: f"jit: {e.params.get('name', '?')}"),
+    "pjit": Binding(label=lambda e: f"pjit: {e.params.get('name', '?')}"),
+    "closed_call": Binding(label=lambda e: "closed_call"),
+    "cond": Binding(
+        label=lambda e: f"cond · {len(e.subjaxprs)} branches (operand 0 is the index)",
+        sub_label=_branch_label,
+        in_roles=lambda e, role, n: ["operand"] * n,
+    ),
+    "while": Binding(
+        label=lambda e: "while loop",
+        sub_label=lambda e, role: {"cond_jaxpr": "cond_jaxpr: loop condition", "body_jaxpr": "body_jaxpr: loop body"}.get(role, role),
+        in_roles=_while_in,
+        out_roles=lambda e, role, n: ["continue?"] * n if role == "cond_jaxpr" else ["carry"] * n,
+        carries=_while_carries,
+    ),
+    "scan": Binding(
+        label=lambda e: f"scan · length {e.params.get('length', '?')}"
+        + (" · reverse" if e.params.get("reverse") == "True" else ""),
+        sub_label=lambda e, role: f"body: consts {_int(e, 'num_consts')}, carry {_int(e, 'num_carry')}, xs",
+        in_roles=_scan_in,
+        out_roles=lambda e, role, n: _split(_int(e, "num_carry"), "carry", 0, "", n, "ys"),
+        carries=lambda e, role: [(i, _int(e, "num_consts") + i) for i in range(_int(e, "num_carry"))],
+    ),
+    "custom_jvp_call": Binding(
+        label=_custom_label("custom_jvp", ("jvp",)), sub_label=lambda e, role: "call_jaxpr: primal"
+    ),
+    "custom_vjp_call": Binding(
+        label=_custom_label("custom_vjp", ("fwd", "bwd")), sub_label=lambda e, role: "call_jaxpr: primal"
+    ),
+    "custom_vjp_call_jaxpr": Binding(
+        label=_custom_label("custom_vjp", ("fwd", "bwd")), sub_label=lambda e, role: "fun_jaxpr: primal"
+    ),
+    "remat2": Binding(
+        label=lambda e: f"checkpoint (remat) · policy {e.params.get('policy', 'None')}"
+        + (" · differentiated" if e.params.get("differentiated") == "True" else "")
+    ),
+    "shard_map": Binding(
+        label=lambda e: "shard_map · "
+        + " ".join(f"{k}={e.params[k]}" for k in ("mesh", "in_specs", "out_specs") if k in e.params)[:90]
+    ),
+    "xla_pmap": Binding(
+        label=lambda e: f"pmap: {e.params.get('name', '?')} · axis {e.params.get('axis_name', '?')}"
+    ),
+}
+
+
+def binding(primitive: str) -> Binding:
+    """Return the binding rule of a higher-order primitive (a generic one for unknown names)."""
+    return BINDINGS.get(primitive) or Binding(
+        label=lambda e: " ".join(filter(None, [e.primitive, styles.param_label(e.primitive, e.params)]))
+    )
+
+
+# ---------------------------------------------------------------- folding and search
+
+
+def signature(eqn: Equation) -> tuple:
+    """Return what makes two equations 'the same' for folding repeated blocks."""
+    return (
+        eqn.primitive,
+        tuple(v.type for v in eqn.invars),
+        tuple(v.type for v in eqn.outvars),
+        tuple(sorted(eqn.params.items())),
+        eqn.source.line if eqn.source else None,
+        eqn.provenance,
+        len(eqn.subjaxprs),
+    )
+
+
+def find_folds(sigs: list[int], min_reps: int = FOLD_MIN_REPEATS, max_period: int = FOLD_MAX_PERIOD) -> list[tuple[int, int, int]]:
+    """Return (start, period, repeats) of maximal runs of a block repeated back to back."""
+    folds, i, n = [], 0, len(sigs)
+    while i < n:
+        best = None
+        for p in range(1, min(max_period, (n - i) // min_reps) + 1):
+            j = i
+            while j + p < n and sigs[j] == sigs[j + p]:
+                j += 1
+            reps = (j - i) // p + 1
+            if reps >= min_reps and p * reps >= 2 * min_reps and (best is None or p * reps > best[1] * best[2]):
+                best = (i, p, reps)
+        if best:
+            folds.append(best)
+            i += best[1] * best[2]
+        else:
+            i += 1
+    return folds
+
+
+def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
+    """Return ids of equations matching a query: a primitive, a variable, or a source line (`line 12`)."""
+    q = query.strip()
+    if not q:
+        return []
+    m = re.fullmatch(r"(?:line\s*|:)?(\d+)", q)
+    hits = []
+    for e in walk(model):
+        if m:
+            ok = e.source is not None and e.source.line == int(m.group(1))
+        else:
+            names = {v.name for v in e.invars + e.outvars if not v.literal}
+            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive)
+        if ok:
+            hits.append(e.id)
+            if len(hits) >= limit:
+                break
+    return hits
+
+
+def ancestors(eqn_id: str) -> list[str]:
+    """Return the ids of the equations whose sub-jaxprs contain `eqn_id` (`0/jaxpr/1/...` → `0`, `0/jaxpr/1`)."""
+    parts = eqn_id.split("/")
+    return ["/".join(parts[:k]) for k in range(1, len(parts) - 1, 2)]
+
+
+# ---------------------------------------------------------------- items: what one list of equations shows
+
+
+@dataclass
+class Item:
+    """A run of equations [start, end) shown as one thing: an equation, a fold, or a block."""
+
+    kind: str  # eqn, fold, block
+    start: int
+    end: int
+    period: int = 1
+    id: str = ""
+    label: str = ""
+    items: list[Item] = field(default_factory=list)
+
+
+class _OverBudget(Exception):
+    """Raised when a view attempt grows past the node budget."""
+
+
+def _scope_key(eqn: Equation) -> tuple[str, str]:
+    """Return the (provenance, source function) an equation belongs to."""
+    return (eqn.provenance, eqn.source.function if eqn.source else "")
+
+
+class _View:
+    """One attempt at a visible graph of a model under given options."""
+
+    def __init__(self, opts: GraphOptions, depth: int, chunk: bool, abort_at: int | None, plans: dict) -> None:
+        self.opts, self.depth, self.chunk, self.abort_at, self.plans = opts, depth, chunk, abort_at, plans
+        self.graph = Graph(title="", colour_by=opts.colour_by, direction=opts.direction)
+        self.order: dict[str, int] = {}
+        self.edge_keys: set[tuple] = set()
+        self.matches: set[str] = set()
+        self.forced: set[str] = set()
+
+    # -- primitives of the graph
+    def node(self, node: Node) -> str:
+        """Add a node; abort the attempt when the budget is blown."""
+        self.order[node.id] = len(self.order)
+        self.graph.nodes.append(node)
+        if self.abort_at is not None and len(self.order) > self.abort_at:
+            raise _OverBudget
+        return node.id
+
+    def edge(self, src: str | None, dst: str, v: VarInfo | None, slot: object, kind: str = "data") -> None:
+        """Add an edge once per (src, dst, slot); edges against the flow become back edges."""
+        if src is None or (src == dst and kind != "carry" and slot is None):
+            return
+        key = (src, dst, slot, kind)
+        if key in self.edge_keys:
+            return
+        self.edge_keys.add(key)
+        back = self.order.get(src, 0) >= self.order.get(dst, 0)
+        if v is not None and v.dropped:
+            kind = "drop"
+        self.graph.edges.append(Edge(src, dst, v.name if v else "", v.type if v else "", kind, back))
+
+    def group(self, path: str, label: str, parent: str, kind: str) -> None:
+        """Add a cluster."""
+        self.graph.groups.append(Group(path, label, parent, kind))
+
+    # -- the loop
+    def jaxpr(self, m: JaxprModel, path: str, level: int, parent: str, env: dict[str, str], call: str | None = None, roles: tuple = ((), ())) -> list[str]:
+        """Draw one jaxpr's inputs, equations and outputs; return its output node ids."""
+        prefix = f"{path}:" if path else ""
+        for i, v in enumerate(m.constvars):
+            value = m.const_values[i] if i < len(m.const_values) else ""
+            env[v.name] = self.node(Node(f"const_{prefix}{v.name}", "const", f"{v.name}:{v.type}", parent, sublabel="const", details={"value": value}))
+        for i, v in enumerate(m.invars):
+            role = roles[0][i] if i < len(roles[0]) else ""
+            arg = m.arg_paths[i] if i < len(m.arg_paths) and m.arg_paths[i] != v.name else ""
+            nid = self.node(Node(f"in_{prefix}{v.name}", "input", f"{v.name}:{v.type}", parent, sublabel=arg or role, details={"input": f"{v.name}:{v.type}", "role": role or arg}))
+            env[v.name] = nid
+            if call:
+                self.edge(call, nid, None, i, "bind")
+        self.items(m.eqns, self.plan(m.eqns, path), path, level, parent, env)
+        outs = []
+        for i, v in enumerate(m.outvars):
+            role = roles[1][i] if i < len(roles[1]) else ""
+            label = f"{v.name}" if v.literal else f"{v.name}:{v.type}"
+            nid = self.node(Node(f"out_{prefix}{i}", "output", label, parent, sublabel=role or ("out" if not path else ""), details={"output": f"{v.name}:{v.type}"}))
+            if not v.literal:
+                self.edge(env.get(v.name), nid, v, 0)
+            outs.append(nid)
+        return outs
+
+    def plan(self, eqns: list[Equation], path: str) -> list[Item]:
+        """Return the items of an equation list: folds of repeated blocks, then scopes and summaries."""
+        key = (path, self.chunk)
+        if key not in self.plans:
+            items = self.fold_items(eqns, path)
+            if self.chunk and len(items) > self.opts.budget // 2:
+                items = self.scope_items(eqns, items, path)
+            if self.chunk and len(items) > self.opts.budget // 2:
+                items = self.chunk_items(eqns, items, path, SUMMARY_CHUNKS)
+            self.plans[key] = items
+        return self.plans[key]
+
+    def fold_items(self, eqns: list[Equation], path: str) -> list[Item]:
+        """Return one item per equation, with repeated blocks folded."""
+        if not self.opts.fold or len(eqns) < FOLD_MIN_EQNS:
+            return [Item("eqn", i, i + 1) for i in range(len(eqns))]
+        ids: dict[tuple, int] = {}
+        sigs = [ids.setdefault(signature(e), len(ids)) for e in eqns]
+        items, i = [], 0
+        for start, period, reps in find_folds(sigs):
+            items += [Item("eqn", k, k + 1) for k in range(i, start)]
+            fid = f"{path}/fold@{start}" if path else f"fold@{start}"
+            items.append(Item("fold", start, start + period * reps, period, fid, f"×{reps}"))
+            i = start + period * reps
+        return items + [Item("eqn", k, k + 1) for k in range(i, len(eqns))]
+
+    def scope_items(self, eqns: list[Equation], items: list[Item], path: str) -> list[Item]:
+        """Group consecutive items of the same provenance and source function into blocks."""
+        runs: list[list[Item]] = []
+        for it in items:
+            k = _scope_key(eqns[it.start])
+            if runs and _scope_key(eqns[runs[-1][0].start]) == k:
+                runs[-1].append(it)
+            else:
+                runs.append([it])
+        if len(runs) < 2 or len(runs) > self.opts.budget // 2:
+            return items
+        out = []
+        for run in runs:
+            if len(run) == 1:
+                out += run
+                continue
+            prov, fn = _scope_key(eqns[run[0].start])
+            label = " · ".join(filter(None, [prov or "primal", f"{fn}()" if fn else ""]))
+            out.append(self.block(run, path, "scope", label, eqns))
+        return out
+
+    def chunk_items(self, eqns: list[Equation], items: list[Item], path: str, n: int) -> list[Item]:
+        """Split a long list of items into about n summary blocks, leaving search matches visible."""
+        size = -(-len(items) // n)
+        out = []
+        for k in range(0, len(items), size):
+            part = items[k : k + size]
+            inner = part if len(part) <= self.opts.budget // 2 else self.chunk_items(eqns, part, path, n)
+            out.append(inner[0] if len(inner) == 1 else self.block(inner, path, "summary", "", eqns))
+        return out
+
+    def block(self, items: list[Item], path: str, kind: str, label: str, eqns: list[Equation]) -> Item:
+        """Return a block item over consecutive items."""
+        start, end = items[0].start, items[-1].end
+        bid = f"{path}/{kind}@{start}-{end}" if path else f"{kind}@{start}-{end}"
+        return Item("block", start, end, id=bid, label=label or f"equations {start}–{end - 1}", items=items)
+
+    def items(self, eqns: list[Equation], items: list[Item], path: str, level: int, parent: str, env: dict[str, str]) -> None:
+        """Draw a list of items."""
+        for it in items:
+            if it.kind == "eqn":
+                self.equation(eqns[it.start], level, parent, env)
+            elif it.kind == "fold":
+                self.fold(eqns, it, level, parent, env)
+            elif self.is_open(it.id, eqns[it.start : it.end]):
+                self.group(it.id, f"{it.label} · {it.end - it.start} equations", parent, "block")
+                self.items(eqns, it.items, path, level, it.id, env)
+            else:
+                self.summary(eqns[it.start : it.end], it, parent, env)
+
+    def is_open(self, item_id: str, eqns: list[Equation]) -> bool:
+        """Return whether a block is expanded: asked for, or holding a search match."""
+        if item_id in self.opts.collapse:
+            return False
+        return item_id in self.opts.expand or any(e.id in self.matches or e.id in self.forced for e in eqns)
+
+    def fold(self, eqns: list[Equation], it: Item, level: int, parent: str, env: dict[str, str]) -> None:
+        """Draw the first copy of a repeated block; later copies reuse its nodes."""
+        reps = (it.end - it.start) // it.period
+        self.group(it.id, f"repeated block ×{reps} ({it.period} equations each, {it.start}–{it.end - 1})", parent, "fold")
+        first = [self.equation(e, level, it.id, env) for e in eqns[it.start : it.start + it.period]]
+        for k in range(it.start + it.period, it.end):
+            rep = first[(k - it.start) % it.period]
+            self.reuse(eqns[k], rep, env)
+
+    def reuse(self, eqn: Equation, rep: tuple[str, str], env: dict[str, str]) -> None:
+        """Route a repeated equation's variables through its representative's nodes."""
+        dst, src = rep
+        if eqn.id in self.matches:
+            self.mark(dst)
+        for slot, v in enumerate(eqn.invars):
+            if not v.literal:
+                self.edge(env.get(v.name), dst, v, slot)
+        for v in eqn.outvars:
+            env[v.name] = src
+
+    def mark(self, nid: str) -> None:
+        """Highlight a node as a search match."""
+        for n in reversed(self.graph.nodes):
+            if n.id == nid:
+                n.match = True
+                return
+
+    def summary(self, eqns: list[Equation], it: Item, parent: str, env: dict[str, str]) -> None:
+        """Draw many equations as one '+N equations' node."""
+        n = sum(eqn_count(e) for e in eqns)
+        prims = Counter(e.primitive for e in eqns).most_common(3)
+        lines = [e.source.line for e in eqns if e.source]
+        provs = Counter(e.provenance for e in eqns).most_common(1)
+        fams = Counter(styles.family(e.primitive, bool(e.subjaxprs)) for e in eqns).most_common(1)
+        sub = " ".join(f"{p}×{c}" for p, c in prims)
+        where = f"lines {min(lines)}–{max(lines)}" if lines else ""
+        nid = self.node(Node(
+            it.id, "summary", f"+{n} equations", parent, primitive="", family=fams[0][0],
+            sublabel=f"{it.label}\n{sub}" + (f"\n{where}" if where else ""), provenance=provs[0][0],
+            line=lines[0] if lines else None, count=n,
+            details={"summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}", "primitives": sub, "source": where},
+        ))
+        self.absorb(eqns, nid, env)
+
+    def absorb(self, eqns: list[Equation], nid: str, env: dict[str, str]) -> None:
+        """Route the variables of equations hidden in one node through that node."""
+        for e in eqns:
+            for v in e.invars:
+                if not v.literal and env.get(v.name) != nid:
+                    self.edge(env.get(v.name), nid, v, None)
+            for v in e.outvars:
+                env[v.name] = nid
+
+    def expanded(self, eqn: Equation, level: int) -> bool:
+        """Return whether a higher-order equation shows its sub-jaxprs."""
+        if eqn.id in self.opts.collapse:
+            return False
+        return level < self.depth or eqn.id in self.opts.expand or eqn.id in self.forced
+
+    def equation(self, eqn: Equation, level: int, parent: str, env: dict[str, str]) -> tuple[str, str]:
+        """Draw one equation; return (node reading its inputs, node producing its outputs)."""
+        if eqn.subjaxprs and self.expanded(eqn, level):
+            return self.call(eqn, level, parent, env)
+        kind = "collapsed" if eqn.subjaxprs else "eqn"
+        nid = self.node(self.eqn_node(eqn, f"eqn_{eqn.id}", kind, parent))
+        self.inputs(eqn, nid, env)
+        self.outputs(eqn, nid, env, parent)
+        return nid, nid
+
+    def eqn_node(self, eqn: Equation, nid: str, kind: str, parent: str) -> Node:
+        """Return the node of an equation, with what hovering over it shows."""
+        literals = " ".join(literal_text(v.name) for v in eqn.invars if v.literal)
+        sub = styles.param_label(eqn.primitive, eqn.params)
+        if kind == "collapsed":
+            sub = f"{binding(eqn.primitive).label(eqn)} ▸ {eqn_count(eqn) - 1} eqns"
+        sub = " · ".join(filter(None, [sub, f"lit {literals}" if literals else ""]))
+        src = eqn.source
+        return Node(
+            nid, kind, eqn.primitive, parent, eqn.primitive, styles.family(eqn.primitive, bool(eqn.subjaxprs)),
+            sub.replace('"', "'"), eqn.provenance, src.line if src else None, eqn_count(eqn),
+            details={
+                "equation": eqn.text,
+                "params": "\n".join(f"{k}={v}" for k, v in eqn.params.items()),
+                "source": f"{src.file}:{src.line} ({src.function})  {src.code.strip()}" if src else "",
+                "inputs": " ".join(f"{v.name}:{v.type}" for v in eqn.invars),
+                "outputs": " ".join(f"{v.name}:{v.type}" for v in eqn.outvars),
+                "provenance": eqn.provenance or "primal",
+                "id": eqn.id,
+            },
+            match=eqn.id in self.matches,
+        )
+
+    def inputs(self, eqn: Equation, nid: str, env: dict[str, str]) -> None:
+        """Draw an edge from each input's producer."""
+        for slot, v in enumerate(eqn.invars):
+            if not v.literal:
+                self.edge(env.get(v.name), nid, v, slot)
+
+    def outputs(self, eqn: Equation, nid: str, env: dict[str, str], parent: str) -> None:
+        """Record the node producing each output; dropped outputs get a quiet stub."""
+        for i, v in enumerate(eqn.outvars):
+            env[v.name] = nid
+            if v.dropped:
+                did = self.node(Node(f"drop_{eqn.id}:{i}", "drop", "_", parent, details={"dropped": f"_:{v.type}"}))
+                self.edge(nid, did, v, i, "drop")
+
+    def call(self, eqn: Equation, level: int, parent: str, env: dict[str, str]) -> tuple[str, str]:
+        """Draw a higher-order equation as a cluster: call node, sub-jaxprs, return node."""
+        rule = binding(eqn.primitive)
+        label = rule.label(eqn)
+        if len(eqn.subjaxprs) == 1 and rule.sub_label(eqn, eqn.subjaxprs[0].role) != eqn.subjaxprs[0].role:
+            label += f"\n{rule.sub_label(eqn, eqn.subjaxprs[0].role)}"
+        self.group(eqn.id, label, parent, eqn.primitive)
+        cid = self.node(self.eqn_node(eqn, f"eqn_{eqn.id}", "call", eqn.id))
+        self.inputs(eqn, cid, env)
+        sub_outs = []
+        for sub in eqn.subjaxprs:
+            path = f"{eqn.id}/{sub.role}"
+            # A lone sub-jaxpr (jit, remat, custom_jvp) needs no cluster of its own.
+            group = path if len(eqn.subjaxprs) > 1 else eqn.id
+            if group == path:
+                self.group(path, rule.sub_label(eqn, sub.role), eqn.id, sub.role)
+            n_in, n_out = len(sub.jaxpr.invars), len(sub.jaxpr.outvars)
+            roles = (rule.in_roles(eqn, sub.role, n_in), rule.out_roles(eqn, sub.role, n_out))
+            inner: dict[str, str] = {}
+            outs = self.jaxpr(sub.jaxpr, path, level + 1, group, inner, cid, roles)
+            ins = [inner.get(v.name) for v in sub.jaxpr.invars]
+            for o, i in rule.carries(eqn, sub.role):
+                if o < len(outs) and i < len(ins):
+                    self.edge(outs[o], ins[i], sub.jaxpr.outvars[o], ("carry", i), "carry")
+            sub_outs.append(outs)
+        names = " ".join(v.name for v in eqn.outvars)
+        rid = self.node(Node(f"ret_{eqn.id}", "return", f"{eqn.primitive} → {names}"[:60], eqn.id, eqn.primitive, "control", details={"results": " ".join(f"{v.name}:{v.type}" for v in eqn.outvars)}))
+        for outs in sub_outs:
+            for k, o in enumerate(outs):
+                self.edge(o, rid, None, k, "bind")
+        self.outputs(eqn, rid, env, parent)
+        return cid, rid
+
+
+def _legend(model: JaxprModel, opts: GraphOptions) -> list[tuple[str, str]]:
+    """Return the legend rows for the chosen colouring of a model."""
+    provs = sorted({e.provenance for e in walk(model)}, key=lambda p: (len(p), p))
+    lines = sorted({(e.source.line, e.source.code) for e in walk(model) if e.source})
+    return styles.legend(opts.colour_by, provs, lines)
+
+
+def jaxpr_graph(model: JaxprModel, options: GraphOptions | None = None, title: str = "jaxpr") -> Graph:
+    """Return the visible graph of a jaxpr model under the options (depth, folds, budget, search)."""
+    opts = options or GraphOptions()
+    matches = search_matches(model, opts.search)
+    plans: dict = {}
+    graph, notes = None, []
+    for depth in range(max(opts.depth, 0), -1, -1):
+        try:
+            graph = _attempt(model, opts, depth, False, opts.budget, plans, matches)
+            if depth < opts.depth:
+                notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
+            break
+        except _OverBudget:
+            continue
+    if graph is None:
+        graph = _attempt(model, opts, 0, True, None, plans, matches)
+        notes.append(f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more")
+    graph.title = title
+    graph.total_equations = sum(1 for _ in walk(model))
+    graph.notes = notes + ([f"search '{opts.search}': {len(matches)} match(es)"] if opts.search else [])
+    graph.edge_labels = opts.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
+    if opts.long_edges and len(graph.nodes) > LONG_EDGE_GRAPH:
+        mark_long_edges(graph, opts.long_edges)
+    graph.legend = _legend(model, opts) if opts.legend else []
+    return graph
+
+
+def mark_long_edges(graph: Graph, span: int) -> int:
+    """Turn data edges spanning more than `span` nodes (in program order) into stubs; return how many.
+
+    Long edges (a grad's forward values read by its backward pass) make dot's
+    layout explode; a stub at the consumer naming the producer keeps the
+    information and the layout fast.
+    """
+    order = {n.id: i for i, n in enumerate(graph.nodes)}
+    count = 0
+    for e in graph.edges:
+        if e.kind == "data" and not e.back and order.get(e.dst, 0) - order.get(e.src, 0) > span:
+            e.kind = "long"
+            count += 1
+    if count:
+        graph.notes.append(f"{count} long edges drawn as stubs at their consumer ('from ...')")
+    return count
+
+
+def _attempt(model: JaxprModel, opts: GraphOptions, depth: int, chunk: bool, budget: int | None, plans: dict, matches: list[str]) -> Graph:
+    """Build one view; raise _OverBudget when it grows past the budget."""
+    view = _View(opts, depth, chunk, budget, plans)
+    view.matches = set(matches)
+    view.forced = {a for m in matches for a in ancestors(m)}
+    view.jaxpr(model, "", 0, "", {})
+    return view.graph
+
+
+def equation_nodes(graph: Graph) -> list[Node]:
+    """Return the nodes that stand for one equation each (for checks against the jaxpr)."""
+    return [n for n in graph.nodes if n.kind in ("eqn", "call", "collapsed")]
+
+
+def expanded_options(**kw: object) -> GraphOptions:
+    """Return options that show every equation: no folding, no budget, everything open."""
+    base = dict(depth=10_000, fold=False, budget=10**9, legend=False, long_edges=0)
+    base.update(kw)
+    return GraphOptions(**base)  # type: ignore[arg-type]
