@@ -30,6 +30,7 @@ state.remember(result)
 sidebar.show_expression(expression_slot, result.entry)
 
 views.header()
+views.url_notice()
 code_col, side_col = st.columns([3, 2], gap="medium")
 with code_col:
     if editor.editor(result.error):

@@ -28,6 +28,8 @@ DEFAULT_SAMPLE = "differentiability_grad"
 FILENAME = "main.py"
 URL_PARAM = "s"
 URL_VERSION = 1
+TIME_BUDGETS = (0.25, 0.5, 1.0, 2.0, 5.0)  # seconds of timing the run panel offers
+MAX_TIMINGS = 16  # timed results kept per session
 
 # Keys that make up the shareable state, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -139,7 +141,7 @@ def apply(data: dict[str, Any]) -> None:
     state["sample"] = data.get("sample") if isinstance(data.get("sample"), str) else None
     state["debug_locations"] = bool(data.get("debug_locations", False))
     if isinstance(data.get("time_budget_s"), (int, float)):
-        state["time_budget_s"] = float(data["time_budget_s"])
+        state["time_budget_s"] = min(TIME_BUDGETS, key=lambda b: abs(b - data["time_budget_s"]))
     set_specs([str(s) for s in data.get("transforms", [])])
 
 
@@ -205,6 +207,20 @@ def request_key(req: Request) -> str:
 def declared_entry() -> str | None:
     """Return the entry the code declares in `__explorer__`, if any."""
     return read_defaults(st.session_state["code"]).entry
+
+
+def keep_timing(key: str, result: InspectionResult) -> None:
+    """Keep a timed result for the view `key` (the most recent few only)."""
+    timings = st.session_state["timings"]
+    timings.pop(key, None)
+    timings[key] = result
+    while len(timings) > MAX_TIMINGS:
+        timings.pop(next(iter(timings)))
+
+
+def url_problem() -> str | None:
+    """Return (once) why the shared link could not be restored, if it could not."""
+    return st.session_state.pop("_url_error", None)
 
 
 def remember(result: InspectionResult) -> None:

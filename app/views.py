@@ -95,6 +95,16 @@ def header() -> None:
     )
 
 
+def url_notice() -> None:
+    """Say so when a shared link could not be restored."""
+    problem = state.url_problem()
+    if problem:
+        st.warning(
+            f"The shared link could not be restored ({problem}); showing the default sample.",
+            icon=":material/link_off:",
+        )
+
+
 def stage_strip(result: InspectionResult) -> None:
     """One caption line: how long each stage took, and where it stopped."""
     parts = []
@@ -313,7 +323,7 @@ def run_panel(view: InspectionResult) -> None:
         budget_col, button_col = st.columns(2, vertical_alignment="bottom")
         budget_col.select_slider(
             "Time budget",
-            options=[0.25, 0.5, 1.0, 2.0, 5.0],
+            options=state.TIME_BUDGETS,
             key="time_budget_s",
             format_func=lambda s: f"{s:g} s",
         )
@@ -329,7 +339,7 @@ def run_panel(view: InspectionResult) -> None:
         if clicked:
             device = st.session_state["device"] or "the default device"
             with st.spinner(f"Compiling and timing on {device}…", show_time=True):
-                st.session_state["timings"][key] = inspection.run_and_time(state.request(timed=True))
+                state.keep_timing(key, inspection.run_and_time(state.request(timed=True)))
         timed = st.session_state["timings"].get(key)
         if timed is None:
             st.caption(

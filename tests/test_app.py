@@ -188,6 +188,7 @@ def test_readable_query_parameters_choose_a_sample_and_a_pipeline():
 def test_a_corrupt_shared_link_falls_back_to_the_default_sample():
     at = new_app({"s": "not-a-valid-state"})
     assert at.session_state["sample"] == state.DEFAULT_SAMPLE
+    assert any("could not be restored" in w.value for w in at.warning)
 
 
 def test_switching_tabs_reuses_the_cached_result(monkeypatch):
