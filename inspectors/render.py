@@ -101,10 +101,11 @@ def node_attrs(node: Node, colour_by: str) -> dict[str, str]:
 def edge_attrs(edge: Edge, labels: bool) -> dict[str, str]:
     """Return the DOT attributes of an edge."""
     a = dict(EDGE_STYLES.get(edge.kind, {}))
-    if edge.var:
-        a["tooltip"] = f"{edge.var}:{edge.type}"
+    text = ":".join(filter(None, [edge.var, edge.type]))
+    if text:
+        a["tooltip"] = text
         if labels and edge.kind != "bind":
-            a["label"] = f"{edge.var}:{edge.type}" if edge.kind != "carry" else f"carry {edge.var}"
+            a["label"] = text if edge.kind != "carry" else f"carry {edge.var}"
     if edge.back:
         a.setdefault("constraint", "false")
         a.setdefault("color", "#7c3aed")

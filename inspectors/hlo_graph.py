@@ -1,0 +1,390 @@
+"""Graphs of StableHLO and compiled HLO text, in the same Graph model as jaxprs.
+
+Both parsers read the printed text (no JAX, no MLIR bindings), line by line:
+StableHLO ops become nodes typed like jaxpr variables (`f32[8,3]`), funcs and
+regions (while cond/body, case branches) become clusters; compiled HLO
+instructions become nodes and each fusion a cluster of the ops XLA fused,
+collapsible to one node labelled with its kind and op count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from inspectors import styles
+from inspectors.graph import Edge, Graph, GraphOptions, Group, Node
+
+_DTYPES = {"i1": "bool", "pred": "bool", "ui8": "u8", "ui16": "u16", "ui32": "u32", "ui64": "u64", "s32": "i32", "s64": "i64", "s8": "i8", "s16": "i16"}  # fmt: skip
+_HLO_FAMILY = {
+    "multiply": "elementwise", "subtract": "elementwise", "divide": "elementwise", "add": "elementwise",
+    "compare": "elementwise", "select": "elementwise", "convert": "elementwise", "maximum": "elementwise",
+    "minimum": "elementwise", "negate": "elementwise", "exponential": "elementwise", "cosine": "elementwise",
+    "sine": "elementwise", "power": "elementwise", "dot": "contraction", "convolution": "contraction",
+    "reduce": "reduction", "broadcast": "shape", "bitcast": "shape", "get-tuple-element": "shape",
+    "tuple": "shape", "copy": "shape", "dynamic-slice": "shape", "dynamic-update-slice": "shape",
+    "fusion": "control", "while": "control", "conditional": "control", "call": "control", "case": "control",
+    "rng-bit-generator": "random", "all-reduce": "collective", "all-gather": "collective",
+    "custom-call": "custom", "custom_call": "custom", "constant": "other", "parameter": "other",
+}  # fmt: skip
+
+
+def short_type(mlir: str) -> str:
+    """Return an MLIR tensor type as a jaxpr-style type: `tensor<8x3xf32>` → `f32[8,3]`."""
+    m = re.fullmatch(r"tensor<(.*)>", mlir.strip())
+    if not m:
+        return mlir.strip()
+    *dims, dtype = m.group(1).split("x")
+    return f"{_DTYPES.get(dtype, dtype)}[{','.join(dims)}]"
+
+
+def op_family(name: str) -> str:
+    """Return the primitive family of an HLO/StableHLO op name."""
+    name = name.split(".")[-1].replace("_", "-")
+    return _HLO_FAMILY.get(name) or styles.family(name.replace("-", "_"))
+
+
+@dataclass
+class _Builder:
+    """Accumulates nodes, edges and groups, with edges added once and back edges marked."""
+
+    graph: Graph
+    order: dict[str, int] = field(default_factory=dict)
+    keys: set = field(default_factory=set)
+
+    def node(self, node: Node) -> str:
+        """Add a node."""
+        self.order[node.id] = len(self.order)
+        self.graph.nodes.append(node)
+        return node.id
+
+    def edge(self, src: str | None, dst: str, var: str = "", type_: str = "", kind: str = "data") -> None:
+        """Add an edge once."""
+        if src is None or src == dst or (src, dst, var) in self.keys:
+            return
+        self.keys.add((src, dst, var))
+        back = self.order.get(src, 0) >= self.order.get(dst, 0)
+        self.graph.edges.append(Edge(src, dst, var, type_, kind, back))
+
+
+# ---------------------------------------------------------------- StableHLO
+
+_FUNC = re.compile(r"^\s*func\.func\s+(?:public\s+|private\s+)?@([\w.$-]+)\((.*?)\)\s*(?:->.*)?\{\s*$")
+_ARG = re.compile(r"(%[\w.$-]+):\s*(tensor<[^>]*>|[\w<>.!]+)")
+_OP = re.compile(r'^\s*(%[\w.$-]+)(?::(\d+))?\s*=\s*"?([\w.]+)"?(.*)$')
+_REF = re.compile(r"%[\w.$-]+(?:#\d+)?")
+_RET = re.compile(r"^\s*(stablehlo\.return|func\.return|return)\b(.*)$")
+
+
+def _result_type(rest: str) -> str:
+    """Return the result type at the end of an op line (after ':' and '->')."""
+    if " : " not in rest:
+        return ""
+    t = rest.rsplit(" : ", 1)[1]
+    t = t.rsplit("->", 1)[-1].strip().strip("()")
+    return ", ".join(short_type(x) for x in re.findall(r"tensor<[^>]*>|\w+", t) if x != "tensor")[:60]
+
+
+class _StableHLO:
+    """Line-by-line reader of a StableHLO module: funcs, ops, regions."""
+
+    def __init__(self, opts: GraphOptions, title: str) -> None:
+        self.b = _Builder(Graph(title=title, colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels))
+        self.env: dict[str, str] = {}
+        self.types: dict[str, str] = {}
+        self.group = ""
+        self.last: tuple[str, str, int] | None = None  # the last op: (node, result name, result count)
+        # Open regions: (region path, op cluster, enclosing group, region count, op, env before).
+        self.stack: list[tuple[str, str, str, int, tuple[str, str, int], dict]] = []
+        self.bound: set[str] = set()
+
+    def line(self, lineno: int, line: str) -> None:
+        """Read one line."""
+        stripped = line.strip()
+        if m := _FUNC.match(line):
+            self.func(m.group(1), m.group(2))
+        elif stripped.startswith("}") and self.stack:
+            self.close(stripped)
+        elif re.fullmatch(r"\w+ \{", stripped) and self.last:  # `cond {` after a while op
+            self.open(self.last, stripped[:-1].strip())
+        elif m := _RET.match(line):
+            nid = self.add(Node(f"{self.group}:ret{lineno}", "output", m.group(1).split(".")[-1], self.group, details={"op": stripped}))
+            for ref in _REF.findall(m.group(2).split(" : ")[0]):
+                self.b.edge(self.env.get(ref), nid, ref, self.types.get(ref.split("#")[0], ""))
+        elif m := _OP.match(line):
+            self.op(lineno, stripped, *m.groups())
+
+    def add(self, node: Node) -> str:
+        """Add a node; the first node of a region gets a binding edge from the region's op."""
+        nid = self.b.node(node)
+        if self.stack and self.stack[-1][0] == self.group and self.group not in self.bound:
+            self.bound.add(self.group)
+            self.b.edge(self.stack[-1][4][0], nid, kind="bind")
+        return nid
+
+    def func(self, name: str, args: str) -> None:
+        """Start a func: a cluster with its arguments as parameter nodes."""
+        self.env, self.group = {}, f"func@{name}"
+        self.b.graph.groups.append(Group(self.group, f"func @{name}", "", "func"))
+        for arg, typ in _ARG.findall(args):
+            self.env[arg] = self.add(Node(f"{self.group}:{arg}", "param", f"{arg}: {short_type(typ)}", self.group, details={"argument": f"{arg}: {typ}"}))
+            self.types[arg] = short_type(typ)
+
+    def op(self, lineno: int, stripped: str, res: str, nres: str | None, op: str, rest: str) -> None:
+        """Add one op; an op ending in `({` opens its first region."""
+        short = op.removeprefix("stablehlo.").removeprefix("func.").removeprefix("chlo.")
+        head = rest.split("({")[0]
+        rtype = _result_type(head)
+        callee = re.search(r"@([\w.$-]+)", head)
+        attr = f"@{callee.group(1)}" if short == "call" and callee else _stable_attr(short, head)
+        sublabel = "\n".join(filter(None, [attr[:40], rtype]))
+        nid = self.add(Node(f"{self.group}:{res}#{lineno}", "op", short, self.group, short, op_family(short), sublabel, details={"op": stripped[:400], "result": rtype}))
+        for ref in _REF.findall(head.split(" : ")[0]):
+            if ref in self.env:
+                self.b.edge(self.env[ref], nid, ref, self.types.get(ref.split("#")[0], ""))
+        self.last = (nid, res, int(nres or 1))
+        self.write(res, int(nres or 1), nid, rtype)
+        for arg in re.findall(r"(%[\w.$-]+)\s*=\s*%", head):  # while's `%iterArg = %init`
+            self.env[arg] = nid
+        if stripped.endswith("({"):
+            self.open(self.last, "branch 0")
+
+    def write(self, res: str, nres: int, nid: str, rtype: str = "") -> None:
+        """Record the node producing an op's results (`%0`, `%0#1`, ...)."""
+        self.env[res] = nid
+        self.types[res] = rtype
+        for k in range(nres):
+            self.env[f"{res}#{k}"] = nid
+
+    def open(self, op: tuple[str, str, int], label: str) -> None:
+        """Open an op's first region: the op becomes a cluster."""
+        nid, res, _ = op
+        opgroup = f"{self.group}/{res}@{nid.rsplit('#', 1)[-1]}"
+        node = next(n for n in reversed(self.b.graph.nodes) if n.id == nid)
+        self.b.graph.groups.append(Group(opgroup, f"{node.label} {res}", self.group, node.label))
+        node.group = opgroup
+        self.region(opgroup, self.group, 0, op, label)
+
+    def region(self, opgroup: str, outer: str, count: int, op: tuple[str, str, int], label: str) -> None:
+        """Open region number `count` of an op."""
+        path = f"{opgroup}/r{count}"
+        label = {"do": "body (do)", "": f"branch {count}"}.get(label, label)
+        self.b.graph.groups.append(Group(path, label, opgroup, "region"))
+        self.stack.append((path, opgroup, outer, count, op, dict(self.env)))
+        self.group = path
+
+    def close(self, stripped: str) -> None:
+        """Close a region; open the next one (`} do {`, `}, {`) or finish the op."""
+        _, opgroup, outer, count, op, env = self.stack.pop()
+        self.env, self.group = env, outer
+        if stripped.endswith("{"):
+            self.region(opgroup, outer, count + 1, op, stripped.strip("}{,( "))
+            return
+        rid = self.b.node(Node(f"{opgroup}:result", "return", f"→ {op[1]}", opgroup, details={"result": _result_type(stripped)}))
+        for n in self.b.graph.nodes:
+            if n.kind == "output" and n.group.startswith(opgroup + "/"):
+                self.b.edge(n.id, rid, kind="bind")
+        self.write(op[1], op[2], rid, self.types.get(op[1], ""))
+
+
+def stablehlo_graph(text: str, options: GraphOptions | None = None, title: str = "StableHLO") -> Graph:
+    """Return the graph of a StableHLO module: one node per op, funcs and regions as clusters."""
+    opts = options or GraphOptions()
+    reader = _StableHLO(opts, title)
+    for lineno, line in enumerate(text.splitlines()):
+        reader.line(lineno, line)
+    graph = reader.b.graph
+    graph.total_equations = sum(1 for n in graph.nodes if n.kind == "op")
+    return _finish(graph, opts)
+
+
+def _stable_attr(op: str, head: str) -> str:
+    """Return the important attribute of a StableHLO op (dims, comparison direction, constant)."""
+    if op == "constant":
+        m = re.search(r"dense<([^>]*)>", head)
+        return m.group(1)[:20] if m else ""
+    if op == "compare":
+        m = re.match(r"\s*(\w+),", head)
+        return m.group(1) if m else ""
+    m = re.search(r"(contracting_dims = \[[^\]]*\] x \[[^\]]*\]|dims = \[[^\]]*\]|dimensions = \[[^\]]*\])", head)
+    return m.group(1) if m else ""
+
+
+# ---------------------------------------------------------------- compiled HLO
+
+_COMP = re.compile(r"^(ENTRY\s+)?%([\w.\-]+)\s+\((.*)\)\s+->\s+(.*)\{\s*$")
+_INSTR = re.compile(r"^\s*(ROOT\s+)?%([\w.\-]+)\s+=\s+(\(.*?\)|\S+)\s+([\w\-]+)\((.*)$")
+
+
+@dataclass
+class HloInstr:
+    """One HLO instruction: name, result type, opcode, operands, attributes text."""
+
+    name: str
+    type: str
+    opcode: str
+    operands: list[str]
+    attrs: str
+    root: bool = False
+
+
+def _split_call(rest: str) -> tuple[str, str]:
+    """Split `a, b), attrs` into the operand text and the attribute text."""
+    depth = 1
+    for i, ch in enumerate(rest):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return rest[:i], rest[i + 1 :]
+    return rest, ""
+
+
+def parse_hlo(text: str) -> tuple[dict[str, list[HloInstr]], str]:
+    """Return the computations of an HLO module (name → instructions) and the entry's name."""
+    comps: dict[str, list[HloInstr]] = {}
+    entry, current = "", None
+    for line in text.splitlines():
+        if m := _COMP.match(line):
+            current = comps.setdefault(m.group(2), [])
+            entry = m.group(2) if m.group(1) else entry
+            continue
+        if current is None or not (m := _INSTR.match(line)):
+            continue
+        root, name, typ, opcode, rest = m.groups()
+        ops, attrs = _split_call(rest)
+        current.append(HloInstr(name, typ, opcode, re.findall(r"%([\w.\-]+)", ops), attrs, bool(root)))
+    return comps, entry
+
+
+def _callees(ins: HloInstr) -> list[tuple[str, str]]:
+    """Return (role, computation) pairs an instruction runs as nested graphs."""
+    a = ins.attrs
+    if ins.opcode == "fusion" and (m := re.search(r"calls=%([\w.\-]+)", a)):
+        return [("fused", m.group(1))]
+    if ins.opcode == "while":
+        cond = re.search(r"condition=%([\w.\-]+)", a)
+        body = re.search(r"body=%([\w.\-]+)", a)
+        return [(r, m.group(1)) for r, m in (("condition", cond), ("body", body)) if m]
+    if ins.opcode == "conditional":
+        m = re.search(r"branch_computations=\{([^}]*)\}", a)
+        names = re.findall(r"%([\w.\-]+)", m.group(1)) if m else re.findall(r"(?:true|false)_computation=%([\w.\-]+)", a)
+        return [(f"branch {i}", n) for i, n in enumerate(names)]
+    if ins.opcode in ("call", "async-start") and (m := re.search(r"(?:to_apply|calls)=%([\w.\-]+)", a)):
+        return [("callee", m.group(1))]
+    return []
+
+
+def _hlo_attr(ins: HloInstr) -> str:
+    """Return the important attribute of an instruction."""
+    if ins.opcode == "fusion":
+        m = re.search(r"kind=(\w+)", ins.attrs)
+        return m.group(1) if m else ""
+    m = re.search(r"(lhs_contracting_dims=\{[^}]*\}|dimensions=\{[^}]*\}|direction=\w+|index=\d+)", ins.attrs)
+    return m.group(1) if m else ""
+
+
+def _op_name(ins: HloInstr) -> str:
+    """Return the jaxpr path XLA recorded for an instruction (`jit(f)/jvp()/mul`)."""
+    m = re.search(r'op_name="([^"]*)"', ins.attrs)
+    return m.group(1) if m else ""
+
+
+class _HloView:
+    """Draws compiled HLO computations, nesting fusions, loops and branches as clusters."""
+
+    def __init__(self, comps: dict[str, list[HloInstr]], opts: GraphOptions, depth: int) -> None:
+        self.comps, self.opts, self.depth = comps, opts, depth
+        self.types: dict[str, str] = {}
+        self.b = _Builder(Graph(title="", colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels))
+
+    def computation(self, name: str, path: str, level: int, args: list[str | None], call: str | None) -> str | None:
+        """Draw one computation; return the node producing its root value."""
+        env: dict[str, str] = {}
+        root = None
+        for ins in self.comps.get(name, []):
+            if ins.opcode == "parameter":
+                idx = int(re.match(r"(\d*)", ins.attrs.strip(") ") or "0").group(1) or 0)
+                if call is None and idx < len(args) and args[idx] is not None:
+                    env[ins.name] = args[idx]  # a fused parameter is its operand: no node
+                    continue
+                nid = self.b.node(Node(f"{path}:{ins.name}", "param", f"{ins.name}: {ins.type}", path, details={"instruction": f"{ins.name} = {ins.type} parameter"}))
+                if call:
+                    self.b.edge(call, nid, kind="bind")
+                env[ins.name] = nid
+            else:
+                env[ins.name] = self.instruction(ins, path, level, env)
+            self.types[ins.name] = ins.type
+            if ins.root:
+                root = env[ins.name]
+        return root
+
+    def instruction(self, ins: HloInstr, path: str, level: int, env: dict[str, str]) -> str:
+        """Draw one instruction (expanding what it calls when open); return its result's node."""
+        callees = _callees(ins)
+        nid = f"{path}:{ins.name}"
+        cluster = f"{path}/{ins.name}" if path else ins.name
+        is_open = callees and nid not in self.opts.collapse and (level < self.depth or nid in self.opts.expand)
+        n_ops = sum(len(self.comps.get(c, [])) for _, c in callees)
+        sub = " · ".join(filter(None, [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""]))
+        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1),
+                    details={"instruction": f"{ins.name} = {ins.type} {ins.opcode}({', '.join(ins.operands)}){ins.attrs}"[:600], "result": ins.type, "op_name": _op_name(ins)})
+        if not is_open:
+            self.b.node(node)
+            for o in ins.operands:
+                self.b.edge(env.get(o), nid, "", self.types.get(o, ""))
+            return nid
+        label = f"{ins.opcode} {ins.name}" + (f" ({_hlo_attr(ins)}, {n_ops} ops)" if ins.opcode == "fusion" else "")
+        self.b.graph.groups.append(Group(cluster, label, path, ins.opcode))
+        operands = [env.get(o) for o in ins.operands]
+        if ins.opcode == "fusion":  # the fused ops read the operands directly
+            return self.computation(callees[0][1], cluster, level + 1, operands, None) or nid
+        node.group = cluster
+        self.b.node(node)
+        for o in ins.operands:
+            self.b.edge(env.get(o), nid, "", self.types.get(o, ""))
+        results = []
+        for role, comp in callees:
+            sub_path = f"{cluster}/{role}"
+            self.b.graph.groups.append(Group(sub_path, f"{role}: {comp}", cluster, "region"))
+            results.append(self.computation(comp, sub_path, level + 1, [], nid))
+        ret = self.b.node(Node(f"{cluster}:result", "return", f"{ins.opcode} → {ins.name}", cluster, details={"result": ins.type}))
+        for r in results:
+            self.b.edge(r, ret, kind="bind")
+        return ret
+
+
+def hlo_graph(text: str, options: GraphOptions | None = None, title: str = "compiled HLO") -> Graph:
+    """Return the graph of compiled HLO: instructions, with fusions, loops and branches as clusters."""
+    opts = options or GraphOptions()
+    comps, entry = parse_hlo(text)
+    graph = None
+    for depth in range(max(opts.depth, 0), -1, -1):
+        view = _HloView(comps, opts, depth)
+        root = view.computation(entry, "", 0, [], None)
+        graph = view.b.graph
+        if root:
+            view.b.edge(root, view.b.node(Node("hlo_result", "output", "result", "", details={"result": entry})))
+        if len(graph.nodes) <= opts.budget:
+            break
+    assert graph is not None
+    if depth < opts.depth:
+        graph.notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
+    graph.title = title
+    graph.total_equations = sum(len(v) for v in comps.values())
+    return _finish(graph, opts)
+
+
+def _finish(graph: Graph, opts: GraphOptions) -> Graph:
+    """Apply the shared finishing touches: legend, search highlight, long-edge stubs."""
+    from inspectors.graph import EDGE_LABEL_LIMIT, LONG_EDGE_GRAPH, mark_long_edges
+
+    graph.legend = styles.legend("family", [], []) if opts.legend else []
+    graph.edge_labels = graph.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
+    q = opts.search.strip()
+    if q:
+        hits = [n for n in graph.nodes if n.primitive == q or q in n.id.split(":")[-1].split("#")[0]]
+        for n in hits:
+            n.match = True
+        graph.notes.append(f"search '{q}': {len(hits)} match(es)")
+    if opts.long_edges and len(graph.nodes) > LONG_EDGE_GRAPH:
+        mark_long_edges(graph, opts.long_edges)
+    return graph
