@@ -71,6 +71,7 @@ class Worker:
         self.launch = launch
         self.proc = _SPAWNER.submit(_popen, launch).result()
         self.served = 0
+        self.busy = False
         try:
             frame = read_frame(self.proc.stdout.fileno(), time.monotonic() + STARTUP_TIMEOUT_S)
             self.info: dict[str, Any] = decode_json(frame)
@@ -90,9 +91,13 @@ class Worker:
         request = {"job": job, "payload": payload, "limits": limits.to_dict()}
         deadline = time.monotonic() + limits.timeout_s + PROTOCOL_SLACK_S
         out = self.proc.stdout.fileno()
-        write_frame(self.proc.stdin.fileno(), encode_json(request))
-        meta = decode_json(read_frame(out, deadline))
-        body = read_frame(out, deadline)
+        self.busy = True
+        try:
+            write_frame(self.proc.stdin.fileno(), encode_json(request))
+            meta = decode_json(read_frame(out, deadline))
+            body = read_frame(out, deadline)
+        finally:
+            self.busy = False
         self.served += 1
         return meta, body
 
@@ -126,6 +131,7 @@ class Pool:
         self._slots = 0
         self._waiting: deque[object] = deque()
         self._sessions: set[str] = set()
+        self._workers: list[Worker] = []
         self._closed = False
         self.counts = {"served": 0, "restarts": 0, "busy": 0}
 
@@ -146,7 +152,7 @@ class Pool:
     def _start_slot(self) -> None:
         """Start one worker (None if it fails) and make its slot available."""
         try:
-            worker: Worker | None = Worker(build_launch(self.mode, self.limits))
+            worker: Worker | None = self._new_worker()
         except Exception as exc:  # noqa: BLE001 - retried on first use, reported then
             log.error("Jaxpr Explorer: a worker failed to start: %s", exc)
             worker = None
@@ -157,6 +163,18 @@ class Pool:
                 return
             self._idle.append(worker)
             self._cond.notify_all()
+
+    def _new_worker(self) -> Worker:
+        """Start a zygote and remember it."""
+        worker = Worker(build_launch(self.mode, self.limits))
+        with self._cond:
+            self._workers = [w for w in self._workers if w.alive] + [worker]
+        return worker
+
+    def workers(self) -> list[Worker]:
+        """The live workers, idle or busy."""
+        with self._cond:
+            return [w for w in self._workers if w.alive]
 
     def close(self) -> None:
         """Stop every idle worker; busy ones stop when their request ends."""
@@ -233,7 +251,7 @@ class Pool:
         if slot is None or not slot.alive:
             self.counts["restarts"] += slot is not None
             try:
-                slot = Worker(build_launch(self.mode, self.limits))
+                slot = self._new_worker()
             except errors.WorkerError:
                 with self._cond:
                     self._idle.append(None)
