@@ -257,6 +257,8 @@ def jvp_of_equation(fun: Callable, primals: list[Any], tangents: list[Any]) -> t
 
 def preview(x: Any) -> str:
     """Return a one-line preview of a value (float0 tangents read as "zero")."""
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None) or np.float32, jax.dtypes.prng_key):
+        return "key<" + preview(jax.random.key_data(x)) + ">"
     arr = np.asarray(x)
     if arr.dtype == jax.dtypes.float0:
         return f"float0{list(arr.shape)} (zero)"

@@ -113,3 +113,17 @@ def test_walkthrough_job_round_trips_through_json_with_lowering_and_timing():
     assert w.expression == "jit(f)" and w.steps[0].eqn_id == "0"
     assert w.inspection is not None and w.inspection.ok and w.inspection.timing is not None
     assert "stablehlo.dot_general" in w.inspection.stablehlo
+
+
+def test_prng_keys_and_custom_vjp_are_reported_not_raised():
+    source = (
+        "import jax\n\n\ndef f(key):\n    return jax.random.normal(jax.random.wrap_key_data(key), (3,))\n"
+    )
+    w = walkthrough(Request(source=source, filename="k.py", args="key"), inspect_stages=False)
+    assert w.error is None and any(s.out_primals[0].startswith("key<") for s in w.steps)
+    source = (
+        "import jax\n\n\n@jax.custom_vjp\ndef f(x):\n    return x\n\n\n"
+        "f.defvjp(lambda x: (x, None), lambda _, g: (g,))\n"
+    )
+    w = walkthrough(Request(source=source, filename="v.py", fn="f", args="f32[2]"), inspect_stages=False)
+    assert w.error is not None and "custom_vjp" in w.error.message
