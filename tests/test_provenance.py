@@ -72,6 +72,7 @@ def test_a_program_without_grad_has_no_backward_pass():
 
 
 VMAP_SOURCE = """\
+import jax.numpy as jnp
 
 
 def f(w, x):
