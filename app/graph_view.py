@@ -1,47 +1,281 @@
-"""Graph views for the app: jaxpr before/after and StableHLO/HLO graphs.
+"""Graph views for the app: the jaxpr before/after side by side, and StableHLO/HLO graphs.
 
-Minimal first version; the zoomable viewer follows.
+The graph model and DOT come from `inspectors.graph`/`hlo_graph`/`render`
+(no JAX). Layout runs graphviz-pure in a subprocess with a time limit, cached
+on the DOT text, so a huge graph costs at most the limit and a clear message.
+The SVG is shown in a small self-contained pan/zoom viewer (no CDN): wheel to
+zoom, drag to pan, hover or click a node for the equation, params, source
+line and types.
 """
 
 from __future__ import annotations
 
-import streamlit as st
+import html
+import json
+from collections import OrderedDict
 
+import streamlit as st
+import streamlit.components.v1 as components
+
+from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
+from inspectors.hlo_graph import hlo_graph as build_hlo_graph
+from inspectors.hlo_graph import stablehlo_graph
+from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, to_dot
 from inspectors.results import InspectionResult, JaxprModel
 
+LAYOUT_LIMIT_S = 10.0
+VIEWER_HEIGHT = 620
+BUDGETS = [50, 100, 150, 250, 400, 600, 1000]
+COLOUR_LABELS = {"family": "primitive family", "provenance": "transform (primal / jvp / transpose)", "line": "source line"}
+_GRAPH_CACHE_SIZE = 16
 
-def _simple_dot(model: JaxprModel) -> str:
-    """Return a plain DOT graph of a jaxpr's top-level equations."""
-    lines = ["digraph jaxpr {", "rankdir=TB; node [shape=box fontsize=10];"]
-    producers = {v.name: "in" for v in model.invars}
-    for eqn in model.eqns:
-        lines.append(f'"e{eqn.id}" [label="{eqn.primitive}"];')
-        for v in eqn.invars:
-            if not v.literal and v.name in producers and producers[v.name] != "in":
-                lines.append(f'"{producers[v.name]}" -> "e{eqn.id}" [label="{v.type}"];')
-        for v in eqn.outvars:
-            producers[v.name] = f"e{eqn.id}"
-    lines.append("}")
-    return "\n".join(lines)
+
+# ---------------------------------------------------------------- layout, off the script's own work
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def layout(dot: str, timeout: float = LAYOUT_LIMIT_S) -> tuple[str, str]:
+    """Return ("svg", svg) or ("timeout"/"error", message); Graphviz runs in a subprocess under a limit."""
+    try:
+        return "svg", dot_to_svg(dot, timeout=timeout)
+    except LayoutTimeout as exc:
+        return "timeout", str(exc)
+    except LayoutError as exc:
+        return "error", str(exc)
+
+
+def _cached_graph(kind: str, source: object, opts: GraphOptions, build) -> tuple[Graph, str]:
+    """Return (graph, DOT), remembered per session for the same source object and options."""
+    cache: OrderedDict = st.session_state.setdefault("_graph_cache", OrderedDict())
+    key = (kind, id(source), opts)
+    if key not in cache:
+        graph = build()
+        cache[key] = (graph, to_dot(graph))
+        while len(cache) > _GRAPH_CACHE_SIZE:
+            cache.popitem(last=False)
+    return cache[key]
+
+
+# ---------------------------------------------------------------- the viewer
+
+_VIEWER = """
+<div id="wrap" style="position:relative;height:{height}px;border:1px solid #e5e7eb;border-radius:8px;
+     overflow:hidden;background:#fff;cursor:grab;font-family:system-ui,sans-serif">
+  <div id="stage" style="position:absolute;left:0;top:0;transform-origin:0 0">{svg}</div>
+  <div style="position:absolute;top:6px;left:6px;z-index:2;display:flex;gap:4px">
+    <button data-z="in" title="zoom in">+</button><button data-z="out" title="zoom out">&minus;</button>
+    <button data-z="fit" title="fit to view">fit</button><button data-z="one" title="actual size">1:1</button>
+    <span id="hint" style="font-size:11px;color:#6b7280;align-self:center">wheel: zoom · drag: pan · click a node: details</span>
+  </div>
+  <div id="info" style="position:absolute;right:6px;top:6px;max-width:48%;max-height:85%;overflow:auto;z-index:3;
+       background:rgba(255,255,255,.97);border:1px solid #d1d5db;border-radius:6px;padding:6px 8px;font-size:12px;
+       display:none;box-shadow:0 2px 8px rgba(0,0,0,.12)"></div>
+</div>
+<style>button{{font-size:12px;padding:1px 7px;border:1px solid #d1d5db;border-radius:4px;background:#f9fafb;cursor:pointer}}
+pre{{margin:2px 0;font-size:11.5px;white-space:pre-wrap}} .k{{color:#6b7280}} g.node{{cursor:pointer}}</style>
+<script>
+const details = {details};
+const matches = {matches};
+const wrap = document.getElementById("wrap"), stage = document.getElementById("stage");
+const info = document.getElementById("info"), svg = stage.querySelector("svg");
+let s = 1, x = 0, y = 0, pinned = false;
+if (svg) {{
+  const vb = svg.viewBox.baseVal;
+  svg.setAttribute("width", vb.width); svg.setAttribute("height", vb.height);
+  svg.querySelectorAll("title").forEach(t => {{ if (t.parentNode.classList.contains("node")) t.parentNode.dataset.id = t.textContent; }});
+}}
+function apply() {{ stage.style.transform = `translate(${{x}}px,${{y}}px) scale(${{s}})`; }}
+function fit() {{
+  if (!svg) return;
+  const vb = svg.viewBox.baseVal, W = wrap.clientWidth, H = wrap.clientHeight;
+  s = Math.min(W / vb.width, H / vb.height, 1.5); x = (W - vb.width * s) / 2; y = Math.max((H - vb.height * s) / 2, 0); apply();
+}}
+function zoom(k, mx, my) {{
+  const s2 = Math.min(Math.max(s * k, 0.01), 12);
+  x = mx - (mx - x) * (s2 / s); y = my - (my - y) * (s2 / s); s = s2; apply();
+}}
+function esc(t) {{ return String(t).replace(/[&<>]/g, c => ({{"&": "&amp;", "<": "&lt;", ">": "&gt;"}})[c]); }}
+function show(id) {{
+  const d = details[id]; if (!d) return;
+  let h = "";
+  for (const [k, v] of Object.entries(d)) if (v) h += `<div><span class="k">${{esc(k)}}</span><pre>${{esc(v)}}</pre></div>`;
+  info.innerHTML = h + (pinned ? '<div class="k">(click the background to close)</div>' : ""); info.style.display = "block";
+}}
+function nodeOf(el) {{ while (el && el !== svg) {{ if (el.classList && el.classList.contains("node")) return el; el = el.parentNode; }} return null; }}
+wrap.addEventListener("wheel", e => {{
+  e.preventDefault(); const r = wrap.getBoundingClientRect();
+  zoom(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
+}}, {{passive: false}});
+let drag = null;
+wrap.addEventListener("mousedown", e => {{ if (e.target.tagName === "BUTTON" || info.contains(e.target)) return; drag = {{x: e.clientX, y: e.clientY, x0: x, y0: y, moved: false}}; wrap.style.cursor = "grabbing"; }});
+window.addEventListener("mousemove", e => {{
+  if (!drag) return; const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+  if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true; x = drag.x0 + dx; y = drag.y0 + dy; apply();
+}});
+window.addEventListener("mouseup", e => {{
+  if (drag && !drag.moved && !info.contains(e.target)) {{
+    const n = nodeOf(e.target);
+    if (n) {{ pinned = true; show(n.dataset.id); }} else {{ pinned = false; info.style.display = "none"; }}
+  }}
+  drag = null; wrap.style.cursor = "grab";
+}});
+wrap.addEventListener("mouseover", e => {{ if (pinned) return; const n = nodeOf(e.target); if (n) show(n.dataset.id); }});
+wrap.addEventListener("mouseout", e => {{ if (!pinned && nodeOf(e.target)) info.style.display = "none"; }});
+document.querySelectorAll("button[data-z]").forEach(b => b.addEventListener("click", () => {{
+  const W = wrap.clientWidth / 2, H = wrap.clientHeight / 2, z = b.dataset.z;
+  if (z === "in") zoom(1.3, W, H); else if (z === "out") zoom(1 / 1.3, W, H);
+  else if (z === "fit") fit(); else {{ x = 0; y = 0; s = 1; apply(); }}
+}}));
+function focusMatch() {{
+  const g = [...svg.querySelectorAll("g.node")].find(n => n.dataset.id === matches[0]); if (!g) return;
+  s = Math.max(s, 0.8); apply();
+  const r = g.getBoundingClientRect(), w = wrap.getBoundingClientRect();
+  x += w.left + w.width / 2 - (r.left + r.width / 2); y += w.top + w.height / 2 - (r.top + r.height / 2); apply();
+  pinned = true; show(matches[0]);
+}}
+fit(); if (svg && matches.length) focusMatch();
+</script>
+"""
+
+
+def viewer_html(svg: str, graph: Graph, height: int = VIEWER_HEIGHT) -> str:
+    """Return the self-contained pan/zoom viewer page for an SVG and its graph's node details."""
+    svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
+    details = {n.id: n.details for n in graph.nodes if n.details}
+    matches = [n.id for n in graph.nodes if n.match]
+    as_js = lambda v: json.dumps(v).replace("</", "<\\/")  # noqa: E731
+    return _VIEWER.format(height=height, svg=svg, details=as_js(details), matches=as_js(matches))
+
+
+def _embed(page: str, height: int) -> None:
+    """Show a self-contained HTML page in an iframe (st.iframe where this Streamlit has it)."""
+    if hasattr(st, "iframe"):
+        st.iframe(page, height=height)
+    else:
+        components.html(page, height=height)
+
+
+def show_graph(graph: Graph, dot: str, key: str, filename: str) -> None:
+    """Lay out and show one graph with its notes and DOT/SVG downloads."""
+    status, payload = layout(dot)
+    shown = sum(1 for n in graph.nodes if n.kind in ("eqn", "call", "collapsed", "summary", "op"))
+    st.caption(f"{len(graph.nodes)} nodes ({shown} operations shown, {graph.total_equations} in total) · "
+               + " · ".join(graph.notes))
+    if status == "svg":
+        _embed(viewer_html(payload, graph), VIEWER_HEIGHT + 8)
+    elif status == "timeout":
+        st.warning(f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need.")
+    else:
+        st.error(payload)
+    left, right = st.columns(2)
+    left.download_button("DOT", dot, f"{filename}.dot", "text/vnd.graphviz", key=f"{key}_dot", icon=":material/download:")
+    if status == "svg":
+        right.download_button("SVG", payload, f"{filename}.svg", "image/svg+xml", key=f"{key}_svg", icon=":material/download:")
+
+
+# ---------------------------------------------------------------- options
+
+
+def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
+    """Draw the graph options; return them as GraphOptions."""
+    cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if not hlo else st.columns([1, 1.2, 1.6, 1])
+    depth = cols[0].number_input("Depth", 0, 12, 3, key=f"{key}_depth",
+                                 help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")
+    if hlo:
+        colour_by, i = "family", 1
+    else:
+        colour_by = cols[1].selectbox("Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get, key=f"{key}_colour")
+        i = 2
+    budget = cols[i].select_slider("Node budget", BUDGETS, value=250, key=f"{key}_budget",
+                                   help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.")
+    search = cols[i + 1].text_input("Search", key=f"{key}_search", placeholder="primitive, variable, or line 12",
+                                    help="Highlights matches and expands the path to them.")
+    direction = cols[i + 2].selectbox("Direction", ["TB", "LR"], key=f"{key}_dir")
+    with st.expander("More options"):
+        a, b = st.columns(2)
+        fold = a.toggle("Fold repeated blocks", True, key=f"{key}_fold", help="The same run of equations repeated shows once, marked ×N.")
+        labels = b.toggle("Label edges with types", True, key=f"{key}_labels")
+        expand = st.session_state.get(f"{key}_expand", [])
+        collapse = st.session_state.get(f"{key}_collapse", [])
+    return GraphOptions(
+        depth=int(depth), colour_by=colour_by, budget=budget, search=search, direction=direction, fold=fold,
+        edge_labels=labels, expand=frozenset(expand), collapse=frozenset(collapse),
+    )
+
+
+def expand_widgets(graphs: list[Graph], key: str) -> None:
+    """Offer the collapsed nodes and summaries of the drawn graphs for expanding (and open ones for collapsing)."""
+    closed, opened = {}, {}
+    for g in graphs:
+        for n in g.nodes:
+            if n.kind in ("collapsed", "summary"):
+                closed[_expand_id(n.id)] = f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({_expand_id(n.id)})"
+        for grp in g.groups:
+            if grp.kind not in ("region", "fold", "func") and not grp.kind.endswith(("jaxpr", "]")):
+                opened[grp.path] = f"{grp.label.splitlines()[0]} ({grp.path})"
+    for name, pool in (("expand", closed), ("collapse", opened)):
+        wkey = f"{key}_{name}"
+        current = st.session_state.get(wkey, [])
+        options = list(dict.fromkeys([*current, *pool]))
+        label = "Expand" if name == "expand" else "Collapse"
+        st.multiselect(label, options, key=wkey, format_func=lambda k, p=pool: p.get(k, k),
+                       help=f"{label} these sub-graphs (the depth setting decides the rest).")
+
+
+def _expand_id(node_id: str) -> str:
+    """Return the id the expand set uses for a node: `eqn_0/jaxpr/3` → `0/jaxpr/3`."""
+    return node_id.removeprefix("eqn_")
+
+
+# ---------------------------------------------------------------- the two public views
 
 
 def jaxpr_graphs(result: InspectionResult, key: str) -> None:
-    """Render the before/after jaxpr graphs side by side."""
-    models = [("before", result.model_before), ("after", result.model_after)]
-    cols = st.columns(2)
+    """Render the before/after jaxpr graphs side by side, with options and DOT/SVG downloads."""
+    models: list[tuple[str, JaxprModel | None]] = [("before", result.model_before), ("after", result.model_after)]
+    if all(m is None for _, m in models):
+        st.info("No jaxpr to draw" + (f": {result.error.kind} during {result.error.stage}." if result.error else "."))
+        return
+    opts = options_widgets(key)
+    same = result.jaxpr_before is not None and result.jaxpr_before == result.jaxpr_after
+    if same:
+        models = [("after", result.model_after)]
+        st.caption("No transforms change this program: one graph.")
+    cols = st.columns(len(models))
+    drawn = []
+    name = result.entry or "jaxpr"
     for col, (label, model) in zip(cols, models, strict=True):
         with col:
-            st.caption(f"jaxpr {label}")
+            title = f"{name} — {'f' if label == 'before' else _pipeline_label(result)}"
+            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {html.escape(title)}")
             if model is None:
-                st.info("No jaxpr to draw.")
+                st.info(f"No jaxpr {label} the transforms.")
                 continue
-            st.graphviz_chart(_simple_dot(model), key=f"{key}_{label}")
+            graph, dot = _cached_graph(f"jaxpr-{label}", model, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t))
+            show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}")
+            drawn.append(graph)
+    with st.expander("Expand or collapse sub-graphs"):
+        expand_widgets(drawn, key)
+
+
+def _pipeline_label(result: InspectionResult) -> str:
+    """Return the transforms as a call chain: `grad(f)`."""
+    label = "f"
+    for t in result.request.transforms or []:
+        label = f"{t.split('(')[0]}({label})"
+    return label
 
 
 def hlo_graph(result: InspectionResult, which: str, key: str) -> None:
     """Render the StableHLO (`which="stablehlo"`) or compiled HLO (`"hlo"`) graph."""
     text = result.stablehlo if which == "stablehlo" else result.hlo
+    label = "StableHLO" if which == "stablehlo" else "compiled HLO"
     if not text:
-        st.info("No HLO to draw.")
+        st.info(f"No {label} to draw" + (f": {result.error.kind} during {result.error.stage}." if result.error else "."))
         return
-    st.code(text[:2000], language="text")
+    opts = options_widgets(key, hlo=True)
+    build = stablehlo_graph if which == "stablehlo" else build_hlo_graph
+    graph, dot = _cached_graph(which, text, opts, lambda: build(text, opts, f"{label} of {result.entry or 'f'}"))
+    show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}")
+    with st.expander("Expand or collapse fusions, loops and calls"):
+        expand_widgets([graph], key)

@@ -322,7 +322,8 @@ class _HloView:
         callees = _callees(ins)
         nid = f"{path}:{ins.name}"
         cluster = f"{path}/{ins.name}" if path else ins.name
-        is_open = callees and nid not in self.opts.collapse and (level < self.depth or nid in self.opts.expand)
+        closed = {nid, cluster} & self.opts.collapse
+        is_open = callees and not closed and (level < self.depth or bool({nid, cluster} & self.opts.expand))
         n_ops = sum(len(self.comps.get(c, [])) for _, c in callees)
         sub = " · ".join(filter(None, [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""]))
         node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1),
