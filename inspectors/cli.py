@@ -17,6 +17,7 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
 }
+GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="transform, innermost first, repeatable: grad, vmap(in_axes=(None, 0)), jit, ...",
     )
     p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
-    p.add_argument("--emit", default="jaxpr", choices=sorted(EMITTERS), help="what to print")
+    p.add_argument("--emit", default="jaxpr", choices=sorted([*EMITTERS, *GRAPH_EMITTERS]), help="what to print")
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
@@ -46,7 +47,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="run in a sandboxed worker, as the app does (limits: JAXPR_EXPLORER_* variables)",
     )
     p.add_argument("--hosted", action="store_true", help="like --isolated, and fail unless bwrap can sandbox")
+    add_graph_arguments(p)
     return p
+
+
+def add_graph_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of `--emit dot|svg`."""
+    g = p.add_argument_group("graphs (--emit dot / --emit svg)")
+    g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
+    g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
+    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line"], help="node colours")
+    g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
+    g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
+    g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
+    g.add_argument("--graph-collapse", action="append", default=[], metavar="ID", help="collapse this equation id (repeatable)")
+    g.add_argument("--graph-direction", default="TB", choices=["TB", "LR"], help="top-to-bottom or left-to-right")
+    g.add_argument("--no-fold", action="store_true", help="do not fold repeated blocks")
+    g.add_argument("--graph-timeout", type=float, default=60.0, help="layout time limit in seconds for --emit svg")
+
+
+def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
+    """Return the DOT or SVG of the graph the options ask for (None when that stage failed)."""
+    from inspectors import graph, hlo_graph, render
+
+    opts = graph.GraphOptions(
+        depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
+        expand=frozenset(ns.graph_expand), collapse=frozenset(ns.graph_collapse),
+        direction=ns.graph_direction, fold=not ns.no_fold,
+    )
+    title = f"{ns.graph_of}: {result.entry or 'f'}"
+    if ns.graph_of in ("before", "after"):
+        model = result.model_before if ns.graph_of == "before" else result.model_after
+        g = graph.jaxpr_graph(model, opts, title) if model else None
+    else:
+        text = result.stablehlo if ns.graph_of == "stablehlo" else result.hlo
+        build = hlo_graph.stablehlo_graph if ns.graph_of == "stablehlo" else hlo_graph.hlo_graph
+        g = build(text, opts, title) if text else None
+    if g is None:
+        return None
+    dot = render.to_dot(g)
+    return dot if ns.emit == "dot" else render.dot_to_svg(dot, timeout=ns.graph_timeout)
 
 
 def request_from_args(ns: argparse.Namespace) -> Request:
@@ -83,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
         return 2
     result = inspect(request, use_cache=False)
-    text = EMITTERS[ns.emit](result)
+    try:
+        text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
+    except RuntimeError as exc:  # render.LayoutError / LayoutTimeout
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if result.error:
