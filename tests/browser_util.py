@@ -117,3 +117,17 @@ def open_tab(page, label: str) -> None:  # noqa: ANN001
     """Switch to one of the stage tabs."""
     page.get_by_role("tab", name=label, exact=True).first.click()
     wait_idle(page)
+
+
+def wait_for_svg_graph(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201
+    """Wait until a Graphviz SVG with nodes is drawn (in the page or in a view's iframe); return its frame."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            try:
+                if frame.locator("svg g.node").count() > 0:
+                    return frame
+            except Exception:  # noqa: BLE001 - a frame may go away while we look
+                continue
+        page.wait_for_timeout(250)
+    raise TimeoutError("no graph SVG appeared")

@@ -16,6 +16,7 @@ from tests.browser_util import (
     open_tab,
     pick_sample,
     streamlit_server,
+    wait_for_svg_graph,
     wait_idle,
 )
 
@@ -66,7 +67,8 @@ def test_pick_a_sample_apply_grad_and_see_the_graph(page):
     )
     assert "grad(log2)" in page.locator("[data-testid='stSidebar'] code").first.inner_text()
     open_tab(page, "Graph")
-    page.locator("svg g.node").first.wait_for(timeout=60_000)
+    frame = wait_for_svg_graph(page)
+    assert frame.locator("svg g.node").filter(has_text="div").count() > 0  # log2's division, in the graph
     page.screenshot(path=str(ARTIFACTS / "browser-grad-graph.png"))
 
 
