@@ -117,6 +117,11 @@ def eqn_count(eqn: Equation) -> int:
     return 1 + sum(eqn_count(e) for s in eqn.subjaxprs for e in s.jaxpr.eqns)
 
 
+def dropped(v: VarInfo) -> bool:
+    """Return whether an output is unused: JAX prints it as `_`."""
+    return v.dropped or (v.name == "_" and not v.literal)
+
+
 def literal_text(name: str) -> str:
     """Return a literal as a reader expects it: `TypedInt(0, dtype=int32)` → `0`."""
     m = re.fullmatch(r"\w+\((.*?), dtype=\w+\)", name)
@@ -373,7 +378,7 @@ class _View:
             return
         self.edge_keys.add(key)
         back = self.order.get(src, 0) >= self.order.get(dst, 0)
-        if v is not None and v.dropped:
+        if v is not None and dropped(v):
             kind = "drop"
         self.graph.edges.append(Edge(src, dst, v.name if v else "", v.type if v else "", kind, back))
 
@@ -450,7 +455,8 @@ class _View:
                 continue
             prov, fn = _scope_key(eqns[run[0].start])
             label = " · ".join(filter(None, [prov or "primal", f"{fn}()" if fn else ""]))
-            out.append(self.block(run, path, "scope", label, eqns))
+            inner = run if len(run) <= self.opts.budget // 2 else self.chunk_items(eqns, run, path, SUMMARY_CHUNKS)
+            out.append(self.block(inner, path, "scope", label, eqns))
         return out
 
     def chunk_items(self, eqns: list[Equation], items: list[Item], path: str, n: int) -> list[Item]:
@@ -590,7 +596,7 @@ class _View:
         """Record the node producing each output; dropped outputs get a quiet stub."""
         for i, v in enumerate(eqn.outvars):
             env[v.name] = nid
-            if v.dropped:
+            if dropped(v):
                 did = self.node(Node(f"drop_{eqn.id}:{i}", "drop", "_", parent, details={"dropped": f"_:{v.type}"}))
                 self.edge(nid, did, v, i, "drop")
 

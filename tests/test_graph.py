@@ -1,0 +1,265 @@
+"""The jaxpr graph checked against the jaxpr itself: every equation drawn, every variable an edge.
+
+Programs are the samples (through the whole pipeline) and small generated
+programs for each higher-order primitive, plus the grad of a Python loop
+unrolled 1,500 times (12,000+ equations) for folding, budgets and search.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax import lax
+from jax.sharding import PartitionSpec as P
+
+from inspectors import Request, inspect
+from inspectors.graph import (
+    Graph,
+    GraphOptions,
+    eqn_count,
+    equation_nodes,
+    expanded_options,
+    find_folds,
+    jaxpr_graph,
+    search_matches,
+    walk,
+)
+from inspectors.jaxpr_model import build_model, count_primitives
+from inspectors.render import to_dot, to_svg
+from inspectors.results import JaxprModel
+
+SAMPLES = sorted(p for p in (Path(__file__).parent.parent / "samples").glob("*.py") if "error" not in p.name)
+
+
+def model_of(src: str, fn: str, *args, transform=lambda f: f) -> JaxprModel:
+    """Return the jaxpr model of `transform(fn)` defined in `src`, with real source lines."""
+    ns: dict = {}
+    exec(compile(src, "prog.py", "exec"), ns)
+    closed = jax.make_jaxpr(transform(ns[fn]))(*args)
+    return build_model(closed, "prog.py", src)[1]
+
+
+PROGRAMS = {
+    "cond": ("from jax import lax\nimport jax.numpy as jnp\ndef f(x):\n    return lax.cond(x.sum() > 0, jnp.sin, jnp.cos, x)\n", jnp.ones(3)),
+    "while": (
+        "from jax import lax\ndef f(x):\n    return lax.while_loop(lambda c: c[0] < 10, lambda c: (c[0] + 1, c[1] * 2.0), (0, x))\n",
+        jnp.ones(3),
+    ),
+    "scan": (
+        "from jax import lax\ndef f(xs):\n    return lax.scan(lambda c, x: (c + x, c * x), 0.0, xs)\n",
+        jnp.ones(5),
+    ),
+    "custom_jvp": (
+        "import jax, jax.numpy as jnp\n@jax.custom_jvp\ndef g(x):\n    return jnp.log1p(jnp.exp(x))\n"
+        "@g.defjvp\ndef g_jvp(p, t):\n    return g(p[0]), t[0] * jax.nn.sigmoid(p[0])\n"
+        "def f(x):\n    return g(x) * 2.0\n",
+        jnp.ones(3),
+    ),
+    "custom_vjp": (
+        "import jax, jax.numpy as jnp\n@jax.custom_vjp\ndef g(x):\n    return jnp.sin(x)\n"
+        "def g_fwd(x):\n    return g(x), x\ndef g_bwd(x, ct):\n    return (ct * jnp.cos(x),)\ng.defvjp(g_fwd, g_bwd)\n"
+        "def f(x):\n    return g(x) + 1.0\n",
+        jnp.ones(3),
+    ),
+    "checkpoint": (
+        "import jax, jax.numpy as jnp\ndef f(x):\n    h = jax.checkpoint(lambda y: jnp.sin(jnp.sin(y)))\n    return jnp.sum(h(h(x)))\n",
+        jnp.ones(3),
+    ),
+    "nested": (
+        "import jax, jax.numpy as jnp\nfrom jax import lax\n@jax.jit\ndef inner(c, x):\n    return c + jnp.tanh(x), c\n"
+        "def f(xs, p):\n    return lax.cond(p > 0, lambda xs: lax.scan(inner, 0.0, xs)[0], lambda xs: xs.sum(), xs)\n",
+        jnp.ones(4),
+        1.0,
+    ),
+}
+
+
+def generated(name: str, grad: bool = False) -> JaxprModel:
+    """Return the model of a generated program (optionally its grad)."""
+    src, *args = PROGRAMS[name]
+    transform = (lambda f: jax.grad(lambda *a: jnp.sum(jax.tree.leaves(f(*a))[0]))) if grad else (lambda f: f)
+    return model_of(src, "f", *args, transform=transform)
+
+
+def shard_map_model() -> JaxprModel:
+    """Return the model of a shard_map over the 4 host CPU devices."""
+    mesh = jax.make_mesh((4,), ("i",))
+    g = jax.shard_map(lambda x: lax.psum(jnp.sin(x), "i"), mesh=mesh, in_specs=P("i"), out_specs=P())
+    x = jax.device_put(jnp.ones(8), jax.sharding.NamedSharding(mesh, P("i")))
+    return build_model(jax.make_jaxpr(g)(x), "prog.py", "")[1]
+
+
+@pytest.fixture(scope="module")
+def sample_models() -> dict[str, JaxprModel]:
+    """Models of every sample, before and after its transforms (through the whole pipeline)."""
+    out = {}
+    for path in SAMPLES:
+        r = inspect(Request(source=path.read_text(), filename=f"samples/{path.name}"))
+        for tag, m in (("before", r.model_before), ("after", r.model_after)):
+            if m is not None:
+                out[f"{path.stem}:{tag}"] = m
+    return out
+
+
+def all_models(sample_models: dict[str, JaxprModel]) -> dict[str, JaxprModel]:
+    """Samples plus generated programs (and their grads where JAX allows)."""
+    models = dict(sample_models)
+    for name in PROGRAMS:
+        models[name] = generated(name)
+        if name not in ("while", "scan"):
+            models[f"grad {name}"] = generated(name, grad=True)
+    models["shard_map"] = shard_map_model()
+    return models
+
+
+def check_edges(model: JaxprModel, graph: Graph) -> None:
+    """Assert every variable edge runs from its producer to each of its consumers."""
+    edges = {(e.src, e.dst) for e in graph.edges}
+
+    def scope(m: JaxprModel, prefix: str) -> None:
+        env = {v.name: f"const_{prefix}{v.name}" for v in m.constvars}
+        env.update({v.name: f"in_{prefix}{v.name}" for v in m.invars})
+        for e in m.eqns:
+            for v in e.invars:
+                if not v.literal:
+                    assert (env[v.name], f"eqn_{e.id}") in edges, (v.name, e.text)
+            for sub in e.subjaxprs:
+                scope(sub.jaxpr, f"{e.id}/{sub.role}:")
+            for v in e.outvars:
+                env[v.name] = f"ret_{e.id}" if e.subjaxprs else f"eqn_{e.id}"
+        for i, v in enumerate(m.outvars):
+            if not v.literal:
+                assert (env[v.name], f"out_{prefix}{i}") in edges, v.name
+
+    scope(model, "")
+
+
+def test_every_equation_is_drawn_once_when_expanded(sample_models):
+    for name, model in all_models(sample_models).items():
+        graph = jaxpr_graph(model, expanded_options())
+        drawn = Counter(n.primitive for n in equation_nodes(graph))
+        assert dict(drawn) == count_primitives(model), name
+        assert len(graph.nodes) >= sum(1 for _ in walk(model)), name
+
+
+def test_every_variable_edge_connects_producer_to_consumers(sample_models):
+    for model in all_models(sample_models).values():
+        check_edges(model, jaxpr_graph(model, expanded_options()))
+
+
+def test_higher_order_primitives_become_labelled_clusters():
+    labels = {name: [g.label for g in jaxpr_graph(generated(name), expanded_options()).groups] for name in PROGRAMS}
+    assert any(label.startswith("cond ·") for label in labels["cond"])
+    assert {"branch 0 (index = 0)", "branch 1 (index = 1)"} <= set(labels["cond"])
+    assert {"cond_jaxpr: loop condition", "body_jaxpr: loop body"} <= set(labels["while"])
+    assert any(label.startswith("scan · length 5") for label in labels["scan"])
+    assert any("jvp rule: g_jvp" in label for label in labels["custom_jvp"])
+    assert any("fwd rule: g_fwd" in label and "bwd rule: g_bwd" in label for label in labels["custom_vjp"])
+    assert any(label.startswith("checkpoint (remat) · policy") for label in labels["checkpoint"])
+    assert any(label.startswith("jit: inner") for label in labels["nested"])
+    assert any(g.label.startswith("shard_map") for g in jaxpr_graph(shard_map_model(), expanded_options()).groups)
+
+
+def test_loop_carries_are_back_edges():
+    for name in ("while", "scan"):
+        graph = jaxpr_graph(generated(name), expanded_options())
+        carries = [e for e in graph.edges if e.kind == "carry"]
+        assert carries and all(e.back for e in carries), name
+
+
+def test_scan_inputs_are_labelled_const_carry_xs():
+    graph = jaxpr_graph(generated("scan"), expanded_options())
+    roles = [n.sublabel for n in graph.nodes if n.kind == "input" and n.group]
+    assert roles == ["carry", "xs"]
+
+
+def test_depth_zero_collapses_every_sub_jaxpr_into_one_node():
+    model = generated("nested")
+    graph = jaxpr_graph(model, GraphOptions(depth=0))
+    assert not graph.groups
+    (cond,) = [n for n in graph.nodes if n.primitive == "cond"]
+    cond_eqn = next(e for e in model.eqns if e.primitive == "cond")
+    assert cond.kind == "collapsed" and cond.count == eqn_count(cond_eqn) > 3
+
+
+def test_expand_and_collapse_sets_override_the_depth():
+    model = generated("nested")
+    cond_id = next(e.id for e in model.eqns if e.primitive == "cond")
+    opened = jaxpr_graph(model, GraphOptions(depth=0, expand=frozenset({cond_id})))
+    assert any(g.path == cond_id for g in opened.groups)
+    closed = jaxpr_graph(model, GraphOptions(depth=9, collapse=frozenset({cond_id})))
+    assert not closed.groups
+
+
+def test_grad_equations_carry_their_provenance_for_colouring():
+    graph = jaxpr_graph(generated("custom_vjp", grad=True), GraphOptions(colour_by="provenance"))
+    provs = {n.provenance for n in equation_nodes(graph)}
+    assert {"jvp", "transpose(jvp)"} <= provs
+    legend = dict(graph.legend)
+    assert legend["jvp"] != legend["transpose(jvp)"]  # forward and backward pass visibly different
+
+
+def test_unknown_primitives_are_still_drawn_with_a_family(sample_models):
+    model = sample_models["differentiability_grad:after"]
+    model.eqns[1].primitive = "brand_new_primitive"
+    graph = jaxpr_graph(model, expanded_options())
+    assert "brand_new_primitive" in {n.primitive for n in equation_nodes(graph)}
+    assert dict(Counter(n.primitive for n in equation_nodes(graph))) == count_primitives(model)
+
+
+def test_find_folds_finds_back_to_back_repeats():
+    assert find_folds([9, 1, 2, 3, 1, 2, 3, 1, 2, 3, 7]) == [(1, 3, 3)]
+    assert find_folds([1, 2, 3, 4, 5, 6]) == []
+
+
+# ---------------------------------------------------------------- scale: grad of a loop unrolled 1,500 times
+
+UNROLLED = "import jax.numpy as jnp\ndef loss(x, w):\n    for _ in range(1500):\n        x = jnp.tanh(x * w) + x\n    return jnp.sum(x)\n"
+
+
+@pytest.fixture(scope="module")
+def unrolled() -> JaxprModel:
+    """The grad of a Python loop unrolled 1,500 times: about 13,500 equations."""
+    return model_of(UNROLLED, "loss", jnp.ones(8), jnp.ones(8), transform=jax.grad)
+
+
+def test_unrolled_loop_folds_to_blocks_marked_x1500(unrolled):
+    graph = jaxpr_graph(unrolled, GraphOptions())
+    folds = [g.label for g in graph.groups if g.kind == "fold"]
+    assert len(folds) == 2 and all("×1500" in f or "×1499" in f for f in folds)
+    assert len(graph.nodes) < 40
+    assert "<svg" in to_svg(graph)
+
+
+def test_node_budget_is_respected_with_summary_nodes(unrolled):
+    total = sum(1 for _ in walk(unrolled))
+    for budget in (50, 100, 250):
+        graph = jaxpr_graph(unrolled, GraphOptions(fold=False, budget=budget))
+        assert len(graph.nodes) <= budget
+        assert any(n.kind == "summary" and n.label.startswith("+") for n in graph.nodes)
+        shown = sum(n.count for n in graph.nodes if n.kind in ("eqn", "collapsed", "summary"))
+        assert shown == total  # nothing silently dropped: summaries account for every equation
+
+
+def test_search_expands_the_path_to_a_match(unrolled):
+    target = unrolled.eqns[6001]
+    name = next(v.name for v in target.outvars if v.name != "_")
+    assert target.id in search_matches(unrolled, name)
+    graph = jaxpr_graph(unrolled, GraphOptions(fold=False, budget=250, search=name))
+    matched = [n.id for n in graph.nodes if n.match]
+    assert f"eqn_{target.id}" in matched
+    assert len(graph.nodes) <= 400
+
+
+def test_search_by_source_line_matches_the_loop_body(unrolled):
+    assert len(search_matches(unrolled, "line 4", limit=10_000)) > 1500
+
+
+def test_a_graph_never_has_fewer_equation_nodes_than_the_jaxpr(unrolled):
+    graph = jaxpr_graph(unrolled, expanded_options())
+    assert len(equation_nodes(graph)) == sum(1 for _ in walk(unrolled))
+    assert len(to_dot(graph).splitlines()) > 2 * len(equation_nodes(graph))
