@@ -225,18 +225,27 @@ def graph_tab(result: InspectionResult) -> None:
     graph_view.jaxpr_graphs(result, key="jaxpr_graph")
 
 
-def _hlo_view(result: InspectionResult, which: str, text: str | None, language: str, filename: str) -> None:
-    """Highlighted HLO text with a download, and its graph in a sub-tab."""
+def _hlo_view(
+    result: InspectionResult,
+    which: str,
+    text: str | None,
+    language: str,
+    filename: str,
+    controls: Callable[[], None] | None = None,
+) -> None:
+    """Highlighted HLO text (with its own controls and a download), and its graph in a sub-tab."""
     if text is None:
         _missing("StableHLO" if which == "stablehlo" else "compiled HLO", result)
         return
     text_tab, graph_tab_ = st.tabs(["Text", "Graph"], key=f"{which}_view", on_change="rerun")
     if text_tab.open is not False:
         with text_tab:
-            lines = text.count("\n") + 1
-            left, right = st.columns([4, 1], vertical_alignment="bottom")
-            left.caption(f"{lines} lines · {len(text) / 1024:.1f} KiB")
-            with right:
+            size, control, download = st.columns([2, 2, 1], vertical_alignment="center")
+            size.caption(f"{text.count(chr(10)) + 1} lines · {len(text) / 1024:.1f} KiB")
+            if controls:
+                with control:
+                    controls()
+            with download:
                 _download(filename, text, filename, f"dl_{which}")
             code_box(text, language, height=620)
     if graph_tab_.open:
@@ -245,22 +254,27 @@ def _hlo_view(result: InspectionResult, which: str, text: str | None, language: 
 
 
 def _set_debug_locations() -> None:
-    """Copy the tab's toggle into the state (the toggle itself lives only while its tab is open)."""
+    """Copy the toggle into the state (the toggle itself lives only while its tab is open)."""
     st.session_state["debug_locations"] = st.session_state["debug_locations_toggle"]
+
+
+def _debug_locations_toggle() -> None:
+    """The switch between plain StableHLO and StableHLO with `loc(...)` source locations."""
+    st.toggle(
+        "Source locations",
+        value=st.session_state["debug_locations"],
+        key="debug_locations_toggle",
+        on_change=_set_debug_locations,
+        help="The same module printed with debug info: each op carries `loc(...)`, the file:line it came from.",
+    )
 
 
 def stablehlo_tab(result: InspectionResult) -> None:
     """The lowered module (StableHLO), optionally with source locations."""
-    st.toggle(
-        "Show source locations (`loc(...)`)",
-        value=st.session_state["debug_locations"],
-        key="debug_locations_toggle",
-        on_change=_set_debug_locations,
-        help="The same module printed with debug info: each op carries the file:line it came from.",
-    )
     debug = st.session_state["debug_locations"] and result.stablehlo_debug
     text = result.stablehlo_debug if debug else result.stablehlo
-    _hlo_view(result, "stablehlo", text, "stablehlo", f"{result.entry or 'module'}.stablehlo.mlir")
+    filename = f"{result.entry or 'module'}{'.debug' if debug else ''}.stablehlo.mlir"
+    _hlo_view(result, "stablehlo", text, "stablehlo", filename, controls=_debug_locations_toggle)
 
 
 def hlo_tab(result: InspectionResult) -> None:
