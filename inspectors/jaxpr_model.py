@@ -35,16 +35,44 @@ def provenance(name_stack: str) -> str:
     return "".join(f"{n}(" for n in names[:-1]) + (names[-1] if names else "") + ")" * max(len(names) - 1, 0)
 
 
-def user_location(source_info: Any, filename: str, lines: list[str]) -> SourceLoc | None:
-    """Return the innermost frame of the user's file in an equation's traceback."""
+def user_location(
+    source_info: Any, filename: str, lines: list[str], codes: frozenset | None = None
+) -> SourceLoc | None:
+    """Return the innermost frame of the user's current code in an equation's traceback.
+
+    With `codes`, a frame counts only if it runs one of those code objects, so a
+    traceback cached from an earlier version of the same file is never used.
+    """
     traceback = getattr(source_info, "traceback", None)
     if traceback is None:
         return None
-    for frame in traceback.frames:
-        if frame.file_name == filename:
-            code = lines[frame.line_num - 1] if 0 < frame.line_num <= len(lines) else ""
-            return SourceLoc(filename, frame.line_num, None, frame.function_name, code)
+    if codes is None:
+        for frame in traceback.frames:
+            if frame.file_name == filename:
+                return _loc(filename, frame.line_num, None, frame.function_name, lines)
+        return None
+    for code, lasti in zip(*traceback.raw_frames(), strict=False):
+        if code in codes:
+            line, _, col, _ = _position(code, lasti)
+            return _loc(filename, line, None if col is None else col + 1, code.co_name, lines)
     return None
+
+
+def _position(code: Any, lasti: int) -> tuple:
+    """Return (line, end line, column, end column) of the instruction at `lasti`."""
+    positions = list(code.co_positions())
+    index = lasti // 2
+    return positions[index] if 0 <= index < len(positions) else (code.co_firstlineno, None, None, None)
+
+
+def _loc(
+    filename: str, line: int | None, col: int | None, function: str, lines: list[str]
+) -> SourceLoc | None:
+    """Return a SourceLoc with the text of that line."""
+    if line is None:
+        return None
+    code = lines[line - 1] if 0 < line <= len(lines) else ""
+    return SourceLoc(filename, line, col, function, code)
 
 
 def sub_jaxprs(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -78,10 +106,13 @@ def param_summary(params: dict[str, Any]) -> dict[str, str]:
 class _Builder:
     """Builds models for one printed top-level jaxpr (one naming context)."""
 
-    def __init__(self, printed: PrintedJaxpr, filename: str, lines: list[str]) -> None:
+    def __init__(
+        self, printed: PrintedJaxpr, filename: str, lines: list[str], codes: frozenset | None
+    ) -> None:
         self.printed = printed
         self.filename = filename
         self.lines = lines
+        self.codes = codes
 
     def atom(self, v: Any) -> VarInfo:
         """Describe a variable or literal operand."""
@@ -103,7 +134,7 @@ class _Builder:
         """Describe one equation and, recursively, its sub-jaxprs."""
         # Equations traced inside library code (jax.nn.relu's inner jit) have no
         # frame in the user's file: they belong to the user's line that called them.
-        loc = user_location(eqn.source_info, self.filename, self.lines) or parent
+        loc = user_location(eqn.source_info, self.filename, self.lines, self.codes) or parent
         stack = str(eqn.source_info.name_stack)
         subs = [
             SubJaxpr(role, self.model(sub, f"{eqn_id}/{role}/", loc)) for role, sub in sub_jaxprs(eqn.params)
@@ -123,11 +154,19 @@ class _Builder:
 
 
 def build_model(
-    closed_jaxpr: Any, filename: str, source: str, arg_paths: list[str] | None = None
+    closed_jaxpr: Any,
+    filename: str,
+    source: str,
+    arg_paths: list[str] | None = None,
+    codes: frozenset | None = None,
 ) -> tuple[str, JaxprModel]:
-    """Return (JAX's text, structured model) of a ClosedJaxpr."""
+    """Return (JAX's text, structured model) of a ClosedJaxpr.
+
+    `codes` are the code objects of the user's loaded source (`source.module_codes`):
+    equations map to the innermost frame running them.
+    """
     printed = PrintedJaxpr(closed_jaxpr.jaxpr)
-    builder = _Builder(printed, filename, source.splitlines())
+    builder = _Builder(printed, filename, source.splitlines(), codes)
     model = builder.model(closed_jaxpr.jaxpr, "", None)
     if arg_paths and len(arg_paths) == len(model.invars):
         model.arg_paths = list(arg_paths)

@@ -21,4 +21,9 @@ def jax() -> ModuleType:
     # Locations in StableHLO/HLO name the user's line only, not the call stack through
     # this package: the text is then the same whoever calls JAX, and reads better.
     _jax.config.update("jax_include_full_tracebacks_in_locations", False)
+    # Frames of this package are never "the user's frame": an op with no user line
+    # (the outer jit's constants) says unknown rather than naming pipeline.py.
+    from jax.extend import source_info_util
+
+    source_info_util.register_exclusion(os.path.dirname(os.path.abspath(__file__)))
     return _jax

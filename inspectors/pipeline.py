@@ -135,13 +135,15 @@ def _run_stages(result: InspectionResult) -> None:
     paths = arg_paths(f, args, static)
     with jax.default_device(device):
         jitted = jax.jit(g, static_argnums=static)
-        after_error = _trace_transformed(result, jitted, args, paths)
+        after_error = _trace_transformed(result, jitted, args, paths, src.module_codes(module))
         with _stage(result, "trace"):
             # `f` is shown as the pipeline called it: per example under vmap, with the
             # values jit made static, so "before" is the program the transform rewrote.
             f_args, f_static = recorder.seen(args, static)
             before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args)
-            result.jaxpr_before, result.model_before = build_model(before, req.filename, req.source, paths)
+            result.jaxpr_before, result.model_before = build_model(
+                before, req.filename, req.source, paths, src.module_codes(module)
+            )
             result.stats.before = count_primitives(result.model_before)
             result.stats.total_before = sum(result.stats.before.values())
         if after_error:
@@ -165,7 +167,9 @@ def _run_stages(result: InspectionResult) -> None:
                 _time(result, compiled, args, static, device)
 
 
-def _trace_transformed(result: InspectionResult, jitted: Any, args: tuple, paths: list[str]) -> Any:
+def _trace_transformed(
+    result: InspectionResult, jitted: Any, args: tuple, paths: list[str], codes: frozenset
+) -> Any:
     """Trace the transformed function; return its error (if any) so `f` still gets its view."""
     result.stats = Stats()
     try:
@@ -173,7 +177,7 @@ def _trace_transformed(result: InspectionResult, jitted: Any, args: tuple, paths
             traced = jitted.trace(*args)
             req = result.request
             result.jaxpr_after, result.model_after = build_model(
-                traced.jaxpr, req.filename, req.source, paths
+                traced.jaxpr, req.filename, req.source, paths, codes
             )
             result.stats.after = count_primitives(result.model_after)
             result.stats.total_after = sum(result.stats.after.values())

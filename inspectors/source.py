@@ -88,8 +88,36 @@ def load_module(source: str, filename: str) -> types.ModuleType:
     code = compile(source, filename, "exec")
     module = types.ModuleType("__explorer_main__")
     module.__file__ = filename
+    module.__dict__["__explorer_codes__"] = _all_codes(code)
     exec(code, module.__dict__)
     return module
+
+
+def _all_codes(code: types.CodeType) -> frozenset[types.CodeType]:
+    """Return a code object and every code object nested in it (functions, lambdas)."""
+    found = {code}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found |= _all_codes(const)
+    return frozenset(found)
+
+
+def module_codes(module: types.ModuleType) -> frozenset[types.CodeType]:
+    """Return the code objects compiled from this load of the source.
+
+    Library functions that JAX caches (`jax.random`'s inner jits) keep the
+    traceback of whoever traced them first; only frames running this load's
+    code are the user's current lines (jax#15663).
+    """
+    return module.__dict__.get("__explorer_codes__", frozenset())
+
+
+def function_codes(fn: Any) -> frozenset[types.CodeType]:
+    """Return the code objects of the loaded source that defined `fn` (empty if unknown)."""
+    import inspect
+
+    namespace = getattr(inspect.unwrap(fn), "__globals__", {})
+    return namespace.get("__explorer_codes__", frozenset())
 
 
 def resolve_entry(module: types.ModuleType, requested: str | None, defaults: Defaults, source: str) -> str:

@@ -111,7 +111,9 @@ def _trace(out: Walkthrough, f: Callable, args: tuple, static: tuple[int, ...], 
             out.trace_error.kind, out.trace_error.location.code if out.trace_error.location else ""
         )
         return False
-    out.jaxpr, out.model = build_model(closed, request.filename, request.source, paths)
+    out.jaxpr, out.model = build_model(
+        closed, request.filename, request.source, paths, src.function_codes(f)
+    )
     return True
 
 
