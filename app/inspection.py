@@ -30,6 +30,15 @@ def run_and_time(request: Request) -> InspectionResult:
     return backend.run_inspection(request)
 
 
+def isolation() -> str:
+    """Return the backend's one line on how user code is isolated ("" if it says nothing)."""
+    status = getattr(backend, "isolation_status", None)
+    try:
+        return status() if status else ""
+    except Exception:  # noqa: BLE001 - a footer must never break the page
+        return ""
+
+
 @st.cache_data(ttl=600, show_spinner=False)
 def devices() -> list[str]:
     """Return the devices inspections can run on; empty if the backend cannot say."""

@@ -259,3 +259,6 @@ def options() -> None:
             key="plain_editor",
             help="A simple text box instead of the code editor (edits apply when it loses focus).",
         )
+    footer = inspection.isolation()
+    if footer:
+        st.caption(footer)
