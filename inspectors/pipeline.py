@@ -59,7 +59,11 @@ def cache_key(request: Request) -> str:
 
 
 def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
-    """Run every stage for `request`; results are cached on the request's contents."""
+    """Run every stage for `request`; results are cached on the request's contents.
+
+    Timed requests are never served from the cache: asking again means measuring again.
+    """
+    use_cache = use_cache and not request.time
     key = cache_key(request)
     if use_cache and key in _cache:
         _cache.move_to_end(key)

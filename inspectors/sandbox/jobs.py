@@ -40,6 +40,13 @@ def devices_job(payload: dict[str, Any]) -> dict[str, Any]:
     return {"devices": pipeline.list_devices()}
 
 
+def walkthrough_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run the teaching walkthrough: `Request` data in, `Walkthrough` data out."""
+    from inspectors.walkthrough import walkthrough_job as run
+
+    return run(payload)
+
+
 def echo_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Return the payload unchanged (a health check of the worker path)."""
     return dict(payload)
@@ -48,3 +55,4 @@ def echo_job(payload: dict[str, Any]) -> dict[str, Any]:
 register_job("inspect", inspect_job)
 register_job("devices", devices_job)
 register_job("echo", echo_job)
+register_job("walkthrough", walkthrough_job)
