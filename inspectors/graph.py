@@ -93,13 +93,13 @@ class GraphOptions:
     direction: str = "TB"
     edge_labels: bool = True
     legend: bool = True
-    long_edges: int = 24
+    long_edges: int = 12
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_PERIOD = 64
-SUMMARY_CHUNKS = 40
+SUMMARY_CHUNKS = 24
 EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
 LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
 
@@ -668,6 +668,18 @@ def jaxpr_graph(model: JaxprModel, options: GraphOptions | None = None, title: s
     return graph
 
 
+def ranks(graph: Graph) -> dict[str, int]:
+    """Return each node's longest-path depth along forward edges (nodes are created in program order)."""
+    incoming: dict[str, list[str]] = {}
+    for e in graph.edges:
+        if not e.back:
+            incoming.setdefault(e.dst, []).append(e.src)
+    rank: dict[str, int] = {}
+    for n in graph.nodes:
+        rank[n.id] = max((rank.get(src, 0) + 1 for src in incoming.get(n.id, ())), default=0)
+    return rank
+
+
 def mark_long_edges(graph: Graph, span: int) -> int:
     """Turn data edges spanning more than `span` nodes (in program order) into stubs; return how many.
 
@@ -675,10 +687,10 @@ def mark_long_edges(graph: Graph, span: int) -> int:
     layout explode; a stub at the consumer naming the producer keeps the
     information and the layout fast.
     """
-    order = {n.id: i for i, n in enumerate(graph.nodes)}
+    rank = ranks(graph)
     count = 0
     for e in graph.edges:
-        if e.kind == "data" and not e.back and order.get(e.dst, 0) - order.get(e.src, 0) > span:
+        if e.kind == "data" and not e.back and rank.get(e.dst, 0) - rank.get(e.src, 0) > span:
             e.kind = "long"
             count += 1
     if count:
