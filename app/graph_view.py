@@ -65,7 +65,7 @@ _VIEWER = """
   <div style="position:absolute;top:6px;left:6px;z-index:2;display:flex;gap:4px">
     <button data-z="in" title="zoom in">+</button><button data-z="out" title="zoom out">&minus;</button>
     <button data-z="fit" title="fit to view">fit</button><button data-z="one" title="actual size">1:1</button>
-    <span id="hint" style="font-size:11px;color:#6b7280;align-self:center">wheel: zoom · drag: pan · click a node: details</span>
+    <span id="hint" style="font-size:11px;color:#6b7280;align-self:center">wheel zoom · drag pan · click: details</span>
   </div>
   <div id="info" style="position:absolute;right:6px;top:6px;max-width:48%;max-height:85%;overflow:auto;z-index:3;
        background:rgba(255,255,255,.97);border:1px solid #d1d5db;border-radius:6px;padding:6px 8px;font-size:12px;
@@ -88,7 +88,8 @@ function apply() {{ stage.style.transform = `translate(${{x}}px,${{y}}px) scale(
 function fit() {{
   if (!svg) return;
   const vb = svg.viewBox.baseVal, W = wrap.clientWidth, H = wrap.clientHeight;
-  s = Math.min(W / vb.width, H / vb.height, 1.5); x = (W - vb.width * s) / 2; y = Math.max((H - vb.height * s) / 2, 0); apply();
+  const top = 30;  // keep the title clear of the toolbar
+  s = Math.min(W / vb.width, (H - top) / vb.height, 1.5); x = (W - vb.width * s) / 2; y = top + Math.max((H - top - vb.height * s) / 2, 0); apply();
 }}
 function zoom(k, mx, my) {{
   const s2 = Math.min(Math.max(s * k, 0.01), 12);
@@ -133,7 +134,12 @@ function focusMatch() {{
   x += w.left + w.width / 2 - (r.left + r.width / 2); y += w.top + w.height / 2 - (r.top + r.height / 2); apply();
   pinned = true; show(matches[0]);
 }}
-fit(); if (svg && matches.length) focusMatch();
+function fitWidth() {{
+  if (!svg) return;
+  const vb = svg.viewBox.baseVal; s = Math.min(wrap.clientWidth / vb.width, 1.2);
+  x = (wrap.clientWidth - vb.width * s) / 2; y = 30; apply();
+}}
+fitWidth(); if (svg && matches.length) focusMatch();
 </script>
 """
 
@@ -159,8 +165,7 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str) -> None:
     """Lay out and show one graph with its notes and DOT/SVG downloads."""
     status, payload = layout(dot)
     shown = sum(1 for n in graph.nodes if n.kind in ("eqn", "call", "collapsed", "summary", "op"))
-    st.caption(f"{len(graph.nodes)} nodes ({shown} operations shown, {graph.total_equations} in total) · "
-               + " · ".join(graph.notes))
+    st.caption(" · ".join([f"{len(graph.nodes)} nodes ({shown} operations shown, {graph.total_equations} in total)", *graph.notes]))
     if status == "svg":
         _embed(viewer_html(payload, graph), VIEWER_HEIGHT + 8)
     elif status == "timeout":

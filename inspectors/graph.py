@@ -578,7 +578,7 @@ class _View:
                 "equation": eqn.text,
                 "params": "\n".join(f"{k}={v}" for k, v in eqn.params.items()),
                 "source": f"{src.file}:{src.line} ({src.function})  {src.code.strip()}" if src else "",
-                "inputs": " ".join(f"{v.name}:{v.type}" for v in eqn.invars),
+                "inputs": " ".join(f"{literal_text(v.name)}:{v.type}" for v in eqn.invars),
                 "outputs": " ".join(f"{v.name}:{v.type}" for v in eqn.outvars),
                 "provenance": eqn.provenance or "primal",
                 "id": eqn.id,
