@@ -4,6 +4,8 @@ The Streamlit process never imports JAX and never runs user code. Requests go
 to one process-wide pool of warm, sandboxed workers (`inspectors.sandbox`) and
 come back as plain data. Each browser session has at most one request in
 flight; the queue is bounded, and every refusal is a result with a clear error.
+Results of untimed requests are cached by content for all sessions (treat them
+as read-only): a workshop opens the same samples many times.
 Limits and pool size come from `JAXPR_EXPLORER_*` environment variables;
 `JAXPR_EXPLORER_HOSTED=1` makes importing this module fail without bwrap.
 """
@@ -11,21 +13,31 @@ Limits and pool size come from `JAXPR_EXPLORER_*` environment variables;
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import hashlib
+import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from inspectors.results import InspectionResult, Request
+from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
 from inspectors.sandbox import isolation_status as _isolation_status
 from inspectors.sandbox.launcher import choose_mode
+from inspectors.teaching_results import Walkthrough
 
 LIMITS = Limits.from_env()
 if LIMITS.hosted:
     choose_mode(LIMITS)  # raises IsolationUnavailable: a hosted server must not start without bwrap
 
+CACHE_BYTES = 256 * 1024 * 1024  # results of untimed requests, shared by all sessions
 _lock = threading.Lock()
 _pool: Pool | None = None
 _devices: list[str] | None = None
+_cache: OrderedDict[str, tuple[InspectionResult, int]] = OrderedDict()
+_cache_bytes = 0
+cache_stats = {"hits": 0, "misses": 0}
 
 
 def pool() -> Pool:
@@ -59,7 +71,68 @@ def run_inspection(
     Failures (user errors, limits, a busy session or server) are in `result.error`;
     `on_wait(n)` is called while `n` requests are ahead of this one in the queue.
     """
-    return inspect_in(pool(), request, session=session or session_id(), on_wait=on_wait)
+    key = _key(request)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            cache_stats["hits"] += 1
+            return _cache[key][0]
+        cache_stats["misses"] += 1
+    result = inspect_in(pool(), request, session=session or session_id(), on_wait=on_wait)
+    if key is not None and (result.error is None or result.error.stage not in ("worker", "queue")):
+        _remember(key, result)
+    return result
+
+
+def _key(request: Request) -> str | None:
+    """The cache key of an untimed request (timings are never cached: they are measurements)."""
+    if request.time:
+        return None
+    data = {**dataclasses.asdict(request), "time_budget_s": None}  # irrelevant when not timing
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8", "replace")).hexdigest()
+
+
+def _remember(key: str, result: InspectionResult) -> None:
+    """Cache a deterministic result (an error from the user's code included), evicting the oldest."""
+    global _cache_bytes
+    texts = (result.jaxpr_before, result.jaxpr_after, result.stablehlo, result.stablehlo_debug, result.hlo)
+    size = 3 * sum(len(t or "") for t in texts) + 4096  # the structured models are about twice the text
+    with _lock:
+        if key in _cache or size > CACHE_BYTES // 8:
+            return
+        _cache[key] = (result, size)
+        _cache_bytes += size
+        while _cache_bytes > CACHE_BYTES:
+            _, (_, old) = _cache.popitem(last=False)
+            _cache_bytes -= old
+
+
+def run_walkthrough(
+    request: Request,
+    on_wait: Callable[[int], None] | None = None,
+    session: str | None = None,
+) -> Walkthrough:
+    """Return the walkthrough ("how JAX works", steps 1-7) of `request`, computed in a sandboxed worker.
+
+    A request the worker could not finish (a limit, a busy session or server, a crash)
+    comes back as a Walkthrough whose `trace_error` says why, as `run_inspection` does.
+    """
+    payload = dataclasses.asdict(request)
+    outcome = pool().run("walkthrough", payload, session=session or session_id(), on_wait=on_wait)
+    failed = Walkthrough(source=request.source, filename=request.filename)
+    if outcome.error is not None:
+        failed.trace_error = sandbox_errors.refine(outcome.error.to_inspect_error(), LIMITS)
+        return failed
+    try:
+        walk = Walkthrough.from_dict(outcome.data or {})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        bad = sandbox_errors.WorkerError("WorkerCrashed", f"The worker sent back a malformed walkthrough ({exc!r}).")
+        failed.trace_error = bad.to_inspect_error()
+        return failed
+    for error in (walk.trace_error, walk.error, walk.inspection.error if walk.inspection else None):
+        if error is not None:
+            sandbox_errors.refine(error, LIMITS)
+    return walk
 
 
 def available_devices() -> list[str]:

@@ -12,8 +12,9 @@ What it drives, exactly:
     measure the client more than the server.)
   * `--browsers K` real headless-Chromium sessions load the app from the server meanwhile and
     wait for its script run to finish: end-to-end latency while the machine is under load.
-Each session repeats a realistic mix with think time: a sample traced (45%), an edited sample
-(25%), a program with an error (15%), a timing run (15%). A failure is any result that differs
+Each session repeats a realistic mix with think time (2-8 s: reading the result): a sample traced (45%), an edited sample
+(25%), a program with an error (15%), a timing run (15%). Untimed results are cached by content
+in app.backend, as in the server, so unchanged samples are cache hits. A failure is any result that differs
 from the same request run alone (a limit hit, a crash, a busy error, a wrong outcome); a lost
 result is a request that never returned. Stops by itself after the duration per N.
 """
@@ -249,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sessions", default="1,10,30", help="comma-separated N")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per N")
-    p.add_argument("--think", default="1,4", help="think time between requests, min,max seconds")
+    p.add_argument("--think", default="2,8", help="think time between requests, min,max seconds")
     p.add_argument("--browsers", type=int, default=0, help="real headless-Chromium sessions on the server")
     p.add_argument("--samples", type=int, default=0, help="use only the first K samples (0: all)")
     p.add_argument("--no-server", action="store_true", help="do not start the Streamlit server")
@@ -303,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
             if not ns.json:
                 print_run(report["runs"][-1], first=n == int(ns.sessions.split(",")[0]), header=report)
         report["pool"] = dict(pool.counts)
+        report["result_cache"] = dict(backend.cache_stats)
+        if not ns.json:
+            print(
+                f"# pool: {report['pool']}; app.backend result cache (untimed requests): {report['result_cache']}"
+            )
     finally:
         if server is not None:
             server.terminate()

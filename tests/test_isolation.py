@@ -201,3 +201,26 @@ def test_cli_hosted_fails_without_bwrap(root, tmp_path) -> None:
         env=env,
     )
     assert done.returncode == 2 and "bwrap" in done.stderr
+
+
+def test_backend_caches_untimed_results_but_never_timings_or_busy_errors(monkeypatch) -> None:
+    from app import backend
+    from inspectors.results import InspectError, InspectionResult
+
+    calls = []
+
+    def fake_inspect_in(pool, request, session=None, on_wait=None):
+        calls.append(request)
+        busy = InspectError("queue", "SessionBusy", "busy") if "busy" in request.source else None
+        return InspectionResult(request=request, error=busy)
+
+    monkeypatch.setattr(backend, "inspect_in", fake_inspect_in)
+    monkeypatch.setattr(backend, "pool", lambda: None)
+    for request, calls_after in [
+        (Request(source="x = 1  # cache test"), 1),
+        (Request(source="x = 1  # cache test", time=True), 3),
+        (Request(source="busy  # cache test"), 5),
+    ]:
+        backend.run_inspection(request, session="s")
+        backend.run_inspection(request, session="s")
+        assert len(calls) == calls_after
