@@ -14,15 +14,32 @@ from app import backend
 from inspectors.results import InspectionResult, Request, request_from_dict
 
 
+TRANSIENT_KINDS = {"SessionBusy", "ServerBusy", "WorkerCrashed"}
+
+
+class _Transient(Exception):
+    """Carries a result that must not be cached (busy server, crashed worker)."""
+
+    def __init__(self, result: InspectionResult) -> None:
+        super().__init__(result.error.kind if result.error else "")
+        self.result = result
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _inspect(request_json: str) -> InspectionResult:
     """Return the backend's result for a request given as JSON (the cache key)."""
-    return backend.run_inspection(request_from_dict(json.loads(request_json)))
+    result = backend.run_inspection(request_from_dict(json.loads(request_json)))
+    if result.error is not None and result.error.kind in TRANSIENT_KINDS:
+        raise _Transient(result)  # st.cache_data never caches a raise: the next rerun asks again
+    return result
 
 
 def inspect(request: Request) -> InspectionResult:
     """Return the (cached) result of an untimed inspection."""
-    return _inspect(json.dumps(asdict(request), sort_keys=True))
+    try:
+        return _inspect(json.dumps(asdict(request), sort_keys=True))
+    except _Transient as transient:
+        return transient.result
 
 
 def run_and_time(request: Request) -> InspectionResult:

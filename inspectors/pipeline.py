@@ -246,10 +246,14 @@ def _is_array_tree(tree: Any) -> bool:
 def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
     """Run the compiled function on concrete inputs; record outputs and timing."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
-    concrete = jax.device_put(src.materialize(dynamic), device)
+    # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
+    shardings = list(compiled.input_shardings[0])
+    concrete = [jax.device_put(a, s) for a, s in zip(src.materialize(dynamic), shardings, strict=True)]
     out = jax.block_until_ready(compiled(*concrete))
     result.outputs = summarize_outputs(out)
-    t = timing.time_calls(lambda: compiled(*concrete), device_name(device), result.request.time_budget_s)
+    used = sorted({d for s in shardings for d in s.device_set}, key=lambda d: (d.platform, d.id))
+    where = ", ".join(device_name(d) for d in used) or device_name(device)
+    t = timing.time_calls(lambda: compiled(*concrete), where, result.request.time_budget_s)
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t

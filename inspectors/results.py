@@ -183,6 +183,7 @@ class InspectionResult:
     outputs: list[OutputSummary] = field(default_factory=list)
     error: InspectError | None = None
     jax_version: str = ""
+    output: str = ""  # what the user's code printed (captured by the sandboxed worker)
 
     @property
     def ok(self) -> bool:

@@ -407,6 +407,13 @@ def test_timing_runs_on_the_chosen_device():
     assert bad.error.stage == "inputs" and "no device 'tpu:7'" in bad.error.message
 
 
+def test_sharded_programs_are_timed_on_all_their_devices(root):
+    sample = root / "samples" / "parallelization_shard_map_psum.py"
+    result = _inspect(source=sample.read_text(), filename=str(sample), time=True, time_budget_s=0.1)
+    assert result.ok, result.error and result.error.format()
+    assert result.timing.device == "cpu:0, cpu:1, cpu:2, cpu:3"
+
+
 def test_shape_specs_nest_and_keys_become_prng_keys():
     src = "import jax\n\ndef f(key, tree, n):\n    return jax.random.normal(key, (2,)) * n, tree\n"
     result = _inspect(

@@ -22,7 +22,7 @@ def register_job(name: str, fn: Job) -> Job:
 
 def preload() -> None:
     """Import what the jobs need (JAX included) without starting a JAX backend."""
-    from inspectors import pipeline  # noqa: F401 - imports JAX, configures CPU devices
+    from inspectors import pipeline, walkthrough  # noqa: F401 - imports JAX, configures CPU devices
 
 
 def inspect_job(payload: dict[str, Any]) -> dict[str, Any]:

@@ -342,6 +342,7 @@ def inspect_in(
         bad = errors.WorkerError("WorkerCrashed", f"The worker sent back a malformed result ({exc!r}).")
         return InspectionResult(request=request, error=bad.to_inspect_error())
     result.request = request
+    result.output = outcome.output
     if result.error is not None:
         result.error = errors.refine(result.error, pool.limits)
     return result
