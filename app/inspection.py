@@ -13,7 +13,6 @@ import streamlit as st
 from app import backend
 from inspectors.results import InspectionResult, Request, request_from_dict
 
-
 TRANSIENT_KINDS = {"SessionBusy", "ServerBusy", "WorkerCrashed"}
 
 
