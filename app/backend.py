@@ -21,8 +21,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from inspectors.results import InspectionResult, Request
-from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
+from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import isolation_status as _isolation_status
 from inspectors.sandbox.launcher import choose_mode
 from inspectors.teaching_results import Walkthrough
@@ -126,8 +126,8 @@ def run_walkthrough(
     try:
         walk = Walkthrough.from_dict(outcome.data or {})
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        bad = sandbox_errors.WorkerError("WorkerCrashed", f"The worker sent back a malformed walkthrough ({exc!r}).")
-        failed.trace_error = bad.to_inspect_error()
+        message = f"The worker sent back a malformed walkthrough ({exc!r})."
+        failed.trace_error = sandbox_errors.WorkerError("WorkerCrashed", message).to_inspect_error()
         return failed
     for error in (walk.trace_error, walk.error, walk.inspection.error if walk.inspection else None):
         if error is not None:

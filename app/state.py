@@ -5,6 +5,10 @@ of `DEFAULTS`, initialised once per session: from `?s=` (the whole state,
 zlib-compressed JSON in base64url), else from readable parameters
 (`?sample=...&t=grad&t=jit`), else from the default sample. The code is a
 plain state key (`code`), never a widget's key, so no rerun can drop it.
+
+How the page is shown travels beside `?s=` as readable parameters, so a
+lecturer can write a link by hand: `?mode=walkthrough&step=4&lecture=1`.
+Links without them (all older links) open in Explore mode.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
     "debug_locations": False,
     "time_budget_s": 1.0,
 }
+# How the page is shown: readable URL parameters beside `?s=` (see `VIEW_PARAMS`).
+MODES = ("explore", "walkthrough")
+WALKTHROUGH_STEPS = 7
+VIEW_DEFAULTS: dict[str, Any] = {"mode": "explore", "lecture": False, "step": 1}
+VIEW_PARAMS = ("mode", "lecture", "step")
 # Keys that only live in this browser session.
 LOCAL_DEFAULTS: dict[str, Any] = {
     "plain_editor": False,
@@ -93,11 +102,12 @@ def load_sample(name: str) -> None:
 def init() -> None:
     """Initialise the session state once: from the URL, else the default sample."""
     state = st.session_state
-    for key, value in {**LOCAL_DEFAULTS, **DEFAULTS}.items():
+    for key, value in {**LOCAL_DEFAULTS, **VIEW_DEFAULTS, **DEFAULTS}.items():
         if key not in state:
             state[key] = copy.deepcopy(value)
     if state.get("_initialised"):
         return
+    restore_view(st.query_params)
     if not restore_from_url():
         load_sample(DEFAULT_SAMPLE if sample_named(DEFAULT_SAMPLE) else samples()[0].name)
     state["_initialised"] = True
@@ -169,8 +179,32 @@ def restore_from_url() -> bool:
     return True
 
 
+def restore_view(params: Any) -> None:
+    """Read `?mode=`, `?lecture=` and `?step=`; anything unreadable keeps its default."""
+    state = st.session_state
+    if params.get("mode") in MODES:
+        state["mode"] = params["mode"]
+    if "lecture" in params:
+        state["lecture"] = params["lecture"].lower() in ("1", "true", "yes", "on")
+    step = params.get("step", "")
+    if step.isdigit():
+        state["step"] = min(max(int(step), 1), WALKTHROUGH_STEPS)
+
+
+def view_params() -> dict[str, str]:
+    """Return the readable view parameters that differ from the defaults."""
+    state = st.session_state
+    out = {}
+    if state["mode"] != "explore":
+        out["mode"] = state["mode"]
+        out["step"] = str(state["step"])
+    if state["lecture"]:
+        out["lecture"] = "1"
+    return out
+
+
 def sync_url() -> None:
-    """Write the current state into `?s=` (only when it changed)."""
+    """Write the current state into `?s=` (only when it changed), and the view parameters."""
     encoded = encode(snapshot())
     params = st.query_params
     if params.get(URL_PARAM) != encoded:
@@ -178,6 +212,29 @@ def sync_url() -> None:
     for readable in ("sample", "t", "fn", "args", "device"):
         if readable in params:
             del params[readable]
+    wanted = view_params()
+    for name in VIEW_PARAMS:
+        if name in wanted and params.get(name) != wanted[name]:
+            params[name] = wanted[name]
+        elif name not in wanted and name in params:
+            del params[name]
+
+
+def walkthrough_mode() -> bool:
+    """Return whether the page shows the walkthrough (else Explore)."""
+    return st.session_state.get("mode") == "walkthrough"
+
+
+def lecture() -> bool:
+    """Return whether lecture mode is on (large fonts, high contrast, fewer panels)."""
+    return bool(st.session_state.get("lecture"))
+
+
+def sidebar_state() -> str | int:
+    """Return the sidebar's initial state: collapsed for a lecture link (read before `init`)."""
+    if "lecture" in st.session_state:
+        return "collapsed" if st.session_state["lecture"] else 360
+    return "collapsed" if st.query_params.get("lecture", "") in ("1", "true", "yes", "on") else 360
 
 
 # --- requests and results -------------------------------------------------------------------------

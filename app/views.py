@@ -148,9 +148,12 @@ def stale_banner(result: InspectionResult) -> None:
 # --- tabs ---------------------------------------------------------------------------------------------
 
 
-def tabs(result: InspectionResult) -> None:
-    """The stage tabs; only the open one is drawn (switching tabs reruns from cache)."""
-    containers = st.tabs(TABS, key="view", bind="query-params")
+def tabs(
+    result: InspectionResult,
+    extra: list[tuple[str, Callable[[InspectionResult], None]]] = (),  # type: ignore[assignment]
+    lecture: bool = False,
+) -> None:
+    """The stage tabs, then `extra` ones, Stats last (not in lecture mode); only the open one is drawn."""
     renderers: list[Callable[[InspectionResult], None]] = [
         jaxpr_tab,
         graph_tab,
@@ -158,7 +161,12 @@ def tabs(result: InspectionResult) -> None:
         hlo_tab,
         stats_tab,
     ]
-    for container, render in zip(containers, renderers, strict=True):
+    pairs = list(zip(TABS, renderers, strict=True))
+    pairs[-1:-1] = list(extra)
+    if lecture:
+        pairs = [(name, render) for name, render in pairs if render is not stats_tab]
+    containers = st.tabs([name for name, _ in pairs], key="view", bind="query-params")
+    for container, (_, render) in zip(containers, pairs, strict=True):
         if container.open is False:
             continue
         with container:

@@ -1,0 +1,200 @@
+"""The teaching views in the app: walkthrough, lecture mode, source map, provenance (AppTest).
+
+Expected values come from `inspectors.mapping` and from `jax.jvp` run in this process.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import jax
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import state, teaching
+from inspectors import catalog, source
+from inspectors.mapping import line_info, source_map, walk
+from inspectors.walkthrough import preview, tangents_like
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+NOTHING_PROGRAM = """import jax.numpy as jnp
+
+
+def f(x):
+    n = 3
+    y = jnp.sin(x) * n
+    return y + 1.0
+"""
+
+
+def new_app(query: dict[str, str | list[str]] | None = None) -> AppTest:
+    """Return a fresh app run once (plain text editor), with these query parameters."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["plain_editor"] = True
+    for name, value in (query or {}).items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def param(at: AppTest, name: str) -> str:
+    """One query parameter the app wrote into the URL."""
+    value = at.query_params[name]
+    return value[-1] if isinstance(value, list) else value
+
+
+def markdown(at: AppTest) -> str:
+    """All markdown on the page, joined."""
+    return "\n".join(m.value for m in at.markdown)
+
+
+def step_heading(at: AppTest) -> str:
+    """The walkthrough's `### Step k of 7: ...` heading."""
+    return next(m.value for m in at.markdown if m.value.startswith("### Step"))
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    """The bodies of every `st.html` element."""
+    return [h.proto.body for h in at.get("html")]
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    """Click a button by key, rerun, and check nothing failed."""
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def plain_text(body: str) -> str:
+    """The text of an HTML fragment."""
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def selected_lines(body: str) -> set[int]:
+    """The line numbers a painted text marks as selected."""
+    return {int(n) for n in re.findall(r'class="painted-line sel" data-line="(\d+)"', body)}
+
+
+def test_a_walkthrough_link_opens_the_walkthrough_and_next_and_prev_move_steps():
+    at = new_app({"mode": "walkthrough"})
+    assert at.session_state["mode"] == "walkthrough"
+    assert step_heading(at).startswith("### Step 1 of 7")
+    click(at, "wt_next")
+    assert step_heading(at).startswith("### Step 2 of 7: Tracing")
+    assert "ShapedArray(float32[3])" in at.dataframe[0].value.to_string()
+    click(at, "wt_prev")
+    assert step_heading(at).startswith("### Step 1 of 7")
+    assert param(at, "mode") == "walkthrough" and param(at, "step") == "1"
+
+
+def test_step_four_steps_through_equations_and_its_tangents_equal_jax_jvp():
+    at = new_app({"mode": "walkthrough", "step": "4", "sample": "differentiability_grad"})
+    assert step_heading(at).startswith("### Step 4 of 7")
+    sample = catalog.get_sample("differentiability_grad")
+    module = source.load_module(sample.source(), state.FILENAME)
+    f = getattr(module, sample.entry)
+    eqns = len(jax.make_jaxpr(f)(*source.eval_args(sample.args, module)).jaxpr.eqns)
+    for k in range(1, eqns + 1):
+        click(at, "wt_next")
+        assert at.session_state["step"] == 4 and at.session_state["jvp_step"] == k
+        assert f"Equation {k}" in markdown(at)
+    assert "Same tangents as `jax.jvp`" in "\n".join(s.value for s in at.success)
+    args = source.materialize(source.eval_args(sample.args, module))  # the walkthrough's seeded inputs
+    _, tangent = jax.jvp(f, tuple(args), tuple(tangents_like(list(args))))
+    shown = [c.value for c in at.code]
+    assert preview(tangent) in shown
+    click(at, "wt_next")
+    assert at.session_state["step"] == 5
+
+
+def test_the_concretization_sample_shows_the_error_and_the_lax_cond_fix_in_step_two():
+    at = new_app({"mode": "walkthrough", "step": "2", "sample": "control_flow_concretization_error"})
+    assert "TracerBoolConversionError" in "\n".join(e.value for e in at.error)
+    code = "\n".join(c.value for c in at.code)
+    assert "lax.cond(x > 0" in code
+    assert "Attempted boolean conversion" in code or "boolean" in code.lower()
+
+
+def test_a_lecture_link_applies_the_stylesheet_and_hides_panels():
+    at = new_app({"mode": "walkthrough", "lecture": "1"})
+    assert any("lecture mode" in m.value and "<style>" in m.value for m in at.markdown)
+    assert at.session_state["lecture"] is True
+    at = new_app({"lecture": "1"})
+    assert any("font-size: 22px" in m.value for m in at.markdown)
+    assert not [b for b in at.button if b.key == "run_time"]
+    assert "Stats" not in [t.label for t in at.tabs]
+    plain = new_app()
+    assert not any("lecture mode" in m.value for m in plain.markdown)
+    assert [b for b in plain.button if b.key == "run_time"] and "Stats" in [t.label for t in plain.tabs]
+
+
+def test_old_links_open_in_explore_mode():
+    at = new_app({"sample": "differentiability_grad"})
+    assert at.session_state["mode"] == "explore" and not at.session_state["lecture"]
+    assert "mode" not in at.query_params
+
+
+def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equations():
+    shared = {
+        "v": state.URL_VERSION,
+        "code": NOTHING_PROGRAM,
+        "entry": "f",
+        "args": "f32[3]",
+        "transforms": ["jit"],
+    }
+    at = new_app({"s": state.encode(shared), "view": "Source map"})
+    table = next(b for b in html_bodies(at) if "source-table" in b)
+    rows = dict(re.findall(r'data-src="(\d+)".*?class="status">(.*?)</td>', table))
+    assert "produced nothing" in rows["5"]  # `n = 3`
+    assert rows["6"] == "traced" and rows["7"] == "traced"
+    result = at.session_state["last_good"]
+    smap = source_map(result)
+    assert line_info(smap, 5).status == "nothing"
+    at.session_state["sm_line"] = 6
+    at.run()
+    assert not at.exception, at.exception
+    jaxprs = [b for b in html_bodies(at) if "painted-line" in b and "lambda" in plain_text(b)]
+    assert len(jaxprs) == 2  # before and after jit
+    info = line_info(smap, 6)
+    for body, printed, model, eqns in (
+        (jaxprs[0], result.jaxpr_before, result.model_before, info.eqns_before),
+        (jaxprs[1], result.jaxpr_after, result.model_after, info.eqns_after),
+    ):
+        lines = teaching.equation_lines(printed, model)
+        expected = {n for e in eqns for n in lines[e]}
+        assert expected and selected_lines(body) == expected
+        rows = printed.split("\n")
+        assert sorted(rows[n - 1].split("=")[1].split()[0] for n in expected) == ["mul", "sin"]
+    stablehlo = next(b for b in html_bodies(at) if "painted-line" in b and "func.func" in plain_text(b))
+    assert selected_lines(stablehlo) == set(info.stablehlo)
+
+
+def test_picking_an_equation_selects_its_source_line():
+    at = new_app({"view": "Source map"})
+    result = at.session_state["last_good"]
+    smap = source_map(result)
+    option = next(o for o in at.selectbox(key="sm_eqn").options if "@33" in o)
+    at.selectbox(key="sm_eqn").set_value(option).run()
+    assert not at.exception, at.exception
+    assert at.session_state["sm_line"] == 33 and line_info(smap, 33).eqns_after
+
+
+def test_the_provenance_tab_counts_grad_passes_and_lists_residuals():
+    at = new_app({"view": "Provenance"})
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Forward (jvp)"]) > 0 and int(metrics["Backward (transpose)"]) > 0
+    assert int(metrics["Residuals"]) == len(at.dataframe[0].value)
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
+    at = new_app({"t": ["grad", "jit"], "sample": "differentiability_grad"})
+    result = at.session_state["last_good"]
+    model, printed = getattr(result, f"model_{side}"), getattr(result, f"jaxpr_{side}")
+    lines = teaching.equation_lines(printed, model)
+    rows = printed.split("\n")
+    for eqn in walk(model):
+        assert rows[lines[eqn.id][0] - 1].strip() == eqn.text.split("\n")[0].strip()
