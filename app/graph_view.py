@@ -44,10 +44,10 @@ def layout(dot: str, timeout: float = LAYOUT_LIMIT_S) -> tuple[str, str]:
         return "error", str(exc)
 
 
-def _cached_graph(kind: str, source: object, opts: GraphOptions, build) -> tuple[Graph, str]:
-    """Return (graph, DOT), remembered per session for the same source object and options."""
+def _cached_graph(kind: str, source: tuple[str | None, ...], opts: GraphOptions, build) -> tuple[Graph, str]:
+    """Return (graph, DOT), remembered per session for the same texts and options."""
     cache: OrderedDict = st.session_state.setdefault("_graph_cache", OrderedDict())
-    key = (kind, id(source), opts)
+    key = (kind, source, opts)
     if key not in cache:
         graph = build()
         cache[key] = (graph, to_dot(graph))
@@ -256,7 +256,9 @@ def jaxpr_graphs(result: InspectionResult, key: str) -> None:
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
-            graph, dot = _cached_graph(f"jaxpr-{label}", model, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t))
+            text = result.jaxpr_before if label == "before" else result.jaxpr_after
+            source = (text, result.request.source, result.request.filename, title)
+            graph, dot = _cached_graph(f"jaxpr-{label}", source, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t))
             show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}")
             drawn.append(graph)
     with st.expander("Expand or collapse sub-graphs"):
@@ -280,7 +282,8 @@ def hlo_graph(result: InspectionResult, which: str, key: str) -> None:
         return
     opts = options_widgets(key, hlo=True)
     build = stablehlo_graph if which == "stablehlo" else build_hlo_graph
-    graph, dot = _cached_graph(which, text, opts, lambda: build(text, opts, f"{label} of {result.entry or 'f'}"))
+    title = f"{label} of {result.entry or 'f'}"
+    graph, dot = _cached_graph(which, (text, title), opts, lambda: build(text, opts, title))
     show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}")
     with st.expander("Expand or collapse fusions, loops and calls"):
         expand_widgets([graph], key)

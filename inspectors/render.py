@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from inspectors import styles
-from inspectors.graph import Edge, Graph, Group, Node
+from inspectors.graph import Edge, Graph, Group, Node, no_gc
 
 LAYOUT_TIMEOUT_S = 20.0
 SMALL_GRAPH = 150  # up to this many nodes, curved edges are affordable
@@ -163,6 +163,12 @@ def stub_lines(sid: str, edge: Edge, producer: Node | None) -> list[str]:
 
 def to_dot(graph: Graph) -> str:
     """Return the DOT source of a graph."""
+    with no_gc():
+        return _to_dot(graph)
+
+
+def _to_dot(graph: Graph) -> str:
+    """Build the DOT source (see to_dot)."""
     by_group: dict[str, list[Node]] = {}
     for n in graph.nodes:
         by_group.setdefault(n.group, []).append(n)

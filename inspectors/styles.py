@@ -68,7 +68,7 @@ FAMILY_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda p: p.startswith("custom") or "callback" in p, "custom"),
     (lambda p: "random" in p or "threefry" in p, "random"),
     (lambda p: p.startswith(("reduce_", "cum", "arg")), "reduction"),
-    (lambda p: p.startswith("p") and p[1:] in {"sum", "max", "min", "mean"}, "collective"),
+    (lambda p: p.startswith(("psum", "pmax", "pmin", "pmean", "ppermute", "pbroadcast")), "collective"),
     (lambda p: "pmap" in p or "shard" in p or p.startswith("all_"), "collective"),
     (lambda p: "dot" in p or "conv" in p, "contraction"),
     (lambda p: "jit" in p or "call" in p or "while" in p or "scan" in p, "control"),
