@@ -102,6 +102,7 @@ FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read
 FOLD_MIN_REPEATS = 3
 FOLD_MAX_PERIOD = 64
 SUMMARY_CHUNKS = 24
+ANCHOR = "<call>"  # env key of the call node of the sub-jaxpr being drawn (not a variable name)
 EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
 LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
 
@@ -591,10 +592,12 @@ class _View:
         )
 
     def inputs(self, eqn: Equation, nid: str, env: dict[str, str]) -> None:
-        """Draw an edge from each input's producer."""
+        """Draw an edge from each input's producer (an equation without any hangs under its call)."""
         for slot, v in enumerate(eqn.invars):
             if not v.literal:
                 self.edge(env.get(v.name), nid, v, slot)
+        if ANCHOR in env and all(v.literal for v in eqn.invars):
+            self.edge(env[ANCHOR], nid, None, "anchor", "anchor")
 
     def outputs(self, eqn: Equation, nid: str, env: dict[str, str], parent: str) -> None:
         """Record the node producing each output; dropped outputs get a quiet stub."""
@@ -622,7 +625,7 @@ class _View:
                 self.group(path, rule.sub_label(eqn, sub.role), eqn.id, sub.role)
             n_in, n_out = len(sub.jaxpr.invars), len(sub.jaxpr.outvars)
             roles = (rule.in_roles(eqn, sub.role, n_in), rule.out_roles(eqn, sub.role, n_out))
-            inner: dict[str, str] = {}
+            inner: dict[str, str] = {ANCHOR: cid}
             outs = self.jaxpr(sub.jaxpr, path, level + 1, group, inner, cid, roles)
             ins = [inner.get(v.name) for v in sub.jaxpr.invars]
             for o, i in rule.carries(eqn, sub.role):

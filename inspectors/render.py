@@ -49,6 +49,7 @@ EDGE_STYLES: dict[str, dict[str, str]] = {
     "bind": {"style": "dashed", "color": "#9ca3af", "arrowsize": "0.4"},
     "carry": {"color": "#7c3aed", "penwidth": "1.6", "fontcolor": "#7c3aed", "constraint": "false"},
     "drop": {"style": "dotted", "color": "#bbbbbb", "fontcolor": "#aaaaaa"},
+    "anchor": {"style": "invis"},
 }
 
 GROUP_STYLES: dict[str, dict[str, str]] = {
