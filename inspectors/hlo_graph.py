@@ -10,6 +10,7 @@ collapsible to one node labelled with its kind and op count.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from inspectors import styles
@@ -386,6 +387,43 @@ def _finish(graph: Graph, opts: GraphOptions) -> Graph:
         for n in hits:
             n.match = True
         graph.notes.append(f"search '{q}': {len(hits)} match(es)")
+    if len(graph.nodes) > opts.budget:
+        summarise(graph, opts.budget)
     if opts.long_edges and len(graph.nodes) > LONG_EDGE_GRAPH:
         mark_long_edges(graph, opts.long_edges)
     return graph
+
+
+def summarise(graph: Graph, budget: int) -> None:
+    """Fold runs of consecutive ops of one cluster into '+N ops' nodes until the graph fits the budget."""
+    size = -(-len(graph.nodes) // max(budget // 2, 1))
+    keep, runs, current = [], [], []
+    for n in graph.nodes:
+        if n.kind in ("op", "collapsed") and not n.match and (not current or current[-1].group == n.group) and len(current) < size:
+            current.append(n)
+            continue
+        runs.append(current)
+        current = [n] if n.kind in ("op", "collapsed") and not n.match else []
+        if not current:
+            keep.append(n)
+    runs.append(current)
+    alias: dict[str, str] = {}
+    for run in filter(None, runs):
+        if len(run) == 1:
+            keep.append(run[0])
+            continue
+        ops = Counter(n.primitive for n in run).most_common(3)
+        sid = f"{run[0].id}+{len(run)}"
+        keep.append(Node(sid, "summary", f"+{len(run)} ops", run[0].group, family=Counter(n.family for n in run).most_common(1)[0][0],
+                         sublabel=" ".join(f"{p}×{c}" for p, c in ops), count=len(run), details={"summary": f"{len(run)} ops from {run[0].id}"}))
+        alias.update({n.id: sid for n in run})
+    order = {n.id: i for i, n in enumerate(graph.nodes)}
+    keep.sort(key=lambda n: order.get(n.id, order.get(n.id.rsplit("+", 1)[0], 0)))
+    edges, seen = [], set()
+    for e in graph.edges:
+        src, dst = alias.get(e.src, e.src), alias.get(e.dst, e.dst)
+        if src != dst and (src, dst, e.kind) not in seen:
+            seen.add((src, dst, e.kind))
+            edges.append(Edge(src, dst, "", e.type, e.kind, e.back))
+    graph.nodes, graph.edges = keep, edges
+    graph.notes.append(f"runs of up to {size} ops summarised to stay within the node budget ({budget})")

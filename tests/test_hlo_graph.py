@@ -74,3 +74,12 @@ def test_hlo_graphs_render_to_svg(results):
     r = results["control_flow_scan_rnn"]
     assert "<svg" in to_svg(stablehlo_graph(r.stablehlo))
     assert "<svg" in to_svg(hlo_graph(r.hlo))
+
+
+def test_large_hlo_is_summarised_within_the_node_budget():
+    src = "import jax.numpy as jnp\ndef loss(x, w):\n    for _ in range(100):\n        x = jnp.tanh(x * w) + x\n    return jnp.sum(x)\n"
+    r = inspect(Request(source=src, filename="unrolled.py", fn="loss", args="f32[8], f32[8]", transforms=["grad"]))
+    for graph in (stablehlo_graph(r.stablehlo, GraphOptions(budget=60)), hlo_graph(r.hlo, GraphOptions(budget=60))):
+        assert len(graph.nodes) <= 60
+        assert any(n.kind == "summary" and n.label.startswith("+") for n in graph.nodes)
+        assert "<svg" in to_svg(graph)
