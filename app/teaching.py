@@ -338,9 +338,9 @@ def source_table_html(rows: list[Row], selected: int | None) -> str:
         out.append(
             f'<tr class="src-row{sel}" data-src="{r.line}" style="{weight}">'
             f'<td style="color:#6b7280;text-align:right;padding:0 0.4rem">{r.line}</td><td>{swatch}</td>'
-            f'<td style="font-family:monospace;white-space:pre;padding:0 0.6rem">{html.escape(r.code)}</td>'
             f'<td style="white-space:nowrap;padding:0 0.4rem" class="status">{status}</td>'
-            f'<td style="white-space:nowrap;color:#6b7280;font-size:0.85em">{counts}</td></tr>'
+            f'<td style="white-space:nowrap;color:#6b7280;font-size:0.85em;padding:0 0.4rem">{counts}</td>'
+            f'<td style="font-family:monospace;white-space:pre;padding:0 0.6rem;width:100%">{html.escape(r.code)}</td></tr>'
         )
     return (
         '<div class="explorer-code source-table" style="overflow:auto;border:1px solid #e5e7eb;border-radius:0.5rem">'
