@@ -66,13 +66,13 @@ LECTURE_CSS = """
 /* lecture mode: large type, high contrast, fewer panels */
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
-.block-container { max-width: 100% !important; padding: 1rem 2rem !important; }
+.block-container { max-width: 100% !important; padding: 3rem 2rem 1rem !important; }
 .explorer-code, .explorer-code pre, .explorer-code code { font-size: 22px !important; line-height: 1.45 !important; }
 [data-testid="stCode"] code, [data-testid="stCode"] pre { font-size: 21px !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 22px; }
 [data-testid="stCaptionContainer"] { font-size: 18px !important; color: #111 !important; }
 [data-testid="stDownloadButton"], [data-testid="stSidebarCollapsedControl"] + div .explorer-hide { display: none !important; }
-[data-testid="stMetricValue"] { font-size: 2.4rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] * { font-size: 2.2rem !important; }
 .st-key-wt_prev button, .st-key-wt_next button { font-size: 26px !important; min-height: 3.4rem; padding: 0 2rem; }
 .st-key-wt_prev button p, .st-key-wt_next button p { font-size: 26px !important; }
 button[role="tab"] p { font-size: 22px !important; }
