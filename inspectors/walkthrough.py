@@ -12,6 +12,7 @@ primitive on concrete values; 5–7 lowering, compiling and timing from
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -86,7 +87,10 @@ def _dynamic(f: Callable, args: tuple, static: tuple[int, ...]) -> tuple[Callabl
             full[i] = value
         return f(*full)
 
-    g.__name__ = getattr(f, "__name__", "f")
+    # Name and code location of `f`, so JAX's messages point at the user's `def`.
+    functools.update_wrapper(g, f, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
+    if not static:
+        g.__wrapped__ = f  # same signature: JAX names the arguments after the user's
     return g, tuple(args[i] for i in dyn_pos)
 
 
@@ -111,9 +115,7 @@ def _trace(out: Walkthrough, f: Callable, args: tuple, static: tuple[int, ...], 
             out.trace_error.kind, out.trace_error.location.code if out.trace_error.location else ""
         )
         return False
-    out.jaxpr, out.model = build_model(
-        closed, request.filename, request.source, paths, src.function_codes(f)
-    )
+    out.jaxpr, out.model = build_model(closed, request.filename, request.source, paths, src.function_codes(f))
     return True
 
 
