@@ -103,3 +103,16 @@ def test_app_graph_views_render_and_survive_errors(tmp_path, root, sample):
         assert not at.exception and any("search 'mul'" in c.value for c in at.caption)
     else:
         assert any("No jaxpr" in i.value for i in at.info)
+
+
+def test_cli_emits_dot_and_svg_with_graph_options(root, capsys):
+    from inspectors.cli import main
+
+    sample = str(root / "samples" / "control_flow_while_loop.py")
+    assert main([sample, "--emit", "dot", "--graph-depth", "0", "--color-by", "provenance"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph jaxpr {") and 'shape="box3d"' in dot and "transform provenance" in dot
+    assert main([sample, "--emit", "svg", "--graph-of", "hlo"]) == 0
+    assert "<svg" in capsys.readouterr().out
+    assert main([sample, "--emit", "dot", "--graph-of", "stablehlo", "--graph-search", "while"]) == 0
+    assert 'penwidth="3"' in capsys.readouterr().out  # the match is highlighted
