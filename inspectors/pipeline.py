@@ -247,11 +247,12 @@ def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[in
     """Run the compiled function on concrete inputs; record outputs and timing."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
-    shardings = list(compiled.input_shardings[0])
-    concrete = [jax.device_put(a, s) for a, s in zip(src.materialize(dynamic), shardings, strict=True)]
+    shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
+    concrete = jax.device_put(tuple(src.materialize(dynamic)), shardings)
     out = jax.block_until_ready(compiled(*concrete))
     result.outputs = summarize_outputs(out)
-    used = sorted({d for s in shardings for d in s.device_set}, key=lambda d: (d.platform, d.id))
+    leaves = jax.tree_util.tree_leaves(shardings)
+    used = sorted({d for s in leaves for d in s.device_set}, key=lambda d: (d.platform, d.id))
     where = ", ".join(device_name(d) for d in used) or device_name(device)
     t = timing.time_calls(lambda: compiled(*concrete), where, result.request.time_budget_s)
     flops = result.cost.flops if result.cost else None
