@@ -11,25 +11,15 @@ FileLocations/StackFrames tables (JAX 0.10), or `source_file=`/`source_line=`
 from __future__ import annotations
 
 import ast
-import colorsys
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from inspectors.results import Equation, InspectionResult, JaxprModel
+from inspectors.styles import line_color  # noqa: F401 - one palette, re-exported
 from inspectors.teaching_results import LineInfo, OpLoc, SourceMap
 
 # --- palette ----------------------------------------------------------------------------------
-
-GOLDEN = 0.618033988749895
-
-
-def line_color(line: int, scheme: str = "light") -> str:
-    """Return a stable colour for a source line: pastel ("light") or saturated ("contrast")."""
-    hue = (line * GOLDEN) % 1.0
-    light, sat = (0.86, 0.75) if scheme == "light" else (0.45, 0.95)
-    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
 
 
 # --- equations --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ tables the nodes use, so the two cannot disagree. No JAX import here.
 
 from __future__ import annotations
 
+import colorsys
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -102,10 +103,7 @@ PROVENANCE_FILLS: dict[str, str] = {
 }
 _EXTRA_FILLS = ["#ddd6fe", "#fef08a", "#99f6e4", "#f5d0fe", "#d9f99d", "#fecdd3", "#bae6fd", "#e7e5e4"]
 
-LINE_FILLS = [
-    "#bfdbfe", "#fecaca", "#bbf7d0", "#fde68a", "#ddd6fe", "#fbcfe8",
-    "#a5f3fc", "#fed7aa", "#d9f99d", "#e9d5ff", "#99f6e4", "#fecdd3",
-]  # fmt: skip
+GOLDEN = 0.618033988749895  # golden-ratio hue steps: neighbouring lines never look alike
 
 
 def provenance_fill(prov: str) -> str:
@@ -116,9 +114,20 @@ def provenance_fill(prov: str) -> str:
     return _EXTRA_FILLS[sum(map(ord, prov)) % len(_EXTRA_FILLS)]
 
 
+def line_color(line: int, scheme: str = "light") -> str:
+    """Return a stable colour for a source line: pastel ("light") or saturated ("contrast").
+
+    The one palette for source lines: text views, graphs and the source map all use it.
+    """
+    hue = (line * GOLDEN) % 1.0
+    light, sat = (0.86, 0.75) if scheme == "light" else (0.45, 0.95)
+    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
 def line_fill(line: int | None) -> str:
-    """Return the fill of a source line (stable across runs and graphs)."""
-    return "#ffffff" if line is None else LINE_FILLS[line % len(LINE_FILLS)]
+    """Return the fill of a source line in graphs (the source map's colour)."""
+    return "#ffffff" if line is None else line_color(line)
 
 
 def fill_for(colour_by: str, fam: str, prov: str, line: int | None) -> str:
@@ -156,7 +165,9 @@ def _dims(text: str) -> str:
 
 def _dot_label(params: dict[str, str]) -> str:
     """Return `contract [1]·[0]` (plus batch dims) from dot_general's dimension_numbers."""
-    m = re.match(r"\(\((\(.*?\)), (\(.*?\))\), \((\(.*?\)), (\(.*?\))\)\)", params.get("dimension_numbers", ""))
+    m = re.match(
+        r"\(\((\(.*?\)), (\(.*?\))\), \((\(.*?\)), (\(.*?\))\)\)", params.get("dimension_numbers", "")
+    )
     if not m:
         return ""
     lc, rc, lb, rb = (_dims(g) for g in m.groups())
