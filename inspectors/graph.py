@@ -122,7 +122,7 @@ def eqn_count(eqn: Equation) -> int:
 
 def dropped(v: VarInfo) -> bool:
     """Return whether an output is unused: JAX prints it as `_`."""
-    return v.dropped or (v.name == "_" and not v.literal)
+    return v.dropped
 
 
 def literal_text(name: str) -> str:

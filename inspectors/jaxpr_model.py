@@ -118,7 +118,9 @@ class _Builder:
         """Describe a variable or literal operand."""
         if isinstance(v, jex.Literal):
             return VarInfo(name=str(v.val), type=type_str(v.aval), literal=True)
-        return VarInfo(name=self.printed.name(v), type=type_str(v.aval), dropped=is_drop_var(v))
+        name = self.printed.name(v)
+        # JAX prints an output nothing reads as `_` (a DropVar, or a Var it found unused).
+        return VarInfo(name=name, type=type_str(v.aval), dropped=is_drop_var(v) or name == "_")
 
     def model(self, jaxpr: Any, prefix: str, parent: SourceLoc | None) -> JaxprModel:
         """Describe one open jaxpr; equations get ids under `prefix`."""

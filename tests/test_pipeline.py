@@ -237,6 +237,13 @@ def test_model_names_match_the_printed_jaxpr():
         assert " ".join(eqn.text.split()) in " ".join(result.jaxpr_after.split())
 
 
+def test_outputs_nothing_reads_are_marked_dropped():
+    result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
+    outs = [v for e in walk(result.model_after) for v in e.outvars]
+    assert any(v.dropped for v in outs)
+    assert all(v.dropped == (v.name == "_") for v in outs)
+
+
 def test_grad_equations_carry_forward_and_backward_provenance():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
     provenances = Counter(e.provenance for e in result.model_after.eqns)
