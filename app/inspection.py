@@ -6,39 +6,51 @@ All results come from `app.backend`; this module only remembers them.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import streamlit as st
 
 from app import backend
-from inspectors.results import InspectionResult, Request, request_from_dict
+from inspectors.results import InspectError, InspectionResult, Request, request_from_dict
 
 TRANSIENT_KINDS = {"SessionBusy", "ServerBusy", "WorkerCrashed"}
 
 
-class _Transient(Exception):
-    """Carries a result that must not be cached (busy server, crashed worker)."""
+class Transient(Exception):
+    """Carries a value that must not be cached (busy server, crashed worker)."""
 
-    def __init__(self, result: InspectionResult) -> None:
-        super().__init__(result.error.kind if result.error else "")
-        self.result = result
+    def __init__(self, value: Any) -> None:
+        super().__init__("transient")
+        self.value = value
+
+
+def unless_transient(value: Any, error: InspectError | None) -> Any:
+    """Return `value`, or raise it as Transient: st.cache_data never caches a raise."""
+    if error is not None and error.kind in TRANSIENT_KINDS:
+        raise Transient(value)
+    return value
+
+
+def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
+    """Call a `st.cache_data` function keyed on the request's JSON; transient values pass through."""
+    try:
+        return fn(json.dumps(asdict(request), sort_keys=True))
+    except Transient as transient:
+        return transient.value
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _inspect(request_json: str) -> InspectionResult:
     """Return the backend's result for a request given as JSON (the cache key)."""
     result = backend.run_inspection(request_from_dict(json.loads(request_json)))
-    if result.error is not None and result.error.kind in TRANSIENT_KINDS:
-        raise _Transient(result)  # st.cache_data never caches a raise: the next rerun asks again
-    return result
+    return unless_transient(result, result.error)
 
 
 def inspect(request: Request) -> InspectionResult:
     """Return the (cached) result of an untimed inspection."""
-    try:
-        return _inspect(json.dumps(asdict(request), sort_keys=True))
-    except _Transient as transient:
-        return transient.result
+    return call_cached(_inspect, request)
 
 
 def run_and_time(request: Request) -> InspectionResult:

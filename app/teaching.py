@@ -14,7 +14,7 @@ import html
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -689,29 +689,16 @@ def fusion_table(jit) -> None:  # noqa: ANN001
 # --- Walkthrough mode -------------------------------------------------------------------------------
 
 
-class _Transient(Exception):
-    """Carries a walkthrough that must not be cached (busy server, crashed worker)."""
-
-    def __init__(self, walk: Walkthrough) -> None:
-        super().__init__(walk.trace_error.kind if walk.trace_error else "")
-        self.walk = walk
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _walkthrough(request_json: str) -> Walkthrough:
     """Return the worker's walkthrough for a request given as JSON (the cache key)."""
     walk = backend.run_walkthrough(request_from_dict(json.loads(request_json)))
-    if walk.trace_error is not None and walk.trace_error.kind in inspection.TRANSIENT_KINDS:
-        raise _Transient(walk)  # st.cache_data never caches a raise: the next rerun asks again
-    return walk
+    return inspection.unless_transient(walk, walk.trace_error)
 
 
 def walkthrough_of(request: Request) -> Walkthrough:
     """Return the (cached) walkthrough of a request."""
-    try:
-        return _walkthrough(json.dumps(asdict(request), sort_keys=True))
-    except _Transient as transient:
-        return transient.walk
+    return inspection.call_cached(_walkthrough, request)
 
 
 def _jvp_total(w: Walkthrough) -> int:

@@ -24,23 +24,13 @@ HINTS = {
 }
 
 
-def _loc(
-    filename: str, lineno: int | None, col: int | None, function: str, lines: list[str]
-) -> SourceLoc | None:
-    """Return a SourceLoc for a line of the user's source, if the line exists."""
-    if lineno is None:
-        return None
-    code = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
-    return SourceLoc(filename, lineno, col, function, code)
-
-
 def user_frames(exc: BaseException, filename: str, lines: list[str]) -> list[SourceLoc]:
     """Return the frames of the exception's traceback that are in the user's file."""
     frames = []
     for fs in traceback.extract_tb(exc.__traceback__):
         if fs.filename == filename:
             col = getattr(fs, "colno", None)
-            loc = _loc(filename, fs.lineno, None if col is None else col + 1, fs.name, lines)
+            loc = SourceLoc.at(filename, fs.lineno, None if col is None else col + 1, fs.name, lines)
             if loc:
                 frames.append(loc)
     return frames
@@ -55,7 +45,7 @@ def to_error(stage: str, exc: BaseException, filename: str, source: str) -> Insp
     if isinstance(exc, SyntaxError) and exc.filename in (filename, "<inputs>"):
         message = exc.msg
         if exc.filename == filename:
-            location = _loc(filename, exc.lineno, exc.offset, "<module>", lines)
+            location = SourceLoc.at(filename, exc.lineno, exc.offset, "<module>", lines)
         else:
             stage = "inputs"
     # TracerBoolConversionError names the `def` line; the `if` is the innermost user frame.

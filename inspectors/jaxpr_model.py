@@ -49,12 +49,12 @@ def user_location(
     if codes is None:
         for frame in traceback.frames:
             if frame.file_name == filename:
-                return _loc(filename, frame.line_num, None, frame.function_name, lines)
+                return SourceLoc.at(filename, frame.line_num, None, frame.function_name, lines)
         return None
     for code, lasti in zip(*traceback.raw_frames(), strict=False):
         if code in codes:
             line, _, col, _ = _position(code, lasti)
-            return _loc(filename, line, None if col is None else col + 1, code.co_name, lines)
+            return SourceLoc.at(filename, line, None if col is None else col + 1, code.co_name, lines)
     return None
 
 
@@ -63,16 +63,6 @@ def _position(code: Any, lasti: int) -> tuple:
     positions = list(code.co_positions())
     index = lasti // 2
     return positions[index] if 0 <= index < len(positions) else (code.co_firstlineno, None, None, None)
-
-
-def _loc(
-    filename: str, line: int | None, col: int | None, function: str, lines: list[str]
-) -> SourceLoc | None:
-    """Return a SourceLoc with the text of that line."""
-    if line is None:
-        return None
-    code = lines[line - 1] if 0 < line <= len(lines) else ""
-    return SourceLoc(filename, line, col, function, code)
 
 
 def sub_jaxprs(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:

@@ -38,6 +38,16 @@ class SourceLoc:
     function: str = ""
     code: str = ""
 
+    @classmethod
+    def at(
+        cls, file: str, line: int | None, column: int | None, function: str, lines: list[str]
+    ) -> SourceLoc | None:
+        """Return the location of `line` with its text from `lines` (None without a line)."""
+        if line is None:
+            return None
+        code = lines[line - 1] if 0 < line <= len(lines) else ""
+        return cls(file, line, column, function, code)
+
 
 @dataclass
 class VarInfo:

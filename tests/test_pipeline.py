@@ -116,9 +116,9 @@ TRANSFORM_CASES = [
 
 
 def strip_locations(text: str) -> str:
-    """Drop MLIR location attributes and alias lines."""
+    """Drop MLIR location attributes (`loc(#loc3)`, `loc("f.py":3:4)`) and alias lines."""
     lines = [ln for ln in text.splitlines() if not ln.startswith("#loc")]
-    return re.sub(r" loc\(#loc\d*\)", "", "\n".join(lines))
+    return re.sub(r' loc\((#loc\d*|"[^"]*":\d+:\d+)\)', "", "\n".join(lines))
 
 
 def strip_stack_frames(text: str) -> str:
