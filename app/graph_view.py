@@ -251,7 +251,7 @@ def jaxpr_graphs(result: InspectionResult, key: str) -> None:
     name = result.entry or "jaxpr"
     for col, (label, model) in zip(cols, models, strict=True):
         with col:
-            title = f"{name} — {'f' if label == 'before' else _pipeline_label(result)}"
+            title = name if label == "before" else (result.expression or name)
             st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {html.escape(title)}")
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
@@ -263,14 +263,6 @@ def jaxpr_graphs(result: InspectionResult, key: str) -> None:
             drawn.append(graph)
     with st.expander("Expand or collapse sub-graphs"):
         expand_widgets(drawn, key)
-
-
-def _pipeline_label(result: InspectionResult) -> str:
-    """Return the transforms as a call chain: `grad(f)`."""
-    label = "f"
-    for t in result.request.transforms or []:
-        label = f"{t.split('(')[0]}({label})"
-    return label
 
 
 def hlo_graph(result: InspectionResult, which: str, key: str) -> None:

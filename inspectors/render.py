@@ -126,7 +126,8 @@ def group_attrs(group: Group) -> dict[str, str]:
 
 def graph_attrs(graph: Graph) -> dict[str, str]:
     """Return the graph-level attributes: direction, title, fast layout settings."""
-    a = {"rankdir": graph.direction, "labelloc": "t", "fontname": "Helvetica", "fontsize": "12"}
+    # The title goes below the drawing: the viewer's toolbar sits over the top edge.
+    a = {"rankdir": graph.direction, "labelloc": "b", "fontname": "Helvetica", "fontsize": "12"}
     a["label"] = graph.title + "".join(f"\n{n}" for n in graph.notes)
     a.update(FAST_LAYOUT)
     a.update(ranksep="0.3", nodesep="0.25")

@@ -13,7 +13,7 @@ from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, graphviz_c
 TINY = "import jax.numpy as jnp\n\ndef f(x):\n    return jnp.sin(x) * 2.0\n"
 
 TINY_DOT = r'''digraph jaxpr {
-  graph [rankdir="TB" labelloc="t" fontname="Helvetica" fontsize="12" label="f" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
+  graph [rankdir="TB" labelloc="b" fontname="Helvetica" fontsize="12" label="f" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
   node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]
   edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]
   "in_a" [shape="invhouse" style="filled" fillcolor="#fef9c3" label="a:f32[3]" tooltip="input: a:f32[3]"]
