@@ -420,6 +420,9 @@ def timing_figures(timed: InspectionResult) -> None:
             shape = "×".join(map(str, out.shape)) or "scalar"
             st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
             st.code(out.preview, language="text", wrap_lines=True)
+    if timed.output:
+        with st.expander("Printed output", expanded=False):
+            st.code(timed.output, language="text", wrap_lines=True)
 
 
 def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
