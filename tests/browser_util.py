@@ -131,3 +131,26 @@ def wait_for_svg_graph(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201
                 continue
         page.wait_for_timeout(250)
     raise TimeoutError("no graph SVG appeared")
+
+
+def browser_marks() -> list:
+    """The marks of a browser test module: `browser`, skipped where Chromium is missing."""
+    import pytest
+
+    return [
+        pytest.mark.browser,
+        pytest.mark.skipif(
+            not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        ),
+    ]
+
+
+def launch_chromium() -> Iterator:
+    """Yield headless Debian Chromium driven by Playwright (a module-scoped fixture's body)."""
+    import pytest
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

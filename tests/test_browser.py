@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from tests.browser_util import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     ROOT,
     add_transform,
+    browser_marks,
+    launch_chromium,
     open_app,
     open_tab,
     pick_sample,
@@ -20,23 +19,14 @@ from tests.browser_util import (
     wait_idle,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    ),
-]
+pytestmark = browser_marks()
 ARTIFACTS = ROOT / "artifacts"
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, shared by the tests of this module."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture(scope="module")

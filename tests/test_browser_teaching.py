@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.browser_util import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server, wait_idle
+from tests.browser_util import ROOT, browser_marks, launch_chromium, streamlit_server, wait_idle
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    ),
-]
+pytestmark = browser_marks()
 SHOTS = ROOT / "screenshots" / "teaching"
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, shared by the tests of this module."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launch_chromium()
 
 
 @pytest.fixture(scope="module")
