@@ -6,6 +6,7 @@ All results come from `app.backend`; this module only remembers them.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app import backend
-from inspectors.results import InspectError, InspectionResult, Request, request_from_dict
+from inspectors.results import InspectError, InspectionResult, Request
 
 TRANSIENT_KINDS = {"SessionBusy", "ServerBusy", "WorkerCrashed"}
 
@@ -41,16 +42,26 @@ def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
         return transient.value
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _inspect(request_json: str) -> InspectionResult:
-    """Return the backend's result for a request given as JSON (the cache key)."""
-    result = backend.run_inspection(request_from_dict(json.loads(request_json)))
-    return unless_transient(result, result.error)
+MEMO_SIZE = 16  # results this session keeps at hand (the backend caches across sessions)
 
 
-def inspect(request: Request) -> InspectionResult:
-    """Return the (cached) result of an untimed inspection."""
-    return call_cached(_inspect, request)
+def inspect(request: Request, on_wait: Callable[[int], None] | None = None) -> InspectionResult:
+    """Return the result of an untimed inspection, remembered for this session.
+
+    Reruns (a tab, a colour option) never reach the backend; a new request does, and
+    `on_wait(n)` hears how many requests are ahead of it in the shared queue.
+    """
+    key = json.dumps(asdict(request), sort_keys=True)
+    memo = st.session_state.setdefault("_inspections", OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    result = backend.run_inspection(request, on_wait=on_wait)
+    if result.error is None or result.error.kind not in TRANSIENT_KINDS:
+        memo[key] = result
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+    return result
 
 
 def run_and_time(request: Request) -> InspectionResult:

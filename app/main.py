@@ -32,7 +32,9 @@ if state.walkthrough_mode():  # "how JAX works", step by step: its own page
     st.stop()
 
 with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
-    result = inspection.inspect(state.request())
+    queue_note = st.empty()
+    result = inspection.inspect(state.request(), on_wait=views.queue_position(queue_note))
+    queue_note.empty()
 state.remember(result)
 sidebar.show_expression(expression_slot, result.entry)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -336,6 +337,18 @@ def lesson(result: InspectionResult) -> None:
     if sample and sample.doc:
         with st.expander(f"About this sample: {sample.title}", icon=":material/school:"):
             st.markdown(sample.doc)
+
+
+def queue_position(slot: Any) -> Callable[[int], None]:
+    """Return an `on_wait` callback that shows the user their place in the shared queue."""
+
+    def show(ahead: int) -> None:
+        slot.info(
+            f"Waiting for a worker: {ahead} request{'s' if ahead != 1 else ''} ahead of yours.",
+            icon=":material/hourglass_top:",
+        )
+
+    return show
 
 
 def run_panel(view: InspectionResult) -> None:

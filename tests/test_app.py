@@ -194,7 +194,7 @@ def test_a_corrupt_shared_link_falls_back_to_the_default_sample():
 def test_switching_tabs_reuses_the_cached_result(monkeypatch):
     calls = []
     real = backend.run_inspection
-    monkeypatch.setattr(backend, "run_inspection", lambda req: calls.append(req) or real(req))
+    monkeypatch.setattr(backend, "run_inspection", lambda req, **kw: calls.append(req) or real(req, **kw))
     at = new_app()
     calls.clear()
     for tab in ["Graph", "StableHLO", "Compiled HLO", "Stats", "Jaxpr", "Stats"]:
