@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from inspectors import styles
-from inspectors.results import Equation, JaxprModel, VarInfo
+from inspectors.results import Equation, JaxprModel, VarInfo, walk
 
 
 @dataclass
@@ -105,14 +105,6 @@ SUMMARY_CHUNKS = 24
 ANCHOR = "<call>"  # env key of the call node of the sub-jaxpr being drawn (not a variable name)
 EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
 LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
-
-
-def walk(model: JaxprModel) -> Iterator[Equation]:
-    """Yield every equation of a model, sub-jaxprs included, depth first."""
-    for eqn in model.eqns:
-        yield eqn
-        for sub in eqn.subjaxprs:
-            yield from walk(sub.jaxpr)
 
 
 def eqn_count(eqn: Equation) -> int:
@@ -222,14 +214,19 @@ BINDINGS: dict[str, Binding] = {
     ),
     "while": Binding(
         label=lambda e: "while loop",
-        sub_label=lambda e, role: {"cond_jaxpr": "cond_jaxpr: loop condition", "body_jaxpr": "body_jaxpr: loop body"}.get(role, role),
+        sub_label=lambda e, role: {
+            "cond_jaxpr": "cond_jaxpr: loop condition",
+            "body_jaxpr": "body_jaxpr: loop body",
+        }.get(role, role),
         in_roles=_while_in,
         out_roles=lambda e, role, n: ["continue?"] * n if role == "cond_jaxpr" else ["carry"] * n,
         carries=_while_carries,
     ),
     "scan": Binding(
-        label=lambda e: f"scan · length {e.params.get('length', '?')}"
-        + (" · reverse" if e.params.get("reverse") == "True" else ""),
+        label=lambda e: (
+            f"scan · length {e.params.get('length', '?')}"
+            + (" · reverse" if e.params.get("reverse") == "True" else "")
+        ),
         sub_label=lambda e, role: f"body: consts {_int(e, 'num_consts')}, carry {_int(e, 'num_carry')}, xs",
         in_roles=_scan_in,
         out_roles=lambda e, role, n: _split(_int(e, "num_carry"), "carry", 0, "", n, "ys"),
@@ -245,12 +242,16 @@ BINDINGS: dict[str, Binding] = {
         label=_custom_label("custom_vjp", ("fwd", "bwd")), sub_label=lambda e, role: "fun_jaxpr: primal"
     ),
     "remat2": Binding(
-        label=lambda e: f"checkpoint (remat) · policy {e.params.get('policy', 'None')}"
-        + (" · differentiated" if e.params.get("differentiated") == "True" else "")
+        label=lambda e: (
+            f"checkpoint (remat) · policy {e.params.get('policy', 'None')}"
+            + (" · differentiated" if e.params.get("differentiated") == "True" else "")
+        )
     ),
     "shard_map": Binding(
-        label=lambda e: "shard_map · "
-        + " ".join(f"{k}={e.params[k]}" for k in ("mesh", "in_specs", "out_specs") if k in e.params)[:90]
+        label=lambda e: (
+            "shard_map · "
+            + " ".join(f"{k}={e.params[k]}" for k in ("mesh", "in_specs", "out_specs") if k in e.params)[:90]
+        )
     ),
     "xla_pmap": Binding(
         label=lambda e: f"pmap: {e.params.get('name', '?')} · axis {e.params.get('axis_name', '?')}"
@@ -281,7 +282,9 @@ def signature(eqn: Equation) -> tuple:
     )
 
 
-def find_folds(sigs: list[int], min_reps: int = FOLD_MIN_REPEATS, max_period: int = FOLD_MAX_PERIOD) -> list[tuple[int, int, int]]:
+def find_folds(
+    sigs: list[int], min_reps: int = FOLD_MIN_REPEATS, max_period: int = FOLD_MAX_PERIOD
+) -> list[tuple[int, int, int]]:
     """Return (start, period, repeats) of maximal runs of a block repeated back to back."""
     folds, i, n = [], 0, len(sigs)
     while i < n:
@@ -291,7 +294,11 @@ def find_folds(sigs: list[int], min_reps: int = FOLD_MIN_REPEATS, max_period: in
             while j + p < n and sigs[j] == sigs[j + p]:
                 j += 1
             reps = (j - i) // p + 1
-            if reps >= min_reps and p * reps >= 2 * min_reps and (best is None or p * reps > best[1] * best[2]):
+            if (
+                reps >= min_reps
+                and p * reps >= 2 * min_reps
+                and (best is None or p * reps > best[1] * best[2])
+            ):
                 best = (i, p, reps)
         if best:
             folds.append(best)
@@ -355,7 +362,9 @@ def _scope_key(eqn: Equation) -> tuple[str, str]:
 class _View:
     """One attempt at a visible graph of a model under given options."""
 
-    def __init__(self, opts: GraphOptions, depth: int, chunk: bool, abort_at: int | None, plans: dict) -> None:
+    def __init__(
+        self, opts: GraphOptions, depth: int, chunk: bool, abort_at: int | None, plans: dict
+    ) -> None:
         self.opts, self.depth, self.chunk, self.abort_at, self.plans = opts, depth, chunk, abort_at, plans
         self.graph = Graph(title="", colour_by=opts.colour_by, direction=opts.direction)
         self.order: dict[str, int] = {}
@@ -390,16 +399,43 @@ class _View:
         self.graph.groups.append(Group(path, label, parent, kind))
 
     # -- the loop
-    def jaxpr(self, m: JaxprModel, path: str, level: int, parent: str, env: dict[str, str], call: str | None = None, roles: tuple = ((), ())) -> list[str]:
+    def jaxpr(
+        self,
+        m: JaxprModel,
+        path: str,
+        level: int,
+        parent: str,
+        env: dict[str, str],
+        call: str | None = None,
+        roles: tuple = ((), ()),
+    ) -> list[str]:
         """Draw one jaxpr's inputs, equations and outputs; return its output node ids."""
         prefix = f"{path}:" if path else ""
         for i, v in enumerate(m.constvars):
             value = m.const_values[i] if i < len(m.const_values) else ""
-            env[v.name] = self.node(Node(f"const_{prefix}{v.name}", "const", f"{v.name}:{v.type}", parent, sublabel="const", details={"value": value}))
+            env[v.name] = self.node(
+                Node(
+                    f"const_{prefix}{v.name}",
+                    "const",
+                    f"{v.name}:{v.type}",
+                    parent,
+                    sublabel="const",
+                    details={"value": value},
+                )
+            )
         for i, v in enumerate(m.invars):
             role = roles[0][i] if i < len(roles[0]) else ""
             arg = m.arg_paths[i] if i < len(m.arg_paths) and m.arg_paths[i] != v.name else ""
-            nid = self.node(Node(f"in_{prefix}{v.name}", "input", f"{v.name}:{v.type}", parent, sublabel=arg or role, details={"input": f"{v.name}:{v.type}", "role": role or arg}))
+            nid = self.node(
+                Node(
+                    f"in_{prefix}{v.name}",
+                    "input",
+                    f"{v.name}:{v.type}",
+                    parent,
+                    sublabel=arg or role,
+                    details={"input": f"{v.name}:{v.type}", "role": role or arg},
+                )
+            )
             env[v.name] = nid
             if call:
                 self.edge(call, nid, None, i, "bind")
@@ -408,7 +444,16 @@ class _View:
         for i, v in enumerate(m.outvars):
             role = roles[1][i] if i < len(roles[1]) else ""
             label = f"{v.name}" if v.literal else f"{v.name}:{v.type}"
-            nid = self.node(Node(f"out_{prefix}{i}", "output", label, parent, sublabel=role or ("out" if not path else ""), details={"output": f"{v.name}:{v.type}"}))
+            nid = self.node(
+                Node(
+                    f"out_{prefix}{i}",
+                    "output",
+                    label,
+                    parent,
+                    sublabel=role or ("out" if not path else ""),
+                    details={"output": f"{v.name}:{v.type}"},
+                )
+            )
             if not v.literal:
                 self.edge(env.get(v.name), nid, v, 0)
             outs.append(nid)
@@ -458,7 +503,11 @@ class _View:
                 continue
             prov, fn = _scope_key(eqns[run[0].start])
             label = " · ".join(filter(None, [prov or "primal", f"{fn}()" if fn else ""]))
-            inner = run if len(run) <= self.opts.budget // 2 else self.chunk_items(eqns, run, path, SUMMARY_CHUNKS)
+            inner = (
+                run
+                if len(run) <= self.opts.budget // 2
+                else self.chunk_items(eqns, run, path, SUMMARY_CHUNKS)
+            )
             out.append(self.block(inner, path, "scope", label, eqns))
         return out
 
@@ -478,7 +527,9 @@ class _View:
         bid = f"{path}/{kind}@{start}-{end}" if path else f"{kind}@{start}-{end}"
         return Item("block", start, end, id=bid, label=label or f"equations {start}–{end - 1}", items=items)
 
-    def items(self, eqns: list[Equation], items: list[Item], path: str, level: int, parent: str, env: dict[str, str]) -> None:
+    def items(
+        self, eqns: list[Equation], items: list[Item], path: str, level: int, parent: str, env: dict[str, str]
+    ) -> None:
         """Draw a list of items."""
         for it in items:
             if it.kind == "eqn":
@@ -500,7 +551,12 @@ class _View:
     def fold(self, eqns: list[Equation], it: Item, level: int, parent: str, env: dict[str, str]) -> None:
         """Draw the first copy of a repeated block; later copies reuse its nodes."""
         reps = (it.end - it.start) // it.period
-        self.group(it.id, f"repeated block ×{reps} ({it.period} equations each, {it.start}–{it.end - 1})", parent, "fold")
+        self.group(
+            it.id,
+            f"repeated block ×{reps} ({it.period} equations each, {it.start}–{it.end - 1})",
+            parent,
+            "fold",
+        )
         first = [self.equation(e, level, it.id, env) for e in eqns[it.start : it.start + it.period]]
         for k in range(it.start + it.period, it.end):
             rep = first[(k - it.start) % it.period]
@@ -533,12 +589,25 @@ class _View:
         fams = Counter(styles.family(e.primitive, bool(e.subjaxprs)) for e in eqns).most_common(1)
         sub = " ".join(f"{p}×{c}" for p, c in prims)
         where = f"lines {min(lines)}–{max(lines)}" if lines else ""
-        nid = self.node(Node(
-            it.id, "summary", f"+{n} equations", parent, primitive="", family=fams[0][0],
-            sublabel=f"{it.label}\n{sub}" + (f"\n{where}" if where else ""), provenance=provs[0][0],
-            line=lines[0] if lines else None, count=n,
-            details={"summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}", "primitives": sub, "source": where},
-        ))
+        nid = self.node(
+            Node(
+                it.id,
+                "summary",
+                f"+{n} equations",
+                parent,
+                primitive="",
+                family=fams[0][0],
+                sublabel=f"{it.label}\n{sub}" + (f"\n{where}" if where else ""),
+                provenance=provs[0][0],
+                line=lines[0] if lines else None,
+                count=n,
+                details={
+                    "summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}",
+                    "primitives": sub,
+                    "source": where,
+                },
+            )
+        )
         self.absorb(eqns, nid, env)
 
     def absorb(self, eqns: list[Equation], nid: str, env: dict[str, str]) -> None:
@@ -577,8 +646,16 @@ class _View:
         sub = " · ".join(filter(None, [sub, f"lit {literals}" if literals else ""]))
         src = eqn.source
         return Node(
-            nid, kind, eqn.primitive, parent, eqn.primitive, styles.family(eqn.primitive, bool(eqn.subjaxprs)),
-            sub.replace('"', "'"), eqn.provenance, src.line if src else None, eqn_count(eqn),
+            nid,
+            kind,
+            eqn.primitive,
+            parent,
+            eqn.primitive,
+            styles.family(eqn.primitive, bool(eqn.subjaxprs)),
+            sub.replace('"', "'"),
+            eqn.provenance,
+            src.line if src else None,
+            eqn_count(eqn),
             details={
                 "equation": eqn.text,
                 "params": "\n".join(f"{k}={v}" for k, v in eqn.params.items()),
@@ -604,7 +681,9 @@ class _View:
         for i, v in enumerate(eqn.outvars):
             env[v.name] = nid
             if dropped(v):
-                did = self.node(Node(f"drop_{eqn.id}:{i}", "drop", "_", parent, details={"dropped": f"_:{v.type}"}))
+                did = self.node(
+                    Node(f"drop_{eqn.id}:{i}", "drop", "_", parent, details={"dropped": f"_:{v.type}"})
+                )
                 self.edge(nid, did, v, i, "drop")
 
     def call(self, eqn: Equation, level: int, parent: str, env: dict[str, str]) -> tuple[str, str]:
@@ -633,7 +712,17 @@ class _View:
                     self.edge(outs[o], ins[i], sub.jaxpr.outvars[o], ("carry", i), "carry")
             sub_outs.append(outs)
         names = " ".join(v.name for v in eqn.outvars)
-        rid = self.node(Node(f"ret_{eqn.id}", "return", f"{eqn.primitive} → {names}"[:60], eqn.id, eqn.primitive, "control", details={"results": " ".join(f"{v.name}:{v.type}" for v in eqn.outvars)}))
+        rid = self.node(
+            Node(
+                f"ret_{eqn.id}",
+                "return",
+                f"{eqn.primitive} → {names}"[:60],
+                eqn.id,
+                eqn.primitive,
+                "control",
+                details={"results": " ".join(f"{v.name}:{v.type}" for v in eqn.outvars)},
+            )
+        )
         for outs in sub_outs:
             for k, o in enumerate(outs):
                 self.edge(o, rid, None, k, "bind")
@@ -681,7 +770,9 @@ def _jaxpr_graph(model: JaxprModel, opts: GraphOptions, title: str) -> Graph:
             continue
     if graph is None:
         graph = _attempt(model, opts, 0, True, None, plans, matches)
-        notes.append(f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more")
+        notes.append(
+            f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more"
+        )
     graph.title = title
     graph.total_equations = sum(1 for _ in walk(model))
     graph.notes = notes + ([f"search '{opts.search}': {len(matches)} match(es)"] if opts.search else [])
@@ -722,7 +813,15 @@ def mark_long_edges(graph: Graph, span: int) -> int:
     return count
 
 
-def _attempt(model: JaxprModel, opts: GraphOptions, depth: int, chunk: bool, budget: int | None, plans: dict, matches: list[str]) -> Graph:
+def _attempt(
+    model: JaxprModel,
+    opts: GraphOptions,
+    depth: int,
+    chunk: bool,
+    budget: int | None,
+    plans: dict,
+    matches: list[str],
+) -> Graph:
     """Build one view; raise _OverBudget when it grows past the budget."""
     view = _View(opts, depth, chunk, budget, plans)
     view.matches = set(matches)

@@ -15,7 +15,7 @@ from typing import Any
 import jax.extend.core as jex
 
 from inspectors._jax_private import PrintedJaxpr, is_drop_var
-from inspectors.results import Equation, JaxprModel, SourceLoc, SubJaxpr, VarInfo
+from inspectors.results import Equation, JaxprModel, SourceLoc, SubJaxpr, VarInfo, walk
 
 PARAM_TEXT_LIMIT = 160
 _TRANSFORM_NAME = re.compile(r"([A-Za-z_][\w]*)\(")
@@ -170,14 +170,6 @@ def _short(value: Any) -> str:
     """Return a one-line preview of a constant."""
     text = " ".join(str(value).split())
     return text if len(text) <= 80 else text[:79] + "…"
-
-
-def walk(model: JaxprModel) -> Iterator[Equation]:
-    """Yield every equation of a model, sub-jaxprs included, depth first."""
-    for eqn in model.eqns:
-        yield eqn
-        for sub in eqn.subjaxprs:
-            yield from walk(sub.jaxpr)
 
 
 def count_primitives(model: JaxprModel) -> dict[str, int]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from inspectors.results import Equation, InspectionResult, JaxprModel
+from inspectors.results import Equation, InspectionResult, walk
 from inspectors.styles import line_color  # noqa: F401 - one palette, re-exported
 from inspectors.teaching_results import LineInfo, OpLoc, SourceMap
 
@@ -23,14 +23,6 @@ from inspectors.teaching_results import LineInfo, OpLoc, SourceMap
 
 
 # --- equations --------------------------------------------------------------------------------
-
-
-def walk(model: JaxprModel | None) -> Iterator[Equation]:
-    """Yield every equation of a model, sub-jaxprs included, depth first."""
-    for eqn in model.eqns if model else []:
-        yield eqn
-        for sub in eqn.subjaxprs:
-            yield from walk(sub.jaxpr)
 
 
 def phase(name_stack: str) -> str:

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,14 @@ class JaxprModel:
     eqns: list[Equation]
     arg_paths: list[str] = field(default_factory=list)
     const_values: list[str] = field(default_factory=list)
+
+
+def walk(model: JaxprModel | None) -> Iterator[Equation]:
+    """Yield every equation of a model, sub-jaxprs included, depth first."""
+    for eqn in model.eqns if model else []:
+        yield eqn
+        for sub in eqn.subjaxprs:
+            yield from walk(sub.jaxpr)
 
 
 @dataclass
