@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.state import lecture
 from inspectors.results import InspectError
 
 try:
@@ -100,7 +101,13 @@ def _ace(version: int, error: InspectError | None) -> bool:
         key=f"code_editor_{version}",
         buttons=[RUN_BUTTON],
         response_mode=["blur"],
-        options={"showLineNumbers": True, "showPrintMargin": False, "tabSize": 4, "useSoftTabs": True},
+        options={
+            "showLineNumbers": True,
+            "showPrintMargin": False,
+            "tabSize": 4,
+            "useSoftTabs": True,
+            "fontSize": 20 if lecture() else 14,  # lecture mode: readable from the back row
+        },
         props={"annotations": annotations, "markers": markers},
         component_props={"css": EDITOR_CSS},
     )

@@ -25,8 +25,13 @@ from inspectors.results import InspectionResult, JaxprModel
 
 LAYOUT_LIMIT_S = 10.0
 VIEWER_HEIGHT = 620
+PROJECTOR_HEIGHT = 760  # lecture mode: a graph fills a 1920x1080 (16:9) screen below the tabs
 BUDGETS = [50, 100, 150, 250, 400, 600, 1000]
-COLOUR_LABELS = {"family": "primitive family", "provenance": "transform (primal / jvp / transpose)", "line": "source line"}
+COLOUR_LABELS = {
+    "family": "primitive family",
+    "provenance": "transform (primal / jvp / transpose)",
+    "line": "source line",
+}
 _GRAPH_CACHE_SIZE = 16
 
 
@@ -161,21 +166,34 @@ def _embed(page: str, height: int) -> None:
         components.html(page, height=height)
 
 
-def show_graph(graph: Graph, dot: str, key: str, filename: str) -> None:
+def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VIEWER_HEIGHT) -> None:
     """Lay out and show one graph with its notes and DOT/SVG downloads."""
     status, payload = layout(dot)
     shown = sum(1 for n in graph.nodes if n.kind in ("eqn", "call", "collapsed", "summary", "op"))
-    st.caption(" · ".join([f"{len(graph.nodes)} nodes ({shown} operations shown, {graph.total_equations} in total)", *graph.notes]))
+    st.caption(
+        " · ".join(
+            [
+                f"{len(graph.nodes)} nodes ({shown} operations shown, {graph.total_equations} in total)",
+                *graph.notes,
+            ]
+        )
+    )
     if status == "svg":
-        _embed(viewer_html(payload, graph), VIEWER_HEIGHT + 8)
+        _embed(viewer_html(payload, graph, height), height + 8)
     elif status == "timeout":
-        st.warning(f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need.")
+        st.warning(
+            f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need."
+        )
     else:
         st.error(payload)
     left, right = st.columns(2)
-    left.download_button("DOT", dot, f"{filename}.dot", "text/vnd.graphviz", key=f"{key}_dot", icon=":material/download:")
+    left.download_button(
+        "DOT", dot, f"{filename}.dot", "text/vnd.graphviz", key=f"{key}_dot", icon=":material/download:"
+    )
     if status == "svg":
-        right.download_button("SVG", payload, f"{filename}.svg", "image/svg+xml", key=f"{key}_svg", icon=":material/download:")
+        right.download_button(
+            "SVG", payload, f"{filename}.svg", "image/svg+xml", key=f"{key}_svg", icon=":material/download:"
+        )
 
 
 # ---------------------------------------------------------------- options
@@ -184,27 +202,56 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str) -> None:
 def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
     """Draw the graph options; return them as GraphOptions."""
     cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if not hlo else st.columns([1, 1.2, 1.6, 1])
-    depth = cols[0].number_input("Depth", 0, 12, 3, key=f"{key}_depth",
-                                 help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")
+    depth = cols[0].number_input(
+        "Depth",
+        0,
+        12,
+        3,
+        key=f"{key}_depth",
+        help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.",
+    )
     if hlo:
         colour_by, i = "family", 1
     else:
-        colour_by = cols[1].selectbox("Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get, key=f"{key}_colour")
+        colour_by = cols[1].selectbox(
+            "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get, key=f"{key}_colour"
+        )
         i = 2
-    budget = cols[i].select_slider("Node budget", BUDGETS, value=250, key=f"{key}_budget",
-                                   help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.")
-    search = cols[i + 1].text_input("Search", key=f"{key}_search", placeholder="primitive, variable, or line 12",
-                                    help="Highlights matches and expands the path to them.")
+    budget = cols[i].select_slider(
+        "Node budget",
+        BUDGETS,
+        value=250,
+        key=f"{key}_budget",
+        help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.",
+    )
+    search = cols[i + 1].text_input(
+        "Search",
+        key=f"{key}_search",
+        placeholder="primitive, variable, or line 12",
+        help="Highlights matches and expands the path to them.",
+    )
     direction = cols[i + 2].selectbox("Direction", ["TB", "LR"], key=f"{key}_dir")
     with st.expander("More options"):
         a, b = st.columns(2)
-        fold = a.toggle("Fold repeated blocks", True, key=f"{key}_fold", help="The same run of equations repeated shows once, marked ×N.")
+        fold = a.toggle(
+            "Fold repeated blocks",
+            True,
+            key=f"{key}_fold",
+            help="The same run of equations repeated shows once, marked ×N.",
+        )
         labels = b.toggle("Label edges with types", True, key=f"{key}_labels")
         expand = st.session_state.get(f"{key}_expand", [])
         collapse = st.session_state.get(f"{key}_collapse", [])
     return GraphOptions(
-        depth=int(depth), colour_by=colour_by, budget=budget, search=search, direction=direction, fold=fold,
-        edge_labels=labels, expand=frozenset(expand), collapse=frozenset(collapse),
+        depth=int(depth),
+        colour_by=colour_by,
+        budget=budget,
+        search=search,
+        direction=direction,
+        fold=fold,
+        edge_labels=labels,
+        expand=frozenset(expand),
+        collapse=frozenset(collapse),
     )
 
 
@@ -214,7 +261,9 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
     for g in graphs:
         for n in g.nodes:
             if n.kind in ("collapsed", "summary"):
-                closed[_expand_id(n.id)] = f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({_expand_id(n.id)})"
+                closed[_expand_id(n.id)] = (
+                    f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({_expand_id(n.id)})"
+                )
         for grp in g.groups:
             if grp.kind not in ("region", "fold", "func") and not grp.kind.endswith(("jaxpr", "]")):
                 opened[grp.path] = f"{grp.label.splitlines()[0]} ({grp.path})"
@@ -223,8 +272,13 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
         current = st.session_state.get(wkey, [])
         options = list(dict.fromkeys([*current, *pool]))
         label = "Expand" if name == "expand" else "Collapse"
-        st.multiselect(label, options, key=wkey, format_func=lambda k, p=pool: p.get(k, k),
-                       help=f"{label} these sub-graphs (the depth setting decides the rest).")
+        st.multiselect(
+            label,
+            options,
+            key=wkey,
+            format_func=lambda k, p=pool: p.get(k, k),
+            help=f"{label} these sub-graphs (the depth setting decides the rest).",
+        )
 
 
 def _expand_id(node_id: str) -> str:
@@ -235,11 +289,17 @@ def _expand_id(node_id: str) -> str:
 # ---------------------------------------------------------------- the two public views
 
 
-def jaxpr_graphs(result: InspectionResult, key: str) -> None:
+def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT) -> None:
     """Render the before/after jaxpr graphs side by side, with options and DOT/SVG downloads."""
-    models: list[tuple[str, JaxprModel | None]] = [("before", result.model_before), ("after", result.model_after)]
+    models: list[tuple[str, JaxprModel | None]] = [
+        ("before", result.model_before),
+        ("after", result.model_after),
+    ]
     if all(m is None for _, m in models):
-        st.info("No jaxpr to draw" + (f": {result.error.kind} during {result.error.stage}." if result.error else "."))
+        st.info(
+            "No jaxpr to draw"
+            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+        )
         return
     opts = options_widgets(key)
     same = result.jaxpr_before is not None and result.jaxpr_before == result.jaxpr_after
@@ -258,24 +318,29 @@ def jaxpr_graphs(result: InspectionResult, key: str) -> None:
                 continue
             text = result.jaxpr_before if label == "before" else result.jaxpr_after
             source = (text, result.request.source, result.request.filename, title)
-            graph, dot = _cached_graph(f"jaxpr-{label}", source, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t))
-            show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}")
+            graph, dot = _cached_graph(
+                f"jaxpr-{label}", source, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t)
+            )
+            show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}", height)
             drawn.append(graph)
     with st.expander("Expand or collapse sub-graphs"):
         expand_widgets(drawn, key)
 
 
-def hlo_graph(result: InspectionResult, which: str, key: str) -> None:
+def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEWER_HEIGHT) -> None:
     """Render the StableHLO (`which="stablehlo"`) or compiled HLO (`"hlo"`) graph."""
     text = result.stablehlo if which == "stablehlo" else result.hlo
     label = "StableHLO" if which == "stablehlo" else "compiled HLO"
     if not text:
-        st.info(f"No {label} to draw" + (f": {result.error.kind} during {result.error.stage}." if result.error else "."))
+        st.info(
+            f"No {label} to draw"
+            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+        )
         return
     opts = options_widgets(key, hlo=True)
     build = stablehlo_graph if which == "stablehlo" else build_hlo_graph
     title = f"{label} of {result.entry or 'f'}"
     graph, dot = _cached_graph(which, (text, title), opts, lambda: build(text, opts, title))
-    show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}")
+    show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}", height)
     with st.expander("Expand or collapse fusions, loops and calls"):
         expand_widgets([graph], key)

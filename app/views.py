@@ -231,7 +231,7 @@ def graph_tab(result: InspectionResult) -> None:
     if result.model_before is None and result.model_after is None:
         _missing("graph", result)
         return
-    graph_view.jaxpr_graphs(result, key="jaxpr_graph")
+    graph_view.jaxpr_graphs(result, key="jaxpr_graph", height=graph_height())
 
 
 def _hlo_view(
@@ -259,7 +259,7 @@ def _hlo_view(
             code_box(text, language, height=620)
     if graph_tab_.open:
         with graph_tab_:
-            graph_view.hlo_graph(result, which, key=f"{which}_graph")
+            graph_view.hlo_graph(result, which, key=f"{which}_graph", height=graph_height())
 
 
 def _set_debug_locations() -> None:
@@ -337,6 +337,11 @@ def lesson(result: InspectionResult) -> None:
     if sample and sample.doc:
         with st.expander(f"About this sample: {sample.title}", icon=":material/school:"):
             st.markdown(sample.doc)
+
+
+def graph_height() -> int:
+    """Return the graph viewer's height: taller in lecture mode, to fill a 16:9 projector."""
+    return graph_view.PROJECTOR_HEIGHT if state.lecture() else graph_view.VIEWER_HEIGHT
 
 
 def queue_position(slot: Any) -> Callable[[int], None]:
