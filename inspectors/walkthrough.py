@@ -21,7 +21,7 @@ import numpy as np
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import InspectionResult, Request, request_from_dict
+from inspectors.results import InspectionResult, Request, request_from_dict, walk
 from inspectors.teaching_results import ArgAval, JvpStep, Walkthrough
 
 jax = jaxsetup.jax()
@@ -278,7 +278,7 @@ def _interpret(out: Walkthrough, f: Callable, args: tuple, static: tuple[int, ..
     tangents = tangents_like(primals)
     try:
         closed = jax.make_jaxpr(g)(*dyn)
-        texts = {e.id: e.text for e in _walk(out.model)} if out.model else {}
+        texts = {e.id: e.text for e in walk(out.model)}
         interp = JvpInterpreter(texts)
         p_out, t_out = interp.run(closed.jaxpr, closed.consts, primals, tangents)
         out.steps, out.steps_truncated = interp.steps, interp.truncated
@@ -305,13 +305,6 @@ def max_abs_diff(a: list[Any], b: list[Any]) -> float:
             continue
         diffs.append(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))))
     return max(diffs)
-
-
-def _walk(model: Any) -> Any:
-    """Every equation of a model, sub-jaxprs included."""
-    from inspectors.mapping import walk
-
-    return walk(model)
 
 
 # --- steps 5 to 7 -----------------------------------------------------------------------------
