@@ -223,6 +223,36 @@ class JvpStep:
 
 
 @dataclass
+class VmapStep:
+    """One step of the vmap interpreter: an equation, its values and their batch axes."""
+
+    index: int
+    eqn_id: str
+    primitive: str
+    text: str
+    in_values: list[str] = field(default_factory=list)
+    in_axes: list[str] = field(default_factory=list)  # "0", "1", or "not batched"
+    out_values: list[str] = field(default_factory=list)
+    out_axes: list[str] = field(default_factory=list)
+    batched_text: str = ""  # the jaxpr vmap's batching rule made of this one equation
+    added_primitives: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VmapRun:
+    """The vmap interpreter over the per-example jaxpr, on a batch of seeded random inputs."""
+
+    in_axes: list[str] = field(default_factory=list)  # per argument, as the pipeline's vmap says
+    batch_size: int = 0
+    steps: list[VmapStep] = field(default_factory=list)
+    steps_truncated: bool = False
+    outputs: list[str] = field(default_factory=list)
+    batched_jaxpr: str | None = None  # `jax.make_jaxpr(jax.vmap(f, in_axes))`
+    max_abs_diff_vs_jax: float | None = None  # interpreter outputs vs `jax.vmap`
+    error: InspectError | None = None
+
+
+@dataclass
 class Walkthrough(JsonMixin):
     """Steps 1–7 of "how JAX works" for one function on concrete inputs."""
 
@@ -244,3 +274,4 @@ class Walkthrough(JsonMixin):
     max_abs_diff_vs_jax: float | None = None  # interpreter tangents vs `jax.jvp`
     inspection: InspectionResult | None = None  # lowering, compiling, timing of the request
     error: InspectError | None = None  # the interpreter's own failure, if any
+    vmap: VmapRun | None = None  # when the pipeline has a vmap: its interpreter, step by step

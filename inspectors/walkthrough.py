@@ -22,7 +22,7 @@ import numpy as np
 from inspectors import jaxsetup
 from inspectors.errors import to_error
 from inspectors.results import InspectionResult, Request, request_from_dict, walk
-from inspectors.teaching_results import ArgAval, JvpStep, Walkthrough
+from inspectors.teaching_results import ArgAval, JvpStep, VmapRun, VmapStep, Walkthrough
 
 jax = jaxsetup.jax()
 
@@ -44,11 +44,16 @@ def walkthrough(request: Request, *, inspect_stages: bool = True) -> Walkthrough
     out = Walkthrough(source=request.source, filename=request.filename)
     try:
         f, args, static = _load(request, out)
+        axes = vmap_axes(request, len(args))
     except Exception as exc:  # noqa: BLE001 - the user's code failing is data
         out.error = to_error("load", exc, request.filename, request.source)
         return out
-    if _trace(out, f, args, static, request):
-        _interpret(out, f, args, static, request)
+    # Under vmap the inputs are batches: trace and jvp one example, then run vmap on the batch.
+    example = per_example(args, axes) if axes is not None else args
+    if _trace(out, f, example, static, request):
+        _interpret(out, f, example, static, request)
+        if axes is not None:
+            out.vmap = vmap_interpret(out, f, args, axes, static, request)
     if inspect_stages:
         out.inspection = _inspect(request)
     return out
@@ -305,6 +310,149 @@ def max_abs_diff(a: list[Any], b: list[Any]) -> float:
             continue
         diffs.append(float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))))
     return max(diffs)
+
+
+# --- step 4 under vmap: the batching interpreter -----------------------------------------------
+
+
+def vmap_axes(request: Request, n_args: int) -> list[int | None] | None:
+    """Return the first vmap's in_axes per argument, or None when the pipeline has no vmap."""
+    defaults = src.read_defaults(request.source)
+    specs = request.transforms if request.transforms is not None else defaults.transforms
+    found = [t for t in transforms.parse_pipeline(specs) if t.name == "vmap"]
+    if not found:
+        return None
+    in_axes = found[0].options.get("in_axes", 0)
+    axes = list(in_axes) if isinstance(in_axes, (tuple, list)) else [in_axes] * n_args
+    if len(axes) != n_args or not all(a is None or isinstance(a, int) for a in axes):
+        return None  # per-leaf in_axes trees: leave the walkthrough to jvp
+    return axes
+
+
+def _drop_axis(leaf: Any, axis: int | None) -> Any:
+    """One example of a batched leaf: the spec without the axis, or index 0 along it."""
+    if axis is None:
+        return leaf
+    if src.is_spec(leaf):
+        shape = list(leaf.shape)
+        del shape[axis]
+        return jax.ShapeDtypeStruct(tuple(shape), leaf.dtype)
+    return np.take(np.asarray(leaf), 0, axis=axis)
+
+
+def per_example(args: tuple, axes: list[int | None]) -> tuple:
+    """Return the arguments of one example of the batch."""
+    return tuple(
+        jax.tree_util.tree_map(functools.partial(_drop_axis, axis=a), arg)
+        for arg, a in zip(args, axes, strict=True)
+    )
+
+
+class VmapInterpreter:
+    """Evaluates a per-example jaxpr on batched values, one equation at a time (batch axis per value)."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self.steps: list[VmapStep] = []
+        self.truncated = False
+
+    def run(self, jaxpr: Any, consts: list[Any], values: list[Any], axes: list[int | None]) -> tuple:
+        """Return (values out, their batch axes) of `jaxpr`: the autodidax loop."""
+        env: dict[Any, tuple[Any, int | None]] = {}
+
+        def read(v: Any) -> tuple[Any, int | None]:
+            return (v.val, None) if isinstance(v, jex.Literal) else env[v]
+
+        for v, c in zip(jaxpr.constvars, consts, strict=True):
+            env[v] = (c, None)
+        for v, x, a in zip(jaxpr.invars, values, axes, strict=True):
+            env[v] = (x, a)
+        for i, eqn in enumerate(jaxpr.eqns):
+            ins = [read(v) for v in eqn.invars]
+            outs = self.equation(eqn, str(i), [x for x, _ in ins], [a for _, a in ins])
+            for v, value in zip(eqn.outvars, outs, strict=True):
+                if not isinstance(v, jex.DropVar):
+                    env[v] = value
+        results = [read(v) for v in jaxpr.outvars]
+        return [x for x, _ in results], [a for _, a in results]
+
+    def equation(self, eqn: Any, eqn_id: str, values: list[Any], axes: list[int | None]) -> list[tuple]:
+        """Apply one equation: as is when nothing is batched, else through its batching rule."""
+        fun = _bind_fn(eqn)
+        batched = any(a is not None for a in axes)
+        outs = jax.vmap(fun, in_axes=tuple(axes), out_axes=0)(*values) if batched else fun(*values)
+        out_axes = [0 if batched else None] * len(outs)
+        if len(self.steps) >= MAX_STEPS:
+            self.truncated = True
+        else:
+            step = VmapStep(
+                index=len(self.steps),
+                eqn_id=eqn_id,
+                primitive=eqn.primitive.name,
+                text=self.texts.get(eqn_id, str(eqn)),
+                in_values=[preview(x) for x in values],
+                in_axes=[_axis_text(a) for a in axes],
+                out_values=[preview(x) for x in outs],
+                out_axes=[_axis_text(a) for a in out_axes],
+            )
+            if batched and step.index < MAX_JVP_TEXTS:
+                step.batched_text, step.added_primitives = _batched_equation(fun, axes, values)
+            self.steps.append(step)
+        return list(zip(outs, out_axes, strict=True))
+
+
+def _axis_text(axis: int | None) -> str:
+    """How a step shows a batch axis."""
+    return "not batched" if axis is None else str(axis)
+
+
+def _batched_equation(fun: Callable, axes: list[int | None], values: list[Any]) -> tuple[str, list[str]]:
+    """Return the jaxpr one equation's batching rule produces, and its primitives."""
+    try:
+        closed = jax.make_jaxpr(jax.vmap(fun, in_axes=tuple(axes), out_axes=0))(*values)
+    except Exception as exc:  # noqa: BLE001 - a display nicety must not stop the walkthrough
+        return f"(not available: {type(exc).__name__})", []
+    return str(closed), [e.primitive.name for e in closed.jaxpr.eqns]
+
+
+def vmap_interpret(
+    out: Walkthrough,
+    f: Callable,
+    args: tuple,
+    axes: list[int | None],
+    static: tuple[int, ...],
+    request: Request,
+) -> VmapRun:
+    """Run the vmap interpreter on a seeded random batch; check it against `jax.vmap`."""
+    run = VmapRun(in_axes=[_axis_text(a) for a in axes])
+    g, dyn_specs = _dynamic(f, args, static)
+    dyn_axes = [a for i, a in enumerate(axes) if i not in static]
+    try:
+        batch = src.materialize(dyn_specs)
+        closed = jax.make_jaxpr(g)(*per_example(batch, dyn_axes))
+        leaves, leaf_axes = [], []
+        for arg, a in zip(batch, dyn_axes, strict=True):
+            arg_leaves = jax.tree_util.tree_leaves(arg)
+            leaves += arg_leaves
+            leaf_axes += [a] * len(arg_leaves)
+        run.batch_size = next(np.shape(x)[a] for x, a in zip(leaves, leaf_axes, strict=True) if a is not None)
+        interp = VmapInterpreter({e.id: e.text for e in walk(out.model)})
+        values, value_axes = interp.run(closed.jaxpr, closed.consts, leaves, leaf_axes)
+        run.steps, run.steps_truncated = interp.steps, interp.truncated
+        stacked = [_batch_first(x, a, run.batch_size) for x, a in zip(values, value_axes, strict=True)]
+        run.outputs = [preview(x) for x in stacked]
+        vmapped = jax.vmap(g, in_axes=tuple(dyn_axes))
+        run.batched_jaxpr = str(jax.make_jaxpr(vmapped)(*batch))
+        run.max_abs_diff_vs_jax = max_abs_diff(stacked, jax.tree_util.tree_leaves(vmapped(*batch)))
+    except Exception as exc:  # noqa: BLE001
+        run.error = to_error("interpret", exc, request.filename, request.source)
+    return run
+
+
+def _batch_first(x: Any, axis: int | None, size: int) -> Any:
+    """Return `x` with its batch axis first (broadcast when it was never batched)."""
+    x = np.asarray(x)
+    return np.moveaxis(x, axis, 0) if axis is not None else np.broadcast_to(x, (size, *x.shape))
 
 
 # --- steps 5 to 7 -----------------------------------------------------------------------------
