@@ -46,7 +46,7 @@ STATUS_LABELS = {
     "nothing": "produced nothing",
 }
 FORWARD_FILL, BACKWARD_FILL, INTRODUCED_FILL = "#dbeafe", "#fde2e4", "#fef3c7"
-STEP_SHORT = ["Source", "Tracing", "Jaxpr", "jvp interpreter", "StableHLO", "XLA", "Run & time"]
+STEP_SHORT = ["Source", "Tracing", "Jaxpr", "Interpreter", "StableHLO", "XLA", "Run & time"]
 STEP_TITLES = [
     "The Python source",
     "Tracing with abstract values",
@@ -701,8 +701,14 @@ def walkthrough_of(request: Request) -> Walkthrough:
     return inspection.call_cached(_walkthrough, request)
 
 
+def vmap_chosen(w: Walkthrough) -> bool:
+    """True when step 4 shows the vmap interpreter (the pipeline has a vmap, and it is picked)."""
+    return w.vmap is not None and st.session_state.get("wt_interp", "vmap") == "vmap"
+
+
 def _jvp_total(w: Walkthrough) -> int:
-    return len(w.steps)
+    """Equations step 4 walks through, for the interpreter shown."""
+    return len(w.vmap.steps) if vmap_chosen(w) else len(w.steps)
 
 
 def _next() -> None:
@@ -768,7 +774,8 @@ def stepper(step: int, w: Walkthrough) -> None:
     nxt.button("Next", icon=":material/arrow_forward:", key="wt_next", on_click=_next,
                disabled=step == state.WALKTHROUGH_STEPS, type="primary", width="stretch",
                help="Forward (→ or PageDown); in step 4, one equation at a time")  # fmt: skip
-    st.markdown(f"### Step {step} of {state.WALKTHROUGH_STEPS}: {STEP_TITLES[step - 1]}")
+    title = "vmap as a jaxpr interpreter" if step == 4 and vmap_chosen(w) else STEP_TITLES[step - 1]
+    st.markdown(f"### Step {step} of {state.WALKTHROUGH_STEPS}: {title}")
 
 
 def _no_stage(w: Walkthrough, what: str) -> None:
@@ -875,42 +882,26 @@ def step_jaxpr(w: Walkthrough) -> None:
 
 
 def step_jvp(w: Walkthrough) -> None:
-    """4. jvp as an interpreter: one equation at a time, primal and tangent values."""
+    """4. A transformation as an interpreter: jvp, or vmap when the pipeline has one."""
     if w.jaxpr is None:
         _no_stage(w, "interpreter run")
         return
-    steps = w.steps
-    k = st.session_state["jvp_step"]
+    if w.vmap is not None:
+        st.segmented_control(
+            "Interpreter", ["vmap", "jvp"], key="wt_interp", default="vmap", required=True,
+            on_change=_jvp_jump, args=(0,), help="Your pipeline has a vmap: step through it, or through jvp.",
+        )  # fmt: skip
+    if vmap_chosen(w):
+        step_vmap(w)
+        return
     st.markdown(
         f"`jax.jvp` is an interpreter over the jaxpr: it walks the equations of `{w.entry}` in order, "
         "carrying a **(primal, tangent)** pair for every variable. Inputs get tangent 1 (seeded random inputs)."
     )
-    nav, progress = st.columns([2, 3], vertical_alignment="center")
-    with nav:
-        a, b, c = st.columns(3)
-        a.button("Start", key="jvp_first", on_click=_jvp_jump, args=(0,), disabled=k == 0, width="stretch")
-        b.button("Equation", key="jvp_prev", icon=":material/chevron_left:", on_click=_jvp_jump, args=(max(k - 1, 0),),
-                 disabled=k == 0, width="stretch")  # fmt: skip
-        c.button(
-            "End",
-            key="jvp_last",
-            on_click=_jvp_jump,
-            args=(len(steps),),
-            disabled=k == len(steps),
-            width="stretch",
-        )
-    progress.progress(k / max(len(steps), 1), text=f"{k} of {len(steps)} equations interpreted"
-                      + (" (recording stopped early)" if w.steps_truncated else ""))  # fmt: skip
+    k = _equation_nav(len(w.steps), w.steps_truncated)
     left, right = st.columns([1, 1], gap="medium")
     with left:
-        st.markdown("**The jaxpr, interpreted so far**")
-        done = {s.eqn_id for s in steps[:k]}
-        current = steps[k - 1].eqn_id if k else None
-        lines = equation_lines(w.jaxpr, w.model)
-        colors = {n: "#dcfce7" for e in done for n in lines.get(e, [])}
-        show_painted(
-            w.jaxpr, "jaxpr", colors, selected=set(lines.get(current, [])) if current else set(), height=520
-        )
+        _interpreted_so_far(w, [s.eqn_id for s in w.steps], k)
     with right:
         if k == 0:
             st.markdown("**Start:** every input carries its value and a tangent of ones.")
@@ -918,13 +909,103 @@ def step_jvp(w: Walkthrough) -> None:
                 [a.path for a in w.avals], [], [], ["(seeded random)"] * len(w.avals), ["1"] * len(w.avals)
             )
         else:
-            _jvp_step_view(steps[k - 1])
-    if k == len(steps):
+            _jvp_step_view(w.steps[k - 1])
+    if k == len(w.steps):
         _jvp_result(w)
 
 
-def _values_table(names: list[str], in_p: list[str], in_t: list[str], p: list[str], t: list[str]) -> None:
-    """Primal and tangent previews, one row per value (wrapped, never cut off)."""
+def step_vmap(w: Walkthrough) -> None:
+    """4, under vmap: the batching interpreter, one equation at a time, with each value's batch axis."""
+    run = w.vmap
+    axes = ", ".join(f"`{a.path}`: {ax}" for a, ax in zip(w.avals, run.input_axes, strict=False))
+    st.markdown(
+        f"`jax.vmap` is an interpreter too: it walks the **per-example** jaxpr of `{w.entry}`, carrying each "
+        f"value with its **batch axis** (or *not batched*), and applies each primitive's batching rule. "
+        f"A batch of {run.batch_size} seeded random examples; in_axes = ({', '.join(run.in_axes)})."
+    )
+    if axes:
+        st.caption(f"Batch axis of each input: {axes}")
+    k = _equation_nav(len(run.steps), run.steps_truncated)
+    left, right = st.columns([1, 1], gap="medium")
+    with left:
+        _interpreted_so_far(w, [s.eqn_id for s in run.steps], k)
+    with right:
+        if k == 0:
+            st.markdown("**Start:** every input carries the whole batch and its batch axis.")
+        else:
+            _vmap_step_view(run.steps[k - 1])
+    if k == len(run.steps):
+        _vmap_result(run)
+
+
+def _equation_nav(total: int, truncated: bool) -> int:
+    """Start · previous equation · End, and a progress bar; return the equations done."""
+    k = st.session_state["jvp_step"]
+    nav, progress = st.columns([2, 3], vertical_alignment="center")
+    with nav:
+        a, b, c = st.columns(3)
+        a.button("Start", key="jvp_first", on_click=_jvp_jump, args=(0,), disabled=k == 0, width="stretch")
+        b.button("Equation", key="jvp_prev", icon=":material/chevron_left:", on_click=_jvp_jump, args=(max(k - 1, 0),),
+                 disabled=k == 0, width="stretch")  # fmt: skip
+        c.button("End", key="jvp_last", on_click=_jvp_jump, args=(total,), disabled=k == total, width="stretch")
+    progress.progress(k / max(total, 1), text=f"{k} of {total} equations interpreted"
+                      + (" (recording stopped early)" if truncated else ""))  # fmt: skip
+    return k
+
+
+def _interpreted_so_far(w: Walkthrough, eqn_ids: list[str], k: int) -> None:
+    """The jaxpr with the equations done so far shaded and the current one outlined."""
+    st.markdown("**The jaxpr, interpreted so far**")
+    lines = equation_lines(w.jaxpr, w.model)
+    colors = {n: "#dcfce7" for e in eqn_ids[:k] for n in lines.get(e, [])}
+    current = eqn_ids[k - 1] if k else None
+    show_painted(w.jaxpr, "jaxpr", colors, selected=set(lines.get(current, [])) if current else set(), height=520)
+
+
+def _vmap_step_view(s) -> None:  # noqa: ANN001 - a VmapStep
+    """One vmap step: the equation, batched values with their axes, the batching rule's jaxpr."""
+    st.markdown(f"**Equation {s.index + 1}** · `{s.primitive}`")
+    st.code(s.text, language="text")
+    st.markdown("**In** (value · batch axis)")
+    _values_table([f"in {i}" for i in range(len(s.in_values))], [], [], s.in_values, s.in_axes, ("value", "batch axis"))
+    st.markdown("**Out** (value · batch axis)")
+    _values_table([f"out {i}" for i in range(len(s.out_values))], [], [], s.out_values, s.out_axes, ("value", "batch axis"))
+    if s.batched_text:
+        st.markdown("**What the batching rule makes of it** "
+                    + (f"({', '.join(f'`{p}`' for p in s.added_primitives)})" if s.added_primitives else ""))  # fmt: skip
+        st.code(s.batched_text, language="text")
+    else:
+        st.caption("Nothing batched flows in: the equation runs once, as it is.")
+
+
+def _vmap_result(run) -> None:  # noqa: ANN001 - a VmapRun
+    """The interpreter's batched outputs, checked against `jax.vmap`."""
+    st.markdown("#### The vectorized function")
+    st.code("\n".join(run.outputs) or "—", language="text")
+    if run.error is not None:
+        st.error(f"The interpreter stopped: **{run.error.kind}**: {run.error.message}", icon=":material/error:")
+    elif run.max_abs_diff_vs_jax is not None:
+        ok = run.max_abs_diff_vs_jax <= 1e-4
+        (st.success if ok else st.warning)(
+            f"Same outputs as `jax.vmap`: largest difference {run.max_abs_diff_vs_jax:.3g}."
+            if ok else f"Outputs differ from `jax.vmap` by up to {run.max_abs_diff_vs_jax:.3g}.",
+            icon=":material/check:" if ok else ":material/warning:",
+        )  # fmt: skip
+    if run.batched_jaxpr:
+        with st.expander("The complete batched jaxpr, as `jax.make_jaxpr(jax.vmap(...))` prints it",
+                         expanded=not state.lecture()):  # fmt: skip
+            st.code(run.batched_jaxpr, language="text")
+
+
+def _values_table(
+    names: list[str],
+    in_p: list[str],
+    in_t: list[str],
+    p: list[str],
+    t: list[str],
+    headers: tuple[str, str] = ("primal", "tangent"),
+) -> None:
+    """Two previews per value (primal · tangent, or value · batch axis), one row each, never cut off."""
     cell = "padding:0.2rem 0.5rem;border-top:1px solid #e5e7eb;font-family:monospace;white-space:normal;word-break:break-word"
     rows = "".join(
         f'<tr><td style="{cell};color:#6b7280;white-space:nowrap">{html.escape(n)}</td>'
@@ -934,7 +1015,7 @@ def _values_table(names: list[str], in_p: list[str], in_t: list[str], p: list[st
     st.html(
         '<table class="jvp-values" style="border-collapse:collapse;width:100%;font-size:0.85em;table-layout:fixed">'
         '<colgroup><col style="width:4.5em"><col><col></colgroup>'
-        "<tr><th></th><th style='text-align:left'>primal</th><th style='text-align:left'>tangent</th></tr>"
+        f"<tr><th></th><th style='text-align:left'>{headers[0]}</th><th style='text-align:left'>{headers[1]}</th></tr>"
         + rows
         + "</table>"
     )

@@ -243,6 +243,7 @@ class VmapRun:
     """The vmap interpreter over the per-example jaxpr, on a batch of seeded random inputs."""
 
     in_axes: list[str] = field(default_factory=list)  # per argument, as the pipeline's vmap says
+    input_axes: list[str] = field(default_factory=list)  # per flattened input (the avals' order)
     batch_size: int = 0
     steps: list[VmapStep] = field(default_factory=list)
     steps_truncated: bool = False

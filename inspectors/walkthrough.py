@@ -435,6 +435,7 @@ def vmap_interpret(
             arg_leaves = jax.tree_util.tree_leaves(arg)
             leaves += arg_leaves
             leaf_axes += [a] * len(arg_leaves)
+        run.input_axes = [_axis_text(a) for a in leaf_axes]
         run.batch_size = next(np.shape(x)[a] for x, a in zip(leaves, leaf_axes, strict=True) if a is not None)
         interp = VmapInterpreter({e.id: e.text for e in walk(out.model)})
         values, value_axes = interp.run(closed.jaxpr, closed.consts, leaves, leaf_axes)

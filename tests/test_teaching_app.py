@@ -110,6 +110,27 @@ def test_step_four_steps_through_equations_and_its_tangents_equal_jax_jvp():
     assert at.session_state["step"] == 5
 
 
+def test_under_vmap_step_four_steps_through_the_batching_interpreter_and_matches_jax_vmap():
+    name = "vectorization_per_example_grads"
+    at = new_app({"mode": "walkthrough", "step": "4", "sample": name})
+    assert step_heading(at).startswith("### Step 4 of 7: vmap as a jaxpr interpreter")
+    sample = catalog.get_sample(name)
+    module = source.load_module(sample.source(), state.FILENAME)
+    f = getattr(module, sample.entry)
+    batch = source.materialize(source.eval_args(sample.args, module))  # the walkthrough's seeded batch
+    params, (x, y) = batch
+    per_example = (params, (x[0], y[0]))
+    eqns = len(jax.make_jaxpr(f)(*per_example).jaxpr.eqns)
+    for k in range(1, eqns + 1):
+        click(at, "wt_next")
+        assert at.session_state["jvp_step"] == k and f"Equation {k}" in markdown(at)
+    assert "Same outputs as `jax.vmap`" in "\n".join(s.value for s in at.success)
+    assert preview(jax.vmap(f, in_axes=(None, 0))(*batch)) in [c.value for c in at.code]
+    at.segmented_control(key="wt_interp").set_value("jvp").run()  # the same step, through jvp
+    assert step_heading(at).startswith("### Step 4 of 7: jvp as a jaxpr interpreter")
+    assert at.session_state["jvp_step"] == 0
+
+
 def test_the_concretization_sample_shows_the_error_and_the_lax_cond_fix_in_step_two():
     at = new_app({"mode": "walkthrough", "step": "2", "sample": "control_flow_concretization_error"})
     assert "TracerBoolConversionError" in "\n".join(e.value for e in at.error)

@@ -153,7 +153,7 @@ def test_vmap_interpreter_gives_what_jax_vmap_gives(args, pipeline, axes):
     )
     run = w.vmap
     assert run is not None and run.error is None, run and run.error
-    assert run.batch_size == 5
+    assert run.batch_size == 5 and run.input_axes == ["not batched", str(axes[1])]
     assert [a.short for a in w.avals] == ["f32[3,2]", "f32[3]"]  # one example, as vmap's f sees it
     assert run.max_abs_diff_vs_jax is not None and run.max_abs_diff_vs_jax <= 1e-5
     dot = next(s for s in run.steps if s.primitive == "dot_general")
