@@ -978,19 +978,24 @@ def _vmap_step_view(s) -> None:  # noqa: ANN001 - a VmapStep
         st.caption("Nothing batched flows in: the equation runs once, as it is.")
 
 
+def _checked_against(error, diff: float | None, what: str, What: str, reference: str) -> None:  # noqa: ANN001, N803
+    """Say whether the interpreter stopped, or how close it came to JAX's own transform."""
+    if error is not None:
+        st.error(f"The interpreter stopped: **{error.kind}**: {error.message}", icon=":material/error:")
+    elif diff is not None:
+        ok = diff <= 1e-4
+        (st.success if ok else st.warning)(
+            f"Same {what} as `{reference}`: largest difference {diff:.3g}."
+            if ok else f"{What} differ from `{reference}` by up to {diff:.3g}.",
+            icon=":material/check:" if ok else ":material/warning:",
+        )  # fmt: skip
+
+
 def _vmap_result(run) -> None:  # noqa: ANN001 - a VmapRun
     """The interpreter's batched outputs, checked against `jax.vmap`."""
     st.markdown("#### The vectorized function")
     st.code("\n".join(run.outputs) or "—", language="text")
-    if run.error is not None:
-        st.error(f"The interpreter stopped: **{run.error.kind}**: {run.error.message}", icon=":material/error:")
-    elif run.max_abs_diff_vs_jax is not None:
-        ok = run.max_abs_diff_vs_jax <= 1e-4
-        (st.success if ok else st.warning)(
-            f"Same outputs as `jax.vmap`: largest difference {run.max_abs_diff_vs_jax:.3g}."
-            if ok else f"Outputs differ from `jax.vmap` by up to {run.max_abs_diff_vs_jax:.3g}.",
-            icon=":material/check:" if ok else ":material/warning:",
-        )  # fmt: skip
+    _checked_against(run.error, run.max_abs_diff_vs_jax, "outputs", "Outputs", "jax.vmap")
     if run.batched_jaxpr:
         with st.expander("The complete batched jaxpr, as `jax.make_jaxpr(jax.vmap(...))` prints it",
                          expanded=not state.lecture()):  # fmt: skip
@@ -1046,15 +1051,7 @@ def _jvp_result(w: Walkthrough) -> None:
     a.code("\n".join(w.primals_out) or "—", language="text")
     b.markdown("**Tangent outputs** (the directional derivative along ones)")
     b.code("\n".join(w.tangents_out) or "—", language="text")
-    if w.error is not None:
-        st.error(f"The interpreter stopped: **{w.error.kind}**: {w.error.message}", icon=":material/error:")
-    elif w.max_abs_diff_vs_jax is not None:
-        ok = w.max_abs_diff_vs_jax <= 1e-4
-        (st.success if ok else st.warning)(
-            f"Same tangents as `jax.jvp`: largest difference {w.max_abs_diff_vs_jax:.3g}."
-            if ok else f"Tangents differ from `jax.jvp` by up to {w.max_abs_diff_vs_jax:.3g}.",
-            icon=":material/check:" if ok else ":material/warning:",
-        )  # fmt: skip
+    _checked_against(w.error, w.max_abs_diff_vs_jax, "tangents", "Tangents", "jax.jvp")
     if w.jvp_jaxpr:
         with st.expander(
             "The complete jvp jaxpr, as `jax.make_jaxpr(jax.jvp(...))` prints it",

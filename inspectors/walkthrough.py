@@ -257,8 +257,13 @@ def _bind_fn(eqn: Any) -> Callable:
 
 def jvp_of_equation(fun: Callable, primals: list[Any], tangents: list[Any]) -> tuple[str, list[str]]:
     """Return the jaxpr one equation's jvp adds, and its primitives."""
+    return _jaxpr_of(lambda p, t: jax.jvp(fun, tuple(p), tuple(t)), list(primals), list(tangents))
+
+
+def _jaxpr_of(fun: Callable, *args: Any) -> tuple[str, list[str]]:
+    """Return `fun`'s jaxpr text and primitives (a note instead, if it cannot be traced)."""
     try:
-        closed = jax.make_jaxpr(lambda p, t: jax.jvp(fun, tuple(p), tuple(t)))(list(primals), list(tangents))
+        closed = jax.make_jaxpr(fun)(*args)
     except Exception as exc:  # noqa: BLE001 - a display nicety must not stop the walkthrough
         return f"(not available: {type(exc).__name__})", []
     return str(closed), [e.primitive.name for e in closed.jaxpr.eqns]
@@ -396,7 +401,8 @@ class VmapInterpreter:
                 out_axes=[_axis_text(a) for a in out_axes],
             )
             if batched and step.index < MAX_JVP_TEXTS:
-                step.batched_text, step.added_primitives = _batched_equation(fun, axes, values)
+                batched_fun = jax.vmap(fun, in_axes=tuple(axes), out_axes=0)
+                step.batched_text, step.added_primitives = _jaxpr_of(batched_fun, *values)
             self.steps.append(step)
         return list(zip(outs, out_axes, strict=True))
 
@@ -404,15 +410,6 @@ class VmapInterpreter:
 def _axis_text(axis: int | None) -> str:
     """How a step shows a batch axis."""
     return "not batched" if axis is None else str(axis)
-
-
-def _batched_equation(fun: Callable, axes: list[int | None], values: list[Any]) -> tuple[str, list[str]]:
-    """Return the jaxpr one equation's batching rule produces, and its primitives."""
-    try:
-        closed = jax.make_jaxpr(jax.vmap(fun, in_axes=tuple(axes), out_axes=0))(*values)
-    except Exception as exc:  # noqa: BLE001 - a display nicety must not stop the walkthrough
-        return f"(not available: {type(exc).__name__})", []
-    return str(closed), [e.primitive.name for e in closed.jaxpr.eqns]
 
 
 def vmap_interpret(
