@@ -898,20 +898,12 @@ def step_jvp(w: Walkthrough) -> None:
         f"`jax.jvp` is an interpreter over the jaxpr: it walks the equations of `{w.entry}` in order, "
         "carrying a **(primal, tangent)** pair for every variable. Inputs get tangent 1 (seeded random inputs)."
     )
-    k = _equation_nav(len(w.steps), w.steps_truncated)
-    left, right = st.columns([1, 1], gap="medium")
-    with left:
-        _interpreted_so_far(w, [s.eqn_id for s in w.steps], k)
-    with right:
-        if k == 0:
-            st.markdown("**Start:** every input carries its value and a tangent of ones.")
-            _values_table(
-                [a.path for a in w.avals], [], [], ["(seeded random)"] * len(w.avals), ["1"] * len(w.avals)
-            )
-        else:
-            _jvp_step_view(w.steps[k - 1])
-    if k == len(w.steps):
-        _jvp_result(w)
+
+    def start() -> None:
+        st.markdown("**Start:** every input carries its value and a tangent of ones.")
+        _values_table([a.path for a in w.avals], [], [], ["(seeded random)"] * len(w.avals), ["1"] * len(w.avals))
+
+    _interpreter(w, w.steps, w.steps_truncated, start, _jvp_step_view, lambda: _jvp_result(w))
 
 
 def step_vmap(w: Walkthrough) -> None:
@@ -925,17 +917,29 @@ def step_vmap(w: Walkthrough) -> None:
     )
     if axes:
         st.caption(f"Batch axis of each input: {axes}")
-    k = _equation_nav(len(run.steps), run.steps_truncated)
+    _interpreter(
+        w,
+        run.steps,
+        run.steps_truncated,
+        lambda: st.markdown("**Start:** every input carries the whole batch and its batch axis."),
+        _vmap_step_view,
+        lambda: _vmap_result(run),
+    )
+
+
+def _interpreter(w: Walkthrough, steps: list, truncated: bool, start, view, result) -> None:  # noqa: ANN001
+    """The stepper both interpreters share: navigation, the jaxpr so far, the current step, the result."""
+    k = _equation_nav(len(steps), truncated)
     left, right = st.columns([1, 1], gap="medium")
     with left:
-        _interpreted_so_far(w, [s.eqn_id for s in run.steps], k)
+        _interpreted_so_far(w, [s.eqn_id for s in steps], k)
     with right:
         if k == 0:
-            st.markdown("**Start:** every input carries the whole batch and its batch axis.")
+            start()
         else:
-            _vmap_step_view(run.steps[k - 1])
-    if k == len(run.steps):
-        _vmap_result(run)
+            view(steps[k - 1])
+    if k == len(steps):
+        result()
 
 
 def _equation_nav(total: int, truncated: bool) -> int:
