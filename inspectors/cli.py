@@ -21,7 +21,9 @@ GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-
 STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
-    "stablehlo, stablehlo-debug, hlo-unoptimized, hlo (optimized), stages (the chain), json, dot, svg"
+    "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
+    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
+    "json, dot, svg"
 )
 
 
@@ -62,9 +64,40 @@ def chain_listing(result: InspectionResult) -> str:
     return "\n".join(rows)
 
 
+def passes_listing(result: InspectionResult) -> str | None:
+    """Return one line per XLA pass that changed the module: index, pipeline, pass name."""
+    from inspectors.passes import pass_listing
+
+    stages = result.of_kind("hlo-pass")
+    if stages and stages[0].note and len(stages) == 1:
+        raise EmitError(stages[0].note)
+    return pass_listing(stages) if stages else None
+
+
+def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
+    """Return an emitter printing every kernel's `llvm` or `asm` text, each under its name."""
+    comment = ";" if kind == "llvm" else "#"
+
+    def emit(result: InspectionResult) -> str | None:
+        stages = result.of_kind(kind)
+        if not stages:
+            if result.hlo is None:
+                return None  # the compile failed: the error says why
+            raise EmitError(f"XLA emitted no {kind} kernels for this program on this backend")
+        missing = [s for s in stages if s.text is None]
+        if len(missing) == len(stages):
+            raise EmitError(missing[0].note or f"no {kind} text")
+        return "\n".join(f"{comment} kernel {s.name}\n{s.text or comment + ' ' + s.note}" for s in stages)
+
+    return emit
+
+
 STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo-unoptimized": lambda r: r.text_of("hlo-unoptimized"),
     "stages": chain_listing,
+    "passes": passes_listing,
+    "llvm": kernels_text("llvm"),
+    "asm": kernels_text("asm"),
 }
 
 

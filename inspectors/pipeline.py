@@ -20,8 +20,10 @@ from inspectors.results import CostInfo, InspectionResult, OutputSummary, Reques
 
 jax = jaxsetup.jax()
 
+import jax.extend.core as jex  # noqa: E402
+
+from inspectors import passes, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -186,15 +188,46 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
             _put_text(emit, "stablehlo-debug", "StableHLO with locations", lowered.as_text(debug_info=True), "lower")
             _put_text(emit, "hlo-unoptimized", "HLO before optimization", lowered.as_text(dialect="hlo"), "lower")
         emit.flush(result.stage_times.get("lower"))
-        with _stage(result, "compile"):
-            compiled = lowered.compile()
-            _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
-            result.cost = cost_info(compiled)
-            result.memory = memory_info(compiled)
-        emit.flush(result.stage_times.get("compile"))
+        with passes.dump_folder() as folder:
+            skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
+            with _stage(result, "compile"):
+                compiled = lowered.compile(None if skip else passes.compile_options(folder))
+                _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
+                result.cost = cost_info(compiled)
+                result.memory = memory_info(compiled)
+            emit.flush(result.stage_times.get("compile"))
+            if skip != "off":
+                _record_passes(result, emit, folder, skip)
         if req.time:
             with _stage(result, "run"):
                 _time(result, compiled, args, static, device)
+
+
+RECORD_PASSES = True  # record XLA's passes and kernels with every compile
+DISASSEMBLE = True  # run objdump on kernels (off where the process may not start programs)
+
+
+def _record_passes(result: InspectionResult, emit: _Emitter, folder: str, skip: str) -> None:
+    """Add XLA's passes (one group) and kernels (another) from the compile's dump folder."""
+    start = time.perf_counter()
+    try:
+        dump = passes.XlaDump(note=skip) if skip else passes.read_dump(folder, disassemble=DISASSEMBLE)
+        stages = passes.pass_stages(dump, result.expression)
+    except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
+        dump, stages = passes.XlaDump(note=f"XLA's pass dump could not be read ({exc!r})"), []
+    if not stages or dump.note:
+        note = dump.note or "XLA wrote no pass dump for this compile"
+        stages = stages or [Stage(id="hlo-pass:0", kind="hlo-pass", name="before optimizations", group="passes")]
+        stages[0].note = note
+    for stage in stages:
+        emit.put(stage)
+    result.stage_times["passes"] = time.perf_counter() - start
+    emit.flush(result.stage_times["passes"])
+    start = time.perf_counter()
+    for stage in passes.kernel_stages(dump):
+        emit.put(stage)
+    result.stage_times["kernels"] = time.perf_counter() - start
+    emit.flush(result.stage_times["kernels"])
 
 
 TEXT_KINDS = {"stablehlo": "stablehlo", "stablehlo-debug": "stablehlo", "hlo-unoptimized": "hlo", "hlo": "hlo"}
@@ -246,6 +279,7 @@ class _Tracer:
         self.args, self.static, self.codes = args, static, codes
         self.jitted = jax.jit(chain.fns[-1], static_argnums=static)
         self.paths = arg_paths(chain.fns[0], args, static)
+        self.closed: dict[int, Any] = {}  # ClosedJaxpr of each traced stage
         result.stats = Stats()
 
     def trace_all(self) -> Any:
@@ -263,7 +297,7 @@ class _Tracer:
             error, self.result.error = self.result.error, None
             name = self.chain.names[n]
             self.emit.put(Stage(id=f"jaxpr:{n}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
-        for k in range(n):
+        for k in reversed(range(n)):  # from the outside in: a jit step already holds the jaxpr inside it
             self._trace_partial(k)
         stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
         stats.before = dict(first.stats) if first else {}
@@ -287,18 +321,38 @@ class _Tracer:
         if k == 0:
             with _stage(self.result, "trace"):
                 start = time.perf_counter()
-                self._put(0, jax.make_jaxpr(self.chain.fns[0], static_argnums=f_static)(*f_args), paths, start)
+                self._put(0, self._jaxpr_of(0, f_args, f_static), paths, start)
             return
         try:
             with _stage(self.result, f"trace:{k}"):
                 start = time.perf_counter()
-                self._put(k, jax.make_jaxpr(self.chain.fns[k], static_argnums=f_static)(*f_args), paths, start)
+                self._put(k, self._jaxpr_of(k, f_args, f_static), paths, start)
         except _StageFailed:
             error, self.result.error = self.result.error, None
             self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
 
+    def _jaxpr_of(self, k: int, args: tuple, static: tuple[int, ...]) -> Any:
+        """Return make_jaxpr of `fns[k]`, or the jaxpr inside the next stage when that is just `jit` of it."""
+        inner = self._inside_jit(k)
+        return inner if inner is not None else jax.make_jaxpr(self.chain.fns[k], static_argnums=static)(*args)
+
+    def _inside_jit(self, k: int) -> Any:
+        """If step k+1 is `jit` and its jaxpr is one jit equation over its own inputs, return that equation's jaxpr.
+
+        `jit(g)` traces `g` on exactly the arguments it receives, so this is make_jaxpr of `g`
+        (tests compare the two byte for byte) without tracing `g` a second time.
+        """
+        outer = self.closed.get(k + 1)
+        if outer is None or self.chain.pipeline[k].name != "jit" or len(outer.jaxpr.eqns) != 1:
+            return None
+        eqn = outer.jaxpr.eqns[0]
+        inner = eqn.params.get("jaxpr")
+        wired = list(eqn.invars) == list(outer.jaxpr.invars) and list(eqn.outvars) == list(outer.jaxpr.outvars)
+        return inner if eqn.primitive.name == "jit" and wired and isinstance(inner, jex.ClosedJaxpr) else None
+
     def _put(self, k: int, closed: Any, paths: list[str], start: float) -> None:
         """Add the `jaxpr:k` stage built from a ClosedJaxpr traced since `start`."""
+        self.closed[k] = closed
         req = self.result.request
         text, model = build_model(closed, req.filename, req.source, paths, self.codes)
         t = self.chain.pipeline[k - 1] if k > 0 else None
