@@ -18,11 +18,12 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "json": lambda r: r.to_json(indent=1),
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
-STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
     "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
+    "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
     "json, dot, svg"
 )
 
@@ -36,7 +37,7 @@ def parse_emit(value: str) -> str:
     head, sep, tail = value.partition(":")
     if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS:
         return value
-    if sep and head in STAGE_HEADS and tail:
+    if sep and head in STAGE_HEADS and tail and (head != "diff" or ".." in tail):
         return value
     raise argparse.ArgumentTypeError(f"unknown --emit {value!r}; {EMIT_HELP}")
 
@@ -237,7 +238,22 @@ def emit_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
         return EMITTERS[ns.emit](result)
     if ns.emit in STAGE_EMITTERS:
         return STAGE_EMITTERS[ns.emit](result)
+    if ns.emit.startswith("diff:"):
+        return diff_text(result, ns.emit.removeprefix("diff:"))
     return stage_text(result, ns.emit)
+
+
+def diff_text(result: InspectionResult, pair: str) -> str | None:
+    """Return `--emit diff:A..B`: summary, structural rows (jaxprs), line diff."""
+    from inspectors import diff
+
+    try:
+        a, b = diff.parse_pair(pair)
+        if result.error and (result.find(a) is None or result.find(b) is None):
+            return None  # the stage that failed has no text: the error says why
+        return diff.format_diff(diff.diff(result, a, b))
+    except diff.DiffError as exc:
+        raise EmitError(str(exc)) from None
 
 
 def _error_dict(result: InspectionResult) -> dict:
