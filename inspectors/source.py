@@ -10,7 +10,10 @@ available and becomes `jax.ShapeDtypeStruct`s.
 from __future__ import annotations
 
 import ast
+import keyword
+import os
 import re
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,13 +87,56 @@ def top_level_functions(source: str) -> list[str]:
 
 
 def load_module(source: str, filename: str) -> types.ModuleType:
-    """Compile and run the source as a fresh module (a new namespace every call)."""
-    code = compile(source, filename, "exec")
-    module = types.ModuleType("__explorer_main__")
+    """Compile and run the source as a fresh module, as `python file.py` would (a new namespace every call).
+
+    The code gets its own compile flags (`dont_inherit=True`: this file's
+    `from __future__ import annotations` must not leak into it), its module is
+    registered in `sys.modules` under its own name while it runs and after
+    (dataclasses, Flax linen and Equinox modules look their module up there),
+    and its folder is on `sys.path` so sibling modules and packages import.
+    """
+    code = compile(source, filename, "exec", dont_inherit=True)
+    name = module_name(filename)
+    module = types.ModuleType(name)
     module.__file__ = filename
     module.__dict__["__explorer_codes__"] = _all_codes(code)
-    exec(code, module.__dict__)
+    _add_folder_to_path(filename)
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        # As a failed import does: the half-run module does not stay registered.
+        if previous is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
+        raise
     return module
+
+
+FALLBACK_MODULE = "__explorer_main__"
+
+
+def module_name(filename: str) -> str:
+    """Return the module name of a user file: its stem, unless that names a module already imported."""
+    stem = os.path.splitext(os.path.basename(filename))[0]
+    if not stem.isidentifier() or keyword.iskeyword(stem):
+        return FALLBACK_MODULE
+    existing = sys.modules.get(stem)
+    # `model.py` is the user's `model`; `jax.py` must never replace the real jax.
+    if existing is not None and not hasattr(existing, "__explorer_codes__"):
+        return FALLBACK_MODULE
+    return stem
+
+
+def _add_folder_to_path(filename: str) -> None:
+    """Put a real file's folder on `sys.path`, as `python file.py` puts its own."""
+    if not os.path.isfile(filename):
+        return
+    folder = os.path.dirname(os.path.abspath(filename))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 def _all_codes(code: types.CodeType) -> frozenset[types.CodeType]:
