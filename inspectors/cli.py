@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 
 from inspectors.results import InspectionResult, Request
 
@@ -122,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    result = inspect(request, use_cache=False)
+    with user_output_to_stderr():
+        result = inspect(request, use_cache=False)
+    if result.output:  # printed in a sandboxed worker, captured there
+        sys.stderr.write(result.output if result.output.endswith("\n") else result.output + "\n")
     try:
         text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
     except RuntimeError as exc:  # render.LayoutError / LayoutTimeout
@@ -143,6 +148,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def user_output_to_stderr() -> Iterator[None]:
+    """Send whatever runs inside to stderr (Python prints and fd 1 alike): stdout is only for --emit."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _error_dict(result: InspectionResult) -> dict:
