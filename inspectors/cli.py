@@ -29,8 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trace, transform, lower and compile a JAX function; print any stage.",
     )
     p.add_argument("file", help="Python source file (use - for standard input)")
-    p.add_argument("--fn", help="entry function (default: the file's declared entry, else the last def)")
-    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch'")
+    p.add_argument(
+        "--fn",
+        help="entry function or expression, e.g. loss, 'partial(loss, model)', model.__call__ "
+        "(default: the file's declared entry, else the last def)",
+    )
+    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch, train=False'")
     p.add_argument(
         "--transform",
         action="append",

@@ -126,25 +126,27 @@ def _run_stages(result: InspectionResult) -> None:
     with _stage(result, "load"):
         module = src.load_module(req.source, req.filename)
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
-        f = getattr(module, result.entry)
+        f = src.entry_function(module, result.entry)
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
+    with _stage(result, "inputs"):
+        args, kwargs = src.eval_inputs(args_expr, module)
+        device = resolve_device(req.device)
+        f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    with _stage(result, "transform"):
         recorder = ArgRecorder(f)
         g = transforms.apply_pipeline(recorder.wrap(), pipeline)
-    with _stage(result, "inputs"):
-        args = src.eval_args(args_expr, module)
-        device = resolve_device(req.device)
     static = transforms.static_argnums(pipeline)
-    paths = arg_paths(f, args, static)
+    paths = arg_paths(f, args, static, kwargs)
     with jax.default_device(device):
-        jitted = jax.jit(g, static_argnums=static)
-        after_error = _trace_transformed(result, jitted, args, paths, src.module_codes(module))
+        jitted = jax.jit(_plain(g), static_argnums=static)
+        after_error = _trace_transformed(result, jitted, args, paths, src.module_codes(module), kwargs)
         with _stage(result, "trace"):
             # `f` is shown as the pipeline called it: per example under vmap, with the
             # values jit made static, so "before" is the program the transform rewrote.
             f_args, f_static = recorder.seen(args, static)
-            before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args)
+            before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args, **recorder.seen_kwargs(kwargs))
             result.jaxpr_before, result.model_before = build_model(
                 before, req.filename, req.source, paths, src.module_codes(module)
             )
@@ -158,7 +160,7 @@ def _run_stages(result: InspectionResult) -> None:
             # not `jit(g)`, which would wrap it in a second jit.
             # `.lower(*args)` reuses the trace above from JAX's cache.
             ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
-            lowered = (g if ends_in_jit else jitted).lower(*args)
+            lowered = (g if ends_in_jit else jitted).lower(*args, **kwargs)
             result.stablehlo = lowered.as_text()
             result.stablehlo_debug = lowered.as_text(debug_info=True)
         with _stage(result, "compile"):
@@ -168,17 +170,30 @@ def _run_stages(result: InspectionResult) -> None:
             result.memory = memory_info(compiled)
         if req.time:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device)
+                _time(result, compiled, args, static, device, kwargs)
+
+
+def _plain(g: Callable) -> Callable:
+    """Return `g` as a plain function for `jax.jit` (an `eqx.filter_jit` or `nnx.jit` object is not one)."""
+    if pyinspect.isfunction(g) or isinstance(g, jax.stages.Wrapped):
+        return g
+
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        return g(*args, **kwargs)
+
+    name = getattr(g, "__name__", None)
+    plain.__name__ = plain.__qualname__ = name if isinstance(name, str) else type(g).__name__
+    return plain
 
 
 def _trace_transformed(
-    result: InspectionResult, jitted: Any, args: tuple, paths: list[str], codes: frozenset
+    result: InspectionResult, jitted: Any, args: tuple, paths: list[str], codes: frozenset, kwargs: dict | None = None
 ) -> Any:
     """Trace the transformed function; return its error (if any) so `f` still gets its view."""
     result.stats = Stats()
     try:
         with _stage(result, "trace_transformed"):
-            traced = jitted.trace(*args)
+            traced = jitted.trace(*args, **(kwargs or {}))
             req = result.request
             result.jaxpr_after, result.model_after = build_model(
                 traced.jaxpr, req.filename, req.source, paths, codes
@@ -203,6 +218,7 @@ class ArgRecorder:
     def __init__(self, f: Callable) -> None:
         self.f = f
         self.calls: list[tuple] = []
+        self.kwargs: list[dict] = []
 
     def wrap(self) -> Callable:
         """Return `f`, wrapped to record its arguments where that is transparent."""
@@ -215,6 +231,7 @@ class ArgRecorder:
         def recorded(*args: Any, **kwargs: Any) -> Any:
             if not self.calls:
                 self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
+                self.kwargs.append(jax.tree_util.tree_map(_abstract, kwargs))
             return f(*args, **kwargs)
 
         return recorded
@@ -226,6 +243,11 @@ class ArgRecorder:
         seen = self.calls[0]
         fixed = tuple(i for i, a in enumerate(seen) if not _is_array_tree(a))
         return seen, fixed
+
+
+    def seen_kwargs(self, kwargs: dict) -> dict:
+        """Return the keyword arguments as `f` saw them, or the user's if unrecorded."""
+        return self.kwargs[0] if self.kwargs else kwargs
 
 
 def _abstract(leaf: Any) -> Any:
@@ -243,24 +265,27 @@ def _is_array_tree(tree: Any) -> bool:
     return any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(tree))
 
 
-def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
+def _time(
+    result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any, kwargs: dict | None = None
+) -> None:
     """Run the compiled function on concrete inputs; record outputs and timing."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
     concrete = jax.device_put(tuple(src.materialize(dynamic)), shardings)
-    out = jax.block_until_ready(compiled(*concrete))
+    kw = jax.device_put(src.materialize(kwargs or {}), compiled.input_shardings[1])
+    out = jax.block_until_ready(compiled(*concrete, **kw))
     result.outputs = summarize_outputs(out)
     leaves = jax.tree_util.tree_leaves(shardings)
     used = sorted({d for s in leaves for d in s.device_set}, key=lambda d: (d.platform, d.id))
     where = ", ".join(device_name(d) for d in used) or device_name(device)
-    t = timing.time_calls(lambda: compiled(*concrete), where, result.request.time_budget_s)
+    t = timing.time_calls(lambda: compiled(*concrete, **kw), where, result.request.time_budget_s)
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
 
 
-def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
+def arg_paths(f: Callable, args: tuple, static: tuple[int, ...], kwargs: dict | None = None) -> list[str]:
     """Return each flattened input's path named after `f`'s parameters: `params[0][1]`."""
     try:
         names = list(pyinspect.signature(f).parameters)
@@ -273,7 +298,15 @@ def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
         base = names[i] if i < len(names) else f"args[{i}]"
         for path, _ in jax.tree_util.tree_flatten_with_path(arg)[0]:
             paths.append(base + jax.tree_util.keystr(path))
+    for path, _ in jax.tree_util.tree_flatten_with_path(kwargs or {})[0]:
+        paths.append(_kw_path(path))
     return paths
+
+
+def _kw_path(path: tuple) -> str:
+    """Return a keyword input's path: `train`, `batch['x']`."""
+    first, *rest = path
+    return str(getattr(first, "key", first)) + jax.tree_util.keystr(tuple(rest))
 
 
 def cost_info(compiled: Any) -> CostInfo | None:

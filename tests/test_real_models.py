@@ -87,3 +87,112 @@ def test_a_failed_load_leaves_nothing_registered(tmp_path):
     with pytest.raises(ZeroDivisionError):
         load_module("1 / 0\n", str(path))
     assert "explorer_broken" not in sys.modules
+
+
+# ---------------------------------------------------------------- entries and inputs as real code has them
+
+
+def reference_module(name: str) -> types.ModuleType:
+    """The model file imported by Python itself."""
+    return import_file(MODELS / f"{name}.py", f"reference_{name}")
+
+
+X = jax.ShapeDtypeStruct((4, 8), jax.numpy.float32)
+
+
+def test_entry_can_be_a_partial_over_the_model():
+    result = inspect_file("nnx_mlp", "partial(loss, model)", "f32[4,8]", ["grad", "jit"])
+    assert result.ok, result.error.format()
+    ref = reference_module("nnx_mlp")
+    from functools import partial
+
+    assert result.jaxpr_after == str(jax.make_jaxpr(jax.jit(jax.grad(partial(ref.loss, ref.model))))(X))
+    assert result.expression == "jit(grad(partial(loss, model)))"
+
+
+def test_entry_can_be_a_bound_method():
+    result = inspect_file("eqx_mlp", "model.__call__", "f32[8]", ["jit"])
+    assert result.ok, result.error.format()
+    ref = reference_module("eqx_mlp")
+    assert result.jaxpr_after == str(jax.make_jaxpr(jax.jit(ref.model.__call__))(X.update(shape=(8,))))
+
+
+def test_entry_expression_errors_name_the_entry():
+    result = inspect_file("eqx_mlp", "model.nonexistent", "f32[8]", [])
+    assert result.error.stage == "load" and "nonexistent" in result.error.message
+    result = inspect_file("eqx_mlp", "model.first.weight", "f32[8]", [])
+    assert result.error.stage == "load" and "not a function" in result.error.message
+
+
+KW_SOURCE = """import jax.numpy as jnp
+
+
+def f(x, *, scale, train=True):
+    y = jnp.sin(x) * scale
+    return jnp.sum(y if train else 2 * y)
+"""
+
+
+def test_inputs_take_keyword_arguments_traced_like_jax(tmp_path):
+    path = tmp_path / "explorer_kw.py"
+    path.write_text(KW_SOURCE)
+    request = Request(KW_SOURCE, str(path), "f", "f32[3], scale=f32[3], train=False", ["grad", "jit"], time=True)
+    result = inspect(request, use_cache=False)
+    assert result.ok, result.error.format()
+    f = import_file(path, "reference_kw").f
+
+    def f_static(x, *, scale, train=None):  # `train=False` kept static, as eqx.filter_jit keeps it
+        return f(x, scale=scale, train=False)
+
+    f_static.__name__ = "f"
+    spec = jax.ShapeDtypeStruct((3,), jax.numpy.float32)
+    assert result.jaxpr_after == str(jax.make_jaxpr(jax.jit(jax.grad(f_static)))(spec, scale=spec, train=None))
+    assert "2.0" in result.jaxpr_after  # the `train=False` branch was taken
+    assert "scale" in result.model_after.arg_paths and result.timing is not None
+
+
+def test_non_array_leaves_are_kept_static_like_filter_jit():
+    # eqx.nn.MLP holds `jax.nn.relu` as a leaf: plain jax.jit rejects it, eqx.filter_jit keeps it static.
+    import equinox as eqx
+
+    result = inspect_file("eqx_mlp", "loss", "mlp, f32[4,8]", ["grad", "jit"])
+    assert result.ok, result.error.format()
+    ref = reference_module("eqx_mlp")
+    dynamic, static = eqx.partition(ref.mlp, eqx.is_array)
+
+    def loss(dyn, x):
+        return ref.loss(eqx.combine(dyn, static), x)
+
+    assert result.jaxpr_after == str(jax.make_jaxpr(jax.jit(jax.grad(loss)))(dynamic, X))
+    assert result.model_after.arg_paths[0] == "model.layers[0].weight"
+
+
+LIBRARY_PIPELINES = [
+    ("nnx_mlp", "model", ["nnx.grad", "nnx.jit"]),
+    ("nnx_mlp", "drop_model", ["nnx.grad", "nnx.jit"]),
+    ("nnx_mlp", "model", ["nnx.vmap(in_axes=(None, 0))", "nnx.jit"]),
+    ("eqx_mlp", "model", ["eqx.filter_grad", "eqx.filter_jit"]),
+    ("eqx_mlp", "model", ["eqx.filter_vmap(in_axes=(None, 0))", "eqx.filter_jit"], (3, 4, 8)),
+    ("eqx_mlp", "mlp", ["eqx.filter_value_and_grad", "eqx.filter_jit"]),
+]
+
+
+@pytest.mark.parametrize("case", LIBRARY_PIPELINES, ids=lambda c: f"{c[0]}-{c[1]}-{'-'.join(c[2])}")
+def test_library_transforms_show_the_jaxpr_jax_traces(case):
+    import equinox as eqx
+
+    name, model, pipeline, *shape = case
+    shape = shape[0] if shape else (4, 8)
+    result = inspect_file(name, "loss", f"{model}, f32[{','.join(map(str, shape))}]", pipeline)
+    assert result.ok, result.error.format()
+    ref = reference_module(name)
+    dynamic, static = eqx.partition(getattr(ref, model), eqx.is_array)
+
+    def loss(dyn, x):
+        return ref.loss(eqx.combine(dyn, static), x)
+
+    if name == "nnx_mlp":  # NNX modules are pytrees of arrays: nothing to keep static
+        loss, dynamic = ref.loss, getattr(ref, model)
+    g = apply_pipeline(loss, parse_pipeline(pipeline))
+    assert result.jaxpr_after == str(jax.make_jaxpr(g)(dynamic, X.update(shape=shape)))
+    assert result.expression.startswith(pipeline[-1].split("(")[0] + "(")
