@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 
 from inspectors.results import InspectionResult, Request
 
@@ -75,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trace, transform, lower and compile a JAX function; print any stage.",
     )
     p.add_argument("file", help="Python source file (use - for standard input)")
-    p.add_argument("--fn", help="entry function (default: the file's declared entry, else the last def)")
-    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch'")
+    p.add_argument(
+        "--fn",
+        help="entry function or expression, e.g. loss, 'partial(loss, model)', model.__call__ "
+        "(default: the file's declared entry, else the last def)",
+    )
+    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch, train=False'")
     p.add_argument(
         "--transform",
         action="append",
@@ -170,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    result = inspect(request, use_cache=False)
+    with user_output_to_stderr():
+        result = inspect(request, use_cache=False)
+    if result.output:  # printed in a sandboxed worker, captured there
+        sys.stderr.write(result.output if result.output.endswith("\n") else result.output + "\n")
     try:
         text = emit_text(result, ns)
     except EmitError as exc:
@@ -194,6 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def user_output_to_stderr() -> Iterator[None]:
+    """Send whatever runs inside to stderr (Python prints and fd 1 alike): stdout is only for --emit."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def emit_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
