@@ -474,10 +474,11 @@ class InspectionResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InspectionResult:
         """Rebuild a result from `to_dict()` output (or from an earlier version's flat fields)."""
-        result = _decode(cls, data)
+        body = {k: v for k, v in data.items() if k not in LEGACY_FIELDS} if isinstance(data, dict) else data
+        result = _decode(cls, body)
         for name, tp in LEGACY_FIELDS.items():
             if data.get(name) is not None and not data.get("stages"):
-                setattr(result, name, _decode(tp, data[name]))
+                setattr(result, name, _decode(tp, data[name], f"$.{name}"))
         return result
 
     @classmethod
@@ -498,24 +499,130 @@ LEGACY_FIELDS: dict[str, Any] = {
 }
 
 
-def _decode(tp: Any, value: Any) -> Any:
-    """Rebuild a value of annotated type `tp` from JSON data."""
-    if value is None:
-        return None
+MAX_DECODE_DEPTH = 200  # levels of nesting a result may have (a jaxpr nests about 5 per sub-jaxpr)
+
+
+class SchemaError(ValueError):
+    """Data that does not match the result model: a wrong type, an unknown field, too deep."""
+
+
+def _decode(tp: Any, value: Any, path: str = "$", depth: int = 0) -> Any:
+    """Rebuild a value of annotated type `tp` from JSON data, checking every type strictly.
+
+    Driven only by the dataclasses' annotations, so it follows the model as it changes.
+    Raises SchemaError (naming the path) on anything the annotations do not allow.
+    """
+    if depth > MAX_DECODE_DEPTH:
+        raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return _check_json(value, path, depth)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(inner[0], value)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_decode(item, v) for v in value]
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        return {k: _decode(item, v) for k, v in value.items()}
+        return _decode_union(tp, value, path, depth)
+    if value is None:
+        raise SchemaError(f"{path}: null where {_name(tp)} is required")
+    if origin in (list, tuple) or tp in (list, tuple):
+        return _decode_sequence(tp, value, path, depth)
+    if origin is dict or tp is dict:
+        args = typing.get_args(tp) or (str, Any)
+        _expect(value, dict, path, "an object")
+        return {
+            _decode(args[0], k, f"{path}.<key>", depth + 1): _decode(args[1], v, f"{path}.{k}", depth + 1)
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _decode(hints[k], v) for k, v in value.items() if k in names})
+        return _decode_dataclass(tp, value, path, depth)
+    return _decode_scalar(tp, value, path)
+
+
+def _name(tp: Any) -> str:
+    """A type's name for messages."""
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _expect(value: Any, kind: type, path: str, what: str) -> None:
+    """Raise SchemaError unless `value` is a `kind`."""
+    if not isinstance(value, kind):
+        raise SchemaError(f"{path}: {type(value).__name__} where {what} is required")
+
+
+def _decode_union(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `X | Y | None`: null if allowed, else the first member that fits."""
+    members = typing.get_args(tp)
+    if value is None:
+        if type(None) in members:
+            return None
+        raise SchemaError(f"{path}: null where {tp} is required")
+    problems = []
+    for member in (m for m in members if m is not type(None)):
+        try:
+            return _decode(member, value, path, depth)
+        except SchemaError as exc:
+            problems.append(str(exc))
+    raise SchemaError(problems[0] if len(problems) == 1 else f"{path}: fits none of {tp}")
+
+
+def _decode_sequence(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `list[X]` or `tuple[X, ...]` from a JSON array."""
+    _expect(value, list, path, "an array")
+    args = typing.get_args(tp) or (Any,)
+    if typing.get_origin(tp) is tuple or tp is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise SchemaError(f"{path}: {len(value)} items where {len(args)} are required")
+        return tuple(
+            _decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    return [_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+
+
+def _decode_dataclass(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode a dataclass from a JSON object: no unknown fields, every required field present."""
+    _expect(value, dict, path, f"an object ({tp.__name__})")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+    unknown = [k for k in value if k not in fields]
+    if unknown:
+        raise SchemaError(f"{path}: unknown field {str(unknown[0])[:60]!r} in {tp.__name__}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise SchemaError(f"{path}: {tp.__name__} lacks {missing[0]!r}")
+    return tp(**{k: _decode(hints[k], v, f"{path}.{k}", depth + 1) for k, v in value.items()})
+
+
+_SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
+
+
+def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
+    """Check a str, bool, int or float (an int is a float; a bool is neither int nor float)."""
+    allowed = _SCALARS.get(tp)
+    if allowed is None:
+        raise SchemaError(f"{path}: the model has a type results cannot carry ({_name(tp)})")
+    if not isinstance(value, allowed) or (tp is not bool and isinstance(value, bool)):
+        raise SchemaError(f"{path}: {type(value).__name__} where {_name(tp)} is required")
+    return value
+
+
+def _check_json(value: Any, path: str, depth: int) -> Any:
+    """Check plain JSON data (for fields annotated `Any`): only JSON types, at most the depth cap."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_DECODE_DEPTH:
+            raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise SchemaError(f"{path}: an object key that is not a string")
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            raise SchemaError(f"{path}: {type(item).__name__} is not JSON data")
     return value
 
 
