@@ -16,6 +16,7 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "stablehlo-debug": lambda r: r.stablehlo_debug,
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
+    "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
     p.add_argument("--emit", default="jaxpr", choices=sorted([*EMITTERS, *GRAPH_EMITTERS]), help="what to print")
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
+    p.add_argument("--profile", action="store_true", help="measure time per compiled op (implies --time)")
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
@@ -104,7 +106,8 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         args=ns.args,
         transforms=transforms,
         device=ns.device,
-        time=ns.time,
+        time=ns.time or ns.profile or ns.emit == "profile",
+        profile=ns.profile or ns.emit == "profile",
         time_budget_s=ns.time_budget,
     )
 
@@ -135,7 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.emit != "json":
             print(json.dumps({"error": _error_dict(result)}), file=sys.stderr)
         return 1
-    if ns.time and result.timing:
+    if result.profile is not None:
+        from inspectors.profile import summary
+
+        print(summary(result.profile), file=sys.stderr, end="")
+    if result.timing:
         t = result.timing
         print(
             f"# {t.device}: median {t.median_s * 1e6:.1f} µs, min {t.min_s * 1e6:.1f} µs, "
@@ -143,6 +150,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _profile_table(result: InspectionResult) -> str | None:
+    """Return the `--emit profile` table (None when the profile stage did not run)."""
+    from inspectors.profile import table
+
+    return table(result.profile) if result.profile is not None else None
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -24,7 +24,7 @@ from inspectors.results import CostInfo, InspectionResult, OutputSummary, Reques
 jax = jaxsetup.jax()
 
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
+from inspectors import profile, timing, transforms  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -63,7 +63,7 @@ def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
 
     Timed requests are never served from the cache: asking again means measuring again.
     """
-    use_cache = use_cache and not request.time
+    use_cache = use_cache and not (request.time or request.profile)
     key = cache_key(request)
     if use_cache and key in _cache:
         _cache.move_to_end(key)
@@ -166,9 +166,12 @@ def _run_stages(result: InspectionResult) -> None:
             result.hlo = compiled.as_text()
             result.cost = cost_info(compiled)
             result.memory = memory_info(compiled)
-        if req.time:
+        if req.time or req.profile:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device)
+                call = _time(result, compiled, args, static, device)
+            if req.profile:  # where the time goes: per compiled op, line and equation
+                with _stage(result, "profile"):
+                    result.profile = profile.profile_call(result, call, device)
 
 
 def _trace_transformed(
@@ -243,8 +246,10 @@ def _is_array_tree(tree: Any) -> bool:
     return any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(tree))
 
 
-def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
-    """Run the compiled function on concrete inputs; record outputs and timing."""
+def _time(
+    result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any
+) -> Callable[[], Any]:
+    """Run the compiled function on concrete inputs; record outputs and timing; return the call."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
@@ -258,6 +263,7 @@ def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[in
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
+    return lambda: compiled(*concrete)
 
 
 def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
