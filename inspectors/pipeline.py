@@ -23,8 +23,8 @@ from inspectors.results import CostInfo, InspectionResult, OutputSummary, Reques
 
 jax = jaxsetup.jax()
 
-from inspectors import source as src  # noqa: E402
 from inspectors import profile, timing, transforms  # noqa: E402
+from inspectors import source as src  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64

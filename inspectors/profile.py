@@ -276,13 +276,17 @@ def op_events(data: Any, module: str) -> list[list[OpEvent]]:
                 name = str(stats["hlo_op"] or ev.name)
                 run = stats.get("run_id", 0)
                 start = float(ev.start_ns)
-                by_plane[on_device].setdefault(run, []).append(OpEvent(name, start, start + float(ev.duration_ns)))
+                by_plane[on_device].setdefault(run, []).append(
+                    OpEvent(name, start, start + float(ev.duration_ns))
+                )
     groups = by_plane[True] or by_plane[False]
     ordered = sorted(groups.values(), key=lambda evs: min(e.start_ns for e in evs))
     return [sorted(evs, key=lambda e: e.start_ns) for evs in ordered]
 
 
-def split_runs(groups: list[list[OpEvent]], walls: list[float], warmup: int, untraced: list[float]) -> Measurement:
+def split_runs(
+    groups: list[list[OpEvent]], walls: list[float], warmup: int, untraced: list[float]
+) -> Measurement:
     """Pair event groups with the calls that made them; drop the warm-up calls."""
     notes = []
     if len(groups) == len(walls):
@@ -343,7 +347,9 @@ def profile_call(result: InspectionResult, call: Callable[[], Any], device: Any)
 # --- attribute: events → ops → parts → equations and lines ------------------------------------
 
 
-def split_time(events: list[OpEvent], control: Callable[[str], bool]) -> tuple[dict[str, float], dict[str, int]]:
+def split_time(
+    events: list[OpEvent], control: Callable[[str], bool]
+) -> tuple[dict[str, float], dict[str, int]]:
     """Return (ns per op name, events per op name) for one call.
 
     Every instant of the call goes to the ops running then, split equally among them; a
@@ -697,7 +703,11 @@ def line_summary(row: LineProfile) -> str:
     )
     text = f"{where}: {100 * row.share:.1f} % of the time" + (f", {ops}" if ops else "")
     if {"forward", "backward"} & row.phases.keys():
-        split = [f"{ph} {100 * row.phases[ph]:.1f} %" for ph in ("forward", "backward", "other") if ph in row.phases]
+        split = [
+            f"{ph} {100 * row.phases[ph]:.1f} %"
+            for ph in ("forward", "backward", "other")
+            if ph in row.phases
+        ]
         text += ", " + " / ".join(split)
     return text
 
