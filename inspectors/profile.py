@@ -411,12 +411,14 @@ class EquationIndex:
         return next(iter(lines)) if len(lines) == 1 else None
 
 
-# XLA's opcode → the jaxpr primitive it usually comes from (for instructions with no op_name).
-OPCODE_PRIMITIVE = {
-    "dot": "dot_general", "convolution": "conv_general_dilated", "add": "add", "subtract": "sub",
-    "multiply": "mul", "divide": "div", "maximum": "max", "minimum": "min", "negate": "neg",
-    "exponential": "exp", "log": "log", "tanh": "tanh", "sine": "sin", "cosine": "cos",
-    "sqrt": "sqrt", "rsqrt": "rsqrt", "logistic": "logistic", "reduce": "reduce_sum",
+# XLA's opcode → the jaxpr primitives it may come from (for instructions with no op_name).
+OPCODE_PRIMITIVES: dict[str, tuple[str, ...]] = {
+    "dot": ("dot_general",), "convolution": ("conv_general_dilated",), "add": ("add", "add_any"),
+    "subtract": ("sub",), "multiply": ("mul",), "divide": ("div",), "maximum": ("max",),
+    "minimum": ("min",), "negate": ("neg",), "exponential": ("exp",), "log": ("log",),
+    "tanh": ("tanh",), "sine": ("sin",), "cosine": ("cos",), "sqrt": ("sqrt",), "rsqrt": ("rsqrt",),
+    "logistic": ("logistic",), "reduce": ("reduce_sum", "reduce_max", "reduce_min"),
+    "while": ("scan", "while"), "conditional": ("cond",),
 }  # fmt: skip
 NEIGHBOUR_HOPS = 3  # through bitcasts, tuples and parameters, to the nearest instruction with a line
 
@@ -447,22 +449,32 @@ class Resolver:
         """Return an instruction's source: metadata, its reducer's, the primitive's only line,
         a computing neighbour's, else the executed op's (a fusion's own metadata)."""
         loc = self.module.locs.get(ins.name)
-        text_line = loc.text_line if loc else 0
-        primitives = [p for p in (loc.primitive if loc else "").split(";") if p]
-        primitive = primitives[0] if primitives else OPCODE_PRIMITIVE.get(ins.opcode, "")
+        named = [p for p in (loc.primitive if loc else "").split(";") if p]
+        src = self._line(ins, executed, named, loc)
+        src.text_line = loc.text_line if loc else 0
+        src.primitive = named[0] if named else self.primitive(ins.opcode, src.line)
+        return src
+
+    def _line(self, ins: HloInstr, executed: HloInstr, named: list[str], loc: Any) -> Source:
+        """Return the line (and phase) of an instruction from the best evidence there is."""
         found = self.module.located(ins)
         if found is not None:
-            return Source(found.line, found.primitive.split(";")[0] or primitive, found.phase, text_line)
-        line = self.eqns.only_line(primitives)
+            return Source(found.line, "", found.phase, 0)
+        line = self.eqns.only_line(named)
         if line is not None:
-            return Source(line, primitive, loc.phase if loc else "", text_line, inferred=True)
+            return Source(line, "", loc.phase if loc else "", 0, inferred=True)
         near = self.neighbour(ins) if ins.opcode not in DATA else None
         if near is not None:
-            return Source(near.line, primitive, near.phase, text_line, inferred=True)
+            return Source(near.line, "", near.phase, 0, inferred=True)
         outer = self.module.located(executed) if executed is not ins else None
         if outer is not None:
-            return Source(outer.line, primitive, outer.phase, text_line)
-        return Source(None, primitive, loc.phase if loc else "", text_line)
+            return Source(outer.line, "", outer.phase, 0)
+        return Source(None, "", loc.phase if loc else "", 0)
+
+    def primitive(self, opcode: str, line: int | None) -> str:
+        """Return the primitive an unnamed instruction likely came from: one with equations on its line."""
+        candidates = OPCODE_PRIMITIVES.get(opcode, ("",))
+        return next((p for p in candidates if (line, p) in self.eqns.by_key), candidates[0])
 
     def neighbour(self, ins: HloInstr) -> Any:
         """Return the nearest operand or user with a user line (breadth first, a few hops)."""
