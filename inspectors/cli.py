@@ -58,7 +58,7 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("graphs (--emit dot / --emit svg)")
     g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
     g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
-    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line"], help="node colours")
+    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time"], help="node colours (time: measured, implies --profile)")
     g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
     g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
     g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
@@ -75,7 +75,7 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     opts = graph.GraphOptions(
         depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
         expand=frozenset(ns.graph_expand), collapse=frozenset(ns.graph_collapse),
-        direction=ns.graph_direction, fold=not ns.no_fold,
+        direction=ns.graph_direction, fold=not ns.no_fold, heat=_heat(result, ns),
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
@@ -106,8 +106,8 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         args=ns.args,
         transforms=transforms,
         device=ns.device,
-        time=ns.time or ns.profile or ns.emit == "profile",
-        profile=ns.profile or ns.emit == "profile",
+        time=ns.time or ns.profile or ns.emit == "profile" or ns.colour_by == "time",
+        profile=ns.profile or ns.emit == "profile" or ns.colour_by == "time",
         time_budget_s=ns.time_budget,
     )
 
@@ -150,6 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """Return the measured share of each node for `--color-by time` (after jaxpr or compiled HLO)."""
+    if ns.colour_by != "time" or result.profile is None:
+        return ()
+    from inspectors import profile
+
+    heat = {"after": profile.equation_heat, "hlo": profile.instruction_heat}.get(ns.graph_of)
+    return tuple(sorted(heat(result.profile).items())) if heat else ()
 
 
 def _profile_table(result: InspectionResult) -> str | None:

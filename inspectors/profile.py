@@ -452,7 +452,11 @@ class Resolver:
         named = [p for p in (loc.primitive if loc else "").split(";") if p]
         src = self._line(ins, executed, named, loc)
         src.text_line = loc.text_line if loc else 0
-        src.primitive = named[0] if named else self.primitive(ins.opcode, src.line)
+        guess = self.primitive(ins.opcode, src.line)
+        # XLA folds a transpose into the dot that reads it and keeps the transpose's name: a
+        # dot is a dot_general whenever the line has one.
+        contraction = ins.opcode in ("dot", "convolution") and (src.line, guess) in self.eqns.by_key
+        src.primitive = guess if contraction or not named else named[0]
         return src
 
     def _line(self, ins: HloInstr, executed: HloInstr, named: list[str], loc: Any) -> Source:

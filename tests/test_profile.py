@@ -300,3 +300,40 @@ def test_profile_runs_in_the_sandboxed_worker():
     result = sandbox.inspect_isolated(request)
     assert result.error is None, result.error and result.error.format()
     assert result.profile.ops[0].line == MATMUL_LINE and result.profile.ops[0].kind == "dot"
+
+
+# --- heat colouring of graphs ("time" colour mode) ------------------------------------------------
+
+
+def test_graphs_colour_nodes_by_measured_time(results):
+    from inspectors import graph, hlo_graph, render, styles
+
+    r = results["grad"]
+    heat = prof.equation_heat(r.profile)
+    opts = graph.GraphOptions(colour_by="time", heat=tuple(sorted(heat.items())))
+    g = graph.jaxpr_graph(r.model_after, opts)
+    dots = [n for n in g.nodes if n.primitive == "dot_general"]
+    assert dots and all(n.heat == pytest.approx(heat[n.id.removeprefix("eqn_")]) for n in dots)
+    dot = render.to_dot(g)
+    for n in dots:
+        assert f'fillcolor="{styles.heat_color(n.heat)}"' in dot
+    assert "measured time" in dot and styles.legend("time", [], [])[0][1] == styles.heat_color(1.0)
+    hlo_heat = tuple(prof.instruction_heat(r.profile).items())
+    top = r.profile.ops[0]
+    closed = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=0, colour_by="time", heat=hlo_heat))
+    assert [n.heat for n in closed.nodes if n.id == ":" + top.name] == [pytest.approx(top.share)]
+    opened = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=3, colour_by="time", heat=hlo_heat))
+    inner = {n.id.rsplit(":", 1)[1]: n.heat for n in opened.nodes if n.heat is not None}
+    for part in top.parts:  # an open fusion shows its instructions, each with its part of the time
+        assert inner[part.instruction] == pytest.approx(top.share * part.weight)
+
+
+def test_heat_colour_runs_from_white_to_red():
+    from inspectors import styles
+
+    assert (
+        styles.heat_color(0.0) == "#ffffff" and styles.heat_color(0.9) == styles.heat_color(0.5) == "#dc2626"
+    )
+    assert styles.heat_color(None) == styles.NO_HEAT
+    reds = [int(styles.heat_color(s)[3:5], 16) for s in (0.0, 0.01, 0.05, 0.2, 0.5)]  # green falls
+    assert reds == sorted(reds, reverse=True)
