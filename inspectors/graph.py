@@ -38,6 +38,7 @@ class Node:
     count: int = 1
     details: dict[str, str] = field(default_factory=dict)
     match: bool = False
+    heat: float | None = None  # share of the measured time (colour by "time"), None if unmeasured
 
 
 @dataclass
@@ -96,6 +97,7 @@ class GraphOptions:
     edge_labels: bool = True
     legend: bool = True
     long_edges: int = 12
+    heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
@@ -371,6 +373,7 @@ class _View:
         self.edge_keys: set[tuple] = set()
         self.matches: set[str] = set()
         self.forced: set[str] = set()
+        self.heat = dict(opts.heat)
 
     # -- primitives of the graph
     def node(self, node: Node) -> str:
@@ -601,6 +604,7 @@ class _View:
                 provenance=provs[0][0],
                 line=lines[0] if lines else None,
                 count=n,
+                heat=sum(self.heat[e.id] for e in eqns if e.id in self.heat) if self.heat else None,
                 details={
                     "summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}",
                     "primitives": sub,
@@ -666,6 +670,7 @@ class _View:
                 "id": eqn.id,
             },
             match=eqn.id in self.matches,
+            heat=self.heat.get(eqn.id),
         )
 
     def inputs(self, eqn: Equation, nid: str, env: dict[str, str]) -> None:

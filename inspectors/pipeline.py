@@ -20,8 +20,8 @@ from inspectors.results import CostInfo, InspectionResult, OutputSummary, Reques
 
 jax = jaxsetup.jax()
 
+from inspectors import profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -67,7 +67,7 @@ def inspect(
     kernels), so a slow or failing compile never hides the jaxprs.
     Timed requests are never served from the cache: asking again means measuring again.
     """
-    use_cache = use_cache and not request.time
+    use_cache = use_cache and not (request.time or request.profile)
     key = request.key()
     if use_cache and key in _cache:
         _cache.move_to_end(key)
@@ -194,9 +194,12 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
             result.cost = cost_info(compiled)
             result.memory = memory_info(compiled)
         emit.flush(result.stage_times.get("compile"))
-        if req.time:
+        if req.time or req.profile:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device, kwargs)
+                call = _time(result, compiled, args, static, device, kwargs)
+            if req.profile:  # where the time goes: per compiled op, line and equation
+                with _stage(result, "profile"):
+                    result.profile = profile.profile_call(result, call, device)
 
 
 def _plain(g: Callable) -> Callable:
@@ -401,9 +404,14 @@ def _is_array_tree(tree: Any) -> bool:
 
 
 def _time(
-    result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any, kwargs: dict | None = None
-) -> None:
-    """Run the compiled function on concrete inputs; record outputs and timing."""
+    result: InspectionResult,
+    compiled: Any,
+    args: tuple,
+    static: tuple[int, ...],
+    device: Any,
+    kwargs: dict | None = None,
+) -> Callable[[], Any]:
+    """Run the compiled function on concrete inputs; record outputs and timing; return the call."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
@@ -418,6 +426,7 @@ def _time(
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
+    return lambda: compiled(*concrete, **kw)
 
 
 def arg_paths(f: Callable, args: tuple, static: tuple[int, ...], kwargs: dict | None = None) -> list[str]:

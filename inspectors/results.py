@@ -58,6 +58,7 @@ class Request:
     device: str | None = None
     time: bool = False
     time_budget_s: float = 1.0
+    profile: bool = False  # measure time per compiled op (implies `time`): `InspectionResult.profile`
 
     def key(self) -> str:
         """Return a digest of everything that determines the result: every cache's key.
@@ -325,6 +326,7 @@ class InspectionResult:
     error: InspectError | None = None
     jax_version: str = ""
     output: str = ""  # what the user's code printed (captured by the sandboxed worker)
+    profile: Profile | None = None  # time per compiled op, when `request.profile`
 
     @property
     def ok(self) -> bool:
@@ -894,3 +896,89 @@ class Walkthrough(JsonMixin):
     inspection: InspectionResult | None = None  # lowering, compiling, timing of the request
     error: InspectError | None = None  # the interpreter's own failure, if any
     vmap: VmapRun | None = None  # when the pipeline has a vmap: its interpreter, step by step
+
+
+# --- the profile: where the time goes (inspectors.profile) --------------------------------------
+
+
+@dataclass
+class ProfilePart:
+    """One HLO instruction inside a profiled op, and the part of the op's time it stands for."""
+
+    instruction: str  # `dot.3`, or a fused instruction (`multiply.2`)
+    opcode: str
+    primitive: str = ""  # the jaxpr primitive in its metadata (`dot_general`)
+    line: int | None = None  # the user's line (library calls count for their caller)
+    phase: str = ""  # "forward", "backward" or ""
+    weight: float = 1.0  # its fraction of the op's time: by estimated FLOPs (elements at least)
+    flops: float = 0.0  # estimated from HLO shapes, per execution
+    text_line: int = 0  # its line in the compiled HLO text
+    equations: list[str] = field(default_factory=list)  # equation ids of `model_after`
+    inferred: bool = False  # no metadata: the line is its primitive's only line, or a neighbour's
+
+
+@dataclass
+class ProfileOp:
+    """One compiled op or fusion as XLA ran it: measured time per call and what it came from."""
+
+    name: str  # the HLO instruction the profiler names (`ynn_fusion`, `dot.3`)
+    opcode: str  # `fusion`, `dot`, `while`, ...
+    kind: str  # what it mostly does: `dot`, `convolution`, `reduce`, `elementwise`, `loop`, ...
+    computation: str  # the HLO computation holding it (the entry, or a loop body)
+    time_s: float  # per call: overlapping ops split the time, a loop's own time excludes its body
+    share: float  # time_s / measured wall time per call
+    busy_s: float  # per call: the sum of its events' durations
+    calls: float  # executions per call (a loop body's ops run once per iteration)
+    line: int | None = None  # the user's line with most of its time
+    text_line: int = 0  # its line in the compiled HLO text
+    phase: str = ""  # "forward", "backward", "forward+backward" or ""
+    provenance: str = ""  # transforms its equations came through (`vmap(transpose(jvp))`)
+    flops: float | None = None  # per call, estimated from HLO shapes
+    bytes: float | None = None  # per call: operands read and results written, from HLO shapes
+    flops_per_s: float | None = None  # achieved, over busy time
+    bytes_per_s: float | None = None
+    bound: str = ""  # "compute" or "memory" against the measured peaks; "" for control flow
+    roofline: float | None = None  # achieved / attainable at its arithmetic intensity
+    parts: list[ProfilePart] = field(default_factory=list)
+
+    @property
+    def equations(self) -> list[str]:
+        """Return the equation ids of all its parts, in order, without repeats."""
+        return list(dict.fromkeys(e for p in self.parts for e in p.equations))
+
+
+@dataclass
+class LineProfile:
+    """One user line: its share of the measured time, the ops it became, forward/backward split."""
+
+    line: int | None  # None: ops no user line produced (copies XLA added, constants)
+    code: str
+    time_s: float
+    share: float
+    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2)
+    phases: dict[str, float] = field(default_factory=dict)  # share of the total per phase
+    summary: str = ""  # "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"
+
+
+@dataclass
+class Profile:
+    """Measured time per compiled op, rolled up to jaxpr equations and source lines."""
+
+    device: str
+    runs: int  # profiled calls, after `warmup` discarded ones
+    warmup: int
+    wall_s: float  # mean wall time per call under the profiler (the shares' denominator)
+    wall_median_s: float  # median of the same calls
+    untraced_median_s: float  # median wall time per call without the profiler, same loop
+    overhead: float  # the profiler's cost per call: wall_min_s / untraced_min_s - 1
+    covered_s: float  # op time per call (the sum of `ops[].time_s`)
+    coverage: float  # covered_s / wall_s
+    events: int  # op events read
+    wall_min_s: float = 0.0  # fastest profiled call (minima are the least disturbed by other load)
+    untraced_min_s: float = 0.0  # fastest call without the profiler
+    peak_flops_per_s: float | None = None  # measured once per worker: a large matmul
+    peak_bytes_per_s: float | None = None  # and a large copy
+    cost_source: str = "estimated from HLO shapes"
+    ops: list[ProfileOp] = field(default_factory=list)  # hottest first
+    lines: list[LineProfile] = field(default_factory=list)  # hottest first
+    notes: list[str] = field(default_factory=list)
