@@ -1,4 +1,4 @@
-"""Graph views for the app: the jaxpr before/after side by side, and StableHLO/HLO graphs.
+"""Graph views: the jaxpr before/after side by side, and StableHLO/HLO graphs.
 
 The graph model and DOT come from `inspectors.graph`/`hlo_graph`/`render`
 (no JAX). Layout runs graphviz-pure in a subprocess with a time limit, cached
@@ -15,8 +15,9 @@ import json
 from collections import OrderedDict
 
 import streamlit as st
-import streamlit.components.v1 as components
 
+from app import state
+from app.components.embed import embed
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph as build_hlo_graph
 from inspectors.hlo_graph import stablehlo_graph
@@ -158,14 +159,6 @@ def viewer_html(svg: str, graph: Graph, height: int = VIEWER_HEIGHT) -> str:
     return _VIEWER.format(height=height, svg=svg, details=as_js(details), matches=as_js(matches))
 
 
-def _embed(page: str, height: int) -> None:
-    """Show a self-contained HTML page in an iframe (st.iframe where this Streamlit has it)."""
-    if hasattr(st, "iframe"):
-        st.iframe(page, height=height)
-    else:
-        components.html(page, height=height)
-
-
 def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VIEWER_HEIGHT) -> None:
     """Lay out and show one graph with its notes and DOT/SVG downloads."""
     status, payload = layout(dot)
@@ -179,7 +172,7 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
         )
     )
     if status == "svg":
-        _embed(viewer_html(payload, graph, height), height + 8)
+        embed(viewer_html(payload, graph, height), height + 8)
     elif status == "timeout":
         st.warning(
             f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need."
@@ -257,16 +250,8 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
 
 def expand_widgets(graphs: list[Graph], key: str) -> None:
     """Offer the collapsed nodes and summaries of the drawn graphs for expanding (and open ones for collapsing)."""
-    closed, opened = {}, {}
-    for g in graphs:
-        for n in g.nodes:
-            if n.kind in ("collapsed", "summary"):
-                closed[_expand_id(n.id)] = (
-                    f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({_expand_id(n.id)})"
-                )
-        for grp in g.groups:
-            if grp.kind not in ("region", "fold", "func") and not grp.kind.endswith(("jaxpr", "]")):
-                opened[grp.path] = f"{grp.label.splitlines()[0]} ({grp.path})"
+    closed = {k: v for g in graphs for k, v in g.expandable().items()}
+    opened = {k: v for g in graphs for k, v in g.collapsible().items()}
     for name, pool in (("expand", closed), ("collapse", opened)):
         wkey = f"{key}_{name}"
         current = st.session_state.get(wkey, [])
@@ -281,9 +266,9 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
         )
 
 
-def _expand_id(node_id: str) -> str:
-    """Return the id the expand set uses for a node: `eqn_0/jaxpr/3` → `0/jaxpr/3`."""
-    return node_id.removeprefix("eqn_")
+def height() -> int:
+    """Return the graph viewer's height: taller in lecture mode, to fill a 16:9 projector."""
+    return PROJECTOR_HEIGHT if state.lecture() else VIEWER_HEIGHT
 
 
 # ---------------------------------------------------------------- the two public views
@@ -344,3 +329,19 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}", height)
     with st.expander("Expand or collapse fusions, loops and calls"):
         expand_widgets([graph], key)
+
+
+def line_graph(
+    model: JaxprModel | None, text: str | None, title: str, line: int | None, key: str, height: int = 560
+) -> None:
+    """A jaxpr graph (of `text`, printed) coloured by source line, `line`'s equations marked."""
+    if model is None:
+        st.info("No jaxpr to draw.")
+        return
+    opts = GraphOptions(colour_by="line", search=f"line {line}" if line else "", depth=2)
+    graph, dot = _cached_graph(f"line-{key}", (text, title), opts, lambda: jaxpr_graph(model, opts, title))
+    status, payload = layout(dot)
+    if status != "svg":
+        st.warning(payload)
+        return
+    embed(viewer_html(payload, graph, height=height), height + 8)
