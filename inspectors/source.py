@@ -170,7 +170,7 @@ def eval_args(expr: str | None, module: types.ModuleType) -> tuple[Any, ...]:
         return ()
     text = _EMPTY_SHAPE.sub(lambda m: f"{m.group(1)}[()]", expr)
     namespace = {name: _DtypeSpec(dtype) for name, dtype in DTYPES.items()}
-    namespace["key"] = key_spec()
+    namespace.update(key=key_spec(), np=np, jax=__import__("jax"), jnp=__import__("jax.numpy").numpy)
     namespace.update(module.__dict__)
     code = compile(f"({text},)", "<inputs>", "eval")
     return eval(code, namespace)  # noqa: S307 - evaluating the user's own inputs is the point

@@ -251,3 +251,97 @@ def test_the_stablehlo_tab_toggles_source_locations_without_re_tracing():
     at.toggle(key="debug_locations_toggle").set_value(True).run()
     assert any("loc(" in box for box in code_boxes(at))
     assert state.decode(shared_link(at))["debug_locations"] is True
+
+
+def test_a_shared_link_keeps_the_graph_options_and_the_open_view():
+    at = new_app()
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.number_input(key="jaxpr_graph_depth").set_value(5).run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("provenance").run()
+    at.text_input(key="jaxpr_graph_search").input("dot_general").run()
+    at.selectbox(key="jaxpr_graph_dir").set_value("LR").run()
+    assert not at.exception, at.exception
+    shared = shared_link(at)
+    assert state.decode(shared)["graph"] == {
+        "jaxpr_graph_depth": 5,
+        "jaxpr_graph_colour": "provenance",
+        "jaxpr_graph_search": "dot_general",
+        "jaxpr_graph_dir": "LR",
+    }
+    at.session_state["view"] = "Stats"  # the options outlive the tab that draws them
+    at.run()
+    assert state.decode(shared_link(at))["graph"]["jaxpr_graph_depth"] == 5
+
+    again = new_app({"s": shared, "view": "Graph"})
+    assert again.number_input(key="jaxpr_graph_depth").value == 5
+    assert again.selectbox(key="jaxpr_graph_colour").value == "provenance"
+    assert again.text_input(key="jaxpr_graph_search").value == "dot_general"
+    assert again.selectbox(key="jaxpr_graph_dir").value == "LR"
+
+
+def test_links_in_every_older_format_keep_opening():
+    version_1 = {  # what the explorer wrote before graph options joined the link
+        "v": 1,
+        "code": catalog.get_sample("vectorization_dot").source(),
+        "sample": "vectorization_dot",
+        "entry": "",
+        "args": "",
+        "device": "",
+        "debug_locations": False,
+        "time_budget_s": 1.0,
+        "transforms": ["vmap(in_axes=(0, None))", "jit"],
+    }
+    at = new_app({"s": state.encode(version_1)})
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.session_state["sample"] == "vectorization_dot"
+    assert [s["spec"] for s in at.session_state["pipeline"]] == version_1["transforms"]
+    assert code_boxes(at)[1] == jax_jaxpr("vectorization_dot", lambda f: jax.jit(jax.vmap(f, in_axes=(0, None))))
+    readable = new_app({"sample": "vectorization_dot", "t": ["vmap(in_axes=(0, None))", "jit"]})
+    assert code_boxes(readable) == code_boxes(at)
+    future = new_app({"s": state.encode({**version_1, "v": 99})})
+    assert any("newer version" in w.value for w in future.warning)
+
+
+def test_stale_views_only_ever_come_from_the_same_program():
+    at = new_app()
+    at.selectbox(key="sample_pick").set_value("control_flow_concretization_error").run()
+    assert any("TracerBoolConversionError" in e.value for e in at.error)
+    assert not any("stale" in w.value for w in at.warning)  # not the previous sample's jaxprs
+    assert code_boxes(at) == []
+
+    own = new_app()
+    own.text_area[0].input("import jax.numpy as jnp\n\n\ndef mine(x):\n    return jnp.sin(x) +\n").run()
+    assert any("SyntaxError" in e.value for e in own.error)
+    assert not any("stale" in w.value for w in own.warning)  # not the default sample under the user's code
+    assert code_boxes(own) == []
+
+
+def test_replacing_the_code_entirely_makes_it_your_own_code():
+    at = new_app()
+    assert any(e.label.startswith("About this sample") for e in at.expander)
+    at.text_area[0].input("import jax.numpy as jnp\n\n\ndef mine(x):\n    return jnp.sin(x) * 2.0\n").run()
+    at.text_input(key="args").input("f32[3]").run()
+    assert at.session_state["sample"] is None
+    assert at.selectbox(key="sample_pick").value == ""  # shown as "Your own code"
+    assert not any(e.label.startswith("About this sample") for e in at.expander)
+    edited = new_app()
+    edited.text_area[0].input(edited.session_state["code"].replace("jnp.mean", "jnp.sum")).run()
+    assert edited.session_state["sample"] == state.DEFAULT_SAMPLE  # an edit keeps its sample
+
+
+def test_inputs_can_use_jnp_np_and_jax_without_importing_them():
+    code = "def scale(a, x):\n    return a * x\n"
+    at = new_app()
+    at.session_state["pipeline"] = []
+    at.text_area[0].input(code).run()
+    at.text_input(key="args").input("2.0, jnp.arange(3.0) + np.float32(1) + jax.numpy.zeros(3)").run()
+    assert not at.error, [e.value for e in at.error]
+
+    def scale(a, x):
+        return a * x
+
+    assert code_boxes(at)[0] == str(jax.make_jaxpr(scale)(2.0, jax.numpy.arange(3.0)))
+    module = source.load_module(code, state.FILENAME)  # the same evaluation serves the CLI's --args
+    (a, x) = source.eval_args("2.0, jnp.arange(3.0)", module)
+    assert a == 2.0 and x.tolist() == [0.0, 1.0, 2.0]

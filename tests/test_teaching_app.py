@@ -179,7 +179,7 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
     rows = dict(re.findall(r'data-src="(\d+)".*?class="status">(.*?)</td>', table))
     assert "produced nothing" in rows["5"]  # `n = 3`
     assert rows["6"] == "traced" and rows["7"] == "traced"
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     smap = source_map(result)
     assert line_info(smap, 5).status == "nothing"
     at.session_state["sm_line"] = 6
@@ -201,7 +201,7 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
 
 def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_source_line():
     at = new_app({"view": "Source map"})
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     smap = source_map(result)
     line = 33
     eqns = line_info(smap, line).eqns_after
@@ -217,7 +217,7 @@ def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_sourc
 
 def test_a_source_line_outlines_its_equations_inside_cond_branches_too():
     at = new_app({"view": "Source map", "sample": "control_flow_cond"})
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     smap = source_map(result)
     line = at.session_state["sm_line"]
     eqns = line_info(smap, line).eqns_after
@@ -237,7 +237,7 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
     assert int(metrics["Forward (jvp)"]) > 0 and int(metrics["Backward (transpose)"]) > 0
     frame = at.dataframe[0].value
     assert int(metrics["Residuals"]) == len(frame)
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     texts = {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}
     grad = grad_provenance(result.model_after)
     for row, residual in zip(frame.to_dict("records"), grad.residuals, strict=True):
@@ -249,7 +249,7 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
 @pytest.mark.parametrize("side", ["before", "after"])
 def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     at = new_app({"t": ["grad", "jit"], "sample": "differentiability_grad"})
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     model, printed = getattr(result, f"model_{side}"), getattr(result, f"jaxpr_{side}")
     lines = equation_lines(printed, model)
     rows = printed.split("\n")

@@ -172,7 +172,7 @@ def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
     A result that failed after tracing still has views of its own (the jaxprs, say, when
     lowering failed); one that failed before is replaced by the last good result, marked stale.
     """
-    last = st.session_state.get("last_good")
+    last = state.last_good()  # only ever the same program's: never another sample under this error
     has_views = result.jaxpr_before is not None or result.jaxpr_after is not None
     if result.ok or has_views or last is None:
         return result, False

@@ -192,49 +192,59 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
 # ---------------------------------------------------------------- options
 
 
+# Each option: (suffix of its widget key, default). Values that differ from the default live in
+# `st.session_state["graph"]` (so they outlive the tab that draws them, and travel in the shared link).
+OPTION_DEFAULTS = {
+    "depth": 3,
+    "colour": "family",
+    "budget": 250,
+    "search": "",
+    "dir": "TB",
+    "fold": True,
+    "labels": True,
+    "expand": [],
+    "collapse": [],
+}
+
+
+def _keep(wkey: str, default: object) -> None:
+    """Copy a graph option's widget into the shareable store (dropping it when back at its default)."""
+    value = st.session_state[wkey]
+    store = st.session_state["graph"]
+    if value == default:
+        store.pop(wkey, None)
+    else:
+        store[wkey] = list(value) if isinstance(value, (list, tuple)) else value
+
+
+def option(widget, key: str, name: str, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    """Draw one graph option's widget, seeded from the store; return its value."""
+    wkey, default = f"{key}_{name}", OPTION_DEFAULTS[name]
+    st.session_state[wkey] = st.session_state["graph"].get(wkey, default)
+    return widget(*args, key=wkey, on_change=_keep, args=(wkey, default), **kwargs)
+
+
 def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
     """Draw the graph options; return them as GraphOptions."""
     cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if not hlo else st.columns([1, 1.2, 1.6, 1])
-    depth = cols[0].number_input(
-        "Depth",
-        0,
-        12,
-        3,
-        key=f"{key}_depth",
-        help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.",
-    )
+    depth = option(cols[0].number_input, key, "depth", "Depth", 0, 12,
+                   help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")  # fmt: skip
     if hlo:
         colour_by, i = "family", 1
     else:
-        colour_by = cols[1].selectbox(
-            "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get, key=f"{key}_colour"
-        )
+        colour_by = option(cols[1].selectbox, key, "colour", "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get)
         i = 2
-    budget = cols[i].select_slider(
-        "Node budget",
-        BUDGETS,
-        value=250,
-        key=f"{key}_budget",
-        help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.",
-    )
-    search = cols[i + 1].text_input(
-        "Search",
-        key=f"{key}_search",
-        placeholder="primitive, variable, or line 12",
-        help="Highlights matches and expands the path to them.",
-    )
-    direction = cols[i + 2].selectbox("Direction", ["TB", "LR"], key=f"{key}_dir")
+    budget = option(cols[i].select_slider, key, "budget", "Node budget", BUDGETS,
+                    help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.")  # fmt: skip
+    search = option(cols[i + 1].text_input, key, "search", "Search", placeholder="primitive, variable, or line 12",
+                    help="Highlights matches and expands the path to them.")  # fmt: skip
+    direction = option(cols[i + 2].selectbox, key, "dir", "Direction", ["TB", "LR"])
     with st.expander("More options"):
         a, b = st.columns(2)
-        fold = a.toggle(
-            "Fold repeated blocks",
-            True,
-            key=f"{key}_fold",
-            help="The same run of equations repeated shows once, marked ×N.",
-        )
-        labels = b.toggle("Label edges with types", True, key=f"{key}_labels")
-        expand = st.session_state.get(f"{key}_expand", [])
-        collapse = st.session_state.get(f"{key}_collapse", [])
+        fold = option(a.toggle, key, "fold", "Fold repeated blocks",
+                      help="The same run of equations repeated shows once, marked ×N.")  # fmt: skip
+        labels = option(b.toggle, key, "labels", "Label edges with types")
+    store = st.session_state["graph"]
     return GraphOptions(
         depth=int(depth),
         colour_by=colour_by,
@@ -243,8 +253,8 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
         direction=direction,
         fold=fold,
         edge_labels=labels,
-        expand=frozenset(expand),
-        collapse=frozenset(collapse),
+        expand=frozenset(store.get(f"{key}_expand", [])),
+        collapse=frozenset(store.get(f"{key}_collapse", [])),
     )
 
 
@@ -253,17 +263,11 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
     closed = {k: v for g in graphs for k, v in g.expandable().items()}
     opened = {k: v for g in graphs for k, v in g.collapsible().items()}
     for name, pool in (("expand", closed), ("collapse", opened)):
-        wkey = f"{key}_{name}"
-        current = st.session_state.get(wkey, [])
-        options = list(dict.fromkeys([*current, *pool]))
+        current = st.session_state["graph"].get(f"{key}_{name}", [])
         label = "Expand" if name == "expand" else "Collapse"
-        st.multiselect(
-            label,
-            options,
-            key=wkey,
-            format_func=lambda k, p=pool: p.get(k, k),
-            help=f"{label} these sub-graphs (the depth setting decides the rest).",
-        )
+        option(st.multiselect, key, name, label, list(dict.fromkeys([*current, *pool])),
+               format_func=lambda k, p=pool: p.get(k, k),
+               help=f"{label} these sub-graphs (the depth setting decides the rest).")  # fmt: skip
 
 
 def height() -> int:
