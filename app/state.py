@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "debug_locations": False,
     "time_budget_s": 1.0,
     "graph": {},  # graph options that differ from their defaults, by widget key (`jaxpr_graph_depth`: 5)
+    "stages": [],  # the stage ids the Stages view shows: one to read, two to compare (`jaxpr:1`, `jaxpr:2`)
 }
 # How the page is shown: readable URL parameters beside `?s=` (see `VIEW_PARAMS`).
 MODES = ("explore", "walkthrough")
@@ -180,6 +181,8 @@ def apply(data: dict[str, Any]) -> None:
             state[key] = data[key]
     graph = data.get("graph")  # version 2 on; version 1 links open with the default options
     state["graph"] = {str(k): v for k, v in graph.items()} if isinstance(graph, dict) else {}
+    stages = data.get("stages")
+    state["stages"] = [str(s) for s in stages][:2] if isinstance(stages, list) else []
     state["sample"] = data.get("sample") if isinstance(data.get("sample"), str) else None
     state["debug_locations"] = bool(data.get("debug_locations", False))
     if isinstance(data.get("time_budget_s"), (int, float)):

@@ -5,6 +5,7 @@ Jaxprs on the page are compared with JAX's own output produced in this process.
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import re
@@ -345,3 +346,28 @@ def test_inputs_can_use_jnp_np_and_jax_without_importing_them():
     module = source.load_module(code, state.FILENAME)  # the same evaluation serves the CLI's --args
     (a, x) = source.eval_args("2.0, jnp.arange(3.0)", module)
     assert a == 2.0 and x.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_the_stage_strip_compares_two_stages_and_a_link_reopens_the_pair():
+    name = "vectorization_per_example_grads"
+    at = new_app({"sample": name, "view": "Stages"})
+    at.session_state["stages"] = ["jaxpr:1", "jaxpr:2"]
+    at.run()
+    assert not at.exception, at.exception
+    sample = catalog.get_sample(name)
+    module = source.load_module(sample.source(), state.FILENAME)
+    f = getattr(module, sample.entry)
+    params, (x, y) = source.eval_args(sample.args, module)
+    per_example = (params, (jax.ShapeDtypeStruct(x.shape[1:], x.dtype), jax.ShapeDtypeStruct(y.shape[1:], y.dtype)))
+    grad_text = str(jax.make_jaxpr(jax.grad(f))(*per_example))
+    vmap_text = str(jax.make_jaxpr(jax.vmap(jax.grad(f), in_axes=(None, 0)))(params, (x, y)))
+    assert code_boxes(at) == [grad_text, vmap_text]
+    diff = json.loads(at.get("bidi_component")[0].proto.json)["views"]
+    gained = sorted(int(n) for n in diff[1]["colors"])
+    expected = [j + 1 for tag, _, _, j1, j2 in difflib.SequenceMatcher(
+        None, grad_text.split("\n"), vmap_text.split("\n")).get_opcodes() if tag != "equal" for j in range(j1, j2)]  # fmt: skip
+    assert gained == expected and gained  # vmap changed these lines of grad's jaxpr
+    link = shared_link(at)
+    assert state.decode(link)["stages"] == ["jaxpr:1", "jaxpr:2"]
+    again = new_app({"s": link, "view": "Stages"})
+    assert code_boxes(again) == [grad_text, vmap_text]

@@ -11,13 +11,14 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import state
-from app.views import provenance, source_map, stages
+from app.views import chain, provenance, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
 
 View = Callable[[InspectionResult], None]
 TABS: list[tuple[str, View]] = [
     ("Jaxpr", stages.jaxpr_tab),
+    ("Stages", chain.stages_tab),
     ("Graph", stages.graph_tab),
     ("StableHLO", stages.stablehlo_tab),
     ("Compiled HLO", stages.hlo_tab),
