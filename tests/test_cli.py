@@ -114,3 +114,28 @@ def test_module_entry_point_runs_as_a_process(user_file):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("{ lambda ; a:f32[2] b:f32[2]. let")
+
+
+PRINTING = """import os
+import jax.numpy as jnp
+
+print("hello from import")
+os.write(1, b"raw fd write\\n")
+
+
+def f(x):
+    print("tracing f")
+    return jnp.sin(x)
+"""
+
+
+def test_user_prints_go_to_stderr_never_into_emitted_text(tmp_path):
+    path = tmp_path / "printing.py"
+    path.write_text(PRINTING)
+    cmd = [sys.executable, "-m", "inspectors", str(path), "--args", "f32[3]", "--emit", "jaxpr"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    f = exec_source(PRINTING.replace("print(", "(").replace("os.write(1,", "(1,"), str(path)).f
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == str(jax.make_jaxpr(f)(jax.ShapeDtypeStruct((3,), jnp.float32))) + "\n"
+    for text in ("hello from import", "raw fd write", "tracing f"):
+        assert text in done.stderr
