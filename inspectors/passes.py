@@ -160,16 +160,21 @@ def _kernels(folder: str, names: list[str], module: str, disassemble: bool) -> l
         if name.startswith(module + ".") and name.endswith(ir_suffix) and not name.startswith(obj_prefix):
             kernel = name[len(module) + 1 : -len(ir_suffix)]
             kernels.setdefault(kernel, Kernel(kernel)).llvm = _read(folder, name)
-    tool = shutil.which("objdump") if disassemble else None
+    tool = shutil.which("objdump")
     for name in names:
         if name.startswith(obj_prefix) and name.endswith(".o"):
             kernel = kernels.setdefault(name[len(obj_prefix) : -2], Kernel(name[len(obj_prefix) : -2]))
-            kernel.asm, kernel.asm_note = _disassemble(tool, os.path.join(folder, name), kernel.name + ".o")
+            kernel.asm, kernel.asm_note = _disassemble(tool, os.path.join(folder, name), kernel.name + ".o", disassemble)
     return sorted(kernels.values(), key=lambda k: k.name)
 
 
-def _disassemble(tool: str | None, path: str, shown: str) -> tuple[str | None, str]:
+NO_PROGRAMS = "assembly is unavailable here: this process may not start programs such as objdump (a sandbox)"
+
+
+def _disassemble(tool: str | None, path: str, shown: str, allowed: bool = True) -> tuple[str | None, str]:
     """Return (assembly, note) of an object file through objdump."""
+    if not allowed:
+        return None, NO_PROGRAMS
     if tool is None:
         return None, "assembly is unavailable: objdump (binutils) is not installed"
     try:

@@ -6,6 +6,7 @@ recorded as an `InspectError` and the stages before it are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect as pyinspect
 import time
@@ -89,6 +90,14 @@ def inspect(
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, Any]:
+    """Return a streamed partial result: what `result` knows so far, with only the new `stages`.
+
+    Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
+    """
+    return dataclasses.replace(result, stages=list(stages)).to_dict()
 
 
 class _Emitter:

@@ -373,6 +373,17 @@ class InspectionResult:
         self.stages.sort(key=chain_order)
         return stage
 
+    def absorb(self, partial: InspectionResult) -> InspectionResult:
+        """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
+        for stage in partial.stages:
+            self.put(stage)
+        for name in ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version"):
+            value = getattr(partial, name)
+            if value:
+                setattr(self, name, value)
+        self.stage_times.update(partial.stage_times)
+        return self
+
     def of_kind(self, kind: str) -> list[Stage]:
         """Return the stored stages of one kind, in chain order."""
         return [s for s in self.stages if s.kind == kind]

@@ -216,3 +216,22 @@ def test_pass_texts_are_stored_as_line_deltas():
     result.put(Stage(id="hlo-pass:1", kind="hlo-pass", text=old))
     result.put(Stage(id="hlo-pass:2", kind="hlo-pass", base="hlo-pass:1", delta=edits))
     assert result.stage("hlo-pass:2").text == new and result.find("hlo-pass:2").text is None
+
+
+def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
+    from inspectors.passes import NO_PROGRAMS
+    from inspectors.sandbox import Limits, Pool, inspect_in
+
+    seen: list[list[str]] = []
+    request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
+    limits = Limits(isolation="subprocess", timeout_s=60.0, memory_mb=3072, output_mb=8.0, workers=1, queue=4)
+    with Pool(limits) as pool:
+        pool.start()
+        final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
+    assert final.ok, final.error and final.error.format()
+    assert seen[0] == ["source"] and seen[1] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert "stablehlo" in seen[2] and "hlo" not in seen[2] and "hlo" in seen[3]
+    assert seen[-1] == [s.id for s in final.stages]
+    here = inspect(request, use_cache=False)
+    assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
+    assert all(s.note == NO_PROGRAMS for s in final.of_kind("asm"))
