@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
+from typing import TextIO
 
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, Request, Stage
 
 EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "jaxpr-before": lambda r: r.jaxpr_before,
@@ -27,7 +29,7 @@ EMIT_HELP = (
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
     "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
-    "json, dot, svg"
+    "json, json-stream (one JSON line per stage as it completes), dot, svg"
 )
 
 
@@ -38,7 +40,7 @@ class EmitError(ValueError):
 def parse_emit(value: str) -> str:
     """Check an --emit value: a fixed name or a stage id (`jaxpr:2`)."""
     head, sep, tail = value.partition(":")
-    if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS:
+    if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS or value == "json-stream":
         return value
     if sep and head in STAGE_HEADS and tail and (head != "diff" or ".." in tail):
         return value
@@ -213,8 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
         return 2
+    stream = StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")) if ns.emit == "json-stream" else None
     with user_output_to_stderr():
-        result = inspect(request, use_cache=False)
+        result = inspect(request, use_cache=False, on_stage=stream)
+    if stream:
+        stream.finish(result)
     if result.output:  # printed in a sandboxed worker, captured there
         sys.stderr.write(result.output if result.output.endswith("\n") else result.output + "\n")
     try:
@@ -229,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if result.error:
         print(result.error.format(), file=sys.stderr)
-        if ns.emit != "json":
+        if ns.emit not in ("json", "json-stream"):
             print(json.dumps({"error": _error_dict(result)}), file=sys.stderr)
         return 1
     if result.profile is not None:
@@ -261,8 +266,41 @@ def user_output_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class StreamPrinter:
+    """`--emit json-stream`: one JSON line per stage as it completes, then one line for the whole result.
+
+    Called as `on_stage(result, stages)` in this process, or with the result so far
+    from a sandboxed worker (`stages` None: the ones not printed yet are printed).
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.printed: set[str] = set()
+
+    def __call__(self, result: InspectionResult, stages: list[Stage] | None = None) -> None:
+        for stage in stages if stages is not None else result.stages:
+            if stage.id not in self.printed:
+                self.printed.add(stage.id)
+                self.line({"event": "stage", "stage": dataclasses.asdict(stage)})
+
+    def finish(self, result: InspectionResult) -> None:
+        """Print any stage not printed yet and the closing line (error, timings, analyses)."""
+        self(result)
+        data = result.to_dict()
+        closing = {k: v for k, v in data.items() if k not in ("stages", "request")}
+        self.line({"event": "done", "ok": result.ok, **closing})
+        self.out.close()
+
+    def line(self, data: dict) -> None:
+        """Write one JSON line and flush it at once."""
+        self.out.write(json.dumps(data) + "\n")
+        self.out.flush()
+
+
 def emit_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     """Return what `--emit` asks for (None when that stage failed)."""
+    if ns.emit == "json-stream":
+        return None  # printed while the stages completed
     if ns.emit in GRAPH_EMITTERS:
         return graph_text(result, ns)
     if ns.emit in EMITTERS:
@@ -325,6 +363,8 @@ def _runners(ns: argparse.Namespace) -> tuple[Callable[..., InspectionResult], C
     except (sandbox.IsolationUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return (lambda request, use_cache=False: sandbox.inspect_isolated(request, limits)), (
-        lambda: sandbox.devices_isolated(limits)
-    )
+    def isolated(request: Request, use_cache: bool = False, on_stage: Callable | None = None) -> InspectionResult:
+        on_partial = (lambda so_far: on_stage(so_far, None)) if on_stage else None
+        return sandbox.inspect_isolated(request, limits, on_partial=on_partial)
+
+    return isolated, (lambda: sandbox.devices_isolated(limits))

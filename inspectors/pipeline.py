@@ -17,7 +17,7 @@ from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats
+from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats, chain_order
 
 jax = jaxsetup.jax()
 
@@ -115,7 +115,7 @@ class _Emitter:
 
     def flush(self, seconds: float | None = None) -> None:
         """Announce the stages added since the last flush (a completed group that took `seconds`)."""
-        pending, self.pending = self.pending, []
+        pending, self.pending = sorted(self.pending, key=chain_order), []
         for stage in pending:
             stage.time_s = seconds if stage.time_s is None else stage.time_s
         if self.on_stage and pending:
