@@ -37,10 +37,16 @@ class Instruction:
     type: str
     opcode: str
     operands: list[str]
-    attrs: str
+    attrs: str  # after the operands: `, lhs_contracting_dims={1}, metadata={...}`
     root: bool = False
     line: int = 0  # 1-based line in the module text
     computation: str = ""
+    call: str = ""  # the text inside the opcode's parentheses (`%a, %b`, `0` of `parameter(0)`)
+
+    @property
+    def parameter_number(self) -> int | None:
+        """N of `parameter(N)`; None for other opcodes."""
+        return int(self.call) if self.opcode == "parameter" and self.call.strip().isdigit() else None
 
     @property
     def metadata(self) -> str:
@@ -180,7 +186,7 @@ def instruction(line: str, number: int = 0, computation: str = "") -> Instructio
         return None
     operands, attrs = _split_call(rest[op.end() :])
     names = [o for o in _OPERAND.findall(operands) if not _is_literal(o)]
-    return Instruction(name, type_, op.group(1), names, attrs.lstrip(", "), bool(root), number, computation)
+    return Instruction(name, type_, op.group(1), names, attrs, bool(root), number, computation, operands)
 
 
 def _split_type(rest: str) -> tuple[str, str]:
