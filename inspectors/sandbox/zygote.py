@@ -193,11 +193,11 @@ def _run_hardened(request: dict[str, Any], base: str, uid: int) -> bytes:
     limits = request["limits"]
     harden.die_with_parent()
     tmp = harden.fresh_tmp(base, limits["tmp_mb"], uid)
-    os.chdir(tmp)
+    harden.apply(limits, tmp, uid, IN_BWRAP)
+    os.chdir(tmp)  # after becoming its owner
     os.environ.clear()
     os.environ.update({"HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"})
     tempfile.tempdir = tmp
-    harden.apply(limits, tmp, uid, IN_BWRAP)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
     job = JOBS[request["job"]]
