@@ -15,7 +15,7 @@ import streamlit as st
 from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
 
-from app import graph_view, inspection, state
+from app import graph_view, inspection, safe, state
 from inspectors.lexers import get_lexer, highlight_html
 from inspectors.results import InspectError, InspectionResult
 
@@ -101,7 +101,7 @@ def url_notice() -> None:
     problem = state.url_problem()
     if problem:
         st.warning(
-            f"The shared link could not be restored ({problem}); showing the default sample.",
+            f"The shared link could not be restored ({safe.md(problem)}); showing the default sample.",
             icon=":material/link_off:",
         )
 
@@ -124,7 +124,7 @@ def error_box(error: InspectError, code: str) -> None:
     """The error: kind and stage, JAX's message verbatim, the user's line, the hint."""
     with st.container(border=True):
         where = f" at line {error.line}" if error.line else ""
-        st.error(f"**{error.kind}** during *{error.stage}*{where}", icon=":material/error:")
+        st.error(f"**{safe.md(error.kind)}** during *{safe.md(error.stage)}*{where}", icon=":material/error:")
         st.code(error.message, language="text", wrap_lines=True)
         if error.line and error.location and error.location.file == state.FILENAME:
             st.html(CODE_BOX.format(height=260, body=excerpt_html(code, error.line)))
@@ -140,7 +140,7 @@ def error_box(error: InspectError, code: str) -> None:
 def stale_banner(result: InspectionResult) -> None:
     """Say that the views show an older result."""
     st.warning(
-        f"Showing the last good result (stale), for `{result.expression or result.entry}`. "
+        f"Showing the last good result (stale), for {safe.code_span(result.expression or result.entry)}. "
         "Fix the error above to update the views.",
         icon=":material/history:",
     )
@@ -215,7 +215,7 @@ def jaxpr_tab(result: InspectionResult) -> None:
             head, button = st.columns([3, 1], vertical_alignment="bottom")
             count = f" · {total} equations" if total is not None else ""
             head.markdown(
-                f"**{title}** `{expr or '?'}`<small style='color:#6b7280'>{count}</small>",
+                f"**{title}** {safe.code_span(expr or '?')}<small style='color:#6b7280'>{count}</small>",
                 unsafe_allow_html=True,
             )
             if text is None:
@@ -335,7 +335,7 @@ def lesson(result: InspectionResult) -> None:
     """The sample's docstring (the lesson), folded."""
     sample = state.sample_named(st.session_state["sample"])
     if sample and sample.doc:
-        with st.expander(f"About this sample: {sample.title}", icon=":material/school:"):
+        with st.expander(f"About this sample: {safe.md(sample.title)}", icon=":material/school:"):
             st.markdown(sample.doc)
 
 
@@ -393,7 +393,7 @@ def run_panel(view: InspectionResult) -> None:
 def timing_figures(timed: InspectionResult) -> None:
     """Compile time, execution statistics, FLOP/s, memory, outputs."""
     if timed.error is not None:
-        st.error(f"**{timed.error.kind}** during *{timed.error.stage}*", icon=":material/error:")
+        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(timed.error.stage)}*", icon=":material/error:")
         st.code(timed.error.message, language="text", wrap_lines=True)
         return
     t = timed.timing

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from inspectors.results import InspectionResult, Request
+from inspectors.sandbox.limits import Limits
+from inspectors.source import source_problem
 
 EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "jaxpr-before": lambda r: r.jaxpr_before,
@@ -121,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = request_from_args(ns)
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    too_large = source_problem(request.source, Limits.from_env().source_kb)
+    if too_large:
+        print(f"error: {too_large}", file=sys.stderr)
         return 2
     result = inspect(request, use_cache=False)
     try:
