@@ -358,3 +358,54 @@ def test_the_wipe_removes_a_mode_000_tree_without_root_powers() -> None:
     shutil.rmtree(outer)
     assert os.waitstatus_to_exitcode(status) == 0
     assert left == [] and Path("/etc/passwd").is_file()
+
+
+# --- 10. messages that say what the program did and which limit stopped it --------------------
+
+INT_0X80 = """
+import ctypes, mmap
+code = bytes.fromhex("b814000000cd80c3")  # mov eax, 20 (getpid, i386 ABI); int 0x80; ret
+page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(code)
+address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+ctypes.CFUNCTYPE(ctypes.c_int)(address)()
+raise RuntimeError("the 32-bit system call ran")
+"""
+HOSTILE_STR = """
+class Sneaky(BaseException):
+    def __str__(self):
+        raise ValueError("no message for you")
+raise Sneaky()
+"""
+TRUTHS = {
+    "os._exit(0)": (
+        "import os\nos._exit(0)\n",
+        "ProgramExited",
+        ("exit code 0", "os._exit", "not affected"),
+        None,
+    ),
+    "KeyboardInterrupt": (
+        "raise KeyboardInterrupt\n",
+        "KeyboardInterrupt",
+        ("raised KeyboardInterrupt at line 1",),
+        1,
+    ),
+    "a BaseException whose __str__ raises": (
+        HOSTILE_STR,
+        "Sneaky",
+        ("raised Sneaky at line 5", "its __str__ raised ValueError"),
+        5,
+    ),
+    "int 0x80": (INT_0X80, "ForbiddenSyscall", ("SIGSYS", "forbids", "blocked"), None),
+}
+
+
+@pytest.mark.parametrize("name", list(TRUTHS))
+def test_each_way_a_program_can_end_gets_a_truthful_message(pool: Pool, name: str) -> None:
+    source, kind, says, line = TRUTHS[name]
+    result = attack(pool, source + GOOD)
+    assert result.error is not None and result.error.kind == kind, result.error and result.error.format()
+    for text in says:
+        assert text in result.error.message, result.error.message
+    assert "replaced" not in result.error.message and "memory" not in result.error.message
+    assert result.error.line == line
