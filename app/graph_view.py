@@ -17,7 +17,7 @@ from collections import OrderedDict
 import streamlit as st
 import streamlit.components.v1 as components
 
-from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
+from inspectors.graph import COLOUR_BY, Graph, GraphOptions, expand_id, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph as build_hlo_graph
 from inspectors.hlo_graph import stablehlo_graph
 from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, to_dot
@@ -260,10 +260,8 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
     closed, opened = {}, {}
     for g in graphs:
         for n in g.nodes:
-            if n.kind in ("collapsed", "summary"):
-                closed[_expand_id(n.id)] = (
-                    f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({_expand_id(n.id)})"
-                )
+            if (nid := expand_id(n)) is not None:
+                closed[nid] = f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({nid})"
         for grp in g.groups:
             if grp.kind not in ("region", "fold", "func") and not grp.kind.endswith(("jaxpr", "]")):
                 opened[grp.path] = f"{grp.label.splitlines()[0]} ({grp.path})"
@@ -279,11 +277,6 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
             format_func=lambda k, p=pool: p.get(k, k),
             help=f"{label} these sub-graphs (the depth setting decides the rest).",
         )
-
-
-def _expand_id(node_id: str) -> str:
-    """Return the id the expand set uses for a node: `eqn_0/jaxpr/3` → `0/jaxpr/3`."""
-    return node_id.removeprefix("eqn_")
 
 
 # ---------------------------------------------------------------- the two public views

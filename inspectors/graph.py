@@ -1045,6 +1045,19 @@ def _attempt(
     return view.graph
 
 
+def expand_id(node: Node) -> str | None:
+    """Return the id that opens a node in `GraphOptions.expand` (None for a node that does not open).
+
+    A collapsed equation `eqn_0/jaxpr/3` opens as `0/jaxpr/3`, a summary or an input
+    group by its own id, a StableHLO call by its callee (`func@inner`).
+    """
+    if "expand" in node.details:
+        return node.details["expand"]
+    if node.kind in ("collapsed", "summary", "inputs"):
+        return node.id.removeprefix("eqn_")
+    return None
+
+
 def equation_nodes(graph: Graph) -> list[Node]:
     """Return the nodes that stand for one equation each (for checks against the jaxpr)."""
     return [n for n in graph.nodes if n.kind in ("eqn", "call", "collapsed")]
