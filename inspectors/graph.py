@@ -401,6 +401,19 @@ def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]
     return hits
 
 
+def line_scopes(model: JaxprModel, line: int) -> dict[str, list[str]]:
+    """Split the equations of one source line by model scope: a line in a loop over layers, layer by layer.
+
+    Returns `{"layer_0/attention": [eqn ids], "layer_1/attention": [...], ...}` in program
+    order; equations traced outside any scope are under "".
+    """
+    out: dict[str, list[str]] = {}
+    for e in walk(model):
+        if e.source is not None and e.source.line == line:
+            out.setdefault("/".join(scope_path(e)), []).append(e.id)
+    return out
+
+
 def ancestors(eqn_id: str) -> list[str]:
     """Return the ids of the equations whose sub-jaxprs contain `eqn_id` (`0/jaxpr/1/...` → `0`, `0/jaxpr/1`)."""
     parts = eqn_id.split("/")

@@ -399,3 +399,14 @@ def test_a_long_edge_stub_is_declared_inside_its_consumers_cluster():
         groups=[Group("g", "jit: f")],
     )
     assert to_dot(graph) == STUB_DOT
+
+
+def test_one_source_line_in_a_loop_over_layers_splits_by_layer(transformer):
+    from inspectors.graph import line_scopes
+
+    model = transformer["forward"]
+    src = TRANSFORMER.read_text().splitlines()
+    line = next(i for i, code in enumerate(src, 1) if "x = x + attention(p, layer_norm(x))" in code)
+    scopes = line_scopes(model, line)
+    assert list(scopes) == [f"layer_{i}/attention" for i in range(6)]
+    assert len({len(ids) for ids in scopes.values()}) == 1  # the same equations in every layer
