@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on the path
     sys.path.insert(0, str(ROOT))
 
-from app import editor, inspection, sidebar, state, teaching, views  # noqa: E402
+from app import editor, inspection, profile_view, sidebar, state, teaching, views  # noqa: E402
 
 st.set_page_config(
     page_title="Jaxpr Explorer",
@@ -58,4 +58,4 @@ state.sync_url()  # before the views: the link is right even if a view fails
 shown, stale = views.pick_view(result)
 if stale:
     views.stale_banner(shown)
-views.tabs(shown, extra=teaching.TABS, lecture=state.lecture())
+views.tabs(shown, extra=[*teaching.TABS, ("Profile", profile_view.profile_tab)], lecture=state.lecture())

@@ -77,6 +77,7 @@ KIND_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda op: op == "while", "loop"),
     (lambda op: op == "conditional", "branch"),
     (lambda op: op in ("custom-call", "call"), "call"),
+    (lambda op: op in ("fusion", *TRIVIAL), "data movement"),  # a fusion of bitcasts and copies
 ]
 
 
@@ -391,19 +392,32 @@ class EquationIndex:
     """Equations of the transformed jaxpr by (line, primitive), with their phase and provenance."""
 
     def __init__(self, result: InspectionResult) -> None:
-        self.by_key: dict[tuple[int, str], list[tuple[str, str, str]]] = defaultdict(list)
+        self.by_key: dict[tuple[int, str], list[tuple[str, str, str, list[int]]]] = defaultdict(list)
         self.lines_of: dict[str, set[int]] = defaultdict(set)  # primitive → user lines
         for eqn in walk(result.model_after):
             if eqn.source and mapping.same_file(eqn.source.file, result.request.filename):
                 key = (eqn.source.line, eqn.primitive)
-                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance))
+                shape = arrays(eqn.outvars[0].type) if eqn.outvars else []
+                dims = shape[0][1] if shape else []
+                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance, dims))
                 self.lines_of[eqn.primitive].add(eqn.source.line)
 
-    def match(self, line: int | None, primitive: str, phase: str) -> list[tuple[str, str]]:
-        """Return (id, provenance) of the equations an instruction came from (same phase first)."""
+    def match(
+        self, line: int | None, primitive: str, phase: str, dims: list[int] | None = None
+    ) -> list[tuple[str, str]]:
+        """Return (id, provenance) of the equations an instruction came from.
+
+        Candidates share its line and primitive; those of its phase, then of its result
+        shape, are preferred (a loop over layers puts every layer's dot on one line).
+        """
         found = self.by_key.get((line, primitive), []) if line is not None else []
-        same = [(i, prov) for i, ph, prov in found if ph == phase]
-        return same or [(i, prov) for i, _, prov in found]
+        found = [f for f in found if f[1] == phase] or found
+        found = (
+            [f for f in found if f[3] == dims]
+            or [f for f in found if sorted(f[3]) == sorted(dims or [])]
+            or found
+        )
+        return [(i, prov) for i, _, prov, _ in found]
 
     def only_line(self, primitives: list[str]) -> int | None:
         """Return the one user line where all equations of these primitives are, if there is one."""
@@ -481,22 +495,29 @@ class Resolver:
         return next((p for p in candidates if (line, p) in self.eqns.by_key), candidates[0])
 
     def neighbour(self, ins: HloInstr) -> Any:
-        """Return the nearest operand or user with a user line (breadth first, a few hops)."""
-        seen, frontier = {ins.name}, [ins.name]
-        for _ in range(NEIGHBOUR_HOPS):
+        """Return the best nearby instruction with a user line, a few hops away at most.
+
+        When XLA rewrites an op (a dot with a vector becomes a dot and bitcasts), what is
+        left of the original op keeps its metadata: a neighbour named after the same
+        primitive wins, then the nearest, then a user over an operand.
+        """
+        want = OPCODE_PRIMITIVES.get(ins.opcode, ())
+        seen, frontier, found = {ins.name}, [ins.name], []
+        for hops in range(NEIGHBOUR_HOPS):
             nxt = []
             for name in frontier:
-                around = [*self.module.instructions[name][1].operands, *self.users.get(name, [])]
-                for other in around:
+                around = [(o, 1) for o in self.users.get(name, [])]
+                around += [(o, 2) for o in self.module.instructions[name][1].operands]
+                for other, side in around:
                     if other in seen or other not in self.module.instructions:
                         continue
                     seen.add(other)
-                    found = self.module.located(self.module.instructions[other][1])
-                    if found is not None:
-                        return found
+                    loc = self.module.located(self.module.instructions[other][1])
+                    if loc is not None:
+                        found.append((loc.primitive.split(";")[0] not in want, hops, side, len(found), loc))
                     nxt.append(other)
             frontier = nxt
-        return None
+        return min(found)[-1] if found else None
 
 
 # Inside a fusion these cost next to nothing (they become index arithmetic in the loop).
@@ -515,7 +536,8 @@ def parts_of(name: str, resolver: Resolver) -> tuple[list[ProfilePart], str]:
     for member_comp, member in members:
         src = resolver.source(member, ins)
         flops = instruction_flops(member, module.types[member_comp])
-        found = resolver.eqns.match(src.line, src.primitive, src.phase)
+        shape = arrays(member.type)
+        found = resolver.eqns.match(src.line, src.primitive, src.phase, shape[0][1] if shape else None)
         provs += [prov for _, prov in found]
         weight = max(flops, float(elements(member.type)), 1.0)
         parts.append(
@@ -713,10 +735,7 @@ PLURALS = {"dot": "dots", "convolution": "convolutions", "reduce": "reductions",
 def line_summary(row: LineProfile) -> str:
     """Return "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"."""
     where = f"line {row.line}" if row.line is not None else "no line (added by XLA)"
-    ops = ", ".join(
-        f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}"
-        for kind, n in sorted(row.ops.items(), key=lambda kv: (-kv[1], kv[0]))
-    )
+    ops = ", ".join(f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}" for kind, n in row.ops.items())
     text = f"{where}: {100 * row.share:.1f} % of the time" + (f", {ops}" if ops else "")
     if {"forward", "backward"} & row.phases.keys():
         split = [

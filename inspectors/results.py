@@ -313,7 +313,7 @@ class LineProfile:
     code: str
     time_s: float
     share: float
-    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2)
+    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2), hottest first
     phases: dict[str, float] = field(default_factory=dict)  # share of the total per phase
     summary: str = ""  # "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"
 
