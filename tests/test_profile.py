@@ -337,3 +337,35 @@ def test_heat_colour_runs_from_white_to_red():
     assert styles.heat_color(None) == styles.NO_HEAT
     reds = [int(styles.heat_color(s)[3:5], 16) for s in (0.0, 0.01, 0.05, 0.2, 0.5)]  # green falls
     assert reds == sorted(reds, reverse=True)
+
+
+# --- the Profile view in the app ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_app_profile_view_shows_ops_lines_and_heat():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(
+        str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=120
+    )
+    at.session_state["plain_editor"] = True
+    at.query_params["sample"] = "slides_mlp"
+    at.query_params["args"] = "[(f32[128,256], f32[256]), (f32[256,1], f32[1])], f32[512,128], f32[512,1]"
+    at.query_params["view"] = "Profile"
+    at.run()
+    assert not at.exception, at.exception
+    at.select_slider(key="time_budget_s").set_value(0.25)
+    at.button(key="profile_run").click().run()
+    assert not at.exception, at.exception
+    assert {"Per call (profiled)", "Covered by op events", "Profiler overhead", "Profiled calls"} <= {
+        m.label for m in at.metric
+    }
+    ops = next(d.value for d in at.dataframe if d.value is not None and "op" in d.value.columns)
+    assert ops["share"].tolist() == sorted(ops["share"], reverse=True) and ops["line"].iloc[0] == "line 35"
+    bodies = [h.proto.body for h in at.get("html")]
+    assert any("line 35: " in b and "% of the time" in b for b in bodies)  # the per-line summary
+    heat = next(b for b in bodies if "heat-source" in b)
+    assert re.search(r'data-line="35" style="[^"]*background:#[0-9a-f]{6}', heat)
