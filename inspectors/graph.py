@@ -40,6 +40,11 @@ class Node:
     match: bool = False
     heat: float | None = None  # share of the measured time (colour by "time"), None if unmeasured
 
+    @property
+    def expand_id(self) -> str:
+        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`)."""
+        return self.id.removeprefix("eqn_")
+
 
 @dataclass
 class Edge:
@@ -77,6 +82,22 @@ class Graph:
     direction: str = "TB"
     edge_labels: bool = True
     total_equations: int = 0
+
+    def expandable(self) -> dict[str, str]:
+        """Return the collapsed nodes and summaries that can open, by their `expand` id, with a label."""
+        return {
+            n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
+            for n in self.nodes
+            if n.kind in ("collapsed", "summary")
+        }
+
+    def collapsible(self) -> dict[str, str]:
+        """Return the open sub-graphs that can close, by their `collapse` path, with a label."""
+        return {
+            g.path: f"{g.label.splitlines()[0]} ({g.path})"
+            for g in self.groups
+            if g.kind not in ("region", "fold", "func") and not g.kind.endswith(("jaxpr", "]"))
+        }
 
 
 COLOUR_BY = ("family", "provenance", "line")

@@ -5,9 +5,13 @@
         result = inspect_in(pool, request)   # an InspectionResult; failures in result.error
 
 A pool holds warm zygotes (JAX imported once, no backend started), each
-inside bubblewrap when it works here. Per request a zygote forks a child that
-drops to rlimits, Landlock and seccomp, runs one job from `jobs.JOBS`, and
-sends back plain JSON. Importing this package does not import JAX.
+inside bubblewrap when it works here. Per request the pool hands a zygote a
+fresh socket and output file (by SCM_RIGHTS); the zygote forks a child that
+reads its own request from that socket, drops to rlimits, Landlock and
+seccomp, runs one job from `jobs.JOBS`, and sends its partial and final
+results straight back as JSON frames, which the pool checks strictly. The
+zygote never sees a request or a result. Importing this package does not
+import JAX.
 """
 
 from __future__ import annotations

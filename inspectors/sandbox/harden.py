@@ -145,6 +145,53 @@ def apply_seccomp() -> None:
     f.load()
 
 
+def fresh_tmp(base: str, tmp_mb: int, uid: int) -> str:
+    """Return an empty private temp directory for this request (inside `base`)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="job-", dir=base)
+
+
+def apply(limits: dict[str, Any], tmp: str, uid: int, in_bwrap: bool) -> None:
+    """Apply every limit to this process, in order: rlimits, Landlock, privileges, seccomp."""
+    set_rlimits(limits, in_bwrap)
+    confined = apply_landlock(tmp) > 0
+    drop_privileges([tmp], in_bwrap, confined)
+    apply_seccomp()
+
+
+def wipe(base: str, tmp_mb: int) -> bool:
+    """Remove everything a request left in `base`, never following a link; True when it is empty."""
+    try:
+        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        _remove_all(fd)
+        return not os.listdir(fd)
+    except (OSError, RecursionError):
+        return False
+    finally:
+        os.close(fd)
+
+
+def _remove_all(dir_fd: int) -> None:
+    """Remove the contents of the open directory `dir_fd`: unlink, or make a directory traversable and recurse."""
+    for name in os.listdir(dir_fd):
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+            continue
+        except IsADirectoryError:
+            pass
+        os.chmod(name, 0o700, dir_fd=dir_fd)  # a directory (unlink said so): a mode-000 tree is no obstacle
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        try:
+            _remove_all(sub)
+        finally:
+            os.close(sub)
+        os.rmdir(name, dir_fd=dir_fd)
+
+
 def seccomp_available() -> bool:
     """True when pyseccomp and libseccomp load here."""
     try:

@@ -1,0 +1,43 @@
+"""Attack (issue 9, item 1): look for an earlier request's secret in this process: frames, heap, raw memory."""
+
+import gc
+import sys
+
+# Two needles built the same way, each held once as bytes and once as text. The earlier
+# user's secret (...4711) would show up as extra copies of the first one only.
+needles = {name: ("JXE" + "SECRET_").encode() + name.encode() for name in ("4711", "0815")}
+texts = {name: needle.decode() for name, needle in needles.items()}
+
+
+def in_frames(text):
+    frame, hits = sys._getframe(), 0
+    while frame is not None:
+        hits += sum(isinstance(v, str) and text in v and v is not text for v in frame.f_locals.values())
+        frame = frame.f_back
+    return hits
+
+
+def in_heap(text):
+    return sum(1 for o in gc.get_objects() if isinstance(o, str) and text in o and o is not text)
+
+
+def in_memory():
+    counts = dict.fromkeys(needles, 0)
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", buffering=0) as mem:
+        for line in maps.read().splitlines():
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if "r" not in parts[1] or (len(parts) > 5 and parts[5].startswith("[vvar")):
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, OverflowError, ValueError):
+                continue
+            for name, needle in needles.items():
+                counts[name] += data.count(needle)
+    return counts
+
+
+found = {name: (in_frames(text), in_heap(text)) for name, text in texts.items()}
+raise RuntimeError(f"frames/heap={found} memory={in_memory()}")
