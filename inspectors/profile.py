@@ -212,11 +212,16 @@ class OpEvent:
 class Measurement:
     """Op events per profiled call and wall times per call with and without the profiler."""
 
-    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded
-    walls: list[float]  # seconds per profiled call (same calls as `runs`)
+    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded (or one pooled list)
+    walls: list[float]  # seconds per profiled call (the calls `runs` stand for)
     untraced: list[float]  # seconds per call, same loop, no profiler
     warmup: int = 1
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        """Return how many calls the events stand for (figures are per call)."""
+        return max(len(self.walls), 1)
 
 
 MIN_RUNS, MAX_RUNS = 5, 50
@@ -295,7 +300,7 @@ def split_runs(
     else:
         # No per-call ids (or some calls recorded no ops): pool the events over all calls.
         pooled = [e for g in groups for e in g]
-        runs, kept, warmup = ([pooled] if pooled else []), [sum(walls)], 0
+        runs, kept, warmup = ([pooled] if pooled else []), walls, 0
         notes.append(f"{len(groups)} event groups for {len(walls)} calls: events pooled over all calls")
     return Measurement(runs, kept, untraced, warmup, notes)
 
@@ -652,7 +657,7 @@ def attribute(
     device: str,
 ) -> Profile:
     """Turn a measurement into the profile: ops hottest first, then lines."""
-    n = max(len(meas.runs), 1)
+    n = meas.calls
     control = lambda name: name in module.instructions and module.instructions[name][1].opcode in CONTROL  # noqa: E731
     times: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)

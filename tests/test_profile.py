@@ -231,6 +231,7 @@ def test_split_runs_drops_warmup_or_pools_when_calls_cannot_be_told_apart():
     assert m.runs == groups[1:] and m.walls == [0.2, 0.3] and m.warmup == 1
     pooled = prof.split_runs(groups[:2], [0.1, 0.2, 0.3], 1, [])
     assert len(pooled.runs) == 1 and len(pooled.runs[0]) == 2 and pooled.notes
+    assert pooled.calls == 3 and pooled.warmup == 0  # figures stay per call: totals ÷ 3
 
 
 def test_estimated_flops_match_xla_for_dot_and_elementwise():
@@ -369,3 +370,23 @@ def test_app_profile_view_shows_ops_lines_and_heat():
     assert any("line 35: " in b and "% of the time" in b for b in bodies)  # the per-line summary
     heat = next(b for b in bodies if "heat-source" in b)
     assert re.search(r'data-line="35" style="[^"]*background:#[0-9a-f]{6}', heat)
+
+
+def test_attribution_of_a_measurement_built_by_hand(results):
+    """Known event times on the real compiled module: exact shares, lines, calls and per-line sums."""
+    r = results["matmul"]
+    module = prof.Module.read(r.hlo, r.request.filename)
+    dot = next(o.name for o in r.profile.ops if o.kind == "dot")
+    small = next(o.name for o in r.profile.ops if o.line == SMALL_LINE)
+    run = [ev(dot, 0, 600), ev(small, 600, 700), ev(small, 700, 800)]  # the small op twice per call
+    meas = prof.Measurement(runs=[run, run], walls=[1e-6, 1e-6], untraced=[0.9e-6, 0.9e-6])
+    p = prof.attribute(r, module, meas, (1e11, 1e10), "cpu:0")
+    assert [(o.name, o.share, o.calls, o.line) for o in p.ops] == [
+        (dot, pytest.approx(0.6), 1, MATMUL_LINE),
+        (small, pytest.approx(0.2), 2, SMALL_LINE),
+    ]
+    assert p.covered_s == pytest.approx(800e-9) and p.coverage == pytest.approx(0.8)
+    assert p.overhead == pytest.approx(1 / 0.9 - 1)
+    dot_row = next(o for o in p.ops if o.name == dot)
+    assert dot_row.flops_per_s == pytest.approx(dot_row.flops / 600e-9)
+    assert sum(row.share for row in p.lines) == pytest.approx(0.8)
