@@ -290,13 +290,23 @@ def op_events(data: Any, module: str) -> list[list[OpEvent]]:
     return [sorted(evs, key=lambda e: e.start_ns) for evs in ordered]
 
 
+OUTLIER = 3.0  # a profiled call slower than this many times the median was descheduled: left out
+
+
 def split_runs(
     groups: list[list[OpEvent]], walls: list[float], warmup: int, untraced: list[float]
 ) -> Measurement:
-    """Pair event groups with the calls that made them; drop the warm-up calls."""
+    """Pair event groups with the calls that made them; drop the warm-up calls and outliers."""
     notes = []
     if len(groups) == len(walls):
         runs, kept = groups[warmup:], walls[warmup:]
+        limit = OUTLIER * statistics.median(kept) if kept else math.inf
+        steady = [(r, w) for r, w in zip(runs, kept, strict=True) if w <= limit]
+        if len(steady) < len(kept):
+            notes.append(
+                f"{len(kept) - len(steady)} of {len(kept)} calls left out: over {OUTLIER:g}× the median"
+            )
+        runs, kept = [r for r, _ in steady], [w for _, w in steady]
     else:
         # No per-call ids (or some calls recorded no ops): pool the events over all calls.
         pooled = [e for g in groups for e in g]
@@ -825,16 +835,22 @@ def header(profile: Profile) -> str:
     )
 
 
+def phase_text(op: ProfileOp) -> str:
+    """Return an op's grad phase, marked `·vmap` when its equations were batched by vmap."""
+    return (op.phase + " ·vmap" if "vmap(" in op.provenance else op.phase).strip()
+
+
 def table(profile: Profile) -> str:
     """Return `--emit profile`: one row per compiled op or fusion, hottest first."""
     head = f"# {'share':>7}  {'time':>9}  {'calls':>6}  {'op':<34} {'line':<9} {'kind':<13} {'phase':<16} {'FLOP/s':>12} {'bytes/s':>10}  bound"
     rows = [head]
     for op in profile.ops:
         line = f"line {op.line}" if op.line is not None else "no line"
+        phase = phase_text(op) or "-"
         calls = f"{op.calls:g}" if op.calls < 1e5 else f"{op.calls:.3g}"
         rows.append(
             f"{100 * op.share:7.1f} %  {fmt_time(op.time_s):>9}  {calls:>6}  {op.name:<34} {line:<9} "
-            f"{op.kind:<13} {op.phase or '-':<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
+            f"{op.kind:<13} {phase:<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
             f"{fmt_rate(op.bytes_per_s, 'B/s'):>10}  {op.bound or '-'}"
         )
     return "\n".join(rows) + "\n"

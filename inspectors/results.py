@@ -66,7 +66,7 @@ class Request:
         The time budget only matters when timing, so untimed requests that differ in it share a key.
         """
         data = dataclasses.asdict(self)
-        if not self.time:
+        if not (self.time or self.profile):
             data["time_budget_s"] = None
         blob = json.dumps(data, sort_keys=True).encode("utf-8", "replace")
         return hashlib.sha256(blob).hexdigest()

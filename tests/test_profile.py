@@ -232,6 +232,8 @@ def test_split_runs_drops_warmup_or_pools_when_calls_cannot_be_told_apart():
     pooled = prof.split_runs(groups[:2], [0.1, 0.2, 0.3], 1, [])
     assert len(pooled.runs) == 1 and len(pooled.runs[0]) == 2 and pooled.notes
     assert pooled.calls == 3 and pooled.warmup == 0  # figures stay per call: totals ÷ 3
+    slow = prof.split_runs([*groups, [ev("a", 30, 31)]], [0.1, 0.2, 0.2, 5.0], 1, [])
+    assert slow.walls == [0.2, 0.2] and slow.runs == groups[1:] and "1 of 3 calls left out" in slow.notes[0]
 
 
 def test_estimated_flops_match_xla_for_dot_and_elementwise():

@@ -17,7 +17,10 @@ from collections import OrderedDict
 import pandas as pd
 import streamlit as st
 
-from app import graph_view, inspection, state, teaching
+from app import inspection, state
+from app.components.embed import embed
+from app.components.painted import equation_lines, show_painted
+from app.views import graph as graph_view
 from inspectors import profile as prof
 from inspectors.graph import GraphOptions, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph
@@ -86,7 +89,7 @@ def profile_tab(view: InspectionResult) -> None:
     if p is None or not p.ops:
         st.info("The profiler recorded no op events for this program.")
         return
-    header(p)
+    header(p, result.timing.median_s if result.timing else None)
     line_summaries(p)
     op = ops_table(result, p)
     selected_op(result, op)
@@ -96,7 +99,7 @@ def profile_tab(view: InspectionResult) -> None:
 # --- the figures --------------------------------------------------------------------------------
 
 
-def header(p: Profile) -> None:
+def header(p: Profile, median_s: float | None) -> None:
     """How it was measured: time per call, coverage, overhead, runs, peaks."""
     a, b, c, d = st.columns(4)
     a.metric("Per call (profiled)", prof.fmt_time(p.wall_s), help="Mean wall time of the profiled calls.")
@@ -116,7 +119,13 @@ def header(p: Profile) -> None:
         f"{prof.fmt_rate(p.peak_bytes_per_s, 'B/s')} (copy). FLOPs and bytes per op are {p.cost_source}; "
         f"rates are over each op's own event time."
     )
-    st.caption(" · ".join([peaks, *p.notes]))
+    timing = (
+        f"Op time {prof.fmt_time(p.covered_s)} per call; the timing run without the profiler: median "
+        f"{prof.fmt_time(median_s)}."
+        if median_s
+        else ""
+    )
+    st.caption(" · ".join(filter(None, [timing, peaks, *p.notes])))
 
 
 def line_summaries(p: Profile) -> None:
@@ -159,7 +168,7 @@ def ops_frame(result: InspectionResult, p: Profile) -> pd.DataFrame:
                 "op": op.name,
                 "line": f"line {op.line}" if op.line is not None else "no line",
                 "kind": op.kind,
-                "phase": op.phase or "",
+                "phase": prof.phase_text(op),
                 "FLOP/s": prof.fmt_rate(op.flops_per_s, "FLOP/s"),
                 "bytes/s": prof.fmt_rate(op.bytes_per_s, "B/s"),
                 "bound": op.bound,
@@ -280,7 +289,7 @@ def window(picked: set[int], key: str, what: str) -> tuple[int, int] | None:
 
 def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
     """Return (text line → heat colour, the picked op's lines) for the transformed jaxpr."""
-    spans = teaching.equation_lines(result.jaxpr_after or "", result.model_after)
+    spans = equation_lines(result.jaxpr_after or "", result.model_after)
     colors = {}
     for eqn_id, share in prof.equation_heat(p).items():
         for n in spans.get(eqn_id, [])[:1] if _has_body(result, eqn_id) else spans.get(eqn_id, []):
@@ -316,7 +325,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
                 f"`{result.expression or result.entry}`: each equation on the share of the ops it became"
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
-            teaching.show_painted(
+            show_painted(
                 result.jaxpr_after or "",
                 "jaxpr",
                 colors,
@@ -329,7 +338,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
         with hlo_t:
             colors, picked = hlo_heat(p, op)
             around = window(picked, "profile_hlo_whole", "module")
-            teaching.show_painted(
+            show_painted(
                 result.hlo or "", "hlo", colors, selected=picked, height=460, only=around, linenos=True
             )
     if graph_t.open is not False:
@@ -354,4 +363,4 @@ def _graph(graph) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
         st.warning(payload)
         return
     height = graph_view.VIEWER_HEIGHT
-    graph_view._embed(graph_view.viewer_html(payload, graph, height), height + 8)
+    embed(graph_view.viewer_html(payload, graph, height), height + 8)
