@@ -547,28 +547,29 @@ def parts_of(name: str, resolver: Resolver) -> tuple[list[ProfilePart], str]:
     members = module.fused(ins) if ins.opcode == "fusion" else []
     fused = bool(members)
     members = members or [(comp, ins)]
-    parts, provs = [], []
+    groups: dict[tuple, ProfilePart] = {}
+    provs: list[str] = []
     for member_comp, member in members:
         src = resolver.source(member, ins)
         flops = instruction_flops(member, module.types[member_comp])
         shape = arrays(member.type)
-        found = resolver.eqns.match(src.line, src.primitive, src.phase, shape[0][1] if shape else None)
-        provs += [prov for _, prov in found]
+        dims = shape[0][1] if shape else None
         weight = max(flops, float(elements(member.type)), 1.0)
-        parts.append(
-            ProfilePart(
-                instruction=member.name,
-                opcode=member.opcode,
-                primitive=src.primitive,
-                line=src.line,
-                phase=src.phase,
-                weight=weight * (FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0),
-                flops=flops,
-                text_line=src.text_line,
-                equations=[i for i, _ in found],
-                inferred=src.inferred,
-            )
-        )
+        weight *= FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0
+        key = (src.line, src.primitive, src.phase, member.opcode, src.inferred, tuple(dims or ()))
+        part = groups.get(key)
+        if part is None:
+            found = resolver.eqns.match(src.line, src.primitive, src.phase, dims)
+            provs += [prov for _, prov in found]
+            part = groups[key] = ProfilePart(
+                instructions=[], opcode=member.opcode, primitive=src.primitive, line=src.line,
+                phase=src.phase, weight=0.0, equations=[i for i, _ in found], inferred=src.inferred,
+            )  # fmt: skip
+        part.instructions.append(member.name)
+        part.text_lines += [src.text_line] if src.text_line else []
+        part.weight += weight
+        part.flops += flops
+    parts = list(groups.values())
     total = sum(p.weight for p in parts)
     for p in parts:
         p.weight /= total
@@ -787,8 +788,9 @@ def instruction_heat(profile: Profile) -> dict[str, float]:
     for op in profile.ops:
         out[op.name] = out.get(op.name, 0.0) + op.share
         for part in op.parts:
-            if part.instruction != op.name:
-                out[part.instruction] = out.get(part.instruction, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for name in part.instructions:
+                    out[name] = out.get(name, 0.0) + op.share * part.weight / len(part.instructions)
     return out
 
 
@@ -799,8 +801,9 @@ def hlo_text_heat(profile: Profile) -> dict[int, float]:
         if op.text_line:
             out[op.text_line] = out.get(op.text_line, 0.0) + op.share
         for part in op.parts:
-            if part.text_line and part.instruction != op.name:
-                out[part.text_line] = out.get(part.text_line, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for n in part.text_lines:
+                    out[n] = out.get(n, 0.0) + op.share * part.weight / len(part.text_lines)
     return out
 
 

@@ -903,16 +903,20 @@ class Walkthrough(JsonMixin):
 
 @dataclass
 class ProfilePart:
-    """One HLO instruction inside a profiled op, and the part of the op's time it stands for."""
+    """HLO instructions inside a profiled op that share one source, and their part of the op's time.
 
-    instruction: str  # `dot.3`, or a fused instruction (`multiply.2`)
+    A fusion's instructions with the same line, primitive, phase, opcode and shape form one
+    part (an unrolled loop fuses thousands of them), so a part's equations are listed once.
+    """
+
+    instructions: list[str]  # `dot.3`, or fused instructions (`multiply.2`, ...)
     opcode: str
-    primitive: str = ""  # the jaxpr primitive in its metadata (`dot_general`)
+    primitive: str = ""  # the jaxpr primitive in their metadata (`dot_general`)
     line: int | None = None  # the user's line (library calls count for their caller)
     phase: str = ""  # "forward", "backward" or ""
-    weight: float = 1.0  # its fraction of the op's time: by estimated FLOPs (elements at least)
-    flops: float = 0.0  # estimated from HLO shapes, per execution
-    text_line: int = 0  # its line in the compiled HLO text
+    weight: float = 1.0  # their fraction of the op's time: by estimated FLOPs (elements at least)
+    flops: float = 0.0  # estimated from HLO shapes, per execution of the op
+    text_lines: list[int] = field(default_factory=list)  # their lines in the compiled HLO text
     equations: list[str] = field(default_factory=list)  # equation ids of `model_after`
     inferred: bool = False  # no metadata: the line is its primitive's only line, or a neighbour's
 

@@ -203,7 +203,7 @@ def test_hlo_and_source_heat_point_at_the_hot_lines(results):
     text_heat = prof.hlo_text_heat(p)
     hottest = max(text_heat, key=text_heat.get)
     assert p.ops[0].name in r.hlo.splitlines()[hottest - 1] or any(
-        part.text_line == hottest for part in p.ops[0].parts
+        hottest in part.text_lines for part in p.ops[0].parts
     )
     assert max(prof.source_heat(p).items(), key=lambda kv: kv[1])[0] == MATMUL_LINE
     assert prof.instruction_heat(p)[p.ops[0].name] == pytest.approx(p.ops[0].share)
@@ -328,7 +328,8 @@ def test_graphs_colour_nodes_by_measured_time(results):
     opened = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=3, colour_by="time", heat=hlo_heat))
     inner = {n.id.rsplit(":", 1)[1]: n.heat for n in opened.nodes if n.heat is not None}
     for part in top.parts:  # an open fusion shows its instructions, each with its part of the time
-        assert inner[part.instruction] == pytest.approx(top.share * part.weight)
+        for name in part.instructions:
+            assert inner[name] == pytest.approx(top.share * part.weight / len(part.instructions))
 
 
 def test_heat_colour_runs_from_white_to_red():

@@ -228,7 +228,8 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
         parts = pd.DataFrame(
             [
                 {
-                    "instruction": part.instruction,
+                    "instructions": part.instructions[0]
+                    + (f" (+{len(part.instructions) - 1})" if len(part.instructions) > 1 else ""),
                     "opcode": part.opcode,
                     "primitive": part.primitive,
                     "line": part.line,
@@ -306,7 +307,7 @@ def _has_body(result: InspectionResult, eqn_id: str) -> bool:
 def hlo_heat(p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
     """Return (text line → heat colour, the picked op's lines) for the compiled HLO."""
     colors = {n: text_heat(share) for n, share in prof.hlo_text_heat(p).items()}
-    picked = {op.text_line, *(part.text_line for part in op.parts)} - {0}
+    picked = {op.text_line, *(n for part in op.parts for n in part.text_lines)} - {0}
     return colors, picked
 
 
