@@ -84,7 +84,7 @@ def run_inspection(
 
 def _key(request: Request) -> str | None:
     """The cache key of an untimed request (timings are never cached: they are measurements)."""
-    return None if request.time else request.key()
+    return None if request.time or request.profile else request.key()
 
 
 def _remember(key: str, result: InspectionResult) -> None:
