@@ -85,6 +85,9 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
+    _map_and_trace_back(result)
+    if on_stage and (result.source_map or result.provenance):
+        on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
         _cache[key] = result
         while len(_cache) > CACHE_SIZE:
@@ -98,6 +101,21 @@ def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, An
     Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
     """
     return dataclasses.replace(result, stages=list(stages)).to_dict()
+
+
+def _map_and_trace_back(result: InspectionResult) -> None:
+    """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
+    if result.model_after is None and result.model_before is None:
+        return
+    from inspectors import mapping, provenance
+
+    start = time.perf_counter()
+    try:
+        result.source_map = mapping.source_map(result)
+        result.provenance = provenance.provenance_of(result, result.source_map)
+    except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
+        result.source_map, result.provenance = None, None
+    result.stage_times["maps"] = time.perf_counter() - start
 
 
 class _Emitter:

@@ -235,3 +235,18 @@ def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
     here = inspect(request, use_cache=False)
     assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
     assert all(s.note == NO_PROGRAMS for s in final.of_kind("asm"))
+    assert final.source_map == here.source_map and final.provenance == here.provenance
+
+
+def test_source_map_and_provenance_come_with_the_result():
+    from inspectors.mapping import source_map
+    from inspectors.provenance import grad_provenance, jit_provenance, vmap_provenance
+
+    result = _inspect("two", "f32[3], f32[2,3]", ["grad", "vmap(in_axes=(None, 0))", "jit"])
+    assert result.source_map == source_map(result)
+    assert result.source_map.lines and any(info.eqns_after for info in result.source_map.lines)
+    assert result.provenance.grad == grad_provenance(result.model_after)
+    assert result.provenance.vmap == vmap_provenance(result.model_before, result.model_after)
+    assert result.provenance.jit == jit_provenance(result, result.source_map)
+    again = InspectionResult.from_json(result.to_json())
+    assert again.source_map == result.source_map and again.provenance == result.provenance
