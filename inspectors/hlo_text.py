@@ -9,6 +9,7 @@ read this one model.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -152,8 +153,13 @@ class HloModule:
                 yield from comp.instructions
 
 
+@functools.lru_cache(maxsize=4)
 def parse(text: str) -> HloModule:
-    """Parse an HLO module's text (either form) into computations and instructions."""
+    """Parse an HLO module's text (either form) into computations and instructions.
+
+    Cached on the text: the source map, provenance, graphs and diffs read the same
+    module; treat the result as read-only.
+    """
     module = HloModule(tables=tables(text))
     current: Computation | None = None
     for number, line in enumerate(text.splitlines(), start=1):
@@ -204,6 +210,9 @@ def _split_type(rest: str) -> tuple[str, str]:
 
 def _split_call(rest: str) -> tuple[str, str]:
     """Split `a, b), attrs` into the operand text and the attribute text."""
+    close = rest.find(")")
+    if close >= 0 and "(" not in rest[:close]:  # the common case: no parentheses among the operands
+        return rest[:close], rest[close + 1 :]
     depth = 1
     for i, ch in enumerate(rest):
         depth += {"(": 1, ")": -1}.get(ch, 0)

@@ -31,6 +31,7 @@ DUMP_OPTIONS = {"xla_dump_hlo_pass_re": ".*", "xla_dump_hlo_as_text": True}
 # XLA writes the whole module about 40 times (each pipeline's start, each changed pass):
 # above this many bytes of unoptimized HLO the dump would crowd a sandbox's private /tmp.
 MAX_MODULE_BYTES = int(os.environ.get("JAXPR_EXPLORER_PASS_DUMP_MAX_MB", "1")) * 1_000_000
+MAX_KERNEL_BYTES = 1_000_000  # one kernel's LLVM IR or assembly kept in the result
 # `module_0003.jit_f.0014.<pipeline>.after_<pass>.before_<next>.txt`, or a pass's own
 # checkpoints: `module_0003.jit_f.0017.copy-insertion.after_removing_unnecessary_copies.txt`.
 _PASS_FILE = re.compile(r"^module_(\d+)\.(.+)\.(\d{4})\.([^.]+)\.after_(.+?)(?:\.before_(.+))?\.txt$")
@@ -216,13 +217,21 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
 
 
 def kernel_stages(dump: XlaDump) -> list[Stage]:
-    """Return `llvm:NAME` and `asm:NAME` per kernel XLA emitted."""
+    """Return `llvm:NAME` and `asm:NAME` per kernel XLA emitted (texts over MAX_KERNEL_BYTES say so instead)."""
     stages = []
     for k in dump.kernels:
         if k.llvm is not None:
-            stages.append(Stage(id=f"llvm:{k.name}", kind="llvm", name=k.name, text=k.llvm, group="kernels"))
-        stages.append(Stage(id=f"asm:{k.name}", kind="asm", name=k.name, text=k.asm, note=k.asm_note, group="kernels"))
+            stages.append(_kernel_stage(f"llvm:{k.name}", "llvm", k.name, k.llvm, ""))
+        stages.append(_kernel_stage(f"asm:{k.name}", "asm", k.name, k.asm, k.asm_note))
     return stages
+
+
+def _kernel_stage(stage_id: str, kind: str, name: str, text: str | None, note: str) -> Stage:
+    """A kernel's stage; a text too large to send along is left out, with a note saying so."""
+    if text is not None and len(text) > MAX_KERNEL_BYTES:
+        note = f"this kernel's {kind} is {len(text) / 1e6:.1f} MB: not kept (limit {MAX_KERNEL_BYTES / 1e6:g} MB)"
+        text = None
+    return Stage(id=stage_id, kind=kind, name=name, text=text, note=note, group="kernels")
 
 
 def _stats(text: str) -> dict[str, int]:

@@ -326,6 +326,8 @@ class InspectionResult:
     error: InspectError | None = None
     jax_version: str = ""
     output: str = ""  # what the user's code printed (captured by the sandboxed worker)
+    source_map: SourceMap | None = None  # computed with the result (in the worker), never again by the app
+    provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
 
     @property
@@ -377,7 +379,8 @@ class InspectionResult:
         """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
         for stage in partial.stages:
             self.put(stage)
-        for name in ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version"):
+        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version")
+        for name in (*names, "source_map", "provenance"):
             value = getattr(partial, name)
             if value:
                 setattr(self, name, value)
@@ -822,6 +825,15 @@ class JitProvenance(JsonMixin):
     eqns_without_hlo: list[str] = field(default_factory=list)
     hlo_instructions: int = 0
     stablehlo_ops: int = 0
+
+
+@dataclass
+class Provenance(JsonMixin):
+    """What each transformation did, computed once with the result."""
+
+    grad: GradProvenance | None = None  # when the final jaxpr has forward or backward equations
+    vmap: VmapProvenance | None = None  # when vmap batched variables or introduced equations
+    jit: JitProvenance | None = None  # when there is compiled HLO
 
 
 # --- walkthrough ------------------------------------------------------------------------------

@@ -12,8 +12,7 @@ import streamlit as st
 
 from app import safe, state
 from app.components.painted import CODE_BOX, excerpt_html
-from inspectors.results import InspectError, InspectionResult
-from inspectors.teaching_results import SourceMap
+from inspectors.results import InspectError, InspectionResult, SourceMap
 
 STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
 STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
@@ -194,7 +193,9 @@ def memo(kind: str, result: InspectionResult, build: Callable) -> object:
 
 
 def smap_of(result: InspectionResult) -> SourceMap:
-    """Return the result's source map (computed once per result)."""
+    """Return the result's source map: computed with the result in the worker (older results: once here)."""
+    if result.source_map is not None:
+        return result.source_map
     from inspectors.mapping import source_map
 
     return memo("smap", result, lambda: source_map(result))  # type: ignore[return-value]

@@ -29,8 +29,7 @@ from app.views.provenance import fusion_table
 from app.views.run import timing_figures
 from inspectors.mapping import line_color
 from inspectors.provenance import jit_provenance
-from inspectors.results import InspectionResult, Request, request_from_dict
-from inspectors.teaching_results import SourceMap, Walkthrough
+from inspectors.results import InspectionResult, Request, SourceMap, Walkthrough, request_from_dict
 
 STEP_SHORT = ["Source", "Tracing", "Jaxpr", "Interpreter", "StableHLO", "XLA", "Run & time"]
 STEP_TITLES = [
