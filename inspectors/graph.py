@@ -330,7 +330,8 @@ def find_folds(
 
 
 def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
-    """Return ids of equations matching a query: a primitive, a variable, or a source line (`line 12`)."""
+    """Return ids of equations matching a query: a primitive, a variable, a source line (`line 12`),
+    or a function or scope name (`softmax`: a jit's name, the function a line is in, a name-stack scope)."""
     q = query.strip()
     if not q:
         return []
@@ -341,12 +342,19 @@ def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]
             ok = e.source is not None and e.source.line == int(m.group(1))
         else:
             names = {v.name for v in e.invars + e.outvars if not v.literal}
-            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive)
+            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive) or _named(e, q)
         if ok:
             hits.append(e.id)
             if len(hits) >= limit:
                 break
     return hits
+
+
+def _named(e: Equation, q: str) -> bool:
+    """True when `q` names the equation's jit, its function, or a scope on its name stack."""
+    function = e.source.function if e.source else ""
+    scopes = re.split(r"[/()]", e.name_stack)
+    return len(q) > 2 and (e.params.get("name") == q or function == q or q in scopes)
 
 
 def ancestors(eqn_id: str) -> list[str]:

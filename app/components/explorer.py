@@ -82,6 +82,17 @@ def text_panes(
     return getattr(result, "pick", None)
 
 
+def graph_view(
+    svg: str, details: dict[str, dict[str, str]], matches: list[str], expandable: list[str], key: str, height: int
+) -> dict[str, Any] | None:
+    """Draw a laid-out graph (pan, zoom, details on click); return `{node}` when a closed node was clicked."""
+    svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
+    data = {"svg": svg, "details": details, "matches": matches, "expandable": expandable, "height": height}
+    data["sig"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
+    return getattr(result, "pick", None)
+
+
 def pane_texts(element: Any) -> list[str]:
     """Return the plain texts of a component element's panes (for tests: AppTest's unknown element)."""
     import re
