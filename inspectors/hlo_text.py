@@ -261,6 +261,25 @@ def _first(pattern: re.Pattern[str], text: str) -> str:
     return m.group(1) if m else ""
 
 
+_COMP_HEAD = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s*(?:\(.*\)\s*->\s*.*?)?\s*\{\s*$", re.MULTILINE)
+_OPCODE_OF_LINE = re.compile(r"^\s+(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(?:\(.*?\)|\S+)\s+([\w\-]+)\(", re.MULTILINE)
+_FUSION_CALLS = re.compile(r"\sfusion\(.*?calls=%?([\w.\-]+)")
+
+
+def count_opcodes(text: str, top_level: bool = True) -> dict[str, int]:
+    """`opcode_counts(parse(text))` without building the model: a few regex scans (for every XLA pass)."""
+    heads = list(_COMP_HEAD.finditer(text))
+    fused = set(_FUSION_CALLS.findall(text)) if top_level else set()
+    counts: Counter[str] = Counter()
+    for i, head in enumerate(heads):
+        if head.group(1) in fused:
+            continue
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
+        counts.update(_OPCODE_OF_LINE.findall(text, head.end(), end))
+    counts.pop("parameter", None)
+    return dict(counts.most_common())
+
+
 def opcode_counts(module: HloModule, top_level: bool = True) -> dict[str, int]:
     """Return instruction counts by opcode (outside fusion bodies by default), most common first."""
     instructions = module.top_level() if top_level else module.instructions()

@@ -161,31 +161,46 @@ def _kernels(folder: str, names: list[str], module: str, disassemble: bool) -> l
         if name.startswith(module + ".") and name.endswith(ir_suffix) and not name.startswith(obj_prefix):
             kernel = name[len(module) + 1 : -len(ir_suffix)]
             kernels.setdefault(kernel, Kernel(kernel)).llvm = _read(folder, name)
-    tool = shutil.which("objdump")
-    for name in names:
-        if name.startswith(obj_prefix) and name.endswith(".o"):
-            kernel = kernels.setdefault(name[len(obj_prefix) : -2], Kernel(name[len(obj_prefix) : -2]))
-            kernel.asm, kernel.asm_note = _disassemble(tool, os.path.join(folder, name), kernel.name + ".o", disassemble)
+    objects = {name[len(obj_prefix) : -2]: name for name in names if name.startswith(obj_prefix) and name.endswith(".o")}
+    listings, note = _disassemble(folder, objects, disassemble)
+    for kernel_name in objects:
+        kernel = kernels.setdefault(kernel_name, Kernel(kernel_name))
+        kernel.asm = listings.get(kernel_name)
+        kernel.asm_note = "" if kernel.asm is not None else note or "objdump printed nothing for this kernel"
     return sorted(kernels.values(), key=lambda k: k.name)
 
 
 NO_PROGRAMS = "assembly is unavailable here: this process may not start programs such as objdump (a sandbox)"
 
 
-def _disassemble(tool: str | None, path: str, shown: str, allowed: bool = True) -> tuple[str | None, str]:
-    """Return (assembly, note) of an object file through objdump."""
+def _disassemble(folder: str, objects: dict[str, str], allowed: bool) -> tuple[dict[str, str], str]:
+    """Disassemble every kernel's object file with one objdump run; return ({kernel: listing}, note)."""
+    if not objects:
+        return {}, ""
     if not allowed:
-        return None, NO_PROGRAMS
+        return {}, NO_PROGRAMS
+    tool = shutil.which("objdump")
     if tool is None:
-        return None, "assembly is unavailable: objdump (binutils) is not installed"
+        return {}, "assembly is unavailable: objdump (binutils) is not installed"
+    paths = {os.path.join(folder, file): kernel for kernel, file in objects.items()}
     try:
-        proc = subprocess.run([tool, "-d", "--no-show-raw-insn", path], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([tool, "-d", "--no-show-raw-insn", *paths], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"assembly is unavailable: objdump could not run here ({type(exc).__name__})"
+        return {}, f"assembly is unavailable: objdump could not run here ({type(exc).__name__})"
     if proc.returncode != 0:
-        return None, f"assembly is unavailable: objdump failed ({proc.stderr.strip()[:200]})"
-    # objdump names the temporary file it read: name the kernel instead.
-    return proc.stdout.replace(path, shown), ""
+        return {}, f"assembly is unavailable: objdump failed ({proc.stderr.strip()[:200]})"
+    return _split_listing(proc.stdout, paths), ""
+
+
+def _split_listing(listing: str, paths: dict[str, str]) -> dict[str, str]:
+    """Split objdump's output over several files (`<path>:     file format ...`) by kernel."""
+    out: dict[str, str] = {}
+    starts = sorted((listing.find(f"\n{path}:"), path) for path in paths if f"\n{path}:" in listing)
+    for i, (start, path) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(listing)
+        # objdump names the temporary file it read: name the kernel instead.
+        out[paths[path]] = listing[start:end].replace(path, paths[path] + ".o")
+    return out
 
 
 def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
@@ -236,7 +251,7 @@ def _kernel_stage(stage_id: str, kind: str, name: str, text: str | None, note: s
 
 def _stats(text: str) -> dict[str, int]:
     """Instruction counts by opcode, outside fusion bodies."""
-    return hlo_text.opcode_counts(hlo_text.parse(text))
+    return hlo_text.count_opcodes(text)
 
 
 def pass_listing(stages: list[Stage]) -> str:

@@ -355,6 +355,7 @@ class _Tracer:
             with _stage(self.result, "trace_transformed" if n else "trace"):
                 start = time.perf_counter()
                 self._put(n, self.jitted.trace(*self.args, **self.kwargs).jaxpr, self.paths, start)
+            self.emit.flush()  # the whole pipeline's jaxpr goes out first, before the partial pipelines
         except _StageFailed:
             error, self.result.error = self.result.error, None
             name = self.chain.names[n]

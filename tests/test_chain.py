@@ -152,10 +152,11 @@ def test_progressive_delivery_announces_jaxprs_before_lowering():
     request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
     result = inspect(request, use_cache=False, on_stage=heard)
     assert seen[0] == [("source", True, False)]
-    assert seen[1] == [("jaxpr:0", True, False), ("jaxpr:1", True, False), ("jaxpr:2", True, False)]  # texts first
-    assert seen[2] == [("jaxpr:0", True, True), ("jaxpr:1", True, True), ("jaxpr:2", True, True)]  # then models
-    assert [i for i, _, _ in seen[3]] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
-    assert "hlo" in [i for i, _, _ in seen[4]]
+    assert seen[1] == [("jaxpr:2", True, False)]  # the whole pipeline's text first
+    assert seen[2] == [("jaxpr:0", True, False), ("jaxpr:1", True, False)]  # then the partial pipelines'
+    assert seen[3] == [("jaxpr:0", True, True), ("jaxpr:1", True, True), ("jaxpr:2", True, True)]  # then models
+    assert [i for i, _, _ in seen[4]] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
+    assert "hlo" in [i for i, _, _ in seen[5]]
     assert {i for group in seen for i, _, _ in group} == {s.id for s in result.stages}
 
 
@@ -168,7 +169,7 @@ def test_a_failing_compile_never_hides_the_jaxprs():
     request = Request(source=code, filename="chain.py", fn="f", args="f32[3]", transforms=["jit"])
     result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
     assert result.error.stage == "compile"
-    assert seen[:4] == [["source"], ["jaxpr:0", "jaxpr:1"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
+    assert seen[:5] == [["source"], ["jaxpr:1"], ["jaxpr:0"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
     assert "ffi_call" in result.find("jaxpr:1").text and result.hlo is None
 
 
@@ -228,8 +229,8 @@ def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
         pool.start()
         final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
     assert final.ok, final.error and final.error.format()
-    assert seen[0] == ["source"] and seen[1] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
-    assert seen[2] == seen[1] and "stablehlo" in seen[3] and "hlo" not in seen[3] and "hlo" in seen[4]
+    assert seen[:3] == [["source"], ["source", "jaxpr:2"], ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]]
+    assert seen[3] == seen[2] and "stablehlo" in seen[4] and "hlo" not in seen[4] and "hlo" in seen[5]
     assert seen[-1] == [s.id for s in final.stages]
     here = inspect(request, use_cache=False)
     assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
