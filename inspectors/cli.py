@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 
 from inspectors.results import InspectionResult, Request
 from inspectors.sandbox.limits import Limits
@@ -18,8 +20,57 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "stablehlo-debug": lambda r: r.stablehlo_debug,
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
+    "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
+STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+EMIT_HELP = (
+    "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
+    "stablehlo, stablehlo-debug, hlo-unoptimized, hlo (optimized), stages (the chain), json, dot, svg"
+)
+
+
+class EmitError(ValueError):
+    """An --emit form that names no stage of this result."""
+
+
+def parse_emit(value: str) -> str:
+    """Check an --emit value: a fixed name or a stage id (`jaxpr:2`)."""
+    head, sep, tail = value.partition(":")
+    if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS:
+        return value
+    if sep and head in STAGE_HEADS and tail:
+        return value
+    raise argparse.ArgumentTypeError(f"unknown --emit {value!r}; {EMIT_HELP}")
+
+
+def stage_text(result: InspectionResult, stage_id: str) -> str | None:
+    """Return the text of stage `stage_id`; EmitError if the chain has no such stage."""
+    stage = result.stage(stage_id)
+    if stage is None:
+        if result.error and not result.stages[1:]:
+            return None  # failed before the chain was built: the error says why
+        ids = ", ".join(s.id for s in result.stages)
+        raise EmitError(f"no stage {stage_id!r} in this result; its stages: {ids}")
+    if stage.text is None and stage.error is None and stage.note:
+        raise EmitError(f"stage {stage_id} has no text: {stage.note}")
+    return stage.text
+
+
+def chain_listing(result: InspectionResult) -> str:
+    """Return one line per stage: id, kind, name, time."""
+    rows = []
+    for s in result.stages:
+        took = f"{s.time_s * 1000:.1f} ms" if s.time_s is not None else ""
+        state = "error" if s.error else (s.note and "no text") or ""
+        rows.append(f"{s.id:<18} {s.kind:<10} {took:>10}  {s.name}{'  [' + state + ']' if state else ''}")
+    return "\n".join(rows)
+
+
+STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
+    "hlo-unoptimized": lambda r: r.text_of("hlo-unoptimized"),
+    "stages": chain_listing,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trace, transform, lower and compile a JAX function; print any stage.",
     )
     p.add_argument("file", help="Python source file (use - for standard input)")
-    p.add_argument("--fn", help="entry function (default: the file's declared entry, else the last def)")
-    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch'")
+    p.add_argument(
+        "--fn",
+        help="entry function or expression, e.g. loss, 'partial(loss, model)', model.__call__ "
+        "(default: the file's declared entry, else the last def)",
+    )
+    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch, train=False'")
     p.add_argument(
         "--transform",
         action="append",
@@ -38,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="transform, innermost first, repeatable: grad, vmap(in_axes=(None, 0)), jit, ...",
     )
     p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
-    p.add_argument("--emit", default="jaxpr", choices=sorted([*EMITTERS, *GRAPH_EMITTERS]), help="what to print")
+    p.add_argument("--emit", default="jaxpr", type=parse_emit, metavar="WHAT", help=EMIT_HELP)
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
+    p.add_argument("--profile", action="store_true", help="measure time per compiled op (implies --time)")
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
@@ -58,7 +114,7 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("graphs (--emit dot / --emit svg)")
     g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
     g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
-    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line"], help="node colours")
+    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time"], help="node colours (time: measured, implies --profile)")
     g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
     g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
     g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
@@ -75,7 +131,7 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     opts = graph.GraphOptions(
         depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
         expand=frozenset(ns.graph_expand), collapse=frozenset(ns.graph_collapse),
-        direction=ns.graph_direction, fold=not ns.no_fold,
+        direction=ns.graph_direction, fold=not ns.no_fold, heat=_heat(result, ns),
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
@@ -106,7 +162,8 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         args=ns.args,
         transforms=transforms,
         device=ns.device,
-        time=ns.time,
+        time=ns.time or ns.profile or ns.emit == "profile" or ns.colour_by == "time",
+        profile=ns.profile or ns.emit == "profile" or ns.colour_by == "time",
         time_budget_s=ns.time_budget,
     )
 
@@ -128,9 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if too_large:
         print(f"error: {too_large}", file=sys.stderr)
         return 2
-    result = inspect(request, use_cache=False)
+    with user_output_to_stderr():
+        result = inspect(request, use_cache=False)
+    if result.output:  # printed in a sandboxed worker, captured there
+        sys.stderr.write(result.output if result.output.endswith("\n") else result.output + "\n")
     try:
-        text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
+        text = emit_text(result, ns)
+    except EmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:  # render.LayoutError / LayoutTimeout
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -141,7 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.emit != "json":
             print(json.dumps({"error": _error_dict(result)}), file=sys.stderr)
         return 1
-    if ns.time and result.timing:
+    if result.profile is not None:
+        from inspectors.profile import summary
+
+        print(summary(result.profile), file=sys.stderr, end="")
+    if result.timing:
         t = result.timing
         print(
             f"# {t.device}: median {t.median_s * 1e6:.1f} µs, min {t.min_s * 1e6:.1f} µs, "
@@ -149,6 +216,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def user_output_to_stderr() -> Iterator[None]:
+    """Send whatever runs inside to stderr (Python prints and fd 1 alike): stdout is only for --emit."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def emit_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
+    """Return what `--emit` asks for (None when that stage failed)."""
+    if ns.emit in GRAPH_EMITTERS:
+        return graph_text(result, ns)
+    if ns.emit in EMITTERS:
+        return EMITTERS[ns.emit](result)
+    if ns.emit in STAGE_EMITTERS:
+        return STAGE_EMITTERS[ns.emit](result)
+    return stage_text(result, ns.emit)
+
+
+def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """Return the measured share of each node for `--color-by time` (after jaxpr or compiled HLO)."""
+    if ns.colour_by != "time" or result.profile is None:
+        return ()
+    from inspectors import profile
+
+    heat = {"after": profile.equation_heat, "hlo": profile.instruction_heat}.get(ns.graph_of)
+    return tuple(sorted(heat(result.profile).items())) if heat else ()
+
+
+def _profile_table(result: InspectionResult) -> str | None:
+    """Return the `--emit profile` table (None when the profile stage did not run)."""
+    from inspectors.profile import table
+
+    return table(result.profile) if result.profile is not None else None
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -38,6 +38,12 @@ class Node:
     count: int = 1
     details: dict[str, str] = field(default_factory=dict)
     match: bool = False
+    heat: float | None = None  # share of the measured time (colour by "time"), None if unmeasured
+
+    @property
+    def expand_id(self) -> str:
+        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`)."""
+        return self.id.removeprefix("eqn_")
 
 
 @dataclass
@@ -77,6 +83,22 @@ class Graph:
     edge_labels: bool = True
     total_equations: int = 0
 
+    def expandable(self) -> dict[str, str]:
+        """Return the collapsed nodes and summaries that can open, by their `expand` id, with a label."""
+        return {
+            n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
+            for n in self.nodes
+            if n.kind in ("collapsed", "summary")
+        }
+
+    def collapsible(self) -> dict[str, str]:
+        """Return the open sub-graphs that can close, by their `collapse` path, with a label."""
+        return {
+            g.path: f"{g.label.splitlines()[0]} ({g.path})"
+            for g in self.groups
+            if g.kind not in ("region", "fold", "func") and not g.kind.endswith(("jaxpr", "]"))
+        }
+
 
 COLOUR_BY = ("family", "provenance", "line")
 
@@ -96,6 +118,7 @@ class GraphOptions:
     edge_labels: bool = True
     legend: bool = True
     long_edges: int = 12
+    heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
@@ -371,6 +394,7 @@ class _View:
         self.edge_keys: set[tuple] = set()
         self.matches: set[str] = set()
         self.forced: set[str] = set()
+        self.heat = dict(opts.heat)
 
     # -- primitives of the graph
     def node(self, node: Node) -> str:
@@ -601,6 +625,7 @@ class _View:
                 provenance=provs[0][0],
                 line=lines[0] if lines else None,
                 count=n,
+                heat=sum(self.heat[e.id] for e in eqns if e.id in self.heat) if self.heat else None,
                 details={
                     "summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}",
                     "primitives": sub,
@@ -666,6 +691,7 @@ class _View:
                 "id": eqn.id,
             },
             match=eqn.id in self.matches,
+            heat=self.heat.get(eqn.id),
         )
 
     def inputs(self, eqn: Equation, nid: str, env: dict[str, str]) -> None:

@@ -295,7 +295,9 @@ class _HloView:
     def __init__(self, comps: dict[str, list[HloInstr]], opts: GraphOptions, depth: int) -> None:
         self.comps, self.opts, self.depth = comps, opts, depth
         self.types: dict[str, str] = {}
-        self.b = _Builder(Graph(title="", colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels))
+        colour = "time" if opts.colour_by == "time" else "family"
+        self.b = _Builder(Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels))
+        self.heat = dict(opts.heat)
 
     def computation(self, name: str, path: str, level: int, args: list[str | None], call: str | None) -> str | None:
         """Draw one computation; return the node producing its root value."""
@@ -327,7 +329,7 @@ class _HloView:
         is_open = callees and not closed and (level < self.depth or bool({nid, cluster} & self.opts.expand))
         n_ops = sum(len(self.comps.get(c, [])) for _, c in callees)
         sub = " · ".join(filter(None, [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""]))
-        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1),
+        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1), heat=self.heat.get(ins.name),
                     details={"instruction": f"{ins.name} = {ins.type} {ins.opcode}({', '.join(ins.operands)}){ins.attrs}"[:600], "result": ins.type, "op_name": _op_name(ins)})
         if not is_open:
             self.b.node(node)
@@ -379,7 +381,7 @@ def _finish(graph: Graph, opts: GraphOptions) -> Graph:
     """Apply the shared finishing touches: legend, search highlight, long-edge stubs."""
     from inspectors.graph import EDGE_LABEL_LIMIT, LONG_EDGE_GRAPH, mark_long_edges
 
-    graph.legend = styles.legend("family", [], []) if opts.legend else []
+    graph.legend = styles.legend(graph.colour_by, [], []) if opts.legend else []
     graph.edge_labels = graph.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
     q = opts.search.strip()
     if q:

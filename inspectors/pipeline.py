@@ -7,24 +7,21 @@ recorded as an `InspectError` and the stages before it are kept.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect as pyinspect
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stats
+from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats
 
 jax = jaxsetup.jax()
 
+from inspectors import profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -53,31 +50,65 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
 
 
 def cache_key(request: Request) -> str:
-    """Return a digest of everything that determines a result."""
-    blob = json.dumps(asdict(request), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    """Return a digest of everything that determines a result (`Request.key()`)."""
+    return request.key()
 
 
-def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
+StageCallback = Callable[[InspectionResult, list[Stage]], None]
+
+
+def inspect(
+    request: Request, *, use_cache: bool = True, on_stage: StageCallback | None = None
+) -> InspectionResult:
     """Run every stage for `request`; results are cached on the request's contents.
 
+    `on_stage(result, stages)` hears each group of stages as it completes (the source,
+    then the jaxprs right after tracing, then lowering, compiling, XLA's passes and
+    kernels), so a slow or failing compile never hides the jaxprs.
     Timed requests are never served from the cache: asking again means measuring again.
     """
-    use_cache = use_cache and not request.time
-    key = cache_key(request)
+    use_cache = use_cache and not (request.time or request.profile)
+    key = request.key()
     if use_cache and key in _cache:
         _cache.move_to_end(key)
-        return _cache[key]
+        cached = _cache[key]
+        if on_stage:
+            on_stage(cached, list(cached.stages))
+        return cached
     result = InspectionResult(request=request, jax_version=jax.__version__)
+    emit = _Emitter(result, on_stage)
     try:
-        _run_stages(result)
+        _run_stages(result, emit)
     except _StageFailed:
         pass
-    if use_cache:
+    emit.flush()
+    if use_cache and not (result.error and result.error.transient):
         _cache[key] = result
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+class _Emitter:
+    """Adds stages to the result and tells `on_stage` about each finished group."""
+
+    def __init__(self, result: InspectionResult, on_stage: StageCallback | None) -> None:
+        self.result = result
+        self.on_stage = on_stage
+        self.pending: list[Stage] = []
+
+    def put(self, stage: Stage) -> Stage:
+        """Add a stage to the chain; it is announced with its group."""
+        self.pending.append(self.result.put(stage))
+        return stage
+
+    def flush(self, seconds: float | None = None) -> None:
+        """Announce the stages added since the last flush (a completed group that took `seconds`)."""
+        pending, self.pending = self.pending, []
+        for stage in pending:
+            stage.time_s = seconds if stage.time_s is None else stage.time_s
+        if self.on_stage and pending:
+            self.on_stage(self.result, pending)
 
 
 def clear_cache() -> None:
@@ -116,9 +147,11 @@ def resolve_device(name: str | None) -> Any:
     raise LookupError(f"no device {name!r}; available: {', '.join(list_devices())}")
 
 
-def _run_stages(result: InspectionResult) -> None:
+def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
     """Fill `result` stage by stage; raise _StageFailed at the first failure."""
     req = result.request
+    source = emit.put(Stage(id="source", kind="source", name=req.filename, text=req.source, group="source"))
+    emit.flush()
     defaults = src.read_defaults(req.source)
     result.functions = src.top_level_functions(req.source)
     args_expr = req.args if req.args is not None else defaults.args
@@ -126,30 +159,22 @@ def _run_stages(result: InspectionResult) -> None:
     with _stage(result, "load"):
         module = src.load_module(req.source, req.filename)
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
-        f = getattr(module, result.entry)
+        f = src.entry_function(module, result.entry)
+        source.expression = result.entry
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
-        recorder = ArgRecorder(f)
-        g = transforms.apply_pipeline(recorder.wrap(), pipeline)
     with _stage(result, "inputs"):
-        args = src.eval_args(args_expr, module)
+        args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
+        f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    with _stage(result, "transform"):
+        chain = Chain(f, result.entry, pipeline)
     static = transforms.static_argnums(pipeline)
-    paths = arg_paths(f, args, static)
     with jax.default_device(device):
-        jitted = jax.jit(g, static_argnums=static)
-        after_error = _trace_transformed(result, jitted, args, paths, src.module_codes(module))
-        with _stage(result, "trace"):
-            # `f` is shown as the pipeline called it: per example under vmap, with the
-            # values jit made static, so "before" is the program the transform rewrote.
-            f_args, f_static = recorder.seen(args, static)
-            before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args)
-            result.jaxpr_before, result.model_before = build_model(
-                before, req.filename, req.source, paths, src.module_codes(module)
-            )
-            result.stats.before = count_primitives(result.model_before)
-            result.stats.total_before = sum(result.stats.before.values())
+        tracer = _Tracer(result, emit, chain, args, static, src.module_codes(module), kwargs)
+        after_error = tracer.trace_all()
+        emit.flush()
         if after_error:
             result.error = after_error
             raise _StageFailed
@@ -158,37 +183,165 @@ def _run_stages(result: InspectionResult) -> None:
             # not `jit(g)`, which would wrap it in a second jit.
             # `.lower(*args)` reuses the trace above from JAX's cache.
             ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
-            lowered = (g if ends_in_jit else jitted).lower(*args)
-            result.stablehlo = lowered.as_text()
-            result.stablehlo_debug = lowered.as_text(debug_info=True)
+            lowered = (chain.fns[-1] if ends_in_jit else tracer.jitted).lower(*args, **kwargs)
+            _put_text(emit, "stablehlo", "StableHLO", lowered.as_text(), "lower")
+            _put_text(emit, "stablehlo-debug", "StableHLO with locations", lowered.as_text(debug_info=True), "lower")
+            _put_text(emit, "hlo-unoptimized", "HLO before optimization", lowered.as_text(dialect="hlo"), "lower")
+        emit.flush(result.stage_times.get("lower"))
         with _stage(result, "compile"):
             compiled = lowered.compile()
-            result.hlo = compiled.as_text()
+            _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
             result.cost = cost_info(compiled)
             result.memory = memory_info(compiled)
-        if req.time:
+        emit.flush(result.stage_times.get("compile"))
+        if req.time or req.profile:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device)
+                call = _time(result, compiled, args, static, device, kwargs)
+            if req.profile:  # where the time goes: per compiled op, line and equation
+                with _stage(result, "profile"):
+                    result.profile = profile.profile_call(result, call, device)
 
 
-def _trace_transformed(
-    result: InspectionResult, jitted: Any, args: tuple, paths: list[str], codes: frozenset
-) -> Any:
-    """Trace the transformed function; return its error (if any) so `f` still gets its view."""
-    result.stats = Stats()
-    try:
-        with _stage(result, "trace_transformed"):
-            traced = jitted.trace(*args)
-            req = result.request
-            result.jaxpr_after, result.model_after = build_model(
-                traced.jaxpr, req.filename, req.source, paths, codes
-            )
-            result.stats.after = count_primitives(result.model_after)
-            result.stats.total_after = sum(result.stats.after.values())
-    except _StageFailed:
-        error, result.error = result.error, None
+def _plain(g: Callable) -> Callable:
+    """Return `g` as a plain function for `jax.jit` (an `eqx.filter_jit` or `nnx.jit` object is not one)."""
+    if pyinspect.isfunction(g) or isinstance(g, jax.stages.Wrapped):
+        return g
+
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        return g(*args, **kwargs)
+
+    name = getattr(g, "__name__", None)
+    plain.__name__ = plain.__qualname__ = name if isinstance(name, str) else type(g).__name__
+    return plain
+
+
+TEXT_KINDS = {"stablehlo": "stablehlo", "stablehlo-debug": "stablehlo", "hlo-unoptimized": "hlo", "hlo": "hlo"}
+
+
+def _put_text(emit: _Emitter, stage_id: str, name: str, text: str, group: str) -> Stage:
+    """Add a text stage (StableHLO, HLO) to the chain."""
+    stage = Stage(
+        id=stage_id, kind=TEXT_KINDS[stage_id], name=name, expression=emit.result.expression, text=text, group=group
+    )
+    return emit.put(stage)
+
+
+class Chain:
+    """The pipeline applied one transform at a time, each step recording what it is called with.
+
+    `fns[K]` is the function after K transforms (`fns[0]` is `f`); `recorders[K]`
+    records the arguments the next transform first calls `fns[K]` with, so each
+    partial pipeline can be traced exactly as the whole pipeline calls it.
+    """
+
+    def __init__(self, f: Callable, entry: str, pipeline: list[transforms.Transform]) -> None:
+        self.pipeline = pipeline
+        self.fns: list[Callable] = [f]
+        self.recorders: list[ArgRecorder] = []
+        self.names = [transforms.expression(entry, pipeline[:k]) for k in range(len(pipeline) + 1)]
+        for k, t in enumerate(pipeline):
+            recorder = ArgRecorder(self.fns[-1], intermediate=k > 0)
+            self.recorders.append(recorder)
+            self.fns.append(transforms.apply_pipeline(recorder.wrap(), [t]))
+
+    def call_args(
+        self, k: int, args: tuple, static: tuple[int, ...], kwargs: dict
+    ) -> tuple[tuple, tuple[int, ...], dict] | None:
+        """Return (args, static_argnums, kwargs) `fns[k]` was called with; None if it never was."""
+        if k == len(self.pipeline):
+            return args, static, kwargs
+        recorder = self.recorders[k]
+        if not recorder.calls and k > 0:
+            return None
+        return (*recorder.seen(args, static), recorder.seen_kwargs(kwargs))
+
+
+class _Tracer:
+    """Traces the whole pipeline, then each partial pipeline, into `jaxpr:K` stages."""
+
+    def __init__(
+        self,
+        result: InspectionResult,
+        emit: _Emitter,
+        chain: Chain,
+        args: tuple,
+        static: tuple,
+        codes: frozenset,
+        kwargs: dict,
+    ) -> None:
+        self.result, self.emit, self.chain = result, emit, chain
+        self.args, self.static, self.codes, self.kwargs = args, static, codes, kwargs
+        self.jitted = jax.jit(_plain(chain.fns[-1]), static_argnums=static)
+        self.paths = arg_paths(chain.fns[0], args, static, kwargs)
+        result.stats = Stats()
+
+    def trace_all(self) -> Any:
+        """Trace every stage; return the whole pipeline's error (if any) so `f` still gets its view.
+
+        An error tracing `f` itself is raised (as _StageFailed) after the whole pipeline's.
+        """
+        n = len(self.chain.pipeline)
+        error = None
+        try:
+            with _stage(self.result, "trace_transformed" if n else "trace"):
+                start = time.perf_counter()
+                self._put(n, self.jitted.trace(*self.args, **self.kwargs).jaxpr, self.paths, start)
+        except _StageFailed:
+            error, self.result.error = self.result.error, None
+            name = self.chain.names[n]
+            self.emit.put(Stage(id=f"jaxpr:{n}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
+        for k in range(n):
+            self._trace_partial(k)
+        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
+        stats.before = dict(first.stats) if first else {}
+        stats.total_before = sum(stats.before.values())
+        stats.after = dict(last.stats) if last and last.model else {}
+        stats.total_after = sum(stats.after.values())
         return error
-    return None
+
+    def _trace_partial(self, k: int) -> None:
+        """Trace `fns[k]` on the arguments the next transform called it with."""
+        seen = self.chain.call_args(k, self.args, self.static, self.kwargs)
+        name = self.chain.names[k]
+        if seen is None:
+            note = "the outer transforms never called this function, so it has no jaxpr of its own"
+            self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, note=note, group="trace"))
+            return
+        # Each stage is shown as the pipeline called it: per example under vmap, with
+        # the values jit made static, so it is the program the next transform rewrote.
+        f_args, f_static, f_kwargs = seen
+        paths = self.paths if f_args is self.args else arg_paths(self.chain.fns[0], f_args, f_static, f_kwargs)
+        if k == 0:
+            with _stage(self.result, "trace"):
+                start = time.perf_counter()
+                self._put(0, jax.make_jaxpr(self.chain.fns[0], static_argnums=f_static)(*f_args, **f_kwargs), paths, start)
+            return
+        try:
+            with _stage(self.result, f"trace:{k}"):
+                start = time.perf_counter()
+                self._put(k, jax.make_jaxpr(self.chain.fns[k], static_argnums=f_static)(*f_args, **f_kwargs), paths, start)
+        except _StageFailed:
+            error, self.result.error = self.result.error, None
+            self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
+
+    def _put(self, k: int, closed: Any, paths: list[str], start: float) -> None:
+        """Add the `jaxpr:k` stage built from a ClosedJaxpr traced since `start`."""
+        req = self.result.request
+        text, model = build_model(closed, req.filename, req.source, paths, self.codes)
+        t = self.chain.pipeline[k - 1] if k > 0 else None
+        stage = Stage(
+            id=f"jaxpr:{k}",
+            kind="jaxpr",
+            name=self.chain.names[k],
+            expression=self.chain.names[k],
+            text=text,
+            model=model,
+            stats=count_primitives(model),
+            time_s=time.perf_counter() - start,
+            group="trace",
+            transform=str(t) if t else "",
+        )
+        self.emit.put(stage)
 
 
 class ArgRecorder:
@@ -200,14 +353,16 @@ class ArgRecorder:
     on the user's inputs.
     """
 
-    def __init__(self, f: Callable) -> None:
+    def __init__(self, f: Callable, intermediate: bool = False) -> None:
         self.f = f
+        self.intermediate = intermediate  # a transform's output (grad(f)), not the user's f
         self.calls: list[tuple] = []
+        self.kwargs: list[dict] = []
 
     def wrap(self) -> Callable:
         """Return `f`, wrapped to record its arguments where that is transparent."""
         f = self.f
-        plain = pyinspect.isfunction(f) and not hasattr(f, "__wrapped__")
+        plain = pyinspect.isfunction(f) and (self.intermediate or not hasattr(f, "__wrapped__"))
         if not (plain or isinstance(f, jax.stages.Wrapped)):
             return f
 
@@ -215,6 +370,7 @@ class ArgRecorder:
         def recorded(*args: Any, **kwargs: Any) -> Any:
             if not self.calls:
                 self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
+                self.kwargs.append(jax.tree_util.tree_map(_abstract, kwargs))
             return f(*args, **kwargs)
 
         return recorded
@@ -226,6 +382,10 @@ class ArgRecorder:
         seen = self.calls[0]
         fixed = tuple(i for i, a in enumerate(seen) if not _is_array_tree(a))
         return seen, fixed
+
+    def seen_kwargs(self, kwargs: dict) -> dict:
+        """Return the keyword arguments as `f` saw them, or the user's if unrecorded."""
+        return self.kwargs[0] if self.kwargs else kwargs
 
 
 def _abstract(leaf: Any) -> Any:
@@ -243,24 +403,33 @@ def _is_array_tree(tree: Any) -> bool:
     return any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(tree))
 
 
-def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
-    """Run the compiled function on concrete inputs; record outputs and timing."""
+def _time(
+    result: InspectionResult,
+    compiled: Any,
+    args: tuple,
+    static: tuple[int, ...],
+    device: Any,
+    kwargs: dict | None = None,
+) -> Callable[[], Any]:
+    """Run the compiled function on concrete inputs; record outputs and timing; return the call."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
     concrete = jax.device_put(tuple(src.materialize(dynamic)), shardings)
-    out = jax.block_until_ready(compiled(*concrete))
+    kw = jax.device_put(src.materialize(kwargs or {}), compiled.input_shardings[1])
+    out = jax.block_until_ready(compiled(*concrete, **kw))
     result.outputs = summarize_outputs(out)
     leaves = jax.tree_util.tree_leaves(shardings)
     used = sorted({d for s in leaves for d in s.device_set}, key=lambda d: (d.platform, d.id))
     where = ", ".join(device_name(d) for d in used) or device_name(device)
-    t = timing.time_calls(lambda: compiled(*concrete), where, result.request.time_budget_s)
+    t = timing.time_calls(lambda: compiled(*concrete, **kw), where, result.request.time_budget_s)
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
+    return lambda: compiled(*concrete, **kw)
 
 
-def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
+def arg_paths(f: Callable, args: tuple, static: tuple[int, ...], kwargs: dict | None = None) -> list[str]:
     """Return each flattened input's path named after `f`'s parameters: `params[0][1]`."""
     try:
         names = list(pyinspect.signature(f).parameters)
@@ -273,7 +442,15 @@ def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
         base = names[i] if i < len(names) else f"args[{i}]"
         for path, _ in jax.tree_util.tree_flatten_with_path(arg)[0]:
             paths.append(base + jax.tree_util.keystr(path))
+    for path, _ in jax.tree_util.tree_flatten_with_path(kwargs or {})[0]:
+        paths.append(_kw_path(path))
     return paths
+
+
+def _kw_path(path: tuple) -> str:
+    """Return a keyword input's path: `train`, `batch['x']`."""
+    first, *rest = path
+    return str(getattr(first, "key", first)) + jax.tree_util.keystr(tuple(rest))
 
 
 def cost_info(compiled: Any) -> CostInfo | None:
