@@ -469,3 +469,17 @@ def test_a_full_queue_makes_a_heavy_clients_newest_waiter_give_way() -> None:
     assert results["light"].ok
     refused = [n for n, r in results.items() if r.error is not None]
     assert refused == ["tab2"] and results["tab2"].error.kind == "ServerBusy", refused
+
+
+def test_the_hosted_start_script_never_serves_as_root(root) -> None:
+    import subprocess
+
+    assert os.geteuid() == 0 or pytest.skip("started by root, the script must drop to another user")
+    done = subprocess.run(
+        [str(root / "deploy" / "run_hosted.sh")],
+        env={**os.environ, "RUN_AS": "nobody", "RUN_AS_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", done.stderr
