@@ -199,6 +199,15 @@ def test_a_forged_result_is_refused_and_never_cached(pool: Pool, monkeypatch, na
     innocent(pool)
 
 
+def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
+    source = "import os, struct\nblob = b'{\"partial\": {\"jaxpr_before\": 1}}'\nos.write(3, struct.pack('>I', len(blob)) + blob)\n"
+    seen = []
+    result = inspect_in(pool, Request(source=source + GOOD, args="f32[3]"), on_partial=seen.append)
+    assert seen == [] and result.error is not None and result.error.kind == "BadResult", result.error
+    assert "a partial result: $.jaxpr_before: int where str" in result.error.message
+    innocent(pool)
+
+
 def test_a_forged_final_frame_before_the_real_one_is_refused(pool: Pool) -> None:
     source = 'import os, struct\nblob = b\'{"ok": {"entry": "forged"}}\'\nos.write(3, struct.pack(\'>I\', len(blob)) + blob)\n'
     result = attack(pool, source + GOOD)
@@ -482,4 +491,6 @@ def test_the_hosted_start_script_never_serves_as_root(root) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", done.stderr
+    assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", (
+        done.stderr
+    )
