@@ -21,12 +21,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, Request, Walkthrough
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
 from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import isolation_status as _isolation_status
 from inspectors.sandbox.launcher import choose_mode
-from inspectors.teaching_results import Walkthrough
 
 LIMITS = Limits.from_env()
 if LIMITS.hosted:
@@ -112,7 +111,7 @@ def run_inspection(
 
 def _key(request: Request) -> str | None:
     """The cache key of an untimed request (timings are never cached: they are measurements)."""
-    return None if request.time else request.key()
+    return None if request.time or request.profile else request.key()
 
 
 def _remember(key: str, result: InspectionResult) -> None:

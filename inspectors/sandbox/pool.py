@@ -533,11 +533,14 @@ def inspect_in(
 
     `on_partial(result)` gets each partial result the worker streams (stages so far),
     decoded and checked like the final one; a malformed one fails the request.
+    Each frame carries only the stages finished since the last one; they are added
+    to one growing result.
     """
     too_large = source_problem(request.source, pool.limits.source_kb)
     if too_large:
         return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
+    so_far = InspectionResult(request=request)
 
     def partial(data: dict[str, Any]) -> None:
         if bad:
@@ -547,8 +550,9 @@ def inspect_in(
         except ValueError as exc:
             bad.append(str(exc))
             return
+        so_far.absorb(result)
         if on_partial is not None:
-            on_partial(result)
+            on_partial(so_far)
 
     outcome = pool.run(
         "inspect",
