@@ -17,7 +17,7 @@ from collections import OrderedDict
 import pandas as pd
 import streamlit as st
 
-from app import inspection, state
+from app import inspection, safe, state
 from app.components.embed import embed
 from app.components.painted import equation_lines, show_painted
 from app.views import graph as graph_view
@@ -82,7 +82,7 @@ def profile_tab(view: InspectionResult) -> None:
     if result is None:
         return
     if result.error is not None:
-        st.error(f"**{result.error.kind}** during *{result.error.stage}*", icon=":material/error:")
+        st.error(f"**{safe.md(result.error.kind)}** during *{safe.md(result.error.stage)}*", icon=":material/error:")
         st.code(result.error.message, language="text", wrap_lines=True)
         return
     p = result.profile
@@ -323,7 +323,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
         with jaxpr_t:
             colors, picked = jaxpr_heat(result, p, op)
             st.caption(
-                f"`{result.expression or result.entry}`: each equation on the share of the ops it became"
+                f"{safe.code_span(result.expression or result.entry)}: each equation on the share of the ops it became"
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
             show_painted(
