@@ -134,6 +134,24 @@ def _run_stages(result: InspectionResult) -> None:
         args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
         f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    run_callable(result, f, args, kwargs, pipeline, device, src.module_codes(module))
+
+
+def run_callable(
+    result: InspectionResult,
+    f: Callable,
+    args: tuple,
+    kwargs: dict,
+    pipeline: list[transforms.Transform],
+    device: Any,
+    codes: frozenset | None,
+) -> None:
+    """Transform, trace, lower, compile (and time) `f` on its inputs: the stages after loading.
+
+    `codes` are the code objects of the user's loaded source (None for a live function:
+    then equations map to frames in `result.request.filename`).
+    """
+    req = result.request
     with _stage(result, "transform"):
         recorder = ArgRecorder(f)
         g = transforms.apply_pipeline(recorder.wrap(), pipeline)
@@ -141,15 +159,13 @@ def _run_stages(result: InspectionResult) -> None:
     paths = arg_paths(f, args, static, kwargs)
     with jax.default_device(device):
         jitted = jax.jit(_plain(g), static_argnums=static)
-        after_error = _trace_transformed(result, jitted, args, paths, src.module_codes(module), kwargs)
+        after_error = _trace_transformed(result, jitted, args, paths, codes, kwargs)
         with _stage(result, "trace"):
             # `f` is shown as the pipeline called it: per example under vmap, with the
             # values jit made static, so "before" is the program the transform rewrote.
             f_args, f_static = recorder.seen(args, static)
             before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args, **recorder.seen_kwargs(kwargs))
-            result.jaxpr_before, result.model_before = build_model(
-                before, req.filename, req.source, paths, src.module_codes(module)
-            )
+            result.jaxpr_before, result.model_before = build_model(before, req.filename, req.source, paths, codes)
             result.stats.before = count_primitives(result.model_before)
             result.stats.total_before = sum(result.stats.before.values())
         if after_error:
