@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -79,17 +77,14 @@ def run_inspection(
             return _cache[key][0]
         cache_stats["misses"] += 1
     result = inspect_in(pool(), request, session=session or session_id(), on_wait=on_wait)
-    if key is not None and (result.error is None or result.error.stage not in ("worker", "queue")):
+    if key is not None and (result.error is None or not result.error.transient):
         _remember(key, result)
     return result
 
 
 def _key(request: Request) -> str | None:
     """The cache key of an untimed request (timings are never cached: they are measurements)."""
-    if request.time:
-        return None
-    data = {**dataclasses.asdict(request), "time_budget_s": None}  # irrelevant when not timing
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode("utf-8", "replace")).hexdigest()
+    return None if request.time else request.key()
 
 
 def _remember(key: str, result: InspectionResult) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.state import lecture
+from app.state import edit_code, lecture
 from inspectors.results import InspectError
 
 try:
@@ -48,7 +48,7 @@ def _accept(text: str) -> bool:
     state = st.session_state
     if text == state["code"]:
         return False
-    state["code"] = text
+    edit_code(text)
     state["_editor_code"] = text
     return True
 

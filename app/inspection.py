@@ -16,8 +16,6 @@ import streamlit as st
 from app import backend
 from inspectors.results import InspectError, InspectionResult, Request
 
-TRANSIENT_KINDS = {"SessionBusy", "ServerBusy", "WorkerCrashed"}
-
 
 class Transient(Exception):
     """Carries a value that must not be cached (busy server, crashed worker)."""
@@ -29,7 +27,7 @@ class Transient(Exception):
 
 def unless_transient(value: Any, error: InspectError | None) -> Any:
     """Return `value`, or raise it as Transient: st.cache_data never caches a raise."""
-    if error is not None and error.kind in TRANSIENT_KINDS:
+    if error is not None and error.transient:
         raise Transient(value)
     return value
 
@@ -37,7 +35,7 @@ def unless_transient(value: Any, error: InspectError | None) -> Any:
 def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
     """Call a `st.cache_data` function keyed on the request's JSON; transient values pass through."""
     try:
-        return fn(json.dumps(asdict(request), sort_keys=True))
+        return fn(json.dumps(asdict(request), sort_keys=True))  # the function reads the request back
     except Transient as transient:
         return transient.value
 
@@ -51,13 +49,13 @@ def inspect(request: Request, on_wait: Callable[[int], None] | None = None) -> I
     Reruns (a tab, a colour option) never reach the backend; a new request does, and
     `on_wait(n)` hears how many requests are ahead of it in the shared queue.
     """
-    key = json.dumps(asdict(request), sort_keys=True)
+    key = request.key()
     memo = st.session_state.setdefault("_inspections", OrderedDict())
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
     result = backend.run_inspection(request, on_wait=on_wait)
-    if result.error is None or result.error.kind not in TRANSIENT_KINDS:
+    if result.error is None or not result.error.transient:
         memo[key] = result
         while len(memo) > MEMO_SIZE:
             memo.popitem(last=False)

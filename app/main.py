@@ -1,7 +1,9 @@
 """Jaxpr Explorer: `streamlit run app/main.py`.
 
-This file is the table of contents: state, sidebar, editor, the inspection,
-then the views. Each part lives in its own module under `app/`.
+This file is the table of contents: state, sidebar, then one of two pages,
+Explore (editor, inspection, the views as tabs) or Walkthrough (seven steps).
+Each part lives in its own module: `app/views/` one per view, `app/components/`
+the browser-side pieces.
 """
 
 from __future__ import annotations
@@ -15,7 +17,41 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts only app/ on the path
     sys.path.insert(0, str(ROOT))
 
-from app import editor, inspection, sidebar, state, teaching, views  # noqa: E402
+from app import editor, inspection, sidebar, state  # noqa: E402
+from app.views import common, lecture, run, tabs, walkthrough  # noqa: E402
+
+
+def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
+    """Editor and lesson, the inspection, then every view of it as a tab."""
+    with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
+        queue_note = st.empty()
+        result = inspection.inspect(state.request(), on_wait=common.queue_position(queue_note))
+        queue_note.empty()
+    state.remember(result)
+    sidebar.show_expression(expression_slot, result.entry)
+
+    common.header()
+    lecture.mode_bar()
+    common.url_notice()
+    code_col, side_col = st.columns([3, 2], gap="medium")
+    with code_col:
+        if editor.editor(result.error):
+            st.rerun()  # new code from the editor: inspect it before drawing anything else
+        common.stage_strip(result)
+    with side_col:
+        common.lesson(result)
+        if not state.lecture():  # lecture mode: fewer panels
+            run.run_panel(result)
+
+    if result.error is not None:
+        common.error_box(result.error, st.session_state["code"])
+    state.sync_url()  # before the views: the link is right even if a view fails
+
+    shown, stale = common.pick_view(result)
+    if stale:
+        common.stale_banner(shown)
+    tabs.views(shown)
+
 
 st.set_page_config(
     page_title="Jaxpr Explorer",
@@ -24,38 +60,9 @@ st.set_page_config(
     initial_sidebar_state=state.sidebar_state(),  # collapsed for a lecture link
 )
 state.init()
-teaching.lecture_theme()
-
-expression_slot = sidebar.sidebar()
+lecture.lecture_theme()
+slot = sidebar.sidebar()
 if state.walkthrough_mode():  # "how JAX works", step by step: its own page
-    teaching.walkthrough_page(expression_slot)
-    st.stop()
-
-with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
-    queue_note = st.empty()
-    result = inspection.inspect(state.request(), on_wait=views.queue_position(queue_note))
-    queue_note.empty()
-state.remember(result)
-sidebar.show_expression(expression_slot, result.entry)
-
-views.header()
-teaching.mode_bar()
-views.url_notice()
-code_col, side_col = st.columns([3, 2], gap="medium")
-with code_col:
-    if editor.editor(result.error):
-        st.rerun()  # new code from the editor: inspect it before drawing anything else
-    views.stage_strip(result)
-with side_col, st.container(height=views.SIDE_PANEL_HEIGHT, border=False):
-    views.lesson(result)
-    if not state.lecture():  # lecture mode: fewer panels
-        views.run_panel(result)
-
-if result.error is not None:
-    views.error_box(result.error, st.session_state["code"])
-state.sync_url()  # before the views: the link is right even if a view fails
-
-shown, stale = views.pick_view(result)
-if stale:
-    views.stale_banner(shown)
-views.tabs(shown, extra=teaching.TABS, lecture=state.lecture())
+    walkthrough.walkthrough_page(slot)
+else:
+    explore(slot)

@@ -69,8 +69,8 @@ def sample_picker() -> None:
     names: list[Any] = [s.name for s in state.samples()]
     current = st.session_state["sample"]
     if current not in names:
-        names.insert(0, None)
-    st.session_state["sample_pick"] = current
+        names.insert(0, "")  # "Your own code"
+    st.session_state["sample_pick"] = current or ""
     st.selectbox(
         "Sample",
         names,
@@ -198,7 +198,7 @@ def default_entry() -> str | None:
 
 def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None:
     """Write the pipeline as code into the sidebar slot: `jit(vmap(grad(loss), in_axes=(None, 0)))`."""
-    last = st.session_state.get("last_good")
+    last = state.last_good()
     entry = entry or st.session_state["entry"] or default_entry() or (last.entry if last else "") or "f"
     try:
         text = expression(entry, parse_pipeline(state.specs()))
@@ -218,11 +218,12 @@ def function_and_inputs() -> None:
         st.session_state["entry"] = chosen = ""  # the code no longer defines it: back to the default
     # While the code does not parse, the chosen function stays chosen.
     extra = [chosen] if chosen and chosen not in functions else []
+    default = default_entry() or "—"
     st.selectbox(
         "Function",
         ["", *functions, *extra],
         key="entry",
-        format_func=lambda f: f or f"{default_entry() or '—'} (default)",
+        format_func=lambda f: f or f"{default} (default)",
         accept_new_options=True,
         help=(
             "The top-level function to inspect; by default the one the code declares, else the last `def`. "

@@ -19,11 +19,13 @@ import hashlib
 import json
 import zlib
 from dataclasses import asdict
+from difflib import SequenceMatcher
 from itertools import count
 from typing import Any
 
 import streamlit as st
 
+from app import safe
 from inspectors.catalog import Sample, list_samples
 from inspectors.results import InspectionResult, Request
 from inspectors.source import read_defaults
@@ -31,7 +33,9 @@ from inspectors.source import read_defaults
 DEFAULT_SAMPLE = "differentiability_grad"
 FILENAME = "main.py"
 URL_PARAM = "s"
-URL_VERSION = 1
+URL_VERSION = 2  # 2 added the graph options; every older version still opens (see `decode`)
+URL_VERSIONS = (1, 2)
+SAME_PROGRAM = 0.5  # code at least this similar (by lines) to the code before it is an edit of the same program
 TIME_BUDGETS = (0.25, 0.5, 1.0, 2.0, 5.0)  # seconds of timing the run panel offers
 MAX_TIMINGS = 16  # timed results kept per session
 
@@ -45,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "device": "",  # "" = JAX's default device
     "debug_locations": False,
     "time_budget_s": 1.0,
+    "graph": {},  # graph options that differ from their defaults, by widget key (`jaxpr_graph_depth`: 5)
+    "stages": [],  # the stage ids the Stages view shows: one to read, two to compare (`jaxpr:1`, `jaxpr:2`)
 }
 # How the page is shown: readable URL parameters beside `?s=` (see `VIEW_PARAMS`).
 MODES = ("explore", "walkthrough")
@@ -54,7 +60,8 @@ VIEW_PARAMS = ("mode", "lecture", "step")
 # Keys that only live in this browser session.
 LOCAL_DEFAULTS: dict[str, Any] = {
     "plain_editor": False,
-    "last_good": None,  # the last InspectionResult without an error
+    "last_good": None,  # (program, InspectionResult): the last result without an error, and its program
+    "program": 0,  # bumped whenever the code is replaced by another program (not an edit of this one)
     "timings": {},  # view key -> timed InspectionResult
 }
 _ids = count(1)
@@ -93,10 +100,33 @@ def load_sample(name: str) -> None:
         return
     state = st.session_state
     state["sample"] = sample.name
-    state["code"] = sample.source()
+    replace_code(sample.source())
     state["entry"] = sample.entry or ""
     state["args"] = sample.args or ""
     set_specs(sample.transforms)
+
+
+def similar(a: str, b: str) -> bool:
+    """True when `b` is an edit of `a` (most lines kept), False when it is another program."""
+    if not a.strip() or not b.strip():
+        return False
+    return SequenceMatcher(None, a.splitlines(), b.splitlines(), autojunk=False).ratio() >= SAME_PROGRAM
+
+
+def replace_code(code: str) -> None:
+    """Put new code in the state; if it is another program, stale views and the sample no longer apply."""
+    state = st.session_state
+    if not similar(state.get("code", ""), code):
+        state["program"] = state.get("program", 0) + 1
+    state["code"] = code
+
+
+def edit_code(code: str) -> None:
+    """Take code from the editor; code that no longer resembles its sample is the user's own."""
+    replace_code(code)
+    sample = sample_named(st.session_state["sample"])
+    if sample is not None and not similar(sample.source(), code):
+        st.session_state["sample"] = None  # the picker and "About" follow the code
 
 
 def init() -> None:
@@ -124,6 +154,10 @@ def snapshot() -> dict[str, Any]:
     return {"v": URL_VERSION, **data}
 
 
+MAX_STATE_BYTES = 512 * 1024  # a shared link's decompressed state: the code (256 KB cap) and settings
+MAX_LINK_CHARS = 512 * 1024  # the `?s=` text itself
+
+
 def encode(data: dict[str, Any]) -> str:
     """Return `data` as compact JSON, zlib-compressed, base64url without padding."""
     blob = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
@@ -133,21 +167,36 @@ def encode(data: dict[str, Any]) -> str:
 def decode(text: str) -> dict[str, Any]:
     """Invert `encode`; raise ValueError on anything that is not our payload."""
     try:
-        blob = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if len(text) > MAX_LINK_CHARS:
+            raise ValueError(f"the link is longer than {MAX_LINK_CHARS:,} characters")
+        inflate = zlib.decompressobj()
+        blob = inflate.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), MAX_STATE_BYTES)
+        if inflate.unconsumed_tail:
+            raise ValueError(f"it expands to more than {MAX_STATE_BYTES // 1024:,} KB")
         data = json.loads(blob)
     except Exception as exc:  # noqa: BLE001 - any corruption is the same to the user
         raise ValueError(f"cannot read the shared state: {exc}") from None
-    if not isinstance(data, dict) or data.get("v") != URL_VERSION:
-        raise ValueError("the shared state comes from another version of the explorer")
+    if not isinstance(data, dict) or data.get("v") not in URL_VERSIONS:
+        raise ValueError("the shared state comes from a newer version of the explorer")
     return data
 
 
 def apply(data: dict[str, Any]) -> None:
     """Put decoded URL state into the session."""
     state = st.session_state
-    for key in ("code", "entry", "args", "device"):
+    entry = data.get("entry")
+    if isinstance(entry, str) and entry and safe.expression_problem(entry):
+        state["_url_error"] = safe.expression_problem(entry)
+        data = {k: v for k, v in data.items() if k != "entry"}
+    if isinstance(data.get("code"), str):
+        replace_code(data["code"])
+    for key in ("entry", "args", "device"):
         if isinstance(data.get(key), str):
             state[key] = data[key]
+    graph = data.get("graph")  # version 2 on; version 1 links open with the default options
+    state["graph"] = {str(k): v for k, v in graph.items()} if isinstance(graph, dict) else {}
+    stages = data.get("stages")
+    state["stages"] = [str(s) for s in stages][:2] if isinstance(stages, list) else []
     state["sample"] = data.get("sample") if isinstance(data.get("sample"), str) else None
     state["debug_locations"] = bool(data.get("debug_locations", False))
     if isinstance(data.get("time_budget_s"), (int, float)):
@@ -168,7 +217,7 @@ def restore_from_url() -> bool:
     if "sample" not in params:
         return False
     if sample_named(params["sample"]) is None:
-        st.session_state["_url_error"] = f"no sample named {params['sample']!r}"
+        st.session_state["_url_error"] = f"no sample named {params['sample'][:80]!r}"
         return False
     load_sample(params["sample"])
     if "t" in params:
@@ -176,6 +225,9 @@ def restore_from_url() -> bool:
     for key, param in (("entry", "fn"), ("args", "args"), ("device", "device")):
         if param in params:
             st.session_state[key] = params[param]
+    if st.session_state["entry"] and safe.expression_problem(st.session_state["entry"]):
+        st.session_state["_url_error"] = safe.expression_problem(st.session_state["entry"])
+        st.session_state["entry"] = ""
     return True
 
 
@@ -281,6 +333,14 @@ def url_problem() -> str | None:
 
 
 def remember(result: InspectionResult) -> None:
-    """Keep the result if it is good: stale views fall back to it."""
+    """Keep the result if it is good: stale views of the same program fall back to it."""
     if result.ok:
-        st.session_state["last_good"] = result
+        st.session_state["last_good"] = (st.session_state["program"], result)
+
+
+def last_good() -> InspectionResult | None:
+    """Return the last good result of the program in the editor (never another program's)."""
+    kept = st.session_state.get("last_good")
+    if kept is None or kept[0] != st.session_state["program"]:
+        return None
+    return kept[1]

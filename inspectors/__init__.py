@@ -9,6 +9,7 @@ Importing this package is cheap: JAX loads on first use of `inspect`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from inspectors.results import InspectError, InspectionResult, JaxprModel, Request
@@ -16,11 +17,16 @@ from inspectors.results import InspectError, InspectionResult, JaxprModel, Reque
 __all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect", "inspect_fn", "list_devices"]
 
 
-def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
-    """Trace, transform, lower, compile (and optionally time) the request's function."""
+def inspect(
+    request: Request, *, use_cache: bool = True, on_stage: Callable[..., None] | None = None
+) -> InspectionResult:
+    """Trace, transform, lower, compile (and optionally time) the request's function.
+
+    `on_stage(result, stages)` hears each group of stages of the chain as it completes.
+    """
     from inspectors import pipeline
 
-    return pipeline.inspect(request, use_cache=use_cache)
+    return pipeline.inspect(request, use_cache=use_cache, on_stage=on_stage)
 
 
 def inspect_fn(fn: Any, *args: Any, **options: Any) -> Any:

@@ -38,6 +38,15 @@ class Node:
     count: int = 1
     details: dict[str, str] = field(default_factory=dict)
     match: bool = False
+    heat: float | None = None  # share of the measured time (colour by "time"), None if unmeasured
+
+    @property
+    def expand_id(self) -> str:
+        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`).
+
+        A StableHLO call opens its callee (`func@inner`); an input group opens by its own id.
+        """
+        return self.details.get("expand") or self.id.removeprefix("eqn_")
 
 
 @dataclass
@@ -77,6 +86,22 @@ class Graph:
     edge_labels: bool = True
     total_equations: int = 0
 
+    def expandable(self) -> dict[str, str]:
+        """Return the collapsed nodes and summaries that can open, by their `expand` id, with a label."""
+        return {
+            n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
+            for n in self.nodes
+            if n.kind in ("collapsed", "summary", "inputs")
+        }
+
+    def collapsible(self) -> dict[str, str]:
+        """Return the open sub-graphs that can close, by their `collapse` path, with a label."""
+        return {
+            g.path: f"{g.label.splitlines()[0]} ({g.path})"
+            for g in self.groups
+            if g.kind not in ("region", "fold", "func") and not g.kind.endswith(("jaxpr", "]"))
+        }
+
 
 COLOUR_BY = ("family", "provenance", "line")
 
@@ -97,6 +122,7 @@ class GraphOptions:
     legend: bool = True
     long_edges: int = 12
     group_inputs: bool = True  # many inputs drawn as one node per pytree prefix
+    heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
@@ -470,6 +496,7 @@ class _View:
         self.edge_keys: set[tuple] = set()
         self.matches: set[str] = set()
         self.forced: set[str] = set()
+        self.heat = dict(opts.heat)
 
     # -- primitives of the graph
     def node(self, node: Node) -> str:
@@ -798,6 +825,7 @@ class _View:
                 provenance=provs[0][0],
                 line=lines[0] if lines else None,
                 count=n,
+                heat=sum(self.heat[e.id] for e in eqns if e.id in self.heat) if self.heat else None,
                 details={
                     "summary": f"{n} equations ({it.start}–{it.end - 1}) {it.label}",
                     "primitives": sub,
@@ -870,6 +898,7 @@ class _View:
                 "id": eqn.id,
             },
             match=eqn.id in self.matches,
+            heat=self.heat.get(eqn.id),
         )
 
     def inputs(self, eqn: Equation, nid: str, env: dict[str, str]) -> None:
@@ -1056,19 +1085,6 @@ def _attempt(
     view.forced = {a for m in matches for a in ancestors(m)}
     view.jaxpr(model, "", 0, "", {})
     return view.graph
-
-
-def expand_id(node: Node) -> str | None:
-    """Return the id that opens a node in `GraphOptions.expand` (None for a node that does not open).
-
-    A collapsed equation `eqn_0/jaxpr/3` opens as `0/jaxpr/3`, a summary or an input
-    group by its own id, a StableHLO call by its callee (`func@inner`).
-    """
-    if "expand" in node.details:
-        return node.details["expand"]
-    if node.kind in ("collapsed", "summary", "inputs"):
-        return node.id.removeprefix("eqn_")
-    return None
 
 
 def equation_nodes(graph: Graph) -> list[Node]:

@@ -67,6 +67,7 @@ def inspect_fn(
         time_budget_s=time_budget_s,
     )
     result = LiveResult(request=request, entry=name, functions=[name], jax_version=jax.__version__)
+    emit = pipeline._Emitter(result, None)
     try:
         with pipeline._stage(result, "transform"):
             pipe = tr.parse_pipeline(specs)
@@ -74,9 +75,10 @@ def inspect_fn(
         with pipeline._stage(result, "inputs"):
             target = pipeline.resolve_device(device)
             f, args, kwargs = tr.keep_static(fn, args, kwargs)
-        pipeline.run_callable(result, f, args, kwargs, pipe, target, None)
+        pipeline.run_callable(result, emit, f, args, kwargs, pipe, target, None)
     except pipeline._StageFailed:
         pass
+    emit.flush()
     return result
 
 

@@ -6,25 +6,25 @@ recorded as an `InspectError` and the stages before it are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import hashlib
 import inspect as pyinspect
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stats
+from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats, chain_order
 
 jax = jaxsetup.jax()
 
+import jax.extend.core as jex  # noqa: E402
+
+from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -53,31 +53,73 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
 
 
 def cache_key(request: Request) -> str:
-    """Return a digest of everything that determines a result."""
-    blob = json.dumps(asdict(request), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    """Return a digest of everything that determines a result (`Request.key()`)."""
+    return request.key()
 
 
-def inspect(request: Request, *, use_cache: bool = True) -> InspectionResult:
+StageCallback = Callable[[InspectionResult, list[Stage]], None]
+
+
+def inspect(
+    request: Request, *, use_cache: bool = True, on_stage: StageCallback | None = None
+) -> InspectionResult:
     """Run every stage for `request`; results are cached on the request's contents.
 
+    `on_stage(result, stages)` hears each group of stages as it completes (the source,
+    then the jaxprs right after tracing, then lowering, compiling, XLA's passes and
+    kernels), so a slow or failing compile never hides the jaxprs.
     Timed requests are never served from the cache: asking again means measuring again.
     """
-    use_cache = use_cache and not request.time
-    key = cache_key(request)
+    use_cache = use_cache and not (request.time or request.profile)
+    key = request.key()
     if use_cache and key in _cache:
         _cache.move_to_end(key)
-        return _cache[key]
+        cached = _cache[key]
+        if on_stage:
+            on_stage(cached, list(cached.stages))
+        return cached
     result = InspectionResult(request=request, jax_version=jax.__version__)
+    emit = _Emitter(result, on_stage)
     try:
-        _run_stages(result)
+        _run_stages(result, emit)
     except _StageFailed:
         pass
-    if use_cache:
+    emit.flush()
+    if use_cache and not (result.error and result.error.transient):
         _cache[key] = result
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, Any]:
+    """Return a streamed partial result: what `result` knows so far, with only the new `stages`.
+
+    Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
+    """
+    return dataclasses.replace(result, stages=list(stages)).to_dict()
+
+
+class _Emitter:
+    """Adds stages to the result and tells `on_stage` about each finished group."""
+
+    def __init__(self, result: InspectionResult, on_stage: StageCallback | None) -> None:
+        self.result = result
+        self.on_stage = on_stage
+        self.pending: list[Stage] = []
+
+    def put(self, stage: Stage) -> Stage:
+        """Add a stage to the chain; it is announced with its group."""
+        self.pending.append(self.result.put(stage))
+        return stage
+
+    def flush(self, seconds: float | None = None) -> None:
+        """Announce the stages added since the last flush (a completed group that took `seconds`)."""
+        pending, self.pending = sorted(self.pending, key=chain_order), []
+        for stage in pending:
+            stage.time_s = seconds if stage.time_s is None else stage.time_s
+        if self.on_stage and pending:
+            self.on_stage(self.result, pending)
 
 
 def clear_cache() -> None:
@@ -116,9 +158,11 @@ def resolve_device(name: str | None) -> Any:
     raise LookupError(f"no device {name!r}; available: {', '.join(list_devices())}")
 
 
-def _run_stages(result: InspectionResult) -> None:
+def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
     """Fill `result` stage by stage; raise _StageFailed at the first failure."""
     req = result.request
+    source = emit.put(Stage(id="source", kind="source", name=req.filename, text=req.source, group="source"))
+    emit.flush()
     defaults = src.read_defaults(req.source)
     result.functions = src.top_level_functions(req.source)
     args_expr = req.args if req.args is not None else defaults.args
@@ -127,6 +171,7 @@ def _run_stages(result: InspectionResult) -> None:
         module = src.load_module(req.source, req.filename)
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
         f = src.entry_function(module, result.entry)
+        source.expression = result.entry
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
@@ -134,11 +179,12 @@ def _run_stages(result: InspectionResult) -> None:
         args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
         f, args, kwargs = transforms.keep_static(f, args, kwargs)
-    run_callable(result, f, args, kwargs, pipeline, device, src.module_codes(module))
+    run_callable(result, emit, f, args, kwargs, pipeline, device, src.module_codes(module))
 
 
 def run_callable(
     result: InspectionResult,
+    emit: _Emitter,
     f: Callable,
     args: tuple,
     kwargs: dict,
@@ -153,21 +199,12 @@ def run_callable(
     """
     req = result.request
     with _stage(result, "transform"):
-        recorder = ArgRecorder(f)
-        g = transforms.apply_pipeline(recorder.wrap(), pipeline)
+        chain = Chain(f, result.entry, pipeline)
     static = transforms.static_argnums(pipeline)
-    paths = arg_paths(f, args, static, kwargs)
     with jax.default_device(device):
-        jitted = jax.jit(_plain(g), static_argnums=static)
-        after_error = _trace_transformed(result, jitted, args, paths, codes, kwargs)
-        with _stage(result, "trace"):
-            # `f` is shown as the pipeline called it: per example under vmap, with the
-            # values jit made static, so "before" is the program the transform rewrote.
-            f_args, f_static = recorder.seen(args, static)
-            before = jax.make_jaxpr(f, static_argnums=f_static)(*f_args, **recorder.seen_kwargs(kwargs))
-            result.jaxpr_before, result.model_before = build_model(before, req.filename, req.source, paths, codes)
-            result.stats.before = count_primitives(result.model_before)
-            result.stats.total_before = sum(result.stats.before.values())
+        tracer = _Tracer(result, emit, chain, args, static, codes, kwargs)
+        after_error = tracer.trace_all()
+        emit.flush()
         if after_error:
             result.error = after_error
             raise _StageFailed
@@ -176,17 +213,27 @@ def run_callable(
             # not `jit(g)`, which would wrap it in a second jit.
             # `.lower(*args)` reuses the trace above from JAX's cache.
             ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
-            lowered = (g if ends_in_jit else jitted).lower(*args, **kwargs)
-            result.stablehlo = lowered.as_text()
-            result.stablehlo_debug = lowered.as_text(debug_info=True)
-        with _stage(result, "compile"):
-            compiled = lowered.compile()
-            result.hlo = compiled.as_text()
-            result.cost = cost_info(compiled)
-            result.memory = memory_info(compiled)
-        if req.time:
+            lowered = (chain.fns[-1] if ends_in_jit else tracer.jitted).lower(*args, **kwargs)
+            _put_text(emit, "stablehlo", "StableHLO", lowered.as_text(), "lower")
+            _put_text(emit, "stablehlo-debug", "StableHLO with locations", lowered.as_text(debug_info=True), "lower")
+            _put_text(emit, "hlo-unoptimized", "HLO before optimization", lowered.as_text(dialect="hlo"), "lower")
+        emit.flush(result.stage_times.get("lower"))
+        with passes.dump_folder() as folder:
+            skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
+            with _stage(result, "compile"):
+                compiled = lowered.compile(None if skip else passes.compile_options(folder))
+                _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
+                result.cost = cost_info(compiled)
+                result.memory = memory_info(compiled)
+            emit.flush(result.stage_times.get("compile"))
+            if skip != "off":
+                _record_passes(result, emit, folder, skip)
+        if req.time or req.profile:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device, kwargs)
+                call = _time(result, compiled, args, static, device, kwargs)
+            if req.profile:  # where the time goes: per compiled op, line and equation
+                with _stage(result, "profile"):
+                    result.profile = profile.profile_call(result, call, device)
 
 
 def _plain(g: Callable) -> Callable:
@@ -202,24 +249,183 @@ def _plain(g: Callable) -> Callable:
     return plain
 
 
-def _trace_transformed(
-    result: InspectionResult, jitted: Any, args: tuple, paths: list[str], codes: frozenset, kwargs: dict | None = None
-) -> Any:
-    """Trace the transformed function; return its error (if any) so `f` still gets its view."""
-    result.stats = Stats()
+RECORD_PASSES = True  # record XLA's passes and kernels with every compile
+DISASSEMBLE = True  # run objdump on kernels (off where the process may not start programs)
+
+
+def _record_passes(result: InspectionResult, emit: _Emitter, folder: str, skip: str) -> None:
+    """Add XLA's passes (one group) and kernels (another) from the compile's dump folder."""
+    start = time.perf_counter()
     try:
-        with _stage(result, "trace_transformed"):
-            traced = jitted.trace(*args, **(kwargs or {}))
-            req = result.request
-            result.jaxpr_after, result.model_after = build_model(
-                traced.jaxpr, req.filename, req.source, paths, codes
-            )
-            result.stats.after = count_primitives(result.model_after)
-            result.stats.total_after = sum(result.stats.after.values())
-    except _StageFailed:
-        error, result.error = result.error, None
+        dump = passes.XlaDump(note=skip) if skip else passes.read_dump(folder, disassemble=DISASSEMBLE)
+        stages = passes.pass_stages(dump, result.expression)
+    except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
+        dump, stages = passes.XlaDump(note=f"XLA's pass dump could not be read ({exc!r})"), []
+    if not stages or dump.note:
+        note = dump.note or "XLA wrote no pass dump for this compile"
+        stages = stages or [Stage(id="hlo-pass:0", kind="hlo-pass", name="before optimizations", group="passes")]
+        stages[0].note = note
+    for stage in stages:
+        emit.put(stage)
+    result.stage_times["passes"] = time.perf_counter() - start
+    emit.flush(result.stage_times["passes"])
+    start = time.perf_counter()
+    for stage in passes.kernel_stages(dump):
+        emit.put(stage)
+    result.stage_times["kernels"] = time.perf_counter() - start
+    emit.flush(result.stage_times["kernels"])
+
+
+TEXT_KINDS = {"stablehlo": "stablehlo", "stablehlo-debug": "stablehlo", "hlo-unoptimized": "hlo", "hlo": "hlo"}
+
+
+def _put_text(emit: _Emitter, stage_id: str, name: str, text: str, group: str) -> Stage:
+    """Add a text stage (StableHLO, HLO) to the chain."""
+    stage = Stage(
+        id=stage_id, kind=TEXT_KINDS[stage_id], name=name, expression=emit.result.expression, text=text, group=group
+    )
+    return emit.put(stage)
+
+
+class Chain:
+    """The pipeline applied one transform at a time, each step recording what it is called with.
+
+    `fns[K]` is the function after K transforms (`fns[0]` is `f`); `recorders[K]`
+    records the arguments the next transform first calls `fns[K]` with, so each
+    partial pipeline can be traced exactly as the whole pipeline calls it.
+    """
+
+    def __init__(self, f: Callable, entry: str, pipeline: list[transforms.Transform]) -> None:
+        self.pipeline = pipeline
+        self.fns: list[Callable] = [f]
+        self.recorders: list[ArgRecorder] = []
+        self.names = [transforms.expression(entry, pipeline[:k]) for k in range(len(pipeline) + 1)]
+        for k, t in enumerate(pipeline):
+            recorder = ArgRecorder(self.fns[-1], intermediate=k > 0)
+            self.recorders.append(recorder)
+            self.fns.append(transforms.apply_pipeline(recorder.wrap(), [t]))
+
+    def call_args(
+        self, k: int, args: tuple, static: tuple[int, ...], kwargs: dict
+    ) -> tuple[tuple, tuple[int, ...], dict] | None:
+        """Return (args, static_argnums, kwargs) `fns[k]` was called with; None if it never was."""
+        if k == len(self.pipeline):
+            return args, static, kwargs
+        recorder = self.recorders[k]
+        if not recorder.calls and k > 0:
+            return None
+        return (*recorder.seen(args, static), recorder.seen_kwargs(kwargs))
+
+
+class _Tracer:
+    """Traces the whole pipeline, then each partial pipeline, into `jaxpr:K` stages."""
+
+    def __init__(
+        self,
+        result: InspectionResult,
+        emit: _Emitter,
+        chain: Chain,
+        args: tuple,
+        static: tuple,
+        codes: frozenset,
+        kwargs: dict,
+    ) -> None:
+        self.result, self.emit, self.chain = result, emit, chain
+        self.args, self.static, self.codes, self.kwargs = args, static, codes, kwargs
+        self.jitted = jax.jit(_plain(chain.fns[-1]), static_argnums=static)
+        self.paths = arg_paths(chain.fns[0], args, static, kwargs)
+        self.closed: dict[int, Any] = {}  # ClosedJaxpr of each traced stage
+        result.stats = Stats()
+
+    def trace_all(self) -> Any:
+        """Trace every stage; return the whole pipeline's error (if any) so `f` still gets its view.
+
+        An error tracing `f` itself is raised (as _StageFailed) after the whole pipeline's.
+        """
+        n = len(self.chain.pipeline)
+        error = None
+        try:
+            with _stage(self.result, "trace_transformed" if n else "trace"):
+                start = time.perf_counter()
+                self._put(n, self.jitted.trace(*self.args, **self.kwargs).jaxpr, self.paths, start)
+        except _StageFailed:
+            error, self.result.error = self.result.error, None
+            name = self.chain.names[n]
+            self.emit.put(Stage(id=f"jaxpr:{n}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
+        for k in reversed(range(n)):  # from the outside in: a jit step already holds the jaxpr inside it
+            self._trace_partial(k)
+        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
+        stats.before = dict(first.stats) if first else {}
+        stats.total_before = sum(stats.before.values())
+        stats.after = dict(last.stats) if last and last.model else {}
+        stats.total_after = sum(stats.after.values())
         return error
-    return None
+
+    def _trace_partial(self, k: int) -> None:
+        """Trace `fns[k]` on the arguments the next transform called it with."""
+        seen = self.chain.call_args(k, self.args, self.static, self.kwargs)
+        name = self.chain.names[k]
+        if seen is None:
+            note = "the outer transforms never called this function, so it has no jaxpr of its own"
+            self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, note=note, group="trace"))
+            return
+        # Each stage is shown as the pipeline called it: per example under vmap, with
+        # the values jit made static, so it is the program the next transform rewrote.
+        f_args, f_static, f_kwargs = seen
+        paths = self.paths if f_args is self.args else arg_paths(self.chain.fns[0], f_args, f_static, f_kwargs)
+        if k == 0:
+            with _stage(self.result, "trace"):
+                start = time.perf_counter()
+                self._put(0, self._jaxpr_of(0, f_args, f_static, f_kwargs), paths, start)
+            return
+        try:
+            with _stage(self.result, f"trace:{k}"):
+                start = time.perf_counter()
+                self._put(k, self._jaxpr_of(k, f_args, f_static, f_kwargs), paths, start)
+        except _StageFailed:
+            error, self.result.error = self.result.error, None
+            self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
+
+    def _jaxpr_of(self, k: int, args: tuple, static: tuple[int, ...], kwargs: dict) -> Any:
+        """Return make_jaxpr of `fns[k]`, or the jaxpr inside the next stage when that is just `jit` of it."""
+        inner = self._inside_jit(k)
+        if inner is not None:
+            return inner
+        return jax.make_jaxpr(self.chain.fns[k], static_argnums=static)(*args, **kwargs)
+
+    def _inside_jit(self, k: int) -> Any:
+        """If step k+1 is `jit` and its jaxpr is one jit equation over its own inputs, return that equation's jaxpr.
+
+        `jit(g)` traces `g` on exactly the arguments it receives, so this is make_jaxpr of `g`
+        (tests compare the two byte for byte) without tracing `g` a second time.
+        """
+        outer = self.closed.get(k + 1)
+        if outer is None or self.chain.pipeline[k].name != "jit" or len(outer.jaxpr.eqns) != 1:
+            return None
+        eqn = outer.jaxpr.eqns[0]
+        inner = eqn.params.get("jaxpr")
+        wired = list(eqn.invars) == list(outer.jaxpr.invars) and list(eqn.outvars) == list(outer.jaxpr.outvars)
+        return inner if eqn.primitive.name == "jit" and wired and isinstance(inner, jex.ClosedJaxpr) else None
+
+    def _put(self, k: int, closed: Any, paths: list[str], start: float) -> None:
+        """Add the `jaxpr:k` stage built from a ClosedJaxpr traced since `start`."""
+        self.closed[k] = closed
+        req = self.result.request
+        text, model = build_model(closed, req.filename, req.source, paths, self.codes)
+        t = self.chain.pipeline[k - 1] if k > 0 else None
+        stage = Stage(
+            id=f"jaxpr:{k}",
+            kind="jaxpr",
+            name=self.chain.names[k],
+            expression=self.chain.names[k],
+            text=text,
+            model=model,
+            stats=count_primitives(model),
+            time_s=time.perf_counter() - start,
+            group="trace",
+            transform=str(t) if t else "",
+        )
+        self.emit.put(stage)
 
 
 class ArgRecorder:
@@ -231,15 +437,16 @@ class ArgRecorder:
     on the user's inputs.
     """
 
-    def __init__(self, f: Callable) -> None:
+    def __init__(self, f: Callable, intermediate: bool = False) -> None:
         self.f = f
+        self.intermediate = intermediate  # a transform's output (grad(f)), not the user's f
         self.calls: list[tuple] = []
         self.kwargs: list[dict] = []
 
     def wrap(self) -> Callable:
         """Return `f`, wrapped to record its arguments where that is transparent."""
         f = self.f
-        plain = pyinspect.isfunction(f) and not hasattr(f, "__wrapped__")
+        plain = pyinspect.isfunction(f) and (self.intermediate or not hasattr(f, "__wrapped__"))
         if not (plain or isinstance(f, jax.stages.Wrapped)):
             return f
 
@@ -259,7 +466,6 @@ class ArgRecorder:
         seen = self.calls[0]
         fixed = tuple(i for i, a in enumerate(seen) if not _is_array_tree(a))
         return seen, fixed
-
 
     def seen_kwargs(self, kwargs: dict) -> dict:
         """Return the keyword arguments as `f` saw them, or the user's if unrecorded."""
@@ -282,9 +488,14 @@ def _is_array_tree(tree: Any) -> bool:
 
 
 def _time(
-    result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any, kwargs: dict | None = None
-) -> None:
-    """Run the compiled function on concrete inputs; record outputs and timing."""
+    result: InspectionResult,
+    compiled: Any,
+    args: tuple,
+    static: tuple[int, ...],
+    device: Any,
+    kwargs: dict | None = None,
+) -> Callable[[], Any]:
+    """Run the compiled function on concrete inputs; record outputs and timing; return the call."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
@@ -299,6 +510,7 @@ def _time(
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
+    return lambda: compiled(*concrete, **kw)
 
 
 def arg_paths(f: Callable, args: tuple, static: tuple[int, ...], kwargs: dict | None = None) -> list[str]:

@@ -89,7 +89,7 @@ def node_attrs(node: Node, colour_by: str) -> dict[str, str]:
     """Return the DOT attributes of a node."""
     a = dict(NODE_SHAPES.get(node.kind, NODE_SHAPES["eqn"]))
     if node.kind in ("eqn", "call", "collapsed", "summary", "op"):
-        a["fillcolor"] = styles.fill_for(colour_by, node.family, node.provenance, node.line)
+        a["fillcolor"] = styles.fill_for(colour_by, node.family, node.provenance, node.line, node.heat)
     a["label"] = node.label + (f"\n{node.sublabel}" if node.sublabel else "")
     if node.kind == "drop":
         a["label"] = "_"
@@ -144,7 +144,7 @@ def legend_node(graph: Graph) -> str:
         f'<TR><TD BGCOLOR="{fill}" WIDTH="14"> </TD><TD ALIGN="LEFT">{html.escape(label)}</TD></TR>'
         for label, fill in graph.legend
     )
-    title = {"family": "primitive family", "provenance": "transform provenance", "line": "source line"}.get(
+    title = {"family": "primitive family", "provenance": "transform provenance", "line": "source line", "time": "measured time"}.get(
         graph.colour_by, graph.colour_by
     )
     table = f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2"><TR><TD COLSPAN="2"><B>{title}</B></TD></TR>{rows}</TABLE>'

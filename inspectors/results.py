@@ -1,18 +1,49 @@
-"""The inspection result model: plain dataclasses that survive a trip through JSON.
+"""The result model: plain dataclasses that survive a trip through JSON.
 
-Every stage of `inspectors` returns these types and nothing else, so the same
+Every step of `inspectors` returns these types and nothing else, so the same
 result can be produced in an isolated worker process and read back by the app.
+
+The chain of stages
+-------------------
+An `InspectionResult` is a chain of `Stage` records, from the source to machine
+code, in pipeline order. Every view is a view of one stage, or of two side by side.
+
+    id                 kind        what it holds
+    source             source      the user's code
+    jaxpr:0            jaxpr       `f` as the pipeline calls it (per example under vmap)
+    jaxpr:K            jaxpr       after the K-th transform: make_jaxpr of the partial
+                                   pipeline on the arguments the outer transforms pass it
+    stablehlo          stablehlo   Lowered.as_text()
+    stablehlo-debug    stablehlo   Lowered.as_text(debug_info=True)
+    hlo-unoptimized    hlo         Lowered.as_text(dialect="hlo"): the module XLA starts from
+    hlo-pass:I         hlo-pass    the module after the I-th XLA pass that changed it (1-based,
+                                   in order; `pipeline` and `pass_name` say which)
+    hlo                hlo         Compiled.as_text(): the optimized module
+    llvm:NAME          llvm        a kernel's LLVM IR (CPU)
+    asm:NAME           asm         a kernel's assembly (CPU, from its object file)
+
+A stage carries its `kind`, a short `name` ("grad(loss)", "fusion"), the code
+`expression` that produces it, its `text`, a `model` (jaxpr stages), `stats`
+(counts by primitive or opcode), `time_s` (seconds its step took) and an `error`
+when that one stage failed. `group` names the step that produced it (trace, lower,
+compile, passes, kernels): stages of a group arrive together when results stream.
+Pass texts are stored compactly: `delta` holds the line edits from the previous
+pass's text; `InspectionResult.stage(id)` returns any stage with its full text.
+The older flat names (`jaxpr_before`, `jaxpr_after`, `model_before`, `stablehlo`,
+`hlo`, ...) are properties over the chain, and older JSON still loads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import hashlib
 import json
 import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -27,6 +58,18 @@ class Request:
     device: str | None = None
     time: bool = False
     time_budget_s: float = 1.0
+    profile: bool = False  # measure time per compiled op (implies `time`): `InspectionResult.profile`
+
+    def key(self) -> str:
+        """Return a digest of everything that determines the result: every cache's key.
+
+        The time budget only matters when timing, so untimed requests that differ in it share a key.
+        """
+        data = dataclasses.asdict(self)
+        if not self.time:
+            data["time_budget_s"] = None
+        blob = json.dumps(data, sort_keys=True).encode("utf-8", "replace")
+        return hashlib.sha256(blob).hexdigest()
 
 
 @dataclass
@@ -151,6 +194,10 @@ class OutputSummary:
     preview: str
 
 
+TRANSIENT_KINDS = frozenset({"SessionBusy", "ServerBusy", "WorkerCrashed"})
+TRANSIENT_STAGES = frozenset({"worker", "queue"})
+
+
 @dataclass
 class InspectError:
     """A failure as data: stage, exception kind, JAX's message, the user's line."""
@@ -161,6 +208,11 @@ class InspectError:
     location: SourceLoc | None = None
     user_frames: list[SourceLoc] = field(default_factory=list)
     hint: str = ""
+
+    @property
+    def transient(self) -> bool:
+        """True for failures of the service, not the program (busy, crashed): never cache them."""
+        return self.kind in TRANSIENT_KINDS or self.stage in TRANSIENT_STAGES
 
     @property
     def line(self) -> int | None:
@@ -180,20 +232,91 @@ class InspectError:
 
 
 @dataclass
+class LineEdit:
+    """Replace lines [start, end) of the previous text with `lines` (a compact pass text)."""
+
+    start: int
+    end: int
+    lines: list[str] = field(default_factory=list)
+
+
+def line_delta(old: str, new: str) -> list[LineEdit]:
+    """Return the edits that turn `old` into `new`, line by line (common ends trimmed first)."""
+    a, b = old.splitlines(), new.splitlines()
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+    return [
+        LineEdit(head + i1, head + i2, mid_b[j1:j2])
+        for op, i1, i2, j1, j2 in matcher.get_opcodes()
+        if op != "equal"
+    ]
+
+
+def apply_delta(old: str, edits: list[LineEdit]) -> str:
+    """Return `old` with `edits` (from `line_delta`) applied."""
+    lines, out, pos = old.splitlines(), [], 0
+    for e in edits:
+        out.extend(lines[pos : e.start])
+        out.extend(e.lines)
+        pos = e.end
+    out.extend(lines[pos:])
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class Stage:
+    """One step of the chain from source to machine code (see the module docstring)."""
+
+    id: str
+    kind: str
+    name: str = ""
+    expression: str = ""
+    text: str | None = None
+    model: JaxprModel | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    time_s: float | None = None
+    group: str = ""
+    transform: str = ""  # jaxpr:K (K ≥ 1): the transform this step applied, as written
+    pipeline: str = ""  # hlo-pass:I: XLA's pass pipeline
+    pass_name: str = ""  # hlo-pass:I: the pass
+    base: str = ""  # the stage whose text `delta` edits
+    delta: list[LineEdit] | None = None
+    note: str = ""  # why a stage has no text ("objdump is not installed")
+    error: InspectError | None = None
+
+    @property
+    def index(self) -> int | None:
+        """K of `jaxpr:K`, I of `hlo-pass:I`; None for other stages."""
+        head, _, tail = self.id.partition(":")
+        return int(tail) if tail.isdigit() else None
+
+
+# Where each stage sits in the chain: by its id's head, then its index.
+CHAIN_ORDER = ("source", "jaxpr", "stablehlo", "stablehlo-debug", "hlo-unoptimized", "hlo-pass", "hlo", "llvm", "asm")
+
+
+def chain_order(stage: Stage) -> tuple[int, int, str]:
+    """Sort key putting stages in chain order (source first, kernels last)."""
+    head, _, tail = stage.id.partition(":")
+    rank = CHAIN_ORDER.index(head) if head in CHAIN_ORDER else len(CHAIN_ORDER)
+    return rank, int(tail) if tail.isdigit() else 0, tail
+
+
+@dataclass
 class InspectionResult:
-    """Everything one inspection found; stages that failed are None."""
+    """Everything one inspection found: the chain of stages, XLA's analyses, timing, the first error."""
 
     request: Request
     entry: str = ""
     functions: list[str] = field(default_factory=list)
     expression: str = ""
-    jaxpr_before: str | None = None
-    jaxpr_after: str | None = None
-    model_before: JaxprModel | None = None
-    model_after: JaxprModel | None = None
-    stablehlo: str | None = None
-    stablehlo_debug: str | None = None
-    hlo: str | None = None
+    stages: list[Stage] = field(default_factory=list)
     cost: CostInfo | None = None
     memory: dict[str, int] | None = None
     stats: Stats | None = None
@@ -203,11 +326,155 @@ class InspectionResult:
     error: InspectError | None = None
     jax_version: str = ""
     output: str = ""  # what the user's code printed (captured by the sandboxed worker)
+    profile: Profile | None = None  # time per compiled op, when `request.profile`
 
     @property
     def ok(self) -> bool:
         """True when every requested stage succeeded."""
         return self.error is None
+
+    # --- the chain ----------------------------------------------------------------------------
+
+    def find(self, stage_id: str) -> Stage | None:
+        """Return the stored stage `stage_id` (pass texts may be deltas), or None."""
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        return None
+
+    def stage(self, stage_id: str) -> Stage | None:
+        """Return stage `stage_id` with its full text (a pass's delta applied), or None."""
+        stored = self.find(stage_id)
+        if stored is None or stored.delta is None:
+            return stored
+        return dataclasses.replace(stored, text=self.text_of(stage_id), delta=None, base="")
+
+    def text_of(self, stage_id: str) -> str | None:
+        """Return the full text of stage `stage_id` (None if it has none)."""
+        stored = self.find(stage_id)
+        if stored is None:
+            return None
+        if stored.delta is None:
+            return stored.text
+        memo = self.__dict__.setdefault("_texts", {})
+        if stage_id not in memo:
+            base = self.text_of(stored.base)
+            memo[stage_id] = None if base is None else apply_delta(base, stored.delta)
+        return memo[stage_id]
+
+    def put(self, stage: Stage) -> Stage:
+        """Add `stage` to the chain (replacing a stage of the same id); return it."""
+        self.__dict__.pop("_texts", None)
+        for i, old in enumerate(self.stages):
+            if old.id == stage.id:
+                self.stages[i] = stage
+                return stage
+        self.stages.append(stage)
+        self.stages.sort(key=chain_order)
+        return stage
+
+    def absorb(self, partial: InspectionResult) -> InspectionResult:
+        """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
+        for stage in partial.stages:
+            self.put(stage)
+        for name in ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version"):
+            value = getattr(partial, name)
+            if value:
+                setattr(self, name, value)
+        self.stage_times.update(partial.stage_times)
+        return self
+
+    def of_kind(self, kind: str) -> list[Stage]:
+        """Return the stored stages of one kind, in chain order."""
+        return [s for s in self.stages if s.kind == kind]
+
+    def jaxpr_stages(self) -> list[Stage]:
+        """Return the jaxpr stages, `jaxpr:0` first."""
+        return sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)
+
+    def _last_jaxpr(self) -> Stage | None:
+        stages = self.jaxpr_stages()
+        return stages[-1] if stages else None
+
+    def _set(self, stage_id: str, kind: str, attr: str, value: Any) -> None:
+        stage = self.find(stage_id) or self.put(Stage(id=stage_id, kind=kind))
+        setattr(stage, attr, value)
+
+    # --- the flat names of earlier versions, over the chain -----------------------------------
+
+    @property
+    def jaxpr_before(self) -> str | None:
+        """`f` as the pipeline calls it: the text of `jaxpr:0`."""
+        return self.text_of("jaxpr:0")
+
+    @jaxpr_before.setter
+    def jaxpr_before(self, value: str | None) -> None:
+        self._set("jaxpr:0", "jaxpr", "text", value)
+
+    @property
+    def model_before(self) -> JaxprModel | None:
+        """The model of `jaxpr:0`."""
+        stage = self.find("jaxpr:0")
+        return stage.model if stage else None
+
+    @model_before.setter
+    def model_before(self, value: JaxprModel | None) -> None:
+        self._set("jaxpr:0", "jaxpr", "model", value)
+
+    @property
+    def jaxpr_after(self) -> str | None:
+        """The jaxpr after the whole pipeline: the last jaxpr stage's text."""
+        stage = self._last_jaxpr()
+        return stage.text if stage else None
+
+    @jaxpr_after.setter
+    def jaxpr_after(self, value: str | None) -> None:
+        self._set(self._after_id(), "jaxpr", "text", value)
+
+    @property
+    def model_after(self) -> JaxprModel | None:
+        """The model of the last jaxpr stage."""
+        stage = self._last_jaxpr()
+        return stage.model if stage else None
+
+    @model_after.setter
+    def model_after(self, value: JaxprModel | None) -> None:
+        self._set(self._after_id(), "jaxpr", "model", value)
+
+    def _after_id(self) -> str:
+        """The id of the last jaxpr stage, or `jaxpr:1` when only `jaxpr:0` (or none) exists."""
+        stages = self.jaxpr_stages()
+        last = stages[-1].index if stages else 0
+        return f"jaxpr:{max(last or 0, 1)}"
+
+    @property
+    def stablehlo(self) -> str | None:
+        """`Lowered.as_text()`."""
+        return self.text_of("stablehlo")
+
+    @stablehlo.setter
+    def stablehlo(self, value: str | None) -> None:
+        self._set("stablehlo", "stablehlo", "text", value)
+
+    @property
+    def stablehlo_debug(self) -> str | None:
+        """`Lowered.as_text(debug_info=True)`."""
+        return self.text_of("stablehlo-debug")
+
+    @stablehlo_debug.setter
+    def stablehlo_debug(self, value: str | None) -> None:
+        self._set("stablehlo-debug", "stablehlo", "text", value)
+
+    @property
+    def hlo(self) -> str | None:
+        """`Compiled.as_text()`: the optimized HLO."""
+        return self.text_of("hlo")
+
+    @hlo.setter
+    def hlo(self, value: str | None) -> None:
+        self._set("hlo", "hlo", "text", value)
+
+    # --- JSON ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON-compatible data."""
@@ -219,8 +486,13 @@ class InspectionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InspectionResult:
-        """Rebuild a result from `to_dict()` output."""
-        return _decode(cls, data)
+        """Rebuild a result from `to_dict()` output (or from an earlier version's flat fields)."""
+        body = {k: v for k, v in data.items() if k not in LEGACY_FIELDS} if isinstance(data, dict) else data
+        result = _decode(cls, body)
+        for name, tp in LEGACY_FIELDS.items():
+            if data.get(name) is not None and not data.get("stages"):
+                setattr(result, name, _decode(tp, data[name], f"$.{name}"))
+        return result
 
     @classmethod
     def from_json(cls, text: str) -> InspectionResult:
@@ -228,27 +500,544 @@ class InspectionResult:
         return cls.from_dict(json.loads(text))
 
 
-def _decode(tp: Any, value: Any) -> Any:
-    """Rebuild a value of annotated type `tp` from JSON data."""
-    if value is None:
-        return None
+# Flat fields of earlier versions (now properties over the chain): from_dict still reads them.
+LEGACY_FIELDS: dict[str, Any] = {
+    "jaxpr_before": str,
+    "model_before": JaxprModel,
+    "jaxpr_after": str,
+    "model_after": JaxprModel,
+    "stablehlo": str,
+    "stablehlo_debug": str,
+    "hlo": str,
+}
+
+
+MAX_DECODE_DEPTH = 200  # levels of nesting a result may have (a jaxpr nests about 5 per sub-jaxpr)
+
+
+class SchemaError(ValueError):
+    """Data that does not match the result model: a wrong type, an unknown field, too deep."""
+
+
+def _decode(tp: Any, value: Any, path: str = "$", depth: int = 0) -> Any:
+    """Rebuild a value of annotated type `tp` from JSON data, checking every type strictly.
+
+    Driven only by the dataclasses' annotations, so it follows the model as it changes.
+    Raises SchemaError (naming the path) on anything the annotations do not allow.
+    """
+    if depth > MAX_DECODE_DEPTH:
+        raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return _check_json(value, path, depth)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(inner[0], value)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_decode(item, v) for v in value]
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        return {k: _decode(item, v) for k, v in value.items()}
+        return _decode_union(tp, value, path, depth)
+    if value is None:
+        raise SchemaError(f"{path}: null where {_name(tp)} is required")
+    if origin in (list, tuple) or tp in (list, tuple):
+        return _decode_sequence(tp, value, path, depth)
+    if origin is dict or tp is dict:
+        args = typing.get_args(tp) or (str, Any)
+        _expect(value, dict, path, "an object")
+        return {
+            _decode(args[0], k, f"{path}.<key>", depth + 1): _decode(args[1], v, f"{path}.{k}", depth + 1)
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _decode(hints[k], v) for k, v in value.items() if k in names})
+        return _decode_dataclass(tp, value, path, depth)
+    return _decode_scalar(tp, value, path)
+
+
+def _name(tp: Any) -> str:
+    """A type's name for messages."""
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _expect(value: Any, kind: type, path: str, what: str) -> None:
+    """Raise SchemaError unless `value` is a `kind`."""
+    if not isinstance(value, kind):
+        raise SchemaError(f"{path}: {type(value).__name__} where {what} is required")
+
+
+def _decode_union(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `X | Y | None`: null if allowed, else the first member that fits."""
+    members = typing.get_args(tp)
+    if value is None:
+        if type(None) in members:
+            return None
+        raise SchemaError(f"{path}: null where {tp} is required")
+    problems = []
+    for member in (m for m in members if m is not type(None)):
+        try:
+            return _decode(member, value, path, depth)
+        except SchemaError as exc:
+            problems.append(str(exc))
+    raise SchemaError(problems[0] if len(problems) == 1 else f"{path}: fits none of {tp}")
+
+
+def _decode_sequence(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `list[X]` or `tuple[X, ...]` from a JSON array."""
+    _expect(value, list, path, "an array")
+    args = typing.get_args(tp) or (Any,)
+    if typing.get_origin(tp) is tuple or tp is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise SchemaError(f"{path}: {len(value)} items where {len(args)} are required")
+        return tuple(
+            _decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    return [_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+
+
+def _decode_dataclass(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode a dataclass from a JSON object: no unknown fields, every required field present."""
+    _expect(value, dict, path, f"an object ({tp.__name__})")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+    unknown = [k for k in value if k not in fields]
+    if unknown:
+        raise SchemaError(f"{path}: unknown field {str(unknown[0])[:60]!r} in {tp.__name__}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise SchemaError(f"{path}: {tp.__name__} lacks {missing[0]!r}")
+    return tp(**{k: _decode(hints[k], v, f"{path}.{k}", depth + 1) for k, v in value.items()})
+
+
+_SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
+
+
+def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
+    """Check a str, bool, int or float (an int is a float; a bool is neither int nor float)."""
+    allowed = _SCALARS.get(tp)
+    if allowed is None:
+        raise SchemaError(f"{path}: the model has a type results cannot carry ({_name(tp)})")
+    if not isinstance(value, allowed) or (tp is not bool and isinstance(value, bool)):
+        raise SchemaError(f"{path}: {type(value).__name__} where {_name(tp)} is required")
+    return value
+
+
+def _check_json(value: Any, path: str, depth: int) -> Any:
+    """Check plain JSON data (for fields annotated `Any`): only JSON types, at most the depth cap."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_DECODE_DEPTH:
+            raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise SchemaError(f"{path}: an object key that is not a string")
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            raise SchemaError(f"{path}: {type(item).__name__} is not JSON data")
     return value
 
 
 def request_from_dict(data: dict[str, Any]) -> Request:
     """Rebuild a `Request` from plain data."""
     return _decode(Request, data)
+
+
+# === teaching views: source map, provenance, walkthrough ========================================
+
+T = TypeVar("T")
+
+
+class JsonMixin:
+    """`to_dict`/`to_json` and `from_dict`/`from_json` for a result dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the value as plain JSON-compatible data."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Return the value as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        """Rebuild a value from `to_dict()` output."""
+        return _decode(cls, data)
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        """Rebuild a value from `to_json()` output."""
+        return _decode(cls, json.loads(text))
+
+
+# --- source map -------------------------------------------------------------------------------
+
+
+@dataclass
+class OpLoc:
+    """A StableHLO op or compiled HLO instruction, and the user's line it came from."""
+
+    kind: str  # "stablehlo" or "hlo"
+    name: str  # SSA result (`%3`) or HLO instruction name (`add.3`)
+    opcode: str  # `stablehlo.add`, `fusion`, ...
+    text_line: int  # 1-based line in `stablehlo_debug` or `hlo`
+    line: int | None = None  # the user's source line
+    column: int | None = None
+    primitive: str = ""  # the jaxpr primitive named in the location (`dot_general`)
+    scope: str = ""  # name stack / function names: `jit(loss)/transpose(jvp())`
+    phase: str = ""  # "forward", "backward" or ""
+    computation: str = ""  # HLO computation (or StableHLO function) holding it
+    plain_line: int | None = None  # line in `stablehlo` (no debug info), StableHLO only
+
+
+@dataclass
+class LineInfo:
+    """One line of the user's source and everything traced or lowered from it."""
+
+    line: int
+    code: str
+    color: str
+    status: str  # "traced", "lowered" (ops only), "called" (via a local def) or "nothing"
+    eqns_before: list[str] = field(default_factory=list)
+    eqns_after: list[str] = field(default_factory=list)
+    stablehlo: list[int] = field(default_factory=list)  # text lines in `stablehlo_debug`
+    hlo: list[str] = field(default_factory=list)  # HLO instruction names
+
+
+@dataclass
+class SourceMap(JsonMixin):
+    """Source line ↔ jaxpr equations ↔ StableHLO ops ↔ HLO instructions."""
+
+    filename: str
+    entry: str = ""
+    entry_span: list[int] = field(default_factory=list)  # [first, last] line of the entry `def`
+    lines: list[LineInfo] = field(default_factory=list)
+    stablehlo_ops: list[OpLoc] = field(default_factory=list)
+    hlo_ops: list[OpLoc] = field(default_factory=list)
+
+
+# --- provenance -------------------------------------------------------------------------------
+
+
+@dataclass
+class Residual:
+    """A value the forward pass saves for the backward pass."""
+
+    name: str
+    type: str
+    scope: str  # id prefix of the jaxpr it lives in ("" for the top level)
+    produced_by: str  # equation id
+    consumed_by: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GradProvenance(JsonMixin):
+    """Forward (jvp) and backward (transpose) equations of a grad, and residuals."""
+
+    forward: list[str] = field(default_factory=list)
+    backward: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+    residuals: list[Residual] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Return the number of forward, backward and other equations and residuals."""
+        return {
+            "forward": len(self.forward),
+            "backward": len(self.backward),
+            "other": len(self.other),
+            "residuals": len(self.residuals),
+        }
+
+
+@dataclass
+class BatchedVar:
+    """A variable of the vmapped jaxpr that carries a batch dimension the original lacks."""
+
+    name: str
+    where: str  # "input", "output" or the equation id that produces it
+    before_type: str
+    after_type: str
+    axis: int | None = None
+
+
+@dataclass
+class MatchedEqn:
+    """An equation of the vmapped jaxpr and its per-example counterpart."""
+
+    before: str
+    after: str
+    primitive: str
+    changed_params: dict[str, str] = field(default_factory=dict)  # param: "before → after"
+
+
+@dataclass
+class IntroducedEqn:
+    """An equation of the vmapped jaxpr with no counterpart in the per-example jaxpr."""
+
+    id: str
+    primitive: str
+    origin: str  # "vmap", or the inner transform it came from ("jvp", "transpose(jvp)")
+
+
+@dataclass
+class VmapProvenance(JsonMixin):
+    """What vmap did: batched variables, matched and introduced equations."""
+
+    batched: list[BatchedVar] = field(default_factory=list)
+    matched: list[MatchedEqn] = field(default_factory=list)
+    introduced: list[IntroducedEqn] = field(default_factory=list)
+
+
+@dataclass
+class FusionInfo:
+    """One XLA fusion: the instruction, its kind, what it fused and from which lines."""
+
+    name: str
+    kind: str
+    computation: str
+    text_line: int
+    instructions: list[str] = field(default_factory=list)
+    opcodes: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ConstantInfo:
+    """A StableHLO constant that no HLO constant holds any more (folded, best effort)."""
+
+    value: str
+    type: str
+    text_line: int
+    line: int | None = None
+
+
+@dataclass
+class JitProvenance(JsonMixin):
+    """What lowering and XLA changed: fusions, folded constants, equations with no HLO left."""
+
+    fusions: list[FusionInfo] = field(default_factory=list)
+    folded_constants: list[ConstantInfo] = field(default_factory=list)
+    eqns_without_hlo: list[str] = field(default_factory=list)
+    hlo_instructions: int = 0
+    stablehlo_ops: int = 0
+
+
+# --- walkthrough ------------------------------------------------------------------------------
+
+
+@dataclass
+class ArgAval:
+    """One flattened input as tracing sees it: an abstract value, not data."""
+
+    path: str
+    aval: str  # `ShapedArray(float32[3])`
+    short: str  # `f32[3]`
+
+
+@dataclass
+class JvpStep:
+    """One step of the jvp interpreter: an equation, its primal and tangent values."""
+
+    index: int
+    eqn_id: str
+    primitive: str
+    text: str
+    in_primals: list[str] = field(default_factory=list)
+    in_tangents: list[str] = field(default_factory=list)
+    out_primals: list[str] = field(default_factory=list)
+    out_tangents: list[str] = field(default_factory=list)
+    jvp_text: str = ""  # the jaxpr of this one equation's jvp: what the step adds
+    added_primitives: list[str] = field(default_factory=list)
+    opaque: bool = False  # a higher-order primitive evaluated by `jax.jvp` as a whole
+
+
+@dataclass
+class VmapStep:
+    """One step of the vmap interpreter: an equation, its values and their batch axes."""
+
+    index: int
+    eqn_id: str
+    primitive: str
+    text: str
+    in_values: list[str] = field(default_factory=list)
+    in_axes: list[str] = field(default_factory=list)  # "0", "1", or "not batched"
+    out_values: list[str] = field(default_factory=list)
+    out_axes: list[str] = field(default_factory=list)
+    batched_text: str = ""  # the jaxpr vmap's batching rule made of this one equation
+    added_primitives: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VmapRun:
+    """The vmap interpreter over the per-example jaxpr, on a batch of seeded random inputs."""
+
+    in_axes: list[str] = field(default_factory=list)  # per argument, as the pipeline's vmap says
+    input_axes: list[str] = field(default_factory=list)  # per flattened input (the avals' order)
+    batch_size: int = 0
+    steps: list[VmapStep] = field(default_factory=list)
+    steps_truncated: bool = False
+    outputs: list[str] = field(default_factory=list)
+    batched_jaxpr: str | None = None  # `jax.make_jaxpr(jax.vmap(f, in_axes))`
+    max_abs_diff_vs_jax: float | None = None  # interpreter outputs vs `jax.vmap`
+    error: InspectError | None = None
+
+
+@dataclass
+class Walkthrough(JsonMixin):
+    """Steps 1–7 of "how JAX works" for one function on concrete inputs."""
+
+    source: str
+    filename: str
+    entry: str = ""
+    expression: str = ""
+    avals: list[ArgAval] = field(default_factory=list)
+    static_args: list[str] = field(default_factory=list)
+    trace_error: InspectError | None = None
+    fix: str = ""
+    jaxpr: str | None = None
+    model: JaxprModel | None = None
+    steps: list[JvpStep] = field(default_factory=list)
+    steps_truncated: bool = False
+    jvp_jaxpr: str | None = None
+    primals_out: list[str] = field(default_factory=list)
+    tangents_out: list[str] = field(default_factory=list)
+    max_abs_diff_vs_jax: float | None = None  # interpreter tangents vs `jax.jvp`
+    inspection: InspectionResult | None = None  # lowering, compiling, timing of the request
+    error: InspectError | None = None  # the interpreter's own failure, if any
+    vmap: VmapRun | None = None  # when the pipeline has a vmap: its interpreter, step by step
+
+
+# === diffs between two stages =============================================================
+
+
+
+@dataclass
+class EqnChange:
+    """One row of a structural jaxpr diff: an equation added, removed, changed or unchanged."""
+
+    status: str  # "added", "removed", "changed" or "same"
+    primitive: str
+    before: str | None = None  # equation id in the first jaxpr
+    after: str | None = None  # equation id in the second
+    origin: str = ""  # "forward", "backward", "batched", "forward, batched", ... (from the name stack)
+    line: int | None = None  # the user's source line
+    text_before: str = ""
+    text_after: str = ""
+    changes: list[str] = field(default_factory=list)  # "types: f32[3] → f32[2,3]", "params: axes=(0,) → (1,)"
+
+
+@dataclass
+class JaxprDiff(JsonMixin):
+    """Two jaxpr stages side by side: equations matched by primitive and line, and a line diff."""
+
+    a: str
+    b: str
+    transform: str = ""  # the transforms between them ("vmap(in_axes=(None, 0))")
+    rows: list[EqnChange] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # added, removed, changed, same
+    primitives: dict[str, list[int]] = field(default_factory=dict)  # primitive: [count in a, count in b]
+    origins: dict[str, int] = field(default_factory=dict)  # added equations by origin
+    new_subjaxprs: list[str] = field(default_factory=list)  # `jit: jaxpr`, `cond: branches[0]`
+    residuals: int = 0  # values b's forward pass saves for its backward pass
+    summary: list[str] = field(default_factory=list)
+    line_diff: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TextDiff(JsonMixin):
+    """Two text stages (HLO passes, StableHLO, kernels): a line diff and a summary."""
+
+    a: str
+    b: str
+    summary: list[str] = field(default_factory=list)
+    opcodes: dict[str, list[int]] = field(default_factory=dict)  # HLO: opcode: [count in a, count in b]
+    line_diff: list[str] = field(default_factory=list)
+    added_lines: int = 0
+    removed_lines: int = 0
+
+# --- the profile: where the time goes (inspectors.profile) --------------------------------------
+
+
+@dataclass
+class ProfilePart:
+    """One HLO instruction inside a profiled op, and the part of the op's time it stands for."""
+
+    instruction: str  # `dot.3`, or a fused instruction (`multiply.2`)
+    opcode: str
+    primitive: str = ""  # the jaxpr primitive in its metadata (`dot_general`)
+    line: int | None = None  # the user's line (library calls count for their caller)
+    phase: str = ""  # "forward", "backward" or ""
+    weight: float = 1.0  # its fraction of the op's time: by estimated FLOPs (elements at least)
+    flops: float = 0.0  # estimated from HLO shapes, per execution
+    text_line: int = 0  # its line in the compiled HLO text
+    equations: list[str] = field(default_factory=list)  # equation ids of `model_after`
+    inferred: bool = False  # no metadata: the line is its primitive's only line, or a neighbour's
+
+
+@dataclass
+class ProfileOp:
+    """One compiled op or fusion as XLA ran it: measured time per call and what it came from."""
+
+    name: str  # the HLO instruction the profiler names (`ynn_fusion`, `dot.3`)
+    opcode: str  # `fusion`, `dot`, `while`, ...
+    kind: str  # what it mostly does: `dot`, `convolution`, `reduce`, `elementwise`, `loop`, ...
+    computation: str  # the HLO computation holding it (the entry, or a loop body)
+    time_s: float  # per call: overlapping ops split the time, a loop's own time excludes its body
+    share: float  # time_s / measured wall time per call
+    busy_s: float  # per call: the sum of its events' durations
+    calls: float  # executions per call (a loop body's ops run once per iteration)
+    line: int | None = None  # the user's line with most of its time
+    text_line: int = 0  # its line in the compiled HLO text
+    phase: str = ""  # "forward", "backward", "forward+backward" or ""
+    provenance: str = ""  # transforms its equations came through (`vmap(transpose(jvp))`)
+    flops: float | None = None  # per call, estimated from HLO shapes
+    bytes: float | None = None  # per call: operands read and results written, from HLO shapes
+    flops_per_s: float | None = None  # achieved, over busy time
+    bytes_per_s: float | None = None
+    bound: str = ""  # "compute" or "memory" against the measured peaks; "" for control flow
+    roofline: float | None = None  # achieved / attainable at its arithmetic intensity
+    parts: list[ProfilePart] = field(default_factory=list)
+
+    @property
+    def equations(self) -> list[str]:
+        """Return the equation ids of all its parts, in order, without repeats."""
+        return list(dict.fromkeys(e for p in self.parts for e in p.equations))
+
+
+@dataclass
+class LineProfile:
+    """One user line: its share of the measured time, the ops it became, forward/backward split."""
+
+    line: int | None  # None: ops no user line produced (copies XLA added, constants)
+    code: str
+    time_s: float
+    share: float
+    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2)
+    phases: dict[str, float] = field(default_factory=dict)  # share of the total per phase
+    summary: str = ""  # "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"
+
+
+@dataclass
+class Profile:
+    """Measured time per compiled op, rolled up to jaxpr equations and source lines."""
+
+    device: str
+    runs: int  # profiled calls, after `warmup` discarded ones
+    warmup: int
+    wall_s: float  # mean wall time per call under the profiler (the shares' denominator)
+    wall_median_s: float  # median of the same calls
+    untraced_median_s: float  # median wall time per call without the profiler, same loop
+    overhead: float  # the profiler's cost per call: wall_min_s / untraced_min_s - 1
+    covered_s: float  # op time per call (the sum of `ops[].time_s`)
+    coverage: float  # covered_s / wall_s
+    events: int  # op events read
+    wall_min_s: float = 0.0  # fastest profiled call (minima are the least disturbed by other load)
+    untraced_min_s: float = 0.0  # fastest call without the profiler
+    peak_flops_per_s: float | None = None  # measured once per worker: a large matmul
+    peak_bytes_per_s: float | None = None  # and a large copy
+    cost_source: str = "estimated from HLO shapes"
+    ops: list[ProfileOp] = field(default_factory=list)  # hottest first
+    lines: list[LineProfile] = field(default_factory=list)  # hottest first
+    notes: list[str] = field(default_factory=list)

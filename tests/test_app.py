@@ -5,9 +5,10 @@ Jaxprs on the page are compared with JAX's own output produced in this process.
 
 from __future__ import annotations
 
+import difflib
 import html
+import json
 import re
-import time
 from pathlib import Path
 
 import jax
@@ -15,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import backend, state
+from app.components.explorer import pane_texts
 from inspectors import catalog, source
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -40,14 +42,9 @@ def new_app(query: dict[str, str | list[str]] | None = None, plain: bool = True)
     return at
 
 
-def page_text(element) -> str:  # noqa: ANN001 - an AppTest Html element
-    """Return the plain text of a highlighted code box."""
-    return html.unescape(re.sub(r"<[^>]+>", "", element.proto.body)).strip()
-
-
 def code_boxes(at: AppTest) -> list[str]:
-    """Return the text of every highlighted code box on the page, in order."""
-    return [page_text(h) for h in at.get("html") if h.proto.body.startswith('<div class="explorer-code"')]
+    """Return the text of every pane of the explorer component on the page, in order."""
+    return [text for element in at.get("bidi_component") for text in pane_texts(element)]
 
 
 def jax_jaxpr(sample_name: str, wrap=lambda f: f) -> str:  # noqa: ANN001
@@ -56,6 +53,11 @@ def jax_jaxpr(sample_name: str, wrap=lambda f: f) -> str:  # noqa: ANN001
     module = source.load_module(sample.source(), state.FILENAME)
     args = source.eval_args(sample.args, module)
     return str(jax.make_jaxpr(wrap(getattr(module, sample.entry)))(*args))
+
+
+def pane_titles(at: AppTest) -> str:
+    """Return the titles of the explorer component's panes, joined."""
+    return "\n".join(v["title"] for e in at.get("bidi_component") for v in json.loads(e.proto.json)["views"])
 
 
 def shared_link(at: AppTest) -> str:
@@ -75,7 +77,7 @@ def test_default_load_shows_the_default_samples_jaxpr_before_and_after():
     before, after = code_boxes(at)
     assert before == jax_jaxpr(state.DEFAULT_SAMPLE)
     assert after == jax_jaxpr(state.DEFAULT_SAMPLE, jax.grad)
-    assert "`grad(loss)`" in markdown(at)
+    assert "After · grad(loss)" in pane_titles(at)
     assert at.text_area[0].value == catalog.get_sample(state.DEFAULT_SAMPLE).source()
 
 
@@ -89,7 +91,7 @@ def test_choosing_a_sample_and_adding_jit_updates_the_views():
     at.button(key="add_transform").click().run()
     assert not at.exception
     assert [s["spec"] for s in at.session_state["pipeline"]] == ["vmap(in_axes=(0, None))", "jit"]
-    assert "`jit(vmap(dot, in_axes=(0, None)))`" in markdown(at)
+    assert "After · jit(vmap(dot, in_axes=(0, None)))" in pane_titles(at)
     expected = jax_jaxpr("vectorization_dot", lambda f: jax.jit(jax.vmap(f, in_axes=(0, None))))
     assert code_boxes(at)[1] == expected
 
@@ -182,7 +184,7 @@ def test_readable_query_parameters_choose_a_sample_and_a_pipeline():
     at = new_app({"sample": "differentiability_hessian", "t": ["grad", "jit"]})
     assert at.session_state["sample"] == "differentiability_hessian"
     assert [s["spec"] for s in at.session_state["pipeline"]] == ["grad", "jit"]
-    assert "`jit(grad(rosenbrock))`" in markdown(at)
+    assert "After · jit(grad(rosenbrock))" in pane_titles(at)
 
 
 def test_a_corrupt_shared_link_falls_back_to_the_default_sample():
@@ -199,11 +201,8 @@ def test_switching_tabs_reuses_the_cached_result(monkeypatch):
     calls.clear()
     for tab in ["Graph", "StableHLO", "Compiled HLO", "Stats", "Jaxpr", "Stats"]:
         at.session_state["view"] = tab
-        start = time.perf_counter()
         at.run()
         assert not at.exception, (tab, at.exception)
-        if tab == "Stats" and calls == []:
-            assert time.perf_counter() - start < 2.0
     assert calls == []
     assert any(d.value is not None for d in at.dataframe)
 
@@ -249,3 +248,122 @@ def test_the_stablehlo_tab_toggles_source_locations_without_re_tracing():
     at.toggle(key="debug_locations_toggle").set_value(True).run()
     assert any("loc(" in box for box in code_boxes(at))
     assert state.decode(shared_link(at))["debug_locations"] is True
+
+
+def test_a_shared_link_keeps_the_graph_options_and_the_open_view():
+    at = new_app()
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.number_input(key="jaxpr_graph_depth").set_value(5).run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("provenance").run()
+    at.text_input(key="jaxpr_graph_search").input("dot_general").run()
+    at.selectbox(key="jaxpr_graph_dir").set_value("LR").run()
+    assert not at.exception, at.exception
+    shared = shared_link(at)
+    assert state.decode(shared)["graph"] == {
+        "jaxpr_graph_depth": 5,
+        "jaxpr_graph_colour": "provenance",
+        "jaxpr_graph_search": "dot_general",
+        "jaxpr_graph_dir": "LR",
+    }
+    at.session_state["view"] = "Stats"  # the options outlive the tab that draws them
+    at.run()
+    assert state.decode(shared_link(at))["graph"]["jaxpr_graph_depth"] == 5
+
+    again = new_app({"s": shared, "view": "Graph"})
+    assert again.number_input(key="jaxpr_graph_depth").value == 5
+    assert again.selectbox(key="jaxpr_graph_colour").value == "provenance"
+    assert again.text_input(key="jaxpr_graph_search").value == "dot_general"
+    assert again.selectbox(key="jaxpr_graph_dir").value == "LR"
+
+
+def test_links_in_every_older_format_keep_opening():
+    version_1 = {  # what the explorer wrote before graph options joined the link
+        "v": 1,
+        "code": catalog.get_sample("vectorization_dot").source(),
+        "sample": "vectorization_dot",
+        "entry": "",
+        "args": "",
+        "device": "",
+        "debug_locations": False,
+        "time_budget_s": 1.0,
+        "transforms": ["vmap(in_axes=(0, None))", "jit"],
+    }
+    at = new_app({"s": state.encode(version_1)})
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.session_state["sample"] == "vectorization_dot"
+    assert [s["spec"] for s in at.session_state["pipeline"]] == version_1["transforms"]
+    assert code_boxes(at)[1] == jax_jaxpr("vectorization_dot", lambda f: jax.jit(jax.vmap(f, in_axes=(0, None))))
+    readable = new_app({"sample": "vectorization_dot", "t": ["vmap(in_axes=(0, None))", "jit"]})
+    assert code_boxes(readable) == code_boxes(at)
+    future = new_app({"s": state.encode({**version_1, "v": 99})})
+    assert any("newer version" in w.value for w in future.warning)
+
+
+def test_stale_views_only_ever_come_from_the_same_program():
+    at = new_app()
+    at.selectbox(key="sample_pick").set_value("control_flow_concretization_error").run()
+    assert any("TracerBoolConversionError" in e.value for e in at.error)
+    assert not any("stale" in w.value for w in at.warning)  # not the previous sample's jaxprs
+    assert code_boxes(at) == []
+
+    own = new_app()
+    own.text_area[0].input("import jax.numpy as jnp\n\n\ndef mine(x):\n    return jnp.sin(x) +\n").run()
+    assert any("SyntaxError" in e.value for e in own.error)
+    assert not any("stale" in w.value for w in own.warning)  # not the default sample under the user's code
+    assert code_boxes(own) == []
+
+
+def test_replacing_the_code_entirely_makes_it_your_own_code():
+    at = new_app()
+    assert any(e.label.startswith("About this sample") for e in at.expander)
+    at.text_area[0].input("import jax.numpy as jnp\n\n\ndef mine(x):\n    return jnp.sin(x) * 2.0\n").run()
+    at.text_input(key="args").input("f32[3]").run()
+    assert at.session_state["sample"] is None
+    assert at.selectbox(key="sample_pick").value == ""  # shown as "Your own code"
+    assert not any(e.label.startswith("About this sample") for e in at.expander)
+    edited = new_app()
+    edited.text_area[0].input(edited.session_state["code"].replace("jnp.mean", "jnp.sum")).run()
+    assert edited.session_state["sample"] == state.DEFAULT_SAMPLE  # an edit keeps its sample
+
+
+def test_inputs_can_use_jnp_np_and_jax_without_importing_them():
+    code = "def scale(a, x):\n    return a * x\n"
+    at = new_app()
+    at.session_state["pipeline"] = []
+    at.text_area[0].input(code).run()
+    at.text_input(key="args").input("2.0, jnp.arange(3.0) + np.float32(1) + jax.numpy.zeros(3)").run()
+    assert not at.error, [e.value for e in at.error]
+
+    def scale(a, x):
+        return a * x
+
+    assert code_boxes(at)[0] == str(jax.make_jaxpr(scale)(2.0, jax.numpy.arange(3.0)))
+    module = source.load_module(code, state.FILENAME)  # the same evaluation serves the CLI's --args
+    (a, x) = source.eval_args("2.0, jnp.arange(3.0)", module)
+    assert a == 2.0 and x.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_the_stage_strip_compares_two_stages_and_a_link_reopens_the_pair():
+    name = "vectorization_per_example_grads"
+    at = new_app({"sample": name, "view": "Stages"})
+    at.session_state["stages"] = ["jaxpr:1", "jaxpr:2"]
+    at.run()
+    assert not at.exception, at.exception
+    sample = catalog.get_sample(name)
+    module = source.load_module(sample.source(), state.FILENAME)
+    f = getattr(module, sample.entry)
+    params, (x, y) = source.eval_args(sample.args, module)
+    per_example = (params, (jax.ShapeDtypeStruct(x.shape[1:], x.dtype), jax.ShapeDtypeStruct(y.shape[1:], y.dtype)))
+    grad_text = str(jax.make_jaxpr(jax.grad(f))(*per_example))
+    vmap_text = str(jax.make_jaxpr(jax.vmap(jax.grad(f), in_axes=(None, 0)))(params, (x, y)))
+    assert code_boxes(at) == [grad_text, vmap_text]
+    diff = json.loads(at.get("bidi_component")[0].proto.json)["views"]
+    gained = sorted(int(n) for n in diff[1]["colors"])
+    expected = [j + 1 for tag, _, _, j1, j2 in difflib.SequenceMatcher(
+        None, grad_text.split("\n"), vmap_text.split("\n")).get_opcodes() if tag != "equal" for j in range(j1, j2)]  # fmt: skip
+    assert gained == expected and gained  # vmap changed these lines of grad's jaxpr
+    link = shared_link(at)
+    assert state.decode(link)["stages"] == ["jaxpr:1", "jaxpr:2"]
+    again = new_app({"s": link, "view": "Stages"})
+    assert code_boxes(again) == [grad_text, vmap_text]

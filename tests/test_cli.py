@@ -59,7 +59,29 @@ def test_emit_json_is_the_whole_result(capsys, user_file):
     code, out, _ = run_cli(capsys, user_file, "--args", "f32[3], f32[3]", "--emit", "json", "--time", "--time-budget", "0.1")
     data = json.loads(out)
     assert code == 0 and data["error"] is None
-    assert data["timing"]["repeat"] >= 3 and data["model_after"]["eqns"][0]["primitive"] == "sin"
+    assert data["timing"]["repeat"] >= 3
+    stages = {s["id"]: s for s in data["stages"]}
+    assert stages["jaxpr:0"]["model"]["eqns"][0]["primitive"] == "sin"
+    assert [s["id"] for s in data["stages"]][:2] == ["source", "jaxpr:0"]
+
+
+def test_emit_jaxpr_k_prints_each_partial_pipeline(capsys, user_file):
+    f = exec_source(SOURCE, str(user_file)).f
+    s3, s2x3 = jax.ShapeDtypeStruct((3,), jnp.float32), jax.ShapeDtypeStruct((2, 3), jnp.float32)
+    common = [user_file, "--args", "f32[3], f32[2,3]", "--transform", "grad", "--transform", "vmap(in_axes=(None, 0))"]
+    expected = {
+        "jaxpr:0": jax.make_jaxpr(f)(s3, s3),
+        "jaxpr:1": jax.make_jaxpr(jax.grad(f))(s3, s3),
+        "jaxpr:2": jax.make_jaxpr(jax.vmap(jax.grad(f), in_axes=(None, 0)))(s3, s2x3),
+    }
+    for emit, jaxpr in expected.items():
+        code, out, _ = run_cli(capsys, *common, "--emit", emit)
+        assert code == 0 and out == str(jaxpr) + "\n", emit
+    _, before, _ = run_cli(capsys, *common, "--emit", "jaxpr-before")
+    _, after, _ = run_cli(capsys, *common, "--emit", "jaxpr")
+    assert before == str(expected["jaxpr:0"]) + "\n" and after == str(expected["jaxpr:2"]) + "\n"
+    code, out, err = run_cli(capsys, *common, "--emit", "jaxpr:3")
+    assert code == 2 and out == "" and "no stage 'jaxpr:3'" in err and "jaxpr:2" in err
 
 
 def test_errors_exit_nonzero_with_structured_message(capsys, tmp_path):
@@ -117,3 +139,17 @@ def test_user_prints_go_to_stderr_never_into_emitted_text(tmp_path):
     assert done.stdout == str(jax.make_jaxpr(f)(jax.ShapeDtypeStruct((3,), jnp.float32))) + "\n"
     for text in ("hello from import", "raw fd write", "tracing f"):
         assert text in done.stderr
+
+
+def test_emit_json_stream_prints_each_stage_as_it_completes(capfd, user_file):
+    code = main([str(user_file), "--args", "f32[3], f32[3]", "--transform", "grad", "--transform", "jit", "--emit", "json-stream"])
+    out, _ = capfd.readouterr()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [e["event"] for e in events[:-1]] == ["stage"] * (len(events) - 1)
+    ids = [e["stage"]["id"] for e in events[:-1]]
+    assert ids[:4] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert ids.index("stablehlo") < ids.index("hlo") < ids.index("hlo-pass:0")
+    assert events[-1]["event"] == "done" and events[-1]["ok"] is True and events[-1]["error"] is None
+    f = exec_source(SOURCE, str(user_file)).f
+    spec = jax.ShapeDtypeStruct((3,), jnp.float32)
+    assert events[2]["stage"]["text"] == str(jax.make_jaxpr(jax.grad(f))(spec, spec))

@@ -6,6 +6,7 @@ Expected values come from `inspectors.mapping` and from `jax.jvp` run in this pr
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import jax
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import state, teaching
+from app import state
+from app.components.painted import equation_lines
 from inspectors import catalog, source
 from inspectors.mapping import line_info, source_map, walk
+from inspectors.provenance import grad_provenance
 from inspectors.walkthrough import preview, tangents_like
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -73,9 +76,14 @@ def plain_text(body: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 
-def selected_lines(body: str) -> set[int]:
-    """The line numbers a painted text marks as selected."""
-    return {int(n) for n in re.findall(r'class="painted-line sel" data-line="(\d+)"', body)}
+def panes(at: AppTest) -> dict[str, dict]:
+    """The explorer component's panes on the page, by id (`before`, `after`, `stablehlo`, `hlo`)."""
+    return {v["id"]: v for e in at.get("bidi_component") for v in json.loads(e.proto.json)["views"]}
+
+
+def selected_lines(pane: dict) -> set[int]:
+    """The line numbers a pane outlines."""
+    return set(pane["selected"])
 
 
 def test_a_walkthrough_link_opens_the_walkthrough_and_next_and_prev_move_steps():
@@ -171,51 +179,79 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
     rows = dict(re.findall(r'data-src="(\d+)".*?class="status">(.*?)</td>', table))
     assert "produced nothing" in rows["5"]  # `n = 3`
     assert rows["6"] == "traced" and rows["7"] == "traced"
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     smap = source_map(result)
     assert line_info(smap, 5).status == "nothing"
     at.session_state["sm_line"] = 6
     at.run()
     assert not at.exception, at.exception
-    jaxprs = [b for b in html_bodies(at) if "painted-line" in b and "lambda" in plain_text(b)]
-    assert len(jaxprs) == 2  # before and after jit
+    shown = panes(at)
     info = line_info(smap, 6)
-    for body, printed, model, eqns in (
-        (jaxprs[0], result.jaxpr_before, result.model_before, info.eqns_before),
-        (jaxprs[1], result.jaxpr_after, result.model_after, info.eqns_after),
+    for which, printed, model, eqns in (
+        ("before", result.jaxpr_before, result.model_before, info.eqns_before),
+        ("after", result.jaxpr_after, result.model_after, info.eqns_after),
     ):
-        lines = teaching.equation_lines(printed, model)
+        lines = equation_lines(printed, model)
         expected = {n for e in eqns for n in lines[e]}
-        assert expected and selected_lines(body) == expected
+        assert expected and selected_lines(shown[which]) == expected
         rows = printed.split("\n")
         assert sorted(rows[n - 1].split("=")[1].split()[0] for n in expected) == ["mul", "sin"]
-    stablehlo = next(b for b in html_bodies(at) if "painted-line" in b and "func.func" in plain_text(b))
-    assert selected_lines(stablehlo) == set(info.stablehlo)
+    assert selected_lines(shown["stablehlo"]) == set(info.stablehlo)
 
 
-def test_picking_an_equation_selects_its_source_line():
+def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_source_line():
     at = new_app({"view": "Source map"})
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     smap = source_map(result)
-    option = next(o for o in at.selectbox(key="sm_eqn").options if "@33" in o)
-    at.selectbox(key="sm_eqn").set_value(option).run()
+    line = 33
+    eqns = line_info(smap, line).eqns_after
+    assert len(eqns) > 1  # the line made several equations: picking one must not outline them all
+    picked = eqns[-1]
+    at.selectbox(key="sm_eqn_pick").set_value(picked).run()
     assert not at.exception, at.exception
-    assert at.session_state["sm_line"] == 33 and line_info(smap, 33).eqns_after
+    assert at.session_state["sm_line"] == line and at.session_state["sm_eqn"] == picked
+    lines = equation_lines(result.jaxpr_after, result.model_after)
+    assert selected_lines(panes(at)["after"]) == set(lines[picked])
+    assert selected_lines(panes(at)["before"]) == set()
 
 
-def test_the_provenance_tab_counts_grad_passes_and_lists_residuals():
+def test_a_source_line_outlines_its_equations_inside_cond_branches_too():
+    at = new_app({"view": "Source map", "sample": "control_flow_cond"})
+    result = at.session_state["last_good"][1]
+    smap = source_map(result)
+    line = at.session_state["sm_line"]
+    eqns = line_info(smap, line).eqns_after
+    inline = [e for e in eqns if e.startswith("3/branches")]  # the transposed cond: one-line branches
+    assert inline, eqns
+    lines = equation_lines(result.jaxpr_after, result.model_after)
+    printed = result.jaxpr_after.split("\n")
+    for e in inline:
+        (n,) = lines[e]
+        assert next(x for x in walk(result.model_after) if x.id == e).text.strip() in printed[n - 1]
+    assert selected_lines(panes(at)["after"]) == {n for e in eqns for n in lines[e]}
+
+
+def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations():
     at = new_app({"view": "Provenance"})
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Forward (jvp)"]) > 0 and int(metrics["Backward (transpose)"]) > 0
-    assert int(metrics["Residuals"]) == len(at.dataframe[0].value)
+    frame = at.dataframe[0].value
+    assert int(metrics["Residuals"]) == len(frame)
+    result = at.session_state["last_good"][1]
+    texts = {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}
+    grad = grad_provenance(result.model_after)
+    for row, residual in zip(frame.to_dict("records"), grad.residuals, strict=True):
+        assert row["saved by"] == texts[residual.produced_by]  # the equation, not `0/jaxpr/12`
+        assert row["read by"].split("\n") == [texts[e] for e in residual.consumed_by]
+        assert f"{residual.name}:" in row["saved by"] or f" {residual.name}" in row["saved by"]
 
 
 @pytest.mark.parametrize("side", ["before", "after"])
 def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     at = new_app({"t": ["grad", "jit"], "sample": "differentiability_grad"})
-    result = at.session_state["last_good"]
+    result = at.session_state["last_good"][1]
     model, printed = getattr(result, f"model_{side}"), getattr(result, f"jaxpr_{side}")
-    lines = teaching.equation_lines(printed, model)
+    lines = equation_lines(printed, model)
     rows = printed.split("\n")
     for eqn in walk(model):
         assert rows[lines[eqn.id][0] - 1].strip() == eqn.text.split("\n")[0].strip()

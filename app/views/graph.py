@@ -1,4 +1,4 @@
-"""Graph views for the app: the jaxpr before/after side by side, and StableHLO/HLO graphs.
+"""Graph views: the jaxpr before/after side by side, and StableHLO/HLO graphs.
 
 The graph model and DOT come from `inspectors.graph`/`hlo_graph`/`render`
 (no JAX). Layout runs graphviz-pure in a subprocess with a time limit, cached
@@ -10,14 +10,14 @@ line and types.
 
 from __future__ import annotations
 
-import html
 import json
 from collections import OrderedDict
 
 import streamlit as st
-import streamlit.components.v1 as components
 
-from inspectors.graph import COLOUR_BY, Graph, GraphOptions, expand_id, jaxpr_graph
+from app import safe, state
+from app.components.embed import embed
+from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph as build_hlo_graph
 from inspectors.hlo_graph import stablehlo_graph
 from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, to_dot
@@ -158,14 +158,6 @@ def viewer_html(svg: str, graph: Graph, height: int = VIEWER_HEIGHT) -> str:
     return _VIEWER.format(height=height, svg=svg, details=as_js(details), matches=as_js(matches))
 
 
-def _embed(page: str, height: int) -> None:
-    """Show a self-contained HTML page in an iframe (st.iframe where this Streamlit has it)."""
-    if hasattr(st, "iframe"):
-        st.iframe(page, height=height)
-    else:
-        components.html(page, height=height)
-
-
 def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VIEWER_HEIGHT) -> None:
     """Lay out and show one graph with its notes and DOT/SVG downloads."""
     status, payload = layout(dot)
@@ -179,7 +171,7 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
         )
     )
     if status == "svg":
-        _embed(viewer_html(payload, graph, height), height + 8)
+        embed(viewer_html(payload, graph, height), height + 8)
     elif status == "timeout":
         st.warning(
             f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need."
@@ -199,49 +191,59 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
 # ---------------------------------------------------------------- options
 
 
+# Each option: (suffix of its widget key, default). Values that differ from the default live in
+# `st.session_state["graph"]` (so they outlive the tab that draws them, and travel in the shared link).
+OPTION_DEFAULTS = {
+    "depth": 3,
+    "colour": "family",
+    "budget": 250,
+    "search": "",
+    "dir": "TB",
+    "fold": True,
+    "labels": True,
+    "expand": [],
+    "collapse": [],
+}
+
+
+def _keep(wkey: str, default: object) -> None:
+    """Copy a graph option's widget into the shareable store (dropping it when back at its default)."""
+    value = st.session_state[wkey]
+    store = st.session_state["graph"]
+    if value == default:
+        store.pop(wkey, None)
+    else:
+        store[wkey] = list(value) if isinstance(value, (list, tuple)) else value
+
+
+def option(widget, key: str, name: str, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    """Draw one graph option's widget, seeded from the store; return its value."""
+    wkey, default = f"{key}_{name}", OPTION_DEFAULTS[name]
+    st.session_state[wkey] = st.session_state["graph"].get(wkey, default)
+    return widget(*args, key=wkey, on_change=_keep, args=(wkey, default), **kwargs)
+
+
 def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
     """Draw the graph options; return them as GraphOptions."""
     cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if not hlo else st.columns([1, 1.2, 1.6, 1])
-    depth = cols[0].number_input(
-        "Depth",
-        0,
-        12,
-        3,
-        key=f"{key}_depth",
-        help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.",
-    )
+    depth = option(cols[0].number_input, key, "depth", "Depth", 0, 12,
+                   help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")  # fmt: skip
     if hlo:
         colour_by, i = "family", 1
     else:
-        colour_by = cols[1].selectbox(
-            "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get, key=f"{key}_colour"
-        )
+        colour_by = option(cols[1].selectbox, key, "colour", "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get)
         i = 2
-    budget = cols[i].select_slider(
-        "Node budget",
-        BUDGETS,
-        value=250,
-        key=f"{key}_budget",
-        help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.",
-    )
-    search = cols[i + 1].text_input(
-        "Search",
-        key=f"{key}_search",
-        placeholder="primitive, variable, or line 12",
-        help="Highlights matches and expands the path to them.",
-    )
-    direction = cols[i + 2].selectbox("Direction", ["TB", "LR"], key=f"{key}_dir")
+    budget = option(cols[i].select_slider, key, "budget", "Node budget", BUDGETS,
+                    help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.")  # fmt: skip
+    search = option(cols[i + 1].text_input, key, "search", "Search", placeholder="primitive, variable, or line 12",
+                    help="Highlights matches and expands the path to them.")  # fmt: skip
+    direction = option(cols[i + 2].selectbox, key, "dir", "Direction", ["TB", "LR"])
     with st.expander("More options"):
         a, b = st.columns(2)
-        fold = a.toggle(
-            "Fold repeated blocks",
-            True,
-            key=f"{key}_fold",
-            help="The same run of equations repeated shows once, marked ×N.",
-        )
-        labels = b.toggle("Label edges with types", True, key=f"{key}_labels")
-        expand = st.session_state.get(f"{key}_expand", [])
-        collapse = st.session_state.get(f"{key}_collapse", [])
+        fold = option(a.toggle, key, "fold", "Fold repeated blocks",
+                      help="The same run of equations repeated shows once, marked ×N.")  # fmt: skip
+        labels = option(b.toggle, key, "labels", "Label edges with types")
+    store = st.session_state["graph"]
     return GraphOptions(
         depth=int(depth),
         colour_by=colour_by,
@@ -250,33 +252,26 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
         direction=direction,
         fold=fold,
         edge_labels=labels,
-        expand=frozenset(expand),
-        collapse=frozenset(collapse),
+        expand=frozenset(store.get(f"{key}_expand", [])),
+        collapse=frozenset(store.get(f"{key}_collapse", [])),
     )
 
 
 def expand_widgets(graphs: list[Graph], key: str) -> None:
     """Offer the collapsed nodes and summaries of the drawn graphs for expanding (and open ones for collapsing)."""
-    closed, opened = {}, {}
-    for g in graphs:
-        for n in g.nodes:
-            if (nid := expand_id(n)) is not None:
-                closed[nid] = f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({nid})"
-        for grp in g.groups:
-            if grp.kind not in ("region", "fold", "func") and not grp.kind.endswith(("jaxpr", "]")):
-                opened[grp.path] = f"{grp.label.splitlines()[0]} ({grp.path})"
+    closed = {k: v for g in graphs for k, v in g.expandable().items()}
+    opened = {k: v for g in graphs for k, v in g.collapsible().items()}
     for name, pool in (("expand", closed), ("collapse", opened)):
-        wkey = f"{key}_{name}"
-        current = st.session_state.get(wkey, [])
-        options = list(dict.fromkeys([*current, *pool]))
+        current = st.session_state["graph"].get(f"{key}_{name}", [])
         label = "Expand" if name == "expand" else "Collapse"
-        st.multiselect(
-            label,
-            options,
-            key=wkey,
-            format_func=lambda k, p=pool: p.get(k, k),
-            help=f"{label} these sub-graphs (the depth setting decides the rest).",
-        )
+        option(st.multiselect, key, name, label, list(dict.fromkeys([*current, *pool])),
+               format_func=lambda k, p=pool: p.get(k, k),
+               help=f"{label} these sub-graphs (the depth setting decides the rest).")  # fmt: skip
+
+
+def height() -> int:
+    """Return the graph viewer's height: taller in lecture mode, to fill a 16:9 projector."""
+    return PROJECTOR_HEIGHT if state.lecture() else VIEWER_HEIGHT
 
 
 # ---------------------------------------------------------------- the two public views
@@ -291,7 +286,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     if all(m is None for _, m in models):
         st.info(
             "No jaxpr to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key)
@@ -305,7 +300,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     for col, (label, model) in zip(cols, models, strict=True):
         with col:
             title = name if label == "before" else (result.expression or name)
-            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {html.escape(title)}")
+            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {safe.md(title)}")
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
@@ -327,7 +322,7 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     if not text:
         st.info(
             f"No {label} to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key, hlo=True)
@@ -337,3 +332,19 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}", height)
     with st.expander("Expand or collapse fusions, loops and calls"):
         expand_widgets([graph], key)
+
+
+def line_graph(
+    model: JaxprModel | None, text: str | None, title: str, line: int | None, key: str, height: int = 560
+) -> None:
+    """A jaxpr graph (of `text`, printed) coloured by source line, `line`'s equations marked."""
+    if model is None:
+        st.info("No jaxpr to draw.")
+        return
+    opts = GraphOptions(colour_by="line", search=f"line {line}" if line else "", depth=2)
+    graph, dot = _cached_graph(f"line-{key}", (text, title), opts, lambda: jaxpr_graph(model, opts, title))
+    status, payload = layout(dot)
+    if status != "svg":
+        st.warning(payload)
+        return
+    embed(viewer_html(payload, graph, height=height), height + 8)

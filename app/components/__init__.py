@@ -1,0 +1,1 @@
+"""Browser-side pieces: the explorer component, painted text, the embed helper."""

@@ -1,0 +1,91 @@
+"""The explorer component: text panes drawn in the browser (virtualised, searchable, wrap, line numbers).
+
+One bidirectional `st.components.v2` component, inline HTML/CSS/JS (no build step).
+Each pane receives its text once, tokenised by Pygments on the server (cached per
+text) into one HTML fragment per line; the browser renders only the lines near the
+viewport and does search, wrapping and line numbers itself, so none of them reruns
+the script. Clicking a line that came from a source line sends it back (`pick`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from pygments import highlight as pygments_highlight
+from pygments.formatters import HtmlFormatter
+
+from inspectors.lexers import get_lexer
+
+HERE = Path(__file__).resolve().parent
+CSS = (HERE / "explorer.css").read_text() + HtmlFormatter(style="default").get_style_defs(".tx")
+JS = (HERE / "explorer.js").read_text()
+HTML = '<div class="explorer"></div>'
+_component = st.components.v2.component("jaxpr_explorer.text", html=HTML, css=CSS, js=JS)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def token_lines(text: str, language: str) -> list[str]:
+    """Return `text` tokenised by Pygments as one HTML fragment per line (CSS classes, escaped)."""
+    body = pygments_highlight(text, get_lexer(language), HtmlFormatter(nowrap=True))
+    count = text.count("\n") + 1
+    lines = body.split("\n")
+    return (lines + [""] * count)[:count]
+
+
+@dataclass
+class Pane:
+    """One text in the component: its title, the text and how to paint its lines."""
+
+    id: str
+    title: str
+    text: str
+    language: str
+    meta: str = ""
+    colors: dict[int, str] = field(default_factory=dict)  # line → background (its source line's colour)
+    selected: set[int] = field(default_factory=set)  # lines outlined
+    sources: dict[int, int] = field(default_factory=dict)  # line → the source line it came from
+    scroll_to: int = 0  # a line to open at (samples open at their function, not the docstring)
+
+    def data(self) -> dict[str, Any]:
+        """Return the pane as the component's JSON."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "meta": self.meta,
+            "lines": token_lines(self.text, self.language),
+            "colors": {str(k): v for k, v in self.colors.items()},
+            "selected": sorted(self.selected),
+            "src": {str(k): v for k, v in self.sources.items()},
+            "scrollTo": self.scroll_to,
+        }
+
+
+def _signature(panes: list[dict[str, Any]], height: int, lecture: bool) -> str:
+    """A digest of everything drawn: the browser rebuilds its panes only when it changes."""
+    blob = json.dumps([panes, height, lecture], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def text_panes(
+    panes: list[Pane], key: str, height: int = 560, lecture: bool = False, wrap: bool = False
+) -> dict[str, Any] | None:
+    """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None."""
+    views = [p.data() for p in panes]
+    data = {"views": views, "height": height, "lecture": lecture, "wrap": wrap}
+    data["sig"] = _signature(views, height, lecture)
+    result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
+    return getattr(result, "pick", None)
+
+
+def pane_texts(element: Any) -> list[str]:
+    """Return the plain texts of a component element's panes (for tests: AppTest's unknown element)."""
+    import re
+    from html import unescape
+
+    data = json.loads(element.proto.json)
+    return [unescape(re.sub(r"<[^>]+>", "", "\n".join(v["lines"]))) for v in data["views"]]

@@ -1,0 +1,1 @@
+"""The views of the explorer, one module per view."""

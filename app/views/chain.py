@@ -1,0 +1,127 @@
+"""The Stages view: the chain from source to machine code as a strip; one stage, or two side by side as a diff.
+
+Pick one stage to read it; pick two to see what changed between them: the lines
+each side lost or gained (painted red and green in the explorer component) and,
+for jaxprs, the equation counts by primitive. The pair travels in the shared
+link (`stages` in `?s=`), so a link reopens the same comparison.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pandas as pd
+import streamlit as st
+
+from app import state
+from app.components.explorer import Pane, text_panes
+from app.views.common import missing
+from inspectors.results import InspectionResult, Stage
+
+REMOVED, ADDED = "#fde2e4", "#dcfce7"
+LANGUAGES = {"jaxpr": "jaxpr", "stablehlo": "stablehlo", "hlo": "hlo", "hlo-pass": "hlo", "source": "python"}
+KIND_LABELS = {"source": "source", "jaxpr": "jaxpr", "stablehlo": "StableHLO", "hlo": "HLO", "hlo-pass": "XLA pass"}
+
+
+def label(stage: Stage) -> str:
+    """`jaxpr:1 · grad(loss)`, `hlo-pass:3 · fusion`: what the strip shows for a stage."""
+    name = stage.pass_name or stage.name or stage.id
+    return f"{stage.id} · {name}"
+
+
+def viewable(result: InspectionResult) -> list[Stage]:
+    """The stages with a text to show, in chain order."""
+    return [s for s in result.stages if s.text is not None or s.delta is not None]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def changed_lines(a: str, b: str) -> tuple[list[int], list[int]]:
+    """Return (lines of `a` removed or changed, lines of `b` added or changed), 1-based."""
+    left, right = [], []
+    matcher = difflib.SequenceMatcher(None, a.split("\n"), b.split("\n"))
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            left.extend(range(i1 + 1, i2 + 1))
+            right.extend(range(j1 + 1, j2 + 1))
+    return left, right
+
+
+def counts_frame(a: Stage, b: Stage) -> pd.DataFrame:
+    """Counts by primitive (or opcode) on each side, largest change first."""
+    names = sorted(set(a.stats) | set(b.stats))
+    frame = pd.DataFrame(
+        {a.id: [a.stats.get(n, 0) for n in names], b.id: [b.stats.get(n, 0) for n in names]},
+        index=pd.Index(names, name="primitive"),
+    )
+    frame["change"] = frame[b.id] - frame[a.id]
+    return frame[frame["change"] != 0].sort_values("change", key=abs, ascending=False)
+
+
+def _keep_pick() -> None:
+    """Copy the strip's selection into the shareable state (at most two: the last two picked)."""
+    st.session_state["stages"] = list(st.session_state["stage_pick"])[-2:]
+
+
+def strip(stages: list[Stage]) -> list[str]:
+    """The chain as pills; return the picked stage ids (one to read, two to diff)."""
+    ids = [s.id for s in stages]
+    picked = [i for i in st.session_state["stages"] if i in ids]
+    if not picked:  # by default: what the last transform did
+        jaxprs = [s.id for s in stages if s.kind == "jaxpr"]
+        picked = jaxprs[-2:] if len(jaxprs) > 1 else ids[-1:]
+    st.session_state["stage_pick"] = picked
+    names = {s.id: label(s) for s in stages}
+    st.pills(
+        "Stages, source to machine code: pick one to read it, two to compare them",
+        ids,
+        selection_mode="multi",
+        key="stage_pick",
+        format_func=names.get,
+        on_change=_keep_pick,
+    )
+    return [i for i in ids if i in picked][:2] if len(picked) > 1 else picked
+
+
+def stages_tab(result: InspectionResult) -> None:
+    """The stage strip, then the picked stage or the diff of the picked pair."""
+    stages = viewable(result)
+    if not stages:
+        missing("stage", result)
+        return
+    picked = [result.stage(i) for i in strip(stages)]
+    picked = [s for s in picked if s is not None]
+    if len(picked) == 1:
+        one(picked[0])
+    elif len(picked) == 2:
+        diff(*picked)
+    else:
+        st.caption("Pick a stage above.")
+
+
+def one(stage: Stage) -> None:
+    """One stage's text, with what produced it."""
+    meta = f"{stage.expression}" if stage.expression and stage.expression != stage.name else ""
+    if stage.time_s is not None:
+        meta += f" · {stage.time_s * 1000:.0f} ms"
+    pane = Pane(stage.id, label(stage), stage.text or "", LANGUAGES.get(stage.kind, "text"), meta=meta.strip(" ·"))
+    text_panes([pane], key="stage_one", height=600, lecture=state.lecture())
+
+
+def diff(a: Stage, b: Stage) -> None:
+    """Two stages side by side, the lines that differ painted; the counts that changed."""
+    left, right = changed_lines(a.text or "", b.text or "")
+    what = f"**{b.transform}**: " if b.transform else ""
+    st.markdown(
+        f"{what}{len(left)} line(s) of `{a.id}` removed or changed, {len(right)} line(s) of `{b.id}` added or changed."
+    )
+    panes = [
+        Pane(s.id, label(s), s.text or "", LANGUAGES.get(s.kind, "text"), colors=dict.fromkeys(lines, fill),
+             scroll_to=lines[0] if lines else 0)  # fmt: skip
+        for s, lines, fill in ((a, left, REMOVED), (b, right, ADDED))
+    ]
+    text_panes(panes, key="stage_diff", height=560, lecture=state.lecture())
+    if a.stats or b.stats:
+        frame = counts_frame(a, b)
+        if len(frame):
+            st.markdown("**What changed**, by primitive")
+            st.dataframe(frame, width="stretch", height=min(38 + 35 * len(frame), 320))

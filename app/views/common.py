@@ -1,0 +1,200 @@
+"""What every view shares: number formats, the header, the error box, staleness, guards, per-result memos.
+
+None of it computes anything that needs JAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from app import safe, state
+from app.components.painted import CODE_BOX, excerpt_html
+from inspectors.results import InspectError, InspectionResult
+from inspectors.teaching_results import SourceMap
+
+STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
+STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
+
+
+# --- formatting ---------------------------------------------------------------------------------------
+
+
+def fmt_seconds(s: float | None) -> str:
+    """`1.23 ms`, `45.6 µs`."""
+    if s is None:
+        return "not available"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def fmt_si(x: float | None, unit: str) -> str:
+    """`3.2 GFLOP/s`, `1.5 kB`: SI prefixes, or "not available"."""
+    if x is None:
+        return "not available"
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{x:.3g} {unit}".rstrip()
+
+
+# --- header, errors, staleness ------------------------------------------------------------------------
+
+
+PAGE_CSS = """
+<style>
+.block-container { padding-top: 1.6rem; padding-bottom: 2rem; }
+.explorer-code pre { margin: 0; padding: 0.6rem 0.8rem; white-space: pre; font-size: 12.5px; }
+</style>
+"""
+
+
+def header() -> None:
+    """The title line (and the page's few style tweaks)."""
+    st.html(PAGE_CSS)
+    st.markdown(
+        "### :material/biotech: Jaxpr Explorer\n"
+        "<span style='color:#6b7280'>Write a JAX function, pick transformations, and see every stage: "
+        "jaxpr → StableHLO → compiled HLO → timing.</span>",
+        unsafe_allow_html=True,
+    )
+
+
+def url_notice() -> None:
+    """Say so when a shared link could not be restored."""
+    problem = state.url_problem()
+    if problem:
+        st.warning(
+            f"The shared link could not be restored ({safe.md(problem)}); showing the default sample.",
+            icon=":material/link_off:",
+        )
+
+
+def stage_strip(result: InspectionResult) -> None:
+    """One caption line: how long each stage took, and where it stopped."""
+    parts = []
+    for stage in STAGES:
+        if stage in result.stage_times and stage not in ("load", "transform", "inputs"):
+            label = STAGE_LABELS.get(stage, stage)
+            failed = result.error is not None and result.error.stage == stage
+            took = fmt_seconds(result.stage_times[stage])
+            parts.append(f":red[{label} failed after {took}]" if failed else f"{label} {took}")
+    if result.jax_version:
+        parts.append(f"JAX {result.jax_version}")
+    st.caption(" · ".join(parts))
+
+
+def error_box(error: InspectError, code: str) -> None:
+    """The error: kind and stage, JAX's message verbatim, the user's line, the hint."""
+    with st.container(border=True):
+        where = f" at line {error.line}" if error.line else ""
+        st.error(f"**{safe.md(error.kind)}** during *{safe.md(error.stage)}*{where}", icon=":material/error:")
+        st.code(error.message, language="text", wrap_lines=True)
+        if error.line and error.location and error.location.file == state.FILENAME:
+            st.html(CODE_BOX.format(height=260, body=excerpt_html(code, error.line)))
+        if error.hint:
+            st.info(error.hint, icon=":material/lightbulb:")
+        frames = [f for f in error.user_frames if f.line != error.line]
+        if frames:
+            with st.expander("Your frames in the traceback"):
+                for f in error.user_frames:
+                    st.markdown(f"- line {f.line}, in `{f.function}`: `{f.code.strip()}`")
+
+
+def stale_banner(result: InspectionResult) -> None:
+    """Say that the views show an older result."""
+    st.warning(
+        f"Showing the last good result (stale), for {safe.code_span(result.expression or result.entry)}. "
+        "Fix the error above to update the views.",
+        icon=":material/history:",
+    )
+
+
+# --- drawing a view -----------------------------------------------------------------------------------
+
+
+def guarded(render: Callable[[InspectionResult], None], result: InspectionResult) -> None:
+    """Draw one view; a failing view shows its exception instead of taking the page down."""
+    try:
+        render(result)
+    except Exception as exc:  # noqa: BLE001 - a view bug must not lose the editor or the other views
+        st.error(f"This view failed to draw: {type(exc).__name__}", icon=":material/bug_report:")
+        st.exception(exc)
+
+
+def missing(what: str, result: InspectionResult) -> None:
+    """Say why a stage has nothing to show."""
+    stage = result.error.stage if result.error else "an earlier stage"
+    st.info(f"No {what}: the inspection stopped at {stage}.")
+
+
+def download(label: str, text: str, filename: str, key: str) -> None:
+    """A small download button for a text artefact."""
+    st.download_button(
+        label,
+        text,
+        file_name=filename,
+        mime="text/plain",
+        key=key,
+        type="tertiary",
+        icon=":material/download:",
+    )
+
+
+def lesson(result: InspectionResult) -> None:
+    """The sample's docstring (the lesson), folded."""
+    sample = state.sample_named(st.session_state["sample"])
+    if sample and sample.doc:
+        with st.expander(f"About this sample: {safe.md(sample.title)}", icon=":material/school:"):
+            st.markdown(sample.doc)
+
+
+
+def queue_position(slot: Any) -> Callable[[int], None]:
+    """Return an `on_wait` callback that shows the user their place in the shared queue."""
+
+    def show(ahead: int) -> None:
+        slot.info(
+            f"Waiting for a worker: {ahead} request{'s' if ahead != 1 else ''} ahead of yours.",
+            icon=":material/hourglass_top:",
+        )
+
+    return show
+
+
+def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
+    """Return the result to draw and whether it is stale.
+
+    A result that failed after tracing still has views of its own (the jaxprs, say, when
+    lowering failed); one that failed before is replaced by the last good result, marked stale.
+    """
+    last = state.last_good()  # only ever the same program's: never another sample under this error
+    has_views = result.jaxpr_before is not None or result.jaxpr_after is not None
+    if result.ok or has_views or last is None:
+        return result, False
+    return last, True
+
+
+# --- derived data, cached per result --------------------------------------------------------------
+
+
+def memo(kind: str, result: InspectionResult, build: Callable) -> object:
+    """Return `build()`, remembered per session for this result's request."""
+    cache = st.session_state.setdefault("_teaching_cache", {})
+    key = (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or ""))
+    if key not in cache:
+        if len(cache) > 32:
+            cache.clear()
+        cache[key] = build()
+    return cache[key]
+
+
+def smap_of(result: InspectionResult) -> SourceMap:
+    """Return the result's source map (computed once per result)."""
+    from inspectors.mapping import source_map
+
+    return memo("smap", result, lambda: source_map(result))  # type: ignore[return-value]

@@ -1,0 +1,237 @@
+"""The stage chain: every intermediate jaxpr is JAX's own make_jaxpr of that partial pipeline."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from inspectors import Request, inspect
+from inspectors.results import InspectionResult, LineEdit, Stage, apply_delta, line_delta
+from tests.jax_reference import exec_source
+
+SOURCE = """\
+import jax.numpy as jnp
+
+
+def two(x, y):
+    return jnp.sum(jnp.sin(x) * y)
+
+
+def unrolled(x, n):
+    for _ in range(n):
+        x = jnp.cos(x)
+    return x.sum()
+"""
+S3 = jax.ShapeDtypeStruct((3,), jnp.float32)
+S2x3 = jax.ShapeDtypeStruct((2, 3), jnp.float32)
+
+
+def _jvp(g):
+    """The CLI's `jvp`: ones-like tangents."""
+
+    def jvp_g(*args):
+        return jax.jvp(g, args, tuple(jnp.ones_like(a) for a in args))
+
+    jvp_g.__name__ = f"jvp_{g.__name__}"
+    return jvp_g
+
+
+# (fn, args, pipeline, per stage K = 0..N: (the partial pipeline by hand, the arguments it is called with))
+CHAIN_CASES = [
+    (
+        "two",
+        "f32[3], f32[2,3]",
+        ["grad", "vmap(in_axes=(None, 0))", "jit"],
+        [
+            (lambda f: f, (S3, S3)),
+            (lambda f: jax.grad(f), (S3, S3)),
+            (lambda f: jax.vmap(jax.grad(f), in_axes=(None, 0)), (S3, S2x3)),
+            (lambda f: jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0))), (S3, S2x3)),
+        ],
+    ),
+    (
+        "two",
+        "f32[3], f32[2,3]",
+        ["vmap(in_axes=(None, 0))", "jacfwd"],
+        [
+            (lambda f: f, (S3, S3)),
+            (lambda f: jax.vmap(f, in_axes=(None, 0)), (S3, S2x3)),
+            (lambda f: jax.jacfwd(jax.vmap(f, in_axes=(None, 0))), (S3, S2x3)),
+        ],
+    ),
+    (
+        "two",
+        "f32[3], f32[2,3]",
+        ["checkpoint", "grad", "vmap(in_axes=(None, 0))"],
+        [
+            (lambda f: f, (S3, S3)),
+            (lambda f: jax.checkpoint(f), (S3, S3)),
+            (lambda f: jax.grad(jax.checkpoint(f)), (S3, S3)),
+            (lambda f: jax.vmap(jax.grad(jax.checkpoint(f)), in_axes=(None, 0)), (S3, S2x3)),
+        ],
+    ),
+    (
+        "two",
+        "f32[2,3], f32[3]",
+        ["jit", "jacrev", "vmap(in_axes=(0, None))", "jvp"],
+        [
+            (lambda f: f, (S3, S3)),
+            (lambda f: jax.jit(f), (S3, S3)),
+            (lambda f: jax.jacrev(jax.jit(f)), (S3, S3)),
+            (lambda f: jax.vmap(jax.jacrev(jax.jit(f)), in_axes=(0, None)), (S2x3, S3)),
+            (lambda f: _jvp(jax.vmap(jax.jacrev(jax.jit(f)), in_axes=(0, None))), (S2x3, S3)),
+        ],
+    ),
+    (
+        "two",
+        "f32[3], f32[3]",
+        ["jvp", "jit"],
+        [(lambda f: f, (S3, S3)), (lambda f: _jvp(f), (S3, S3)), (lambda f: jax.jit(_jvp(f)), (S3, S3))],
+    ),
+]
+
+
+def _inspect(fn: str, args: str, pipeline: list[str]) -> InspectionResult:
+    result = inspect(
+        Request(source=SOURCE, filename="chain.py", fn=fn, args=args, transforms=pipeline), use_cache=False
+    )
+    assert result.ok, result.error and result.error.format()
+    return result
+
+
+@pytest.mark.parametrize("fn,args,pipeline,stages", CHAIN_CASES, ids=["+".join(c[2]) for c in CHAIN_CASES])
+def test_every_intermediate_jaxpr_is_jax_own_make_jaxpr(fn, args, pipeline, stages):
+    result = _inspect(fn, args, pipeline)
+    f = getattr(exec_source(SOURCE, "chain.py"), fn)
+    assert [s.id for s in result.jaxpr_stages()] == [f"jaxpr:{k}" for k in range(len(pipeline) + 1)]
+    for k, (by_hand, specs) in enumerate(stages):
+        assert result.find(f"jaxpr:{k}").text == str(jax.make_jaxpr(by_hand(f))(*specs)), f"jaxpr:{k}"
+    assert result.jaxpr_before == result.find("jaxpr:0").text
+    assert result.jaxpr_after == result.find(f"jaxpr:{len(pipeline)}").text
+
+
+def test_static_arguments_stay_static_at_every_stage():
+    result = _inspect("unrolled", "f32[3], 3", ["jit(static_argnums=1)", "grad"])
+    f = exec_source(SOURCE, "chain.py").unrolled
+    jitted = jax.jit(f, static_argnums=1)
+    assert result.find("jaxpr:1").text == str(jax.make_jaxpr(jitted, static_argnums=1)(S3, 3))
+    assert result.find("jaxpr:2").text == str(jax.make_jaxpr(jax.grad(jitted), static_argnums=1)(S3, 3))
+
+
+def test_chain_runs_from_source_to_optimized_hlo_in_order():
+    result = _inspect("two", "f32[3], f32[2,3]", ["grad", "vmap(in_axes=(None, 0))", "jit"])
+    ids = [s.id for s in result.stages]
+    assert ids[:5] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2", "jaxpr:3"]
+    assert ids.index("stablehlo") < ids.index("hlo-unoptimized") < ids.index("hlo")
+    names = [s.name for s in result.jaxpr_stages()]
+    assert names == [
+        "two",
+        "grad(two)",
+        "vmap(grad(two), in_axes=(None, 0))",
+        "jit(vmap(grad(two), in_axes=(None, 0)))",
+    ]
+    assert [s.transform for s in result.jaxpr_stages()] == ["", "grad", "vmap(in_axes=(None, 0))", "jit"]
+    assert result.find("source").text == SOURCE
+    assert result.find("jaxpr:1").stats == {
+        "sin": 1,
+        "cos": 1,
+        "mul": 3,
+        "reduce_sum": 1,
+        "broadcast_in_dim": 1,
+    }
+    assert all(s.time_s is not None and s.time_s >= 0 for s in result.stages if s.kind != "source")
+
+
+def test_progressive_delivery_announces_jaxprs_before_lowering():
+    seen: list[list[str]] = []
+    request = Request(
+        source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"]
+    )
+    result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
+    assert seen[0] == ["source"]
+    assert sorted(seen[1]) == ["jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert seen[2] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
+    assert "hlo" in seen[3]
+    assert sorted(sum(seen, [])) == sorted(s.id for s in result.stages)
+
+
+def test_a_failing_compile_never_hides_the_jaxprs():
+    code = (
+        "import jax\n\n\ndef f(x):\n"
+        "    return jax.ffi.ffi_call('no_such_target', jax.ShapeDtypeStruct(x.shape, x.dtype))(x)\n"
+    )
+    seen: list[list[str]] = []
+    request = Request(source=code, filename="chain.py", fn="f", args="f32[3]", transforms=["jit"])
+    result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
+    assert result.error.stage == "compile"
+    assert [sorted(ids) for ids in seen[:3]] == [
+        ["source"],
+        ["jaxpr:0", "jaxpr:1"],
+        ["hlo-unoptimized", "stablehlo", "stablehlo-debug"],
+    ]
+    assert "ffi_call" in result.find("jaxpr:1").text and result.hlo is None
+
+
+def test_a_failing_transform_keeps_the_stages_before_it():
+    request = Request(
+        source=SOURCE,
+        filename="chain.py",
+        fn="two",
+        args="f32[2,3], f32[3]",
+        transforms=["vmap(in_axes=(0, None))", "grad"],
+    )
+    result = inspect(request, use_cache=False)
+    assert result.error.kind == "TypeError" and "scalar" in result.error.message
+    assert result.find("jaxpr:1").text.startswith("{ lambda ; a:f32[2,3] b:f32[3]. let")
+    assert result.find("jaxpr:2").error == result.error and result.jaxpr_after is None
+
+
+def test_chain_survives_json_and_older_flat_json_still_loads():
+    result = _inspect("two", "f32[3], f32[3]", ["grad"])
+    again = InspectionResult.from_json(result.to_json())
+    assert again == result and again.jaxpr_after == result.jaxpr_after
+    flat = {"request": {"source": "x"}, "jaxpr_before": "{ a }", "jaxpr_after": "{ b }", "hlo": "HloModule m"}
+    old = InspectionResult.from_dict(flat)
+    assert (old.jaxpr_before, old.jaxpr_after, old.hlo) == ("{ a }", "{ b }", "HloModule m")
+    assert [s.id for s in old.stages] == ["jaxpr:0", "jaxpr:1", "hlo"]
+
+
+def test_request_key_ignores_the_time_budget_only_when_not_timing():
+    a, b = Request(source="x", time_budget_s=1.0), Request(source="x", time_budget_s=2.0)
+    assert a.key() == b.key()
+    assert (
+        Request(source="x", time=True, time_budget_s=1.0).key()
+        != Request(source="x", time=True, time_budget_s=2.0).key()
+    )
+    assert a.key() != Request(source="y").key()
+
+
+def test_pass_texts_are_stored_as_line_deltas():
+    old, new = "a\nb\nc\nd\n", "a\nB\nc\nd\ne\n"
+    edits = line_delta(old, new)
+    assert edits == [LineEdit(1, 2, ["B"]), LineEdit(4, 4, ["e"])]
+    assert apply_delta(old, edits) == new
+    result = InspectionResult(request=Request(source=""))
+    result.put(Stage(id="hlo-pass:1", kind="hlo-pass", text=old))
+    result.put(Stage(id="hlo-pass:2", kind="hlo-pass", base="hlo-pass:1", delta=edits))
+    assert result.stage("hlo-pass:2").text == new and result.find("hlo-pass:2").text is None
+
+
+def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
+    from inspectors.passes import NO_PROGRAMS
+    from inspectors.sandbox import Limits, Pool, inspect_in
+
+    seen: list[list[str]] = []
+    request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
+    limits = Limits(isolation="subprocess", timeout_s=60.0, memory_mb=3072, output_mb=8.0, workers=1, queue=4)
+    with Pool(limits) as pool:
+        pool.start()
+        final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
+    assert final.ok, final.error and final.error.format()
+    assert seen[0] == ["source"] and seen[1] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert "stablehlo" in seen[2] and "hlo" not in seen[2] and "hlo" in seen[3]
+    assert seen[-1] == [s.id for s in final.stages]
+    here = inspect(request, use_cache=False)
+    assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
+    assert all(s.note == NO_PROGRAMS for s in final.of_kind("asm"))
