@@ -250,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspectors.profile import summary
 
         print(summary(result.profile), file=sys.stderr, end="")
+    hlo = result.find("hlo")
+    if hlo is not None and hlo.note and (ns.time or result.request.profile):
+        print(f"# not timed: {hlo.note}", file=sys.stderr)
     if result.timing:
         t = result.timing
         print(

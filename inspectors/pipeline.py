@@ -25,6 +25,7 @@ import jax.extend.core as jex  # noqa: E402
 
 from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
+from inspectors.dead import dead_program_note  # noqa: E402
 from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
 
 CACHE_SIZE = 64
@@ -228,7 +229,10 @@ def run_callable(
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
-        if req.time or req.profile:
+        dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
+        if dead:  # say so rather than time an empty program
+            result.find("hlo").note = dead
+        if (req.time or req.profile) and not dead:
             with _stage(result, "run"):
                 call = _time(result, compiled, args, static, device, kwargs)
             if req.profile:  # where the time goes: per compiled op, line and equation
