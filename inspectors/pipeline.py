@@ -36,10 +36,24 @@ class _StageFailed(Exception):
     """Raised inside a stage block once its error is recorded on the result."""
 
 
+# The stage running now, for a watchdog that stops a request from outside (the sandbox's time
+# limit): the user-facing name of `_stage`'s name, "" between stages.
+current_stage = ""
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+
+
+def running_stage() -> str:
+    """Return the stage running now as users name it: import, inputs, transform, trace, lower, compile, run."""
+    name = current_stage.split(":")[0]
+    return STAGE_LABELS.get(name, name)
+
+
 @contextmanager
 def _stage(result: InspectionResult, name: str) -> Iterator[None]:
     """Time a stage; record its exception as the result's error."""
+    global current_stage
     start = time.perf_counter()
+    outer, current_stage = current_stage, name
     try:
         yield
     except _StageFailed:
@@ -50,6 +64,7 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
         result.error = to_error(name, exc, result.request.filename, result.request.source)
         raise _StageFailed from None
     finally:
+        current_stage = outer
         result.stage_times[name] = time.perf_counter() - start
 
 

@@ -262,3 +262,41 @@ def test_the_cli_says_why_a_dead_program_was_not_timed(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "# not timed: the function returns nothing" in done.stderr and "median" not in done.stderr
+
+
+# ---------------------------------------------------------------- the hosted sandbox serves real code
+
+STAGE_SPY = """from inspectors import pipeline
+
+SEEN = [pipeline.running_stage()]
+
+
+def f(x):
+    SEEN.append(pipeline.running_stage())
+    return (x * 2.0).sum()
+"""
+
+
+def test_the_running_stage_is_visible_to_a_watchdog(tmp_path):
+    path = tmp_path / "explorer_stage_spy.py"
+    path.write_text(STAGE_SPY)
+    result = inspect(Request(STAGE_SPY, str(path), "f", "f32[3]", ["grad", "jit"]), use_cache=False)
+    assert result.ok, result.error.format()
+    seen = sys.modules["explorer_stage_spy"].SEEN
+    assert seen[0] == "import" and set(seen[1:]) == {"trace"}
+    from inspectors import pipeline
+
+    assert pipeline.running_stage() == ""  # nothing runs between requests
+
+
+def test_workers_preload_the_model_libraries_without_starting_a_backend():
+    import subprocess
+
+    script = (
+        "import sys\nfrom inspectors.sandbox import jobs\njobs.preload()\n"
+        "from jax._src import xla_bridge\n"
+        "print(all(m in sys.modules for m in jobs.PRELOAD_LIBRARIES), bool(xla_bridge._backends))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
