@@ -206,6 +206,9 @@ def request_from_args(ns: argparse.Namespace) -> Request:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["open"]:
+        return open_main(argv[1:])
     ns = build_parser().parse_args(argv)
     inspect, list_devices = _runners(ns)
 
@@ -247,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspectors.profile import summary
 
         print(summary(result.profile), file=sys.stderr, end="")
+    hlo = result.find("hlo")
+    if hlo is not None and hlo.note and (ns.time or result.request.profile):
+        print(f"# not timed: {hlo.note}", file=sys.stderr)
     if result.timing:
         t = result.timing
         print(
@@ -255,6 +261,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def open_main(argv: Sequence[str]) -> int:
+    """`python -m inspectors open result.json [--emit ...]`: print a saved result's stages (nothing re-runs)."""
+    from inspectors import live
+
+    p = argparse.ArgumentParser(prog="python -m inspectors open", description="Show a saved inspection result.")
+    p.add_argument("result", help="a result saved as JSON (inspect_fn(...).to_json(), --emit json)")
+    choices = sorted([*EMITTERS, *GRAPH_EMITTERS, "html", "summary"])
+    p.add_argument("--emit", default="summary", choices=choices, help="what to print (default: a summary)")
+    add_graph_arguments(p)
+    ns = p.parse_args(argv)
+    try:
+        result = live.open_result(ns.result)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot open {ns.result}: {exc}", file=sys.stderr)
+        return 2
+    if ns.emit == "summary":
+        text = summary_text(result)
+    elif ns.emit == "html":
+        text = live.result_html(result, graph_timeout_s=ns.graph_timeout)
+    else:
+        text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if result.error:
+        print(result.error.format(), file=sys.stderr)
+    return 0
+
+
+def summary_text(result: InspectionResult) -> str:
+    """Return what a saved result holds: the expression, its inputs, its stages and timing."""
+    stages = [name for name, attr in (("jaxpr-before", "jaxpr_before"), ("jaxpr", "jaxpr_after"),
+              ("stablehlo", "stablehlo"), ("hlo", "hlo")) if getattr(result, attr)]  # fmt: skip
+    lines = [
+        f"{result.expression or result.entry}  ({result.request.filename}, JAX {result.jax_version})",
+        f"inputs: {result.request.args or ''}",
+        f"stages: {', '.join(stages) or 'none'} (print one with --emit)",
+    ]
+    if result.stats:
+        lines.append(f"equations: {result.stats.total_before} before, {result.stats.total_after} after")
+    if result.timing:
+        t = result.timing
+        lines.append(f"run on {t.device}: median {t.median_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)")
+    if result.error:
+        lines.append(f"error: {result.error.kind} during {result.error.stage}")
+    return "\n".join(lines)
 
 
 @contextmanager

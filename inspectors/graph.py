@@ -42,8 +42,11 @@ class Node:
 
     @property
     def expand_id(self) -> str:
-        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`)."""
-        return expand_id(self) or self.id.removeprefix("eqn_")
+        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`).
+
+        A StableHLO call opens its callee (`func@inner`); an input group opens by its own id.
+        """
+        return self.details.get("expand") or self.id.removeprefix("eqn_")
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Graph:
         return {
             n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
             for n in self.nodes
-            if expand_id(n) is not None
+            if n.kind in ("collapsed", "summary", "inputs") or "expand" in n.details
         }
 
     def collapsible(self) -> dict[str, str]:
@@ -1090,19 +1093,6 @@ def _attempt(
     view.forced = {a for m in matches for a in ancestors(m)}
     view.jaxpr(model, "", 0, "", {})
     return view.graph
-
-
-def expand_id(node: Node) -> str | None:
-    """Return the id that opens a node in `GraphOptions.expand` (None for a node that does not open).
-
-    A collapsed equation `eqn_0/jaxpr/3` opens as `0/jaxpr/3`, a summary or an input
-    group by its own id, a StableHLO call by its callee (`func@inner`).
-    """
-    if "expand" in node.details:
-        return node.details["expand"]
-    if node.kind in ("collapsed", "summary", "inputs"):
-        return node.id.removeprefix("eqn_")
-    return None
 
 
 def equation_nodes(graph: Graph) -> list[Node]:

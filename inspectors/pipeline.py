@@ -26,6 +26,7 @@ import jax.extend.core as jex  # noqa: E402
 from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
 from inspectors._jax_private import PrintedJaxpr  # noqa: E402
+from inspectors.dead import dead_program_note  # noqa: E402
 from inspectors.jaxpr_model import count_primitives, model_of  # noqa: E402
 
 CACHE_SIZE = 64
@@ -36,10 +37,24 @@ class _StageFailed(Exception):
     """Raised inside a stage block once its error is recorded on the result."""
 
 
+# The stage running now, for a watchdog that stops a request from outside (the sandbox's time
+# limit): the user-facing name of `_stage`'s name, "" between stages.
+current_stage = ""
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+
+
+def running_stage() -> str:
+    """Return the stage running now as users name it: import, inputs, transform, trace, lower, compile, run."""
+    name = current_stage.split(":")[0]
+    return STAGE_LABELS.get(name, name)
+
+
 @contextmanager
 def _stage(result: InspectionResult, name: str) -> Iterator[None]:
     """Time a stage; record its exception as the result's error."""
+    global current_stage
     start = time.perf_counter()
+    outer, current_stage = current_stage, name
     try:
         yield
     except _StageFailed:
@@ -50,6 +65,7 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
         result.error = to_error(name, exc, result.request.filename, result.request.source)
         raise _StageFailed from None
     finally:
+        current_stage = outer
         result.stage_times[name] = time.perf_counter() - start
 
 
@@ -198,11 +214,30 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
         args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
         f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    run_callable(result, emit, f, args, kwargs, pipeline, device, src.module_codes(module))
+
+
+def run_callable(
+    result: InspectionResult,
+    emit: _Emitter,
+    f: Callable,
+    args: tuple,
+    kwargs: dict,
+    pipeline: list[transforms.Transform],
+    device: Any,
+    codes: frozenset | None,
+) -> None:
+    """Transform, trace, lower, compile (and time) `f` on its inputs: the stages after loading.
+
+    `codes` are the code objects of the user's loaded source (None for a live function:
+    then equations map to frames in `result.request.filename`).
+    """
+    req = result.request
     with _stage(result, "transform"):
         chain = Chain(f, result.entry, pipeline)
     static = transforms.static_argnums(pipeline)
     with jax.default_device(device):
-        tracer = _Tracer(result, emit, chain, args, static, src.module_codes(module), kwargs)
+        tracer = _Tracer(result, emit, chain, args, static, codes, kwargs)
         try:
             after_error = tracer.trace_all()
         finally:  # the texts go out first (even when tracing `f` itself failed), then the models
@@ -234,7 +269,10 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
-        if req.time or req.profile:
+        dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
+        if dead:  # say so rather than time an empty program
+            result.find("hlo").note = dead
+        if (req.time or req.profile) and not dead:
             with _stage(result, "run"):
                 call = _time(result, compiled, args, static, device, kwargs)
             if req.profile:  # where the time goes: per compiled op, line and equation

@@ -23,9 +23,20 @@ def register_job(name: str, fn: Job) -> Job:
     return fn
 
 
+PRELOAD_LIBRARIES = ("flax.linen", "flax.nnx", "optax", "equinox")  # real models import these: not per request
+
+
 def preload() -> None:
-    """Import what the jobs need (JAX included) without starting a JAX backend."""
+    """Import what the jobs need (JAX included, and the model libraries installed) without starting a JAX backend."""
+    import importlib
+
     from inspectors import pipeline, walkthrough  # noqa: F401 - imports JAX, configures CPU devices
+
+    for name in PRELOAD_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
 
 
 def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
