@@ -53,7 +53,7 @@ PROGRAMS = {
     "matmul": (MATMUL, "f32[384,384], f32[384,384], f32[256]", ["jit"]),
     "scan": (SCAN, f"f32[128,128], f32[64,128], f32[{STEPS},64,128]", ["jit"]),
     # Both arguments: the backward pass has two matmuls (dx and dw) to the forward's one.
-    "grad": (GRAD, "f32[256,256], f32[512,256]", ["grad(argnums=(0, 1))", "jit"]),
+    "grad": (GRAD, "f32[512,512], f32[512,512]", ["grad(argnums=(0, 1))", "jit"]),
 }
 
 
@@ -141,18 +141,25 @@ def test_shares_sum_to_at_most_100_percent(results, name):
     assert [o.time_s for o in p.ops] == sorted((o.time_s for o in p.ops), reverse=True)
 
 
+# The least share of the fastest untimed call the op events must cover. A loop pays a thread
+# wake-up between iterations that no op event covers, and on a loaded machine that dominates.
+FLOOR = {"matmul": 1 / 3, "scan": 1 / 10, "grad": 1 / 3}
+
+
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_covered_time_agrees_with_the_timing_median(results, name):
-    """Op time per call fits in the timing panel's median plus the profiler's stated overhead.
+    """Op time per call fits in the call (never double-counted) and in the timing panel's median plus
+    the profiler's stated overhead; and it accounts for a good part of the fastest call.
 
-    Both are wall-clock figures on a shared 2-core machine, so the check allows for other
-    load (NOISE) and asks the op events to account for at least a third of the fastest call.
+    Both are wall-clock figures on a shared 2-core machine, so the comparison with the timing run
+    allows for other load (NOISE).
     """
     r = results[name]
     p, t = r.profile, r.timing
     noise = 2.0
+    assert p.covered_s <= p.wall_s and not any("exceed" in n for n in p.notes)
     assert p.covered_s <= t.median_s * (1 + max(p.overhead, 0.0)) * noise
-    assert p.covered_s >= t.min_s / 3
+    assert p.covered_s >= t.min_s * FLOOR[name]
     assert 0 < p.coverage <= 1 and p.runs >= prof.MIN_RUNS and p.warmup == 1
 
 
