@@ -65,6 +65,11 @@ DATA = frozenset(
     scatter iota convert reverse sort bitcast-convert""".split()
 )
 CONTROL = frozenset({"while", "conditional", "call"})  # their events enclose their bodies' events
+COLLECTIVES = frozenset(
+    """all-reduce all-reduce-start all-reduce-done all-gather all-gather-start all-gather-done
+    reduce-scatter all-to-all collective-permute collective-permute-start collective-permute-done
+    collective-broadcast""".split()
+)  # time spent waiting for the other devices: no roofline
 TRIVIAL = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all"})
 
 # What an op mostly does, from the opcode of its heaviest part: the first rule that fits wins.
@@ -74,6 +79,7 @@ KIND_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda op: op in REDUCTIONS, "reduce"),
     (lambda op: op in ELEMENTWISE, "elementwise"),
     (lambda op: op in DATA, "data movement"),
+    (lambda op: op in COLLECTIVES, "collective"),
     (lambda op: op == "while", "loop"),
     (lambda op: op == "conditional", "branch"),
     (lambda op: op in ("custom-call", "call"), "call"),
@@ -649,7 +655,7 @@ def roofline(op: ProfileOp, peaks: tuple[float, float] | None) -> None:
         return
     op.flops_per_s = op.flops / op.busy_s if op.flops else None
     op.bytes_per_s = op.bytes / op.busy_s if op.bytes else None
-    if not peaks or not op.bytes:
+    if not peaks or not op.bytes or op.kind == "collective":
         return
     peak_flops, peak_bytes = peaks
     intensity = (op.flops or 0.0) / op.bytes
@@ -747,7 +753,7 @@ def line_profiles(profile: Profile, source: str) -> list[LineProfile]:
 
 PLURALS = {"dot": "dots", "convolution": "convolutions", "reduce": "reductions", "loop": "loops",
            "branch": "branches", "call": "calls", "elementwise": "elementwise ops",
-           "data movement": "data movements", "other": "other ops"}  # fmt: skip
+           "data movement": "data movements", "collective": "collectives", "other": "other ops"}  # fmt: skip
 
 
 def line_summary(row: LineProfile) -> str:
