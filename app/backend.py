@@ -18,12 +18,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, Request, Walkthrough
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
 from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import isolation_status as _isolation_status
 from inspectors.sandbox.launcher import choose_mode
-from inspectors.teaching_results import Walkthrough
 
 LIMITS = Limits.from_env()
 if LIMITS.hosted:

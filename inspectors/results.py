@@ -326,6 +326,8 @@ class InspectionResult:
     error: InspectError | None = None
     jax_version: str = ""
     output: str = ""  # what the user's code printed (captured by the sandboxed worker)
+    source_map: SourceMap | None = None  # computed with the result (in the worker), never again by the app
+    provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
 
     @property
@@ -372,6 +374,18 @@ class InspectionResult:
         self.stages.append(stage)
         self.stages.sort(key=chain_order)
         return stage
+
+    def absorb(self, partial: InspectionResult) -> InspectionResult:
+        """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
+        for stage in partial.stages:
+            self.put(stage)
+        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version")
+        for name in (*names, "source_map", "provenance"):
+            value = getattr(partial, name)
+            if value:
+                setattr(self, name, value)
+        self.stage_times.update(partial.stage_times)
+        return self
 
     def of_kind(self, kind: str) -> list[Stage]:
         """Return the stored stages of one kind, in chain order."""
@@ -813,6 +827,15 @@ class JitProvenance(JsonMixin):
     stablehlo_ops: int = 0
 
 
+@dataclass
+class Provenance(JsonMixin):
+    """What each transformation did, computed once with the result."""
+
+    grad: GradProvenance | None = None  # when the final jaxpr has forward or backward equations
+    vmap: VmapProvenance | None = None  # when vmap batched variables or introduced equations
+    jit: JitProvenance | None = None  # when there is compiled HLO
+
+
 # --- walkthrough ------------------------------------------------------------------------------
 
 
@@ -897,6 +920,54 @@ class Walkthrough(JsonMixin):
     error: InspectError | None = None  # the interpreter's own failure, if any
     vmap: VmapRun | None = None  # when the pipeline has a vmap: its interpreter, step by step
 
+
+# === diffs between two stages =============================================================
+
+
+
+@dataclass
+class EqnChange:
+    """One row of a structural jaxpr diff: an equation added, removed, changed or unchanged."""
+
+    status: str  # "added", "removed", "changed" or "same"
+    primitive: str
+    before: str | None = None  # equation id in the first jaxpr
+    after: str | None = None  # equation id in the second
+    origin: str = ""  # "forward", "backward", "batched", "forward, batched", ... (from the name stack)
+    line: int | None = None  # the user's source line
+    text_before: str = ""
+    text_after: str = ""
+    changes: list[str] = field(default_factory=list)  # "types: f32[3] → f32[2,3]", "params: axes=(0,) → (1,)"
+
+
+@dataclass
+class JaxprDiff(JsonMixin):
+    """Two jaxpr stages side by side: equations matched by primitive and line, and a line diff."""
+
+    a: str
+    b: str
+    transform: str = ""  # the transforms between them ("vmap(in_axes=(None, 0))")
+    rows: list[EqnChange] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # added, removed, changed, same
+    primitives: dict[str, list[int]] = field(default_factory=dict)  # primitive: [count in a, count in b]
+    origins: dict[str, int] = field(default_factory=dict)  # added equations by origin
+    new_subjaxprs: list[str] = field(default_factory=list)  # `jit: jaxpr`, `cond: branches[0]`
+    residuals: int = 0  # values b's forward pass saves for its backward pass
+    summary: list[str] = field(default_factory=list)
+    line_diff: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TextDiff(JsonMixin):
+    """Two text stages (HLO passes, StableHLO, kernels): a line diff and a summary."""
+
+    a: str
+    b: str
+    summary: list[str] = field(default_factory=list)
+    opcodes: dict[str, list[int]] = field(default_factory=dict)  # HLO: opcode: [count in a, count in b]
+    line_diff: list[str] = field(default_factory=list)
+    added_lines: int = 0
+    removed_lines: int = 0
 
 # --- the profile: where the time goes (inspectors.profile) --------------------------------------
 

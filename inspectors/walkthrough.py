@@ -21,8 +21,17 @@ import numpy as np
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import InspectionResult, Request, request_from_dict, walk
-from inspectors.teaching_results import ArgAval, JvpStep, VmapRun, VmapStep, Walkthrough
+from inspectors.results import (
+    ArgAval,
+    InspectionResult,
+    JvpStep,
+    Request,
+    VmapRun,
+    VmapStep,
+    Walkthrough,
+    request_from_dict,
+    walk,
+)
 
 jax = jaxsetup.jax()
 

@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from app import inspection, state
+from app import inspection, safe, state
 from app.views.common import fmt_seconds, fmt_si
 from inspectors.results import InspectionResult
 
@@ -49,7 +49,7 @@ def run_panel(view: InspectionResult) -> None:
 def timing_figures(timed: InspectionResult) -> None:
     """Compile time, execution statistics, FLOP/s, memory, outputs."""
     if timed.error is not None:
-        st.error(f"**{timed.error.kind}** during *{timed.error.stage}*", icon=":material/error:")
+        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(timed.error.stage)}*", icon=":material/error:")
         st.code(timed.error.message, language="text", wrap_lines=True)
         return
     t = timed.timing

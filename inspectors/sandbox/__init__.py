@@ -17,6 +17,7 @@ import JAX.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from inspectors.results import InspectionResult, Request
 from inspectors.sandbox.errors import WorkerError
@@ -40,11 +41,13 @@ __all__ = [
 ]
 
 
-def inspect_isolated(request: Request, limits: Limits | None = None) -> InspectionResult:
-    """Run one inspection in a fresh one-worker pool (the CLI's `--isolated`)."""
+def inspect_isolated(
+    request: Request, limits: Limits | None = None, on_partial: Callable[[InspectionResult], None] | None = None
+) -> InspectionResult:
+    """Run one inspection in a fresh one-worker pool (the CLI's `--isolated`); `on_partial` hears the stages so far."""
     limits = limits or Limits.from_env()
     with Pool(Limits(**{**limits.to_dict(), "workers": 1})) as pool:
-        return inspect_in(pool, request)
+        return inspect_in(pool, request, on_partial=on_partial)
 
 
 def devices_isolated(limits: Limits | None = None) -> list[str]:

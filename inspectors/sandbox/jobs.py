@@ -33,7 +33,12 @@ def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, 
     from inspectors import pipeline
     from inspectors.results import request_from_dict
 
-    return pipeline.inspect(request_from_dict(payload), use_cache=False).to_dict()
+    # Each group of stages goes to the server as soon as it is done: the jaxprs right
+    # after tracing, then lowering, compiling, XLA's passes, kernels. objdump cannot
+    # run in the sandbox (no new processes): kernels say so instead of trying.
+    pipeline.DISASSEMBLE = False
+    on_stage = (lambda result, stages: emit(pipeline.partial_frame(result, stages))) if emit else None
+    return pipeline.inspect(request_from_dict(payload), use_cache=False, on_stage=on_stage).to_dict()
 
 
 def devices_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:

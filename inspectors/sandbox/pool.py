@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors.results import InspectionResult, Request, SchemaError
+from inspectors.results import InspectError, InspectionResult, Request, SchemaError
 from inspectors.sandbox import errors
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits
@@ -41,6 +41,7 @@ from inspectors.sandbox.protocol import (
     recv_message,
     send_message,
 )
+from inspectors.source import source_problem
 
 log = logging.getLogger("inspectors.sandbox")
 
@@ -471,8 +472,14 @@ def inspect_in(
 
     `on_partial(result)` gets each partial result the worker streams (stages so far),
     decoded and checked like the final one; a malformed one fails the request.
+    Each frame carries only the stages finished since the last one; they are added
+    to one growing result.
     """
+    too_large = source_problem(request.source, pool.limits.source_kb)
+    if too_large:
+        return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
+    so_far = InspectionResult(request=request)
 
     def partial(data: dict[str, Any]) -> None:
         if bad:
@@ -482,8 +489,9 @@ def inspect_in(
         except ValueError as exc:
             bad.append(str(exc))
             return
+        so_far.absorb(result)
         if on_partial is not None:
-            on_partial(result)
+            on_partial(so_far)
 
     outcome = pool.run(
         "inspect", dataclasses.asdict(request), session=session, on_wait=on_wait, on_partial=partial
