@@ -20,6 +20,7 @@ import streamlit as st
 from app import inspection, state
 from app.components.embed import embed
 from app.components.painted import equation_lines, show_painted
+from app.safe import code_span, md
 from app.views import graph as graph_view
 from inspectors import profile as prof
 from inspectors.graph import GraphOptions, jaxpr_graph
@@ -82,7 +83,7 @@ def profile_tab(view: InspectionResult) -> None:
     if result is None:
         return
     if result.error is not None:
-        st.error(f"**{result.error.kind}** during *{result.error.stage}*", icon=":material/error:")
+        st.error(f"**{md(result.error.kind)}** during *{md(result.error.stage)}*", icon=":material/error:")
         st.code(result.error.message, language="text", wrap_lines=True)
         return
     p = result.profile
@@ -125,7 +126,7 @@ def header(p: Profile, median_s: float | None) -> None:
         if median_s
         else ""
     )
-    st.caption(" · ".join(filter(None, [timing, peaks, *p.notes])))
+    st.caption(" · ".join(filter(None, [timing, peaks, *map(md, p.notes)])))
 
 
 def line_summaries(p: Profile) -> None:
@@ -211,17 +212,17 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
     """The picked op: its line, its equations as JAX prints them, its fused instructions."""
     code = result.request.source.split("\n")
     where = f"line {op.line}" if op.line is not None else "no user line (added by XLA)"
-    text = f" `{code[op.line - 1].strip()}`" if op.line and 0 < op.line <= len(code) else ""
+    text = f" {code_span(code[op.line - 1].strip())}" if op.line and 0 < op.line <= len(code) else ""
     phase = f", {op.phase}" if op.phase else ""
     st.markdown(
-        f"**{html.escape(op.name)}** ({op.opcode}, {op.kind}{phase}) · {100 * op.share:.1f} % · "
+        f"**{md(op.name)}** ({md(op.opcode)}, {op.kind}{phase}) · {100 * op.share:.1f} % · "
         f"{prof.fmt_time(op.time_s)} per call, {op.calls:g} execution(s) · {where}{text}"
     )
     eqns = {e.id: e for e in walk(result.model_after)}
     left, right = st.columns(2)
     with left:
         texts = [eqns[i].text for i in op.equations if i in eqns]
-        st.caption(f"{len(texts)} equation(s) it came from (provenance: {op.provenance or 'primal'})")
+        st.caption(f"{len(texts)} equation(s) it came from (provenance: {md(op.provenance or 'primal')})")
         if texts:
             st.code("\n".join(texts), language="text")
     with right:
@@ -323,7 +324,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
         with jaxpr_t:
             colors, picked = jaxpr_heat(result, p, op)
             st.caption(
-                f"`{result.expression or result.entry}`: each equation on the share of the ops it became"
+                f"{code_span(result.expression or result.entry)}: each equation on the share of the ops it became"
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
             show_painted(
