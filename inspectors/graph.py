@@ -403,7 +403,8 @@ def find_folds(
 
 
 def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
-    """Return ids of equations matching a query: a primitive, a variable, or a source line (`line 12`)."""
+    """Return ids of equations matching a query: a primitive, a variable, a source line (`line 12`),
+    or a function or scope name (`softmax`: a jit's name, the function a line is in, a name-stack scope)."""
     q = query.strip()
     if not q:
         return []
@@ -414,7 +415,7 @@ def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]
             ok = e.source is not None and e.source.line == int(m.group(1))
         else:
             names = {v.name for v in e.invars + e.outvars if not v.literal}
-            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive)
+            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive) or _named(e, q)
             # Model scopes too: `layer_3`, `attention`, `Dense_0`, `layer_3/attention`.
             ok = ok or (len(q) > 2 and q in "/".join(scope_path(e)))
         if ok:
@@ -435,6 +436,13 @@ def line_scopes(model: JaxprModel, line: int) -> dict[str, list[str]]:
         if e.source is not None and e.source.line == line:
             out.setdefault("/".join(scope_path(e)), []).append(e.id)
     return out
+
+
+def _named(e: Equation, q: str) -> bool:
+    """True when `q` names the equation's jit, its function, or a scope on its name stack."""
+    function = e.source.function if e.source else ""
+    scopes = re.split(r"[/()]", e.name_stack)
+    return len(q) > 2 and (e.params.get("name") == q or function == q or q in scopes)
 
 
 def ancestors(eqn_id: str) -> list[str]:

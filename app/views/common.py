@@ -192,6 +192,24 @@ def memo(kind: str, result: InspectionResult, build: Callable) -> object:
     return cache[key]
 
 
+ON_DEMAND_EQUATIONS = 3000  # above this, views that map every equation wait for a click
+
+
+def built(kind: str, result: InspectionResult) -> bool:
+    """True when `memo(kind, result, ...)` has already been computed for this result."""
+    cache = st.session_state.get("_teaching_cache", {})
+    return (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")) in cache
+
+
+def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
+    """Return True when a costly view may draw: a small program, already built, or asked for by a click."""
+    total = result.stats.total_after if result.stats else 0
+    if total <= ON_DEMAND_EQUATIONS or built(kind, result):
+        return True
+    st.info(f"{total:,} equations: {what} takes a while to build for a program this size.", icon=":material/hourglass_top:")
+    return st.button(f"Build {what}", key=key, icon=":material/play_arrow:")
+
+
 def smap_of(result: InspectionResult) -> SourceMap:
     """Return the result's source map: computed with the result in the worker (older results: once here)."""
     if result.source_map is not None:
