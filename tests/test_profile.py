@@ -146,21 +146,33 @@ def test_shares_sum_to_at_most_100_percent(results, name):
 FLOOR = {"matmul": 1 / 3, "scan": 1 / 10, "grad": 1 / 3}
 
 
+def disagreement(r: InspectionResult, floor: float, noise: float = 2.0) -> str | None:
+    """Return how the op time per call disagrees with the timing run, or None if it agrees."""
+    p, t = r.profile, r.timing
+    limit = t.median_s * (1 + max(p.overhead, 0.0)) * noise
+    if p.covered_s > limit:
+        return f"op time {p.covered_s:.3g} s over the timing median plus overhead ({limit:.3g} s)"
+    if p.covered_s < t.min_s * floor:
+        return f"op time {p.covered_s:.3g} s under {floor:.2g} of the fastest call ({t.min_s:.3g} s)"
+    return None
+
+
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_covered_time_agrees_with_the_timing_median(results, name):
     """Op time per call fits in the call (never double-counted) and in the timing panel's median plus
     the profiler's stated overhead; and it accounts for a good part of the fastest call.
 
-    Both are wall-clock figures on a shared 2-core machine, so the comparison with the timing run
-    allows for other load (NOISE).
+    The timing run and the profile are wall-clock figures taken a moment apart on a shared
+    2-core machine: the comparison allows for other load (a factor of 2), and a program whose
+    figures disagree is measured once more before the test fails.
     """
     r = results[name]
-    p, t = r.profile, r.timing
-    noise = 2.0
+    p = r.profile
     assert p.covered_s <= p.wall_s and not any("exceed" in n for n in p.notes)
-    assert p.covered_s <= t.median_s * (1 + max(p.overhead, 0.0)) * noise
-    assert p.covered_s >= t.min_s * FLOOR[name]
     assert 0 < p.coverage <= 1 and p.runs >= prof.MIN_RUNS and p.warmup == 1
+    if disagreement(r, FLOOR[name]):
+        again = profiled(name)
+        assert disagreement(again, FLOOR[name]) is None, disagreement(again, FLOOR[name])
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
