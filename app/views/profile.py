@@ -235,13 +235,13 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
                     "primitive": part.primitive,
                     "line": part.line,
                     "phase": part.phase,
-                    "weight": f"{100 * part.weight:.0f} %",
+                    "weight": f"{100 * part.weight:.1f} %",
                     "line from": "nearest op" if part.inferred else ("metadata" if part.line else ""),
                 }
-                for part in op.parts
+                for part in sorted(op.parts, key=lambda part: -part.weight)
             ]
         )
-        st.caption("What it runs (a fusion's instructions), each weighted by its estimated FLOPs")
+        st.caption("What it runs (a fusion's instructions), heaviest first, weighted by estimated FLOPs")
         st.dataframe(parts, hide_index=True, height=min(240, 38 + 35 * len(parts)), width="stretch")
 
 
