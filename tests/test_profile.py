@@ -392,6 +392,13 @@ def test_app_profile_view_shows_ops_lines_and_heat():
     assert any("line 35: " in b and "% of the time" in b for b in bodies)  # the per-line summary
     heat = next(b for b in bodies if "heat-source" in b)
     assert re.search(r'data-line="35" style="[^"]*background:#[0-9a-f]{6}', heat)
+    for tab in ["Jaxpr", "Compiled HLO", "Graph", "HLO graph"]:  # each heat view draws
+        at.session_state["profile_heat"] = tab
+        at.run()
+        assert not at.exception, (tab, at.exception)
+    assert any(
+        b.startswith('<div class="explorer-code painted"') for b in (h.proto.body for h in at.get("html"))
+    )
 
 
 def test_attribution_of_a_measurement_built_by_hand(results):

@@ -18,7 +18,6 @@ import pandas as pd
 import streamlit as st
 
 from app import inspection, state
-from app.components.embed import embed
 from app.components.painted import equation_lines, show_painted
 from app.safe import code_span, md
 from app.views import graph as graph_view
@@ -346,23 +345,17 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
     if graph_t.open is not False:
         with graph_t:
             heat = tuple(sorted(prof.equation_heat(p).items()))
-            _graph(
-                jaxpr_graph(
-                    result.model_after, GraphOptions(colour_by="time", heat=heat, depth=2), "jaxpr by time"
-                )
-            )
+            opts = GraphOptions(colour_by="time", heat=heat, depth=2)
+            _graph(jaxpr_graph(result.model_after, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
     if hlo_graph_t.open is not False:
         with hlo_graph_t:
             heat = tuple(sorted(prof.instruction_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=0)
-            _graph(hlo_graph(result.hlo or "", opts, "compiled HLO by time"))
+            _graph(
+                hlo_graph(result.hlo or "", opts, "compiled HLO by time"), "profile_hlo_graph", "hlo_by_time"
+            )
 
 
-def _graph(graph) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
-    """Lay out and show one graph in the pan/zoom viewer."""
-    status, payload = graph_view.layout(to_dot(graph))
-    if status != "svg":
-        st.warning(payload)
-        return
-    height = graph_view.VIEWER_HEIGHT
-    embed(graph_view.viewer_html(payload, graph, height), height + 8)
+def _graph(graph, key: str, filename: str) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
+    """Lay out and show one graph in the app's graph viewer, with its downloads."""
+    graph_view.show_graph(graph, to_dot(graph), key, filename, graph_view.VIEWER_HEIGHT)
