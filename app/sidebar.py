@@ -214,7 +214,7 @@ def function_and_inputs() -> None:
     """The entry function (from the code's top-level defs) and the inputs expression."""
     functions = top_level_functions(st.session_state["code"])
     chosen = st.session_state["entry"]
-    if functions and chosen not in functions:
+    if functions and chosen not in functions and chosen.isidentifier():
         st.session_state["entry"] = chosen = ""  # the code no longer defines it: back to the default
     # While the code does not parse, the chosen function stays chosen.
     extra = [chosen] if chosen and chosen not in functions else []
@@ -224,7 +224,11 @@ def function_and_inputs() -> None:
         ["", *functions, *extra],
         key="entry",
         format_func=lambda f: f or f"{default} (default)",
-        help="The top-level function to inspect; by default the one the code declares, else the last `def`.",
+        accept_new_options=True,
+        help=(
+            "The top-level function to inspect; by default the one the code declares, else the last `def`. "
+            "Or type an expression: `partial(loss, model)`, `model.__call__`, an `nnx.jit`-wrapped function."
+        ),
     )
     st.text_input(
         "Inputs",

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from typing import TextIO
 
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, Request, Stage
+from inspectors.sandbox.limits import Limits
+from inspectors.source import source_problem
 
 EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "jaxpr-before": lambda r: r.jaxpr_before,
@@ -16,12 +22,16 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "stablehlo-debug": lambda r: r.stablehlo_debug,
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
+    "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
-STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
-    "stablehlo, stablehlo-debug, hlo-unoptimized, hlo (optimized), stages (the chain), json, dot, svg"
+    "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
+    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
+    "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
+    "json, json-stream (one JSON line per stage as it completes), dot, svg"
 )
 
 
@@ -32,9 +42,9 @@ class EmitError(ValueError):
 def parse_emit(value: str) -> str:
     """Check an --emit value: a fixed name or a stage id (`jaxpr:2`)."""
     head, sep, tail = value.partition(":")
-    if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS:
+    if value in EMITTERS or value in GRAPH_EMITTERS or value in STAGE_EMITTERS or value == "json-stream":
         return value
-    if sep and head in STAGE_HEADS and tail:
+    if sep and head in STAGE_HEADS and tail and (head != "diff" or ".." in tail):
         return value
     raise argparse.ArgumentTypeError(f"unknown --emit {value!r}; {EMIT_HELP}")
 
@@ -62,9 +72,40 @@ def chain_listing(result: InspectionResult) -> str:
     return "\n".join(rows)
 
 
+def passes_listing(result: InspectionResult) -> str | None:
+    """Return one line per XLA pass that changed the module: index, pipeline, pass name."""
+    from inspectors.passes import pass_listing
+
+    stages = result.of_kind("hlo-pass")
+    if stages and stages[0].note and len(stages) == 1:
+        raise EmitError(stages[0].note)
+    return pass_listing(stages) if stages else None
+
+
+def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
+    """Return an emitter printing every kernel's `llvm` or `asm` text, each under its name."""
+    comment = ";" if kind == "llvm" else "#"
+
+    def emit(result: InspectionResult) -> str | None:
+        stages = result.of_kind(kind)
+        if not stages:
+            if result.hlo is None:
+                return None  # the compile failed: the error says why
+            raise EmitError(f"XLA emitted no {kind} kernels for this program on this backend")
+        missing = [s for s in stages if s.text is None]
+        if len(missing) == len(stages):
+            raise EmitError(missing[0].note or f"no {kind} text")
+        return "\n".join(f"{comment} kernel {s.name}\n{s.text or comment + ' ' + s.note}" for s in stages)
+
+    return emit
+
+
 STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo-unoptimized": lambda r: r.text_of("hlo-unoptimized"),
     "stages": chain_listing,
+    "passes": passes_listing,
+    "llvm": kernels_text("llvm"),
+    "asm": kernels_text("asm"),
 }
 
 
@@ -75,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trace, transform, lower and compile a JAX function; print any stage.",
     )
     p.add_argument("file", help="Python source file (use - for standard input)")
-    p.add_argument("--fn", help="entry function (default: the file's declared entry, else the last def)")
-    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch'")
+    p.add_argument(
+        "--fn",
+        help="entry function or expression, e.g. loss, 'partial(loss, model)', model.__call__ "
+        "(default: the file's declared entry, else the last def)",
+    )
+    p.add_argument("--args", help="inputs expression, e.g. 'f32[4,8], 3' or 'params, batch, train=False'")
     p.add_argument(
         "--transform",
         action="append",
@@ -86,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
     p.add_argument("--emit", default="jaxpr", type=parse_emit, metavar="WHAT", help=EMIT_HELP)
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
+    p.add_argument("--profile", action="store_true", help="measure time per compiled op (implies --time)")
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
@@ -104,7 +150,7 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("graphs (--emit dot / --emit svg)")
     g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
     g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
-    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line"], help="node colours")
+    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time"], help="node colours (time: measured, implies --profile)")
     g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
     g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
     g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
@@ -121,7 +167,7 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     opts = graph.GraphOptions(
         depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
         expand=frozenset(ns.graph_expand), collapse=frozenset(ns.graph_collapse),
-        direction=ns.graph_direction, fold=not ns.no_fold,
+        direction=ns.graph_direction, fold=not ns.no_fold, heat=_heat(result, ns),
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
@@ -152,7 +198,8 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         args=ns.args,
         transforms=transforms,
         device=ns.device,
-        time=ns.time,
+        time=ns.time or ns.profile or ns.emit == "profile" or ns.colour_by == "time",
+        profile=ns.profile or ns.emit == "profile" or ns.colour_by == "time",
         time_budget_s=ns.time_budget,
     )
 
@@ -170,7 +217,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    result = inspect(request, use_cache=False)
+    too_large = source_problem(request.source, Limits.from_env().source_kb)
+    if too_large:
+        print(f"error: {too_large}", file=sys.stderr)
+        return 2
+    stream = StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")) if ns.emit == "json-stream" else None
+    with user_output_to_stderr():
+        result = inspect(request, use_cache=False, on_stage=stream)
+    if stream:
+        stream.finish(result)
+    if result.output:  # printed in a sandboxed worker, captured there
+        sys.stderr.write(result.output if result.output.endswith("\n") else result.output + "\n")
     try:
         text = emit_text(result, ns)
     except EmitError as exc:
@@ -183,10 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if result.error:
         print(result.error.format(), file=sys.stderr)
-        if ns.emit != "json":
+        if ns.emit not in ("json", "json-stream"):
             print(json.dumps({"error": _error_dict(result)}), file=sys.stderr)
         return 1
-    if ns.time and result.timing:
+    if result.profile is not None:
+        from inspectors.profile import summary
+
+        print(summary(result.profile), file=sys.stderr, end="")
+    if result.timing:
         t = result.timing
         print(
             f"# {t.device}: median {t.median_s * 1e6:.1f} µs, min {t.min_s * 1e6:.1f} µs, "
@@ -196,15 +257,98 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+@contextmanager
+def user_output_to_stderr() -> Iterator[None]:
+    """Send whatever runs inside to stderr (Python prints and fd 1 alike): stdout is only for --emit."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class StreamPrinter:
+    """`--emit json-stream`: one JSON line per stage as it completes, then one line for the whole result.
+
+    A jaxpr stage is printed twice: with JAX's text as soon as it is traced, then with its model.
+    Called as `on_stage(result, stages)` in this process, or with the result so far
+    from a sandboxed worker (`stages` None: the ones not printed yet are printed).
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.printed: set[tuple[str, bool, bool]] = set()
+
+    def __call__(self, result: InspectionResult, stages: list[Stage] | None = None) -> None:
+        # A jaxpr stage comes twice: its text right after tracing, then with its model.
+        for stage in stages if stages is not None else result.stages:
+            key = (stage.id, stage.text is not None, stage.model is not None)
+            if key not in self.printed:
+                self.printed.add(key)
+                self.line({"event": "stage", "stage": dataclasses.asdict(stage)})
+
+    def finish(self, result: InspectionResult) -> None:
+        """Print any stage not printed yet and the closing line (error, timings, analyses)."""
+        self(result)
+        data = result.to_dict()
+        closing = {k: v for k, v in data.items() if k not in ("stages", "request")}
+        self.line({"event": "done", "ok": result.ok, **closing})
+        self.out.close()
+
+    def line(self, data: dict) -> None:
+        """Write one JSON line and flush it at once."""
+        self.out.write(json.dumps(data) + "\n")
+        self.out.flush()
+
+
 def emit_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     """Return what `--emit` asks for (None when that stage failed)."""
+    if ns.emit == "json-stream":
+        return None  # printed while the stages completed
     if ns.emit in GRAPH_EMITTERS:
         return graph_text(result, ns)
     if ns.emit in EMITTERS:
         return EMITTERS[ns.emit](result)
     if ns.emit in STAGE_EMITTERS:
         return STAGE_EMITTERS[ns.emit](result)
+    if ns.emit.startswith("diff:"):
+        return diff_text(result, ns.emit.removeprefix("diff:"))
     return stage_text(result, ns.emit)
+
+
+def diff_text(result: InspectionResult, pair: str) -> str | None:
+    """Return `--emit diff:A..B`: summary, structural rows (jaxprs), line diff."""
+    from inspectors import diff
+
+    try:
+        a, b = diff.parse_pair(pair)
+        if result.error and (result.find(a) is None or result.find(b) is None):
+            return None  # the stage that failed has no text: the error says why
+        return diff.format_diff(diff.diff(result, a, b))
+    except diff.DiffError as exc:
+        raise EmitError(str(exc)) from None
+
+
+def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, float], ...]:
+    """Return the measured share of each node for `--color-by time` (after jaxpr or compiled HLO)."""
+    if ns.colour_by != "time" or result.profile is None:
+        return ()
+    from inspectors import profile
+
+    heat = {"after": profile.equation_heat, "hlo": profile.instruction_heat}.get(ns.graph_of)
+    return tuple(sorted(heat(result.profile).items())) if heat else ()
+
+
+def _profile_table(result: InspectionResult) -> str | None:
+    """Return the `--emit profile` table (None when the profile stage did not run)."""
+    from inspectors.profile import table
+
+    return table(result.profile) if result.profile is not None else None
 
 
 def _error_dict(result: InspectionResult) -> dict:
@@ -228,6 +372,8 @@ def _runners(ns: argparse.Namespace) -> tuple[Callable[..., InspectionResult], C
     except (sandbox.IsolationUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return (lambda request, use_cache=False: sandbox.inspect_isolated(request, limits)), (
-        lambda: sandbox.devices_isolated(limits)
-    )
+    def isolated(request: Request, use_cache: bool = False, on_stage: Callable | None = None) -> InspectionResult:
+        on_partial = (lambda so_far: on_stage(so_far, None)) if on_stage else None
+        return sandbox.inspect_isolated(request, limits, on_partial=on_partial)
+
+    return isolated, (lambda: sandbox.devices_isolated(limits))

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from inspectors import styles
+from inspectors import hlo_text, mlir_text, styles
 from inspectors.graph import Edge, Graph, GraphOptions, Group, Node
 
 _DTYPES = {"i1": "bool", "pred": "bool", "ui8": "u8", "ui16": "u16", "ui32": "u32", "ui64": "u64", "s32": "i32", "s64": "i64", "s8": "i8", "s16": "i16"}  # fmt: skip
@@ -70,9 +70,7 @@ class _Builder:
 
 # ---------------------------------------------------------------- StableHLO
 
-_FUNC = re.compile(r"^\s*func\.func\s+(?:public\s+|private\s+)?@([\w.$-]+)\((.*?)\)\s*(?:->.*)?\{\s*$")
-_ARG = re.compile(r"(%[\w.$-]+):\s*(tensor<[^>]*>|[\w<>.!]+)")
-_OP = re.compile(r'^\s*(%[\w.$-]+)(?::(\d+))?\s*=\s*"?([\w.]+)"?(.*)$')
+_FUNC, _ARG, _OP = mlir_text.FUNC, mlir_text.ARG, mlir_text.OP  # one parser for StableHLO lines
 _REF = re.compile(r"%[\w.$-]+(?:#\d+)?")
 _RET = re.compile(r"^\s*(stablehlo\.return|func\.return|return)\b(.*)$")
 
@@ -98,12 +96,15 @@ class _StableHLO:
         # Open regions: (region path, op cluster, enclosing group, region count, op, env before).
         self.stack: list[tuple[str, str, str, int, tuple[str, str, int], dict]] = []
         self.bound: set[str] = set()
+        self.private: set[str] = set()  # clusters of private funcs (callees of `call`)
 
     def line(self, lineno: int, line: str) -> None:
         """Read one line."""
         stripped = line.strip()
         if m := _FUNC.match(line):
             self.func(m.group(1), m.group(2))
+            if re.match(r"\s*func\.func\s+private\b", line):
+                self.private.add(self.group)
         elif stripped.startswith("}") and self.stack:
             self.close(stripped)
         elif re.fullmatch(r"\w+ \{", stripped) and self.last:  # `cond {` after a while op
@@ -196,7 +197,32 @@ def stablehlo_graph(text: str, options: GraphOptions | None = None, title: str =
         reader.line(lineno, line)
     graph = reader.b.graph
     graph.total_equations = sum(1 for n in graph.nodes if n.kind == "op")
+    hide_callees(graph, reader.private, opts)
     return _finish(graph, opts)
+
+
+def hide_callees(graph: Graph, private: set[str], opts: GraphOptions) -> None:
+    """Draw private funcs only on demand: their `call` ops stand for them until `func@NAME` is expanded.
+
+    A module with a hundred private functions (jax-md) otherwise lays them all side by side.
+    """
+    hidden = {p for p in private if p not in opts.expand}
+    if not hidden:
+        return
+
+    def inside(group: str) -> bool:
+        return any(group == h or group.startswith(h + "/") for h in hidden)
+
+    gone = {n.id for n in graph.nodes if inside(n.group)}
+    graph.nodes = [n for n in graph.nodes if n.id not in gone]
+    graph.edges = [e for e in graph.edges if e.src not in gone and e.dst not in gone]
+    graph.groups = [g for g in graph.groups if not inside(g.path)]
+    for n in graph.nodes:
+        callee = re.match(r"@([\w.$-]+)", n.sublabel)
+        if n.primitive == "call" and callee and f"func@{callee.group(1)}" in hidden:
+            n.kind = "collapsed"
+            n.details["expand"] = f"func@{callee.group(1)}"
+    graph.notes.append(f"{len(hidden)} private functions drawn as their calls; expand func@NAME to open one")
 
 
 def _stable_attr(op: str, head: str) -> str:
@@ -213,47 +239,13 @@ def _stable_attr(op: str, head: str) -> str:
 
 # ---------------------------------------------------------------- compiled HLO
 
-_COMP = re.compile(r"^(ENTRY\s+)?%([\w.\-]+)\s+\((.*)\)\s+->\s+(.*)\{\s*$")
-_INSTR = re.compile(r"^\s*(ROOT\s+)?%([\w.\-]+)\s+=\s+(\(.*?\)|\S+)\s+([\w\-]+)\((.*)$")
-
-
-@dataclass
-class HloInstr:
-    """One HLO instruction: name, result type, opcode, operands, attributes text."""
-
-    name: str
-    type: str
-    opcode: str
-    operands: list[str]
-    attrs: str
-    root: bool = False
-
-
-def _split_call(rest: str) -> tuple[str, str]:
-    """Split `a, b), attrs` into the operand text and the attribute text."""
-    depth = 1
-    for i, ch in enumerate(rest):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth == 0:
-            return rest[:i], rest[i + 1 :]
-    return rest, ""
+HloInstr = hlo_text.Instruction  # one parser for HLO text: inspectors/hlo_text.py
 
 
 def parse_hlo(text: str) -> tuple[dict[str, list[HloInstr]], str]:
     """Return the computations of an HLO module (name → instructions) and the entry's name."""
-    comps: dict[str, list[HloInstr]] = {}
-    entry, current = "", None
-    for line in text.splitlines():
-        if m := _COMP.match(line):
-            current = comps.setdefault(m.group(2), [])
-            entry = m.group(2) if m.group(1) else entry
-            continue
-        if current is None or not (m := _INSTR.match(line)):
-            continue
-        root, name, typ, opcode, rest = m.groups()
-        ops, attrs = _split_call(rest)
-        current.append(HloInstr(name, typ, opcode, re.findall(r"%([\w.\-]+)", ops), attrs, bool(root)))
-    return comps, entry
+    module = hlo_text.parse(text)
+    return {name: comp.instructions for name, comp in module.computations.items()}, module.entry
 
 
 def _callees(ins: HloInstr) -> list[tuple[str, str]]:
@@ -295,7 +287,9 @@ class _HloView:
     def __init__(self, comps: dict[str, list[HloInstr]], opts: GraphOptions, depth: int) -> None:
         self.comps, self.opts, self.depth = comps, opts, depth
         self.types: dict[str, str] = {}
-        self.b = _Builder(Graph(title="", colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels))
+        colour = "time" if opts.colour_by == "time" else "family"
+        self.b = _Builder(Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels))
+        self.heat = dict(opts.heat)
 
     def computation(self, name: str, path: str, level: int, args: list[str | None], call: str | None) -> str | None:
         """Draw one computation; return the node producing its root value."""
@@ -303,7 +297,7 @@ class _HloView:
         root = None
         for ins in self.comps.get(name, []):
             if ins.opcode == "parameter":
-                idx = int(re.match(r"(\d*)", ins.attrs.strip(") ") or "0").group(1) or 0)
+                idx = ins.parameter_number or 0
                 if call is None and idx < len(args) and args[idx] is not None:
                     env[ins.name] = args[idx]  # a fused parameter is its operand: no node
                     continue
@@ -327,7 +321,7 @@ class _HloView:
         is_open = callees and not closed and (level < self.depth or bool({nid, cluster} & self.opts.expand))
         n_ops = sum(len(self.comps.get(c, [])) for _, c in callees)
         sub = " · ".join(filter(None, [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""]))
-        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1),
+        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1), heat=self.heat.get(ins.name),
                     details={"instruction": f"{ins.name} = {ins.type} {ins.opcode}({', '.join(ins.operands)}){ins.attrs}"[:600], "result": ins.type, "op_name": _op_name(ins)})
         if not is_open:
             self.b.node(node)
@@ -379,7 +373,7 @@ def _finish(graph: Graph, opts: GraphOptions) -> Graph:
     """Apply the shared finishing touches: legend, search highlight, long-edge stubs."""
     from inspectors.graph import EDGE_LABEL_LIMIT, LONG_EDGE_GRAPH, mark_long_edges
 
-    graph.legend = styles.legend("family", [], []) if opts.legend else []
+    graph.legend = styles.legend(graph.colour_by, [], []) if opts.legend else []
     graph.edge_labels = graph.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
     q = opts.search.strip()
     if q:

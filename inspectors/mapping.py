@@ -11,13 +11,14 @@ FileLocations/StackFrames tables (JAX 0.10), or `source_file=`/`source_line=`
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from inspectors.results import Equation, InspectionResult, walk
+from inspectors import hlo_text
+from inspectors.hlo_text import HloTables
+from inspectors.mlir_text import Loc, func_name, loc_aliases, op_of, parse_loc, trailing_loc  # noqa: F401 - re-exported
+from inspectors.results import Equation, InspectionResult, LineInfo, OpLoc, SourceMap, walk
 from inspectors.styles import line_color  # noqa: F401 - one palette, re-exported
-from inspectors.teaching_results import LineInfo, OpLoc, SourceMap
 
 # --- palette ----------------------------------------------------------------------------------
 
@@ -34,151 +35,7 @@ def phase(name_stack: str) -> str:
     return ""
 
 
-# --- MLIR locations ---------------------------------------------------------------------------
-
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|#loc\d*|[A-Za-z_]\w*|\d+|[()\[\]<>,:]')
-_LOC_DEF = re.compile(r"^(#loc\d*)\s*=\s*loc\((.*)\)\s*$")
-
-
-@dataclass
-class Loc:
-    """A resolved MLIR location: names (outermost first) and file frames (innermost first)."""
-
-    names: list[str] = field(default_factory=list)
-    frames: list[tuple[str, int, int]] = field(default_factory=list)
-
-    def __add__(self, other: Loc) -> Loc:
-        return Loc(self.names + other.names, self.frames + other.frames)
-
-
-class _LocParser:
-    """Recursive descent over one location expression; `#locN` references resolve lazily."""
-
-    def __init__(self, text: str, aliases: dict[str, str], cache: dict[str, Loc]) -> None:
-        self.tokens = _TOKEN.findall(text)
-        self.pos = 0
-        self.aliases = aliases
-        self.cache = cache
-
-    def peek(self) -> str:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else ""
-
-    def take(self) -> str:
-        token = self.peek()
-        self.pos += 1
-        return token
-
-    def parse(self) -> Loc:
-        """Parse one location: unknown, alias, callsite, fused, file:line:col or name(child)."""
-        token = self.take()
-        if token.startswith("#loc"):
-            return resolve_alias(token, self.aliases, self.cache)
-        if token == "callsite":
-            return self.callsite()
-        if token == "fused":
-            return self.fused()
-        if token.startswith('"'):
-            return self.string(_unquote(token))
-        return Loc()
-
-    def callsite(self) -> Loc:
-        """`callsite(callee at caller)`: the callee's frames come first (innermost)."""
-        self.take()  # (
-        callee = self.parse()
-        self.take()  # at
-        caller = self.parse()
-        self.take()  # )
-        return callee + caller
-
-    def fused(self) -> Loc:
-        """`fused<meta>[a, b, ...]`: all parts, in order."""
-        if self.peek() == "<":
-            depth = 0
-            while self.peek():
-                token = self.take()
-                depth += (token == "<") - (token == ">")
-                if depth == 0:
-                    break
-        self.take()  # [
-        out = Loc()
-        while self.peek() and self.peek() != "]":
-            out = out + self.parse()
-            if self.peek() == ",":
-                self.take()
-        self.take()  # ]
-        return out
-
-    def string(self, text: str) -> Loc:
-        """A file location (`"f.py":3:8`), a name location (`"add"(child)`) or a bare name."""
-        if self.peek() == ":":
-            self.take()
-            line = int(self.take())
-            col = 0
-            if self.peek() == ":":
-                self.take()
-                col = int(self.take())
-            self._skip_range()
-            return Loc([], [(text, line, col)])
-        if self.peek() == "(":
-            self.take()
-            child = self.parse()
-            self.take()  # )
-            return Loc([text], []) + child
-        return Loc([text], [])
-
-    def _skip_range(self) -> None:
-        """Skip `to 5:10` / `to :10` after a file location."""
-        if self.peek() != "to":
-            return
-        self.take()
-        while self.peek() and self.peek() not in (")", ",", "]"):
-            self.take()
-
-
-def _unquote(token: str) -> str:
-    """Return a quoted MLIR string's contents."""
-    return token[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-
-
-def resolve_alias(alias: str, aliases: dict[str, str], cache: dict[str, Loc]) -> Loc:
-    """Return the location an alias `#locN` stands for (cycles and unknowns give an empty Loc)."""
-    if alias in cache:
-        return cache[alias]
-    cache[alias] = Loc()  # guards against cycles
-    text = aliases.get(alias)
-    loc = _LocParser(text, aliases, cache).parse() if text else Loc()
-    cache[alias] = loc
-    return loc
-
-
-def parse_loc(text: str, aliases: dict[str, str], cache: dict[str, Loc] | None = None) -> Loc:
-    """Parse the inside of `loc(...)`, resolving `#locN` aliases."""
-    return _LocParser(text, aliases, {} if cache is None else cache).parse()
-
-
-def loc_aliases(text: str) -> dict[str, str]:
-    """Return `{"#loc7": '"f.py":35:18', ...}` from a module printed with debug info."""
-    out = {}
-    for line in text.splitlines():
-        m = _LOC_DEF.match(line.strip())
-        if m:
-            out[m.group(1)] = m.group(2)
-    return out
-
-
-def _trailing_loc(line: str) -> str | None:
-    """Return the inside of the `loc(...)` that ends an op line, if any."""
-    stripped = line.rstrip()
-    start = stripped.rfind(" loc(")
-    if start < 0 or not stripped.endswith(")"):
-        return None
-    return stripped[start + 5 : -1]
-
-
-_SSA_OP = re.compile(r'^\s*(%[\w#:]+(?:\s*,\s*%[\w#:]+)*)\s*=\s*"?([\w.]+)"?')
-_BARE_OP = re.compile(r"^\s*([\w.]+)")
-_FUNC = re.compile(r"^\s*func\.func\s+(?:\w+\s+)?@([\w.$-]+)")
-
+# --- MLIR locations: parsed in mlir_text.py -----------------------------------------------------
 
 def _user_frame(loc: Loc, filename: str) -> tuple[str, int, int] | None:
     """Return the innermost frame of `loc` in the user's file."""
@@ -210,11 +67,11 @@ def stablehlo_ops(text: str, filename: str, plain: str | None = None) -> list[Op
     for number, line in enumerate(text.splitlines(), start=1):
         if line.startswith("#loc"):
             continue
-        m = _FUNC.match(line)
-        if m:
-            function = m.group(1)
+        name = func_name(line)
+        if name:
+            function = name
             continue
-        inner = _trailing_loc(line)
+        inner = trailing_loc(line)
         if inner is None:
             continue
         ops.append(_stablehlo_op(line, number, parse_loc(inner, aliases, cache), filename, function))
@@ -224,8 +81,7 @@ def stablehlo_ops(text: str, filename: str, plain: str | None = None) -> list[Op
 
 def _stablehlo_op(line: str, number: int, loc: Loc, filename: str, function: str) -> OpLoc:
     """Describe one StableHLO op line."""
-    m = _SSA_OP.match(line)
-    name, opcode = (m.group(1), m.group(2)) if m else ("", (_BARE_OP.match(line) or [None, ""])[1])
+    name, opcode = op_of(line)
     frame = _user_frame(loc, filename)
     scope = "/".join(n for n in loc.names if "/" in n or "(" in n)
     return OpLoc(
@@ -253,139 +109,56 @@ def _plain_line_numbers(debug: str, plain: str | None) -> dict[int, int]:
     return {n: i for i, n in enumerate(kept, start=1)}
 
 
-# --- compiled HLO -----------------------------------------------------------------------------
-
-_TABLES = ("FileNames", "FunctionNames", "FileLocations", "StackFrames")
-_TABLE_ROW = re.compile(r'^(\d+)\s+(?:"((?:[^"\\]|\\.)*)"|\{(.*)\})\s*$')
-_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%([\w.\-]+)\s*\(")
-_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%([\w.\-]+)\s*=\s*(.*?)\s([\w\-]+)\(")
-_OP_NAME = re.compile(r'op_name="((?:[^"\\]|\\.)*)"')
-_FRAME_ID = re.compile(r"stack_frame_id=(\d+)")
-_SOURCE_FILE = re.compile(r'source_file="((?:[^"\\]|\\.)*)"')
-_SOURCE_LINE = re.compile(r"source_line=(\d+)")
-
-
-@dataclass
-class HloTables:
-    """The stack-frame tables printed at the top of compiled HLO (JAX 0.10)."""
-
-    files: dict[int, str] = field(default_factory=dict)
-    functions: dict[int, str] = field(default_factory=dict)
-    locations: dict[int, dict[str, int]] = field(default_factory=dict)
-    frames: dict[int, dict[str, int]] = field(default_factory=dict)
-
-    def parent(self, frame_id: int) -> int | None:
-        """Return a frame's parent id; the printer writes parents one higher (1 = none)."""
-        printed = self.frames.get(frame_id, {}).get("parent_frame_id", 0)
-        # Frame 1 printed as its own parent means the +1 convention (a frame cannot be its
-        # own parent); then 1 stands for "no parent".
-        offset = 1 if self.frames.get(1, {}).get("parent_frame_id") == 1 else 0
-        parent = printed - offset
-        return parent if parent > 0 and parent != frame_id else None
-
-    def chain(self, frame_id: int) -> Iterator[tuple[str, int, int, str]]:
-        """Yield (file, line, column, function name) from a frame outwards."""
-        seen: set[int] = set()
-        current: int | None = frame_id
-        while current is not None and current not in seen and current in self.frames:
-            seen.add(current)
-            loc = self.locations.get(self.frames[current].get("file_location_id", 0), {})
-            yield (
-                self.files.get(loc.get("file_name_id", 0), ""),
-                loc.get("line", 0),
-                loc.get("column", 0),
-                self.functions.get(loc.get("function_name_id", 0), ""),
-            )
-            current = self.parent(current)
-
-
-def hlo_tables(text: str) -> HloTables:
-    """Parse the FileNames/FunctionNames/FileLocations/StackFrames tables."""
-    tables, section = HloTables(), None
-    targets = {"FileNames": tables.files, "FunctionNames": tables.functions}
-    targets |= {"FileLocations": tables.locations, "StackFrames": tables.frames}
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped in _TABLES:
-            section = stripped
-            continue
-        m = _TABLE_ROW.match(stripped) if section else None
-        if not m:
-            section = None if stripped.startswith(("%", "ENTRY", "HloModule")) else section
-            continue
-        row = m.group(2) if m.group(2) is not None else _attrs(m.group(3))
-        targets[section][int(m.group(1))] = row
-    return tables
-
-
-def _attrs(text: str) -> dict[str, int]:
-    """Parse `file_name_id=1 line=35 ...` into ints."""
-    out = {}
-    for part in text.split():
-        key, _, value = part.partition("=")
-        if value.lstrip("-").isdigit():
-            out[key] = int(value)
-    return out
+# --- compiled HLO: parsed in hlo_text.py --------------------------------------------------------
 
 
 def hlo_ops(text: str, filename: str) -> list[OpLoc]:
     """Return every HLO instruction, with the user's line from its metadata where it has one."""
-    tables = hlo_tables(text)
-    ops, computation = [], ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        m = _COMPUTATION.match(line)
-        if m:
-            computation = m.group(1)
-            continue
-        m = _INSTRUCTION.match(line)
-        if m:
-            ops.append(_hlo_op(m.group(1), m.group(3), line, number, computation, tables, filename))
-    return ops
+    module = hlo_text.parse(text)
+    return [_hlo_op(ins, module.tables, filename) for ins in module.instructions()]
 
 
-def _hlo_op(
-    name: str, opcode: str, line: str, number: int, computation: str, tables: HloTables, filename: str
-) -> OpLoc:
+def _hlo_op(ins: hlo_text.Instruction, tables: HloTables, filename: str) -> OpLoc:
     """Describe one HLO instruction from its metadata."""
-    meta = line[line.find("metadata={") :] if "metadata={" in line else ""
-    op_name = _first(_OP_NAME, meta)
+    op_name = ins.op_name
     path = op_name.split("/")
-    source_line, column, functions = _hlo_source(meta, tables, filename)
+    source_line, column, functions = _hlo_source(ins, tables, filename)
     scope = "/".join([*path[:-1], *functions])
     return OpLoc(
         kind="hlo",
-        name=name,
-        opcode=opcode,
-        text_line=number,
+        name=ins.name,
+        opcode=ins.opcode,
+        text_line=ins.line,
         line=source_line,
         column=column,
         primitive=path[-1] if op_name and "(" not in path[-1] else "",
         scope=scope,
         phase=phase(scope),
-        computation=computation,
+        computation=ins.computation,
     )
 
 
-def _first(pattern: re.Pattern[str], text: str) -> str:
-    """Return the first group of the first match, or ""."""
-    m = pattern.search(text)
-    return m.group(1) if m else ""
-
-
-def _hlo_source(meta: str, tables: HloTables, filename: str) -> tuple[int | None, int | None, list[str]]:
+def _hlo_source(
+    ins: hlo_text.Instruction, tables: HloTables, filename: str
+) -> tuple[int | None, int | None, list[str]]:
     """Return (line, column, function names along the stack) for one instruction's metadata."""
-    file, line = _first(_SOURCE_FILE, meta), _first(_SOURCE_LINE, meta)
-    if file and line and same_file(file, filename):
-        return int(line), None, []
-    frame_id = _first(_FRAME_ID, meta)
-    if not frame_id:
+    source = ins.source
+    if source and same_file(source[0], filename):
+        return source[1], None, []
+    frame_id = ins.stack_frame_id
+    if frame_id is None:
         return None, None, []
-    chain = list(tables.chain(int(frame_id)))
+    chain = list(tables.chain(frame_id))
     functions = [f for *_, f in chain if f]
     for frame_file, frame_line, frame_col, _ in chain:
         if same_file(frame_file, filename):
             return frame_line, frame_col, functions
     return None, None, functions
+
+
+def hlo_tables(text: str) -> HloTables:
+    """Parse the FileNames/FunctionNames/FileLocations/StackFrames tables."""
+    return hlo_text.tables(text)
 
 
 # --- the source map ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ recorded as an `InspectError` and the stages before it are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect as pyinspect
 import time
@@ -16,13 +17,16 @@ from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats
+from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats, chain_order
 
 jax = jaxsetup.jax()
 
+import jax.extend.core as jex  # noqa: E402
+
+from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors import timing, transforms  # noqa: E402
-from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
+from inspectors._jax_private import PrintedJaxpr  # noqa: E402
+from inspectors.jaxpr_model import count_primitives, model_of  # noqa: E402
 
 CACHE_SIZE = 64
 _cache: OrderedDict[str, InspectionResult] = OrderedDict()
@@ -67,7 +71,7 @@ def inspect(
     kernels), so a slow or failing compile never hides the jaxprs.
     Timed requests are never served from the cache: asking again means measuring again.
     """
-    use_cache = use_cache and not request.time
+    use_cache = use_cache and not (request.time or request.profile)
     key = request.key()
     if use_cache and key in _cache:
         _cache.move_to_end(key)
@@ -82,11 +86,37 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
+    _map_and_trace_back(result)
+    if on_stage and (result.source_map or result.provenance):
+        on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
         _cache[key] = result
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return result
+
+
+def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, Any]:
+    """Return a streamed partial result: what `result` knows so far, with only the new `stages`.
+
+    Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
+    """
+    return dataclasses.replace(result, stages=list(stages)).to_dict()
+
+
+def _map_and_trace_back(result: InspectionResult) -> None:
+    """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
+    if result.model_after is None and result.model_before is None:
+        return
+    from inspectors import mapping, provenance
+
+    start = time.perf_counter()
+    try:
+        result.source_map = mapping.source_map(result)
+        result.provenance = provenance.provenance_of(result, result.source_map)
+    except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
+        result.source_map, result.provenance = None, None
+    result.stage_times["maps"] = time.perf_counter() - start
 
 
 class _Emitter:
@@ -104,7 +134,7 @@ class _Emitter:
 
     def flush(self, seconds: float | None = None) -> None:
         """Announce the stages added since the last flush (a completed group that took `seconds`)."""
-        pending, self.pending = self.pending, []
+        pending, self.pending = sorted(self.pending, key=chain_order), []
         for stage in pending:
             stage.time_s = seconds if stage.time_s is None else stage.time_s
         if self.on_stage and pending:
@@ -159,20 +189,28 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
     with _stage(result, "load"):
         module = src.load_module(req.source, req.filename)
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
-        f = getattr(module, result.entry)
+        f = src.entry_function(module, result.entry)
         source.expression = result.entry
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
-        chain = Chain(f, result.entry, pipeline)
     with _stage(result, "inputs"):
-        args = src.eval_args(args_expr, module)
+        args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
+        f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    with _stage(result, "transform"):
+        chain = Chain(f, result.entry, pipeline)
     static = transforms.static_argnums(pipeline)
     with jax.default_device(device):
-        tracer = _Tracer(result, emit, chain, args, static, src.module_codes(module))
-        after_error = tracer.trace_all()
-        emit.flush()
+        tracer = _Tracer(result, emit, chain, args, static, src.module_codes(module), kwargs)
+        try:
+            after_error = tracer.trace_all()
+        finally:  # the texts go out first (even when tracing `f` itself failed), then the models
+            emit.flush()
+            start = time.perf_counter()
+            tracer.build_models()
+            result.stage_times["models"] = time.perf_counter() - start
+            emit.flush()
         if after_error:
             result.error = after_error
             raise _StageFailed
@@ -181,20 +219,67 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
             # not `jit(g)`, which would wrap it in a second jit.
             # `.lower(*args)` reuses the trace above from JAX's cache.
             ends_in_jit = bool(pipeline) and pipeline[-1].name == "jit"
-            lowered = (chain.fns[-1] if ends_in_jit else tracer.jitted).lower(*args)
+            lowered = (chain.fns[-1] if ends_in_jit else tracer.jitted).lower(*args, **kwargs)
             _put_text(emit, "stablehlo", "StableHLO", lowered.as_text(), "lower")
             _put_text(emit, "stablehlo-debug", "StableHLO with locations", lowered.as_text(debug_info=True), "lower")
             _put_text(emit, "hlo-unoptimized", "HLO before optimization", lowered.as_text(dialect="hlo"), "lower")
         emit.flush(result.stage_times.get("lower"))
-        with _stage(result, "compile"):
-            compiled = lowered.compile()
-            _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
-            result.cost = cost_info(compiled)
-            result.memory = memory_info(compiled)
-        emit.flush(result.stage_times.get("compile"))
-        if req.time:
+        with passes.dump_folder() as folder:
+            skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
+            with _stage(result, "compile"):
+                compiled = lowered.compile(None if skip else passes.compile_options(folder))
+                _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
+                result.cost = cost_info(compiled)
+                result.memory = memory_info(compiled)
+            emit.flush(result.stage_times.get("compile"))
+            if skip != "off":
+                _record_passes(result, emit, folder, skip)
+        if req.time or req.profile:
             with _stage(result, "run"):
-                _time(result, compiled, args, static, device)
+                call = _time(result, compiled, args, static, device, kwargs)
+            if req.profile:  # where the time goes: per compiled op, line and equation
+                with _stage(result, "profile"):
+                    result.profile = profile.profile_call(result, call, device)
+
+
+def _plain(g: Callable) -> Callable:
+    """Return `g` as a plain function for `jax.jit` (an `eqx.filter_jit` or `nnx.jit` object is not one)."""
+    if pyinspect.isfunction(g) or isinstance(g, jax.stages.Wrapped):
+        return g
+
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        return g(*args, **kwargs)
+
+    name = getattr(g, "__name__", None)
+    plain.__name__ = plain.__qualname__ = name if isinstance(name, str) else type(g).__name__
+    return plain
+
+
+RECORD_PASSES = True  # record XLA's passes and kernels with every compile
+DISASSEMBLE = True  # run objdump on kernels (off where the process may not start programs)
+
+
+def _record_passes(result: InspectionResult, emit: _Emitter, folder: str, skip: str) -> None:
+    """Add XLA's passes (one group) and kernels (another) from the compile's dump folder."""
+    start = time.perf_counter()
+    try:
+        dump = passes.XlaDump(note=skip) if skip else passes.read_dump(folder, disassemble=DISASSEMBLE)
+        stages = passes.pass_stages(dump, result.expression)
+    except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
+        dump, stages = passes.XlaDump(note=f"XLA's pass dump could not be read ({exc!r})"), []
+    if not stages or dump.note:
+        note = dump.note or "XLA wrote no pass dump for this compile"
+        stages = stages or [Stage(id="hlo-pass:0", kind="hlo-pass", name="before optimizations", group="passes")]
+        stages[0].note = note
+    for stage in stages:
+        emit.put(stage)
+    result.stage_times["passes"] = time.perf_counter() - start
+    emit.flush(result.stage_times["passes"])
+    start = time.perf_counter()
+    for stage in passes.kernel_stages(dump):
+        emit.put(stage)
+    result.stage_times["kernels"] = time.perf_counter() - start
+    emit.flush(result.stage_times["kernels"])
 
 
 TEXT_KINDS = {"stablehlo": "stablehlo", "stablehlo-debug": "stablehlo", "hlo-unoptimized": "hlo", "hlo": "hlo"}
@@ -226,26 +311,37 @@ class Chain:
             self.recorders.append(recorder)
             self.fns.append(transforms.apply_pipeline(recorder.wrap(), [t]))
 
-    def call_args(self, k: int, args: tuple, static: tuple[int, ...]) -> tuple[tuple, tuple[int, ...]] | None:
-        """Return (args, static_argnums) `fns[k]` was called with; None if it never was."""
+    def call_args(
+        self, k: int, args: tuple, static: tuple[int, ...], kwargs: dict
+    ) -> tuple[tuple, tuple[int, ...], dict] | None:
+        """Return (args, static_argnums, kwargs) `fns[k]` was called with; None if it never was."""
         if k == len(self.pipeline):
-            return args, static
+            return args, static, kwargs
         recorder = self.recorders[k]
         if not recorder.calls and k > 0:
             return None
-        return recorder.seen(args, static)
+        return (*recorder.seen(args, static), recorder.seen_kwargs(kwargs))
 
 
 class _Tracer:
     """Traces the whole pipeline, then each partial pipeline, into `jaxpr:K` stages."""
 
     def __init__(
-        self, result: InspectionResult, emit: _Emitter, chain: Chain, args: tuple, static: tuple, codes: frozenset
+        self,
+        result: InspectionResult,
+        emit: _Emitter,
+        chain: Chain,
+        args: tuple,
+        static: tuple,
+        codes: frozenset,
+        kwargs: dict,
     ) -> None:
         self.result, self.emit, self.chain = result, emit, chain
-        self.args, self.static, self.codes = args, static, codes
-        self.jitted = jax.jit(chain.fns[-1], static_argnums=static)
-        self.paths = arg_paths(chain.fns[0], args, static)
+        self.args, self.static, self.codes, self.kwargs = args, static, codes, kwargs
+        self.jitted = jax.jit(_plain(chain.fns[-1]), static_argnums=static)
+        self.paths = arg_paths(chain.fns[0], args, static, kwargs)
+        self.closed: dict[int, Any] = {}  # ClosedJaxpr of each traced stage
+        self.printed: dict[int, tuple[PrintedJaxpr, list[str]]] = {}  # its printing context and input paths
         result.stats = Stats()
 
     def trace_all(self) -> Any:
@@ -258,23 +354,19 @@ class _Tracer:
         try:
             with _stage(self.result, "trace_transformed" if n else "trace"):
                 start = time.perf_counter()
-                self._put(n, self.jitted.trace(*self.args).jaxpr, self.paths, start)
+                self._put(n, self.jitted.trace(*self.args, **self.kwargs).jaxpr, self.paths, start)
+            self.emit.flush()  # the whole pipeline's jaxpr goes out first, before the partial pipelines
         except _StageFailed:
             error, self.result.error = self.result.error, None
             name = self.chain.names[n]
             self.emit.put(Stage(id=f"jaxpr:{n}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
-        for k in range(n):
+        for k in reversed(range(n)):  # from the outside in: a jit step already holds the jaxpr inside it
             self._trace_partial(k)
-        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
-        stats.before = dict(first.stats) if first else {}
-        stats.total_before = sum(stats.before.values())
-        stats.after = dict(last.stats) if last and last.model else {}
-        stats.total_after = sum(stats.after.values())
         return error
 
     def _trace_partial(self, k: int) -> None:
         """Trace `fns[k]` on the arguments the next transform called it with."""
-        seen = self.chain.call_args(k, self.args, self.static)
+        seen = self.chain.call_args(k, self.args, self.static, self.kwargs)
         name = self.chain.names[k]
         if seen is None:
             note = "the outer transforms never called this function, so it has no jaxpr of its own"
@@ -282,39 +374,75 @@ class _Tracer:
             return
         # Each stage is shown as the pipeline called it: per example under vmap, with
         # the values jit made static, so it is the program the next transform rewrote.
-        f_args, f_static = seen
-        paths = self.paths if f_args is self.args else arg_paths(self.chain.fns[0], f_args, f_static)
+        f_args, f_static, f_kwargs = seen
+        paths = self.paths if f_args is self.args else arg_paths(self.chain.fns[0], f_args, f_static, f_kwargs)
         if k == 0:
             with _stage(self.result, "trace"):
                 start = time.perf_counter()
-                self._put(0, jax.make_jaxpr(self.chain.fns[0], static_argnums=f_static)(*f_args), paths, start)
+                self._put(0, self._jaxpr_of(0, f_args, f_static, f_kwargs), paths, start)
             return
         try:
             with _stage(self.result, f"trace:{k}"):
                 start = time.perf_counter()
-                self._put(k, jax.make_jaxpr(self.chain.fns[k], static_argnums=f_static)(*f_args), paths, start)
+                self._put(k, self._jaxpr_of(k, f_args, f_static, f_kwargs), paths, start)
         except _StageFailed:
             error, self.result.error = self.result.error, None
             self.emit.put(Stage(id=f"jaxpr:{k}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
 
+    def _jaxpr_of(self, k: int, args: tuple, static: tuple[int, ...], kwargs: dict) -> Any:
+        """Return make_jaxpr of `fns[k]`, or the jaxpr inside the next stage when that is just `jit` of it."""
+        inner = self._inside_jit(k)
+        if inner is not None:
+            return inner
+        return jax.make_jaxpr(self.chain.fns[k], static_argnums=static)(*args, **kwargs)
+
+    def _inside_jit(self, k: int) -> Any:
+        """If step k+1 is `jit` and its jaxpr is one jit equation over its own inputs, return that equation's jaxpr.
+
+        `jit(g)` traces `g` on exactly the arguments it receives, so this is make_jaxpr of `g`
+        (tests compare the two byte for byte) without tracing `g` a second time.
+        """
+        outer = self.closed.get(k + 1)
+        if outer is None or self.chain.pipeline[k].name != "jit" or len(outer.jaxpr.eqns) != 1:
+            return None
+        eqn = outer.jaxpr.eqns[0]
+        inner = eqn.params.get("jaxpr")
+        wired = list(eqn.invars) == list(outer.jaxpr.invars) and list(eqn.outvars) == list(outer.jaxpr.outvars)
+        return inner if eqn.primitive.name == "jit" and wired and isinstance(inner, jex.ClosedJaxpr) else None
+
     def _put(self, k: int, closed: Any, paths: list[str], start: float) -> None:
-        """Add the `jaxpr:k` stage built from a ClosedJaxpr traced since `start`."""
-        req = self.result.request
-        text, model = build_model(closed, req.filename, req.source, paths, self.codes)
+        """Add the `jaxpr:k` stage (JAX's text) of a ClosedJaxpr traced since `start`; its model comes later."""
+        self.closed[k] = closed
+        printed = PrintedJaxpr(closed.jaxpr)
         t = self.chain.pipeline[k - 1] if k > 0 else None
         stage = Stage(
             id=f"jaxpr:{k}",
             kind="jaxpr",
             name=self.chain.names[k],
             expression=self.chain.names[k],
-            text=text,
-            model=model,
-            stats=count_primitives(model),
+            text=printed.text,
             time_s=time.perf_counter() - start,
             group="trace",
             transform=str(t) if t else "",
         )
         self.emit.put(stage)
+        self.printed[k] = (printed, paths)
+
+    def build_models(self) -> None:
+        """Give every traced jaxpr stage its structured model and counts (after the texts went out)."""
+        req = self.result.request
+        for k, (printed, paths) in sorted(self.printed.items()):
+            stage = self.result.find(f"jaxpr:{k}")
+            stage.model = model_of(printed, self.closed[k], req.filename, req.source, paths, self.codes)
+            stage.stats = count_primitives(stage.model)
+            stage.group = "models"
+            self.emit.put(stage)
+        n = len(self.chain.pipeline)
+        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
+        stats.before = dict(first.stats) if first and first.model else {}
+        stats.total_before = sum(stats.before.values())
+        stats.after = dict(last.stats) if last and last.model else {}
+        stats.total_after = sum(stats.after.values())
 
 
 class ArgRecorder:
@@ -330,6 +458,7 @@ class ArgRecorder:
         self.f = f
         self.intermediate = intermediate  # a transform's output (grad(f)), not the user's f
         self.calls: list[tuple] = []
+        self.kwargs: list[dict] = []
 
     def wrap(self) -> Callable:
         """Return `f`, wrapped to record its arguments where that is transparent."""
@@ -342,6 +471,7 @@ class ArgRecorder:
         def recorded(*args: Any, **kwargs: Any) -> Any:
             if not self.calls:
                 self.calls.append(tuple(jax.tree_util.tree_map(_abstract, a) for a in args))
+                self.kwargs.append(jax.tree_util.tree_map(_abstract, kwargs))
             return f(*args, **kwargs)
 
         return recorded
@@ -353,6 +483,10 @@ class ArgRecorder:
         seen = self.calls[0]
         fixed = tuple(i for i, a in enumerate(seen) if not _is_array_tree(a))
         return seen, fixed
+
+    def seen_kwargs(self, kwargs: dict) -> dict:
+        """Return the keyword arguments as `f` saw them, or the user's if unrecorded."""
+        return self.kwargs[0] if self.kwargs else kwargs
 
 
 def _abstract(leaf: Any) -> Any:
@@ -370,24 +504,33 @@ def _is_array_tree(tree: Any) -> bool:
     return any(isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree_util.tree_leaves(tree))
 
 
-def _time(result: InspectionResult, compiled: Any, args: tuple, static: tuple[int, ...], device: Any) -> None:
-    """Run the compiled function on concrete inputs; record outputs and timing."""
+def _time(
+    result: InspectionResult,
+    compiled: Any,
+    args: tuple,
+    static: tuple[int, ...],
+    device: Any,
+    kwargs: dict | None = None,
+) -> Callable[[], Any]:
+    """Run the compiled function on concrete inputs; record outputs and timing; return the call."""
     dynamic = [a for i, a in enumerate(args) if i not in static]
     # Place inputs as the executable expects them: on `device`, or sharded (shard_map, pmap).
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
     concrete = jax.device_put(tuple(src.materialize(dynamic)), shardings)
-    out = jax.block_until_ready(compiled(*concrete))
+    kw = jax.device_put(src.materialize(kwargs or {}), compiled.input_shardings[1])
+    out = jax.block_until_ready(compiled(*concrete, **kw))
     result.outputs = summarize_outputs(out)
     leaves = jax.tree_util.tree_leaves(shardings)
     used = sorted({d for s in leaves for d in s.device_set}, key=lambda d: (d.platform, d.id))
     where = ", ".join(device_name(d) for d in used) or device_name(device)
-    t = timing.time_calls(lambda: compiled(*concrete), where, result.request.time_budget_s)
+    t = timing.time_calls(lambda: compiled(*concrete, **kw), where, result.request.time_budget_s)
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t
+    return lambda: compiled(*concrete, **kw)
 
 
-def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
+def arg_paths(f: Callable, args: tuple, static: tuple[int, ...], kwargs: dict | None = None) -> list[str]:
     """Return each flattened input's path named after `f`'s parameters: `params[0][1]`."""
     try:
         names = list(pyinspect.signature(f).parameters)
@@ -400,7 +543,15 @@ def arg_paths(f: Callable, args: tuple, static: tuple[int, ...]) -> list[str]:
         base = names[i] if i < len(names) else f"args[{i}]"
         for path, _ in jax.tree_util.tree_flatten_with_path(arg)[0]:
             paths.append(base + jax.tree_util.keystr(path))
+    for path, _ in jax.tree_util.tree_flatten_with_path(kwargs or {})[0]:
+        paths.append(_kw_path(path))
     return paths
+
+
+def _kw_path(path: tuple) -> str:
+    """Return a keyword input's path: `train`, `batch['x']`."""
+    first, *rest = path
+    return str(getattr(first, "key", first)) + jax.tree_util.keystr(tuple(rest))
 
 
 def cost_info(compiled: Any) -> CostInfo | None:

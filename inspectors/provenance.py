@@ -12,20 +12,37 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 
+from inspectors import hlo_text
 from inspectors.mapping import phase, walk
-from inspectors.results import Equation, InspectionResult, JaxprModel, VarInfo
-from inspectors.teaching_results import (
+from inspectors.results import (
     BatchedVar,
     ConstantInfo,
+    Equation,
     FusionInfo,
     GradProvenance,
+    InspectionResult,
     IntroducedEqn,
+    JaxprModel,
     JitProvenance,
     MatchedEqn,
+    Provenance,
     Residual,
     SourceMap,
+    VarInfo,
     VmapProvenance,
 )
+
+
+def provenance_of(result: InspectionResult, smap: SourceMap) -> Provenance:
+    """What grad, vmap and jit did to this result's program (each part only where it applies)."""
+    out = Provenance()
+    grad = grad_provenance(result.model_after)
+    out.grad = grad if grad.forward or grad.backward else None
+    vmap = vmap_provenance(result.model_before, result.model_after)
+    out.vmap = vmap if vmap.batched or vmap.introduced else None
+    out.jit = jit_provenance(result, smap) if result.hlo else None
+    return out
+
 
 # --- grad -------------------------------------------------------------------------------------
 
@@ -158,41 +175,39 @@ def _match(out: VmapProvenance, before: Equation, after: Equation) -> None:
 # --- jit --------------------------------------------------------------------------------------
 
 _CONST_SHLO = re.compile(r"stablehlo\.constant\s+dense<(.*)>\s*:\s*(tensor<[^>]*>)")
-_CONST_HLO = re.compile(r"\bconstant\((.*?)\)(?:,|$)", re.MULTILINE)
-_CALLS = re.compile(r"calls=%([\w.\-]+)")
-_KIND = re.compile(r"kind=(\w+)")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|inf|nan)|true|false")
 
 
 def jit_provenance(result: InspectionResult, smap: SourceMap) -> JitProvenance:
     """Fusions, folded constants and equations with no HLO left, for a lowered and compiled result."""
-    hlo_lines = (result.hlo or "").splitlines()
+    module = hlo_text.parse(result.hlo or "")
     return JitProvenance(
-        fusions=fusions(smap, hlo_lines),
-        folded_constants=folded_constants(result.stablehlo_debug or "", result.hlo or "", smap),
+        fusions=fusions(smap, module),
+        folded_constants=folded_constants(result.stablehlo_debug or "", module, smap),
         eqns_without_hlo=eqns_without_hlo(result.model_after, smap),
         hlo_instructions=len(smap.hlo_ops),
         stablehlo_ops=len(smap.stablehlo_ops),
     )
 
 
-def fusions(smap: SourceMap, hlo_lines: list[str]) -> list[FusionInfo]:
+def fusions(smap: SourceMap, module: hlo_text.HloModule) -> list[FusionInfo]:
     """Return every fusion instruction with the instructions it fused and their lines."""
     by_computation = defaultdict(list)
     for op in smap.hlo_ops:
         by_computation[op.computation].append(op)
+    instructions = {(i.computation, i.name): i for i in module.instructions()}
     out = []
     for op in smap.hlo_ops:
         if op.opcode != "fusion":
             continue
-        text = hlo_lines[op.text_line - 1] if op.text_line <= len(hlo_lines) else ""
-        called = _first(_CALLS, text)
+        ins = instructions.get((op.computation, op.name))
+        called = ins.calls if ins else ""
         inside = [i for i in by_computation.get(called, []) if i.opcode != "parameter"]
         lines = sorted({i.line for i in inside if i.line is not None} | ({op.line} if op.line else set()))
         out.append(
             FusionInfo(
                 name=op.name,
-                kind=_first(_KIND, text),
+                kind=ins.fusion_kind if ins else "",
                 computation=called,
                 text_line=op.text_line,
                 instructions=[i.name for i in inside],
@@ -201,12 +216,6 @@ def fusions(smap: SourceMap, hlo_lines: list[str]) -> list[FusionInfo]:
             )
         )
     return out
-
-
-def _first(pattern: re.Pattern[str], text: str) -> str:
-    """Return the first group of the first match, or ""."""
-    m = pattern.search(text)
-    return m.group(1) if m else ""
 
 
 def constant_values(text: str) -> tuple[float | str, ...]:
@@ -220,9 +229,9 @@ def constant_values(text: str) -> tuple[float | str, ...]:
     return tuple(values[:1]) if len(set(values)) == 1 else tuple(values)  # a splat is its value
 
 
-def folded_constants(stablehlo_debug: str, hlo: str, smap: SourceMap) -> list[ConstantInfo]:
+def folded_constants(stablehlo_debug: str, hlo: hlo_text.HloModule, smap: SourceMap) -> list[ConstantInfo]:
     """Return StableHLO constants whose value no HLO constant holds (best effort)."""
-    kept = {constant_values(m.group(1)) for m in _CONST_HLO.finditer(hlo)}
+    kept = {constant_values(i.call) for i in hlo.instructions() if i.opcode == "constant"}
     lines = {op.text_line: op.line for op in smap.stablehlo_ops}
     out = []
     for number, line in enumerate(stablehlo_debug.splitlines(), start=1):

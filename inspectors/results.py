@@ -58,6 +58,7 @@ class Request:
     device: str | None = None
     time: bool = False
     time_budget_s: float = 1.0
+    profile: bool = False  # measure time per compiled op (implies `time`): `InspectionResult.profile`
 
     def key(self) -> str:
         """Return a digest of everything that determines the result: every cache's key.
@@ -65,7 +66,7 @@ class Request:
         The time budget only matters when timing, so untimed requests that differ in it share a key.
         """
         data = dataclasses.asdict(self)
-        if not self.time:
+        if not (self.time or self.profile):
             data["time_budget_s"] = None
         blob = json.dumps(data, sort_keys=True).encode("utf-8", "replace")
         return hashlib.sha256(blob).hexdigest()
@@ -325,6 +326,9 @@ class InspectionResult:
     error: InspectError | None = None
     jax_version: str = ""
     output: str = ""  # what the user's code printed (captured by the sandboxed worker)
+    source_map: SourceMap | None = None  # computed with the result (in the worker), never again by the app
+    provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
+    profile: Profile | None = None  # time per compiled op, when `request.profile`
 
     @property
     def ok(self) -> bool:
@@ -370,6 +374,18 @@ class InspectionResult:
         self.stages.append(stage)
         self.stages.sort(key=chain_order)
         return stage
+
+    def absorb(self, partial: InspectionResult) -> InspectionResult:
+        """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
+        for stage in partial.stages:
+            self.put(stage)
+        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version")
+        for name in (*names, "source_map", "provenance"):
+            value = getattr(partial, name)
+            if value:
+                setattr(self, name, value)
+        self.stage_times.update(partial.stage_times)
+        return self
 
     def of_kind(self, kind: str) -> list[Stage]:
         """Return the stored stages of one kind, in chain order."""
@@ -474,10 +490,11 @@ class InspectionResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InspectionResult:
         """Rebuild a result from `to_dict()` output (or from an earlier version's flat fields)."""
-        result = _decode(cls, data)
+        body = {k: v for k, v in data.items() if k not in LEGACY_FIELDS} if isinstance(data, dict) else data
+        result = _decode(cls, body)
         for name, tp in LEGACY_FIELDS.items():
             if data.get(name) is not None and not data.get("stages"):
-                setattr(result, name, _decode(tp, data[name]))
+                setattr(result, name, _decode(tp, data[name], f"$.{name}"))
         return result
 
     @classmethod
@@ -498,24 +515,130 @@ LEGACY_FIELDS: dict[str, Any] = {
 }
 
 
-def _decode(tp: Any, value: Any) -> Any:
-    """Rebuild a value of annotated type `tp` from JSON data."""
-    if value is None:
-        return None
+MAX_DECODE_DEPTH = 200  # levels of nesting a result may have (a jaxpr nests about 5 per sub-jaxpr)
+
+
+class SchemaError(ValueError):
+    """Data that does not match the result model: a wrong type, an unknown field, too deep."""
+
+
+def _decode(tp: Any, value: Any, path: str = "$", depth: int = 0) -> Any:
+    """Rebuild a value of annotated type `tp` from JSON data, checking every type strictly.
+
+    Driven only by the dataclasses' annotations, so it follows the model as it changes.
+    Raises SchemaError (naming the path) on anything the annotations do not allow.
+    """
+    if depth > MAX_DECODE_DEPTH:
+        raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return _check_json(value, path, depth)
     if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _decode(inner[0], value)
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        return [_decode(item, v) for v in value]
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        return {k: _decode(item, v) for k, v in value.items()}
+        return _decode_union(tp, value, path, depth)
+    if value is None:
+        raise SchemaError(f"{path}: null where {_name(tp)} is required")
+    if origin in (list, tuple) or tp in (list, tuple):
+        return _decode_sequence(tp, value, path, depth)
+    if origin is dict or tp is dict:
+        args = typing.get_args(tp) or (str, Any)
+        _expect(value, dict, path, "an object")
+        return {
+            _decode(args[0], k, f"{path}.<key>", depth + 1): _decode(args[1], v, f"{path}.{k}", depth + 1)
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _decode(hints[k], v) for k, v in value.items() if k in names})
+        return _decode_dataclass(tp, value, path, depth)
+    return _decode_scalar(tp, value, path)
+
+
+def _name(tp: Any) -> str:
+    """A type's name for messages."""
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _expect(value: Any, kind: type, path: str, what: str) -> None:
+    """Raise SchemaError unless `value` is a `kind`."""
+    if not isinstance(value, kind):
+        raise SchemaError(f"{path}: {type(value).__name__} where {what} is required")
+
+
+def _decode_union(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `X | Y | None`: null if allowed, else the first member that fits."""
+    members = typing.get_args(tp)
+    if value is None:
+        if type(None) in members:
+            return None
+        raise SchemaError(f"{path}: null where {tp} is required")
+    problems = []
+    for member in (m for m in members if m is not type(None)):
+        try:
+            return _decode(member, value, path, depth)
+        except SchemaError as exc:
+            problems.append(str(exc))
+    raise SchemaError(problems[0] if len(problems) == 1 else f"{path}: fits none of {tp}")
+
+
+def _decode_sequence(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode `list[X]` or `tuple[X, ...]` from a JSON array."""
+    _expect(value, list, path, "an array")
+    args = typing.get_args(tp) or (Any,)
+    if typing.get_origin(tp) is tuple or tp is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise SchemaError(f"{path}: {len(value)} items where {len(args)} are required")
+        return tuple(
+            _decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    return [_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+
+
+def _decode_dataclass(tp: Any, value: Any, path: str, depth: int) -> Any:
+    """Decode a dataclass from a JSON object: no unknown fields, every required field present."""
+    _expect(value, dict, path, f"an object ({tp.__name__})")
+    hints = typing.get_type_hints(tp)
+    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
+    unknown = [k for k in value if k not in fields]
+    if unknown:
+        raise SchemaError(f"{path}: unknown field {str(unknown[0])[:60]!r} in {tp.__name__}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise SchemaError(f"{path}: {tp.__name__} lacks {missing[0]!r}")
+    return tp(**{k: _decode(hints[k], v, f"{path}.{k}", depth + 1) for k, v in value.items()})
+
+
+_SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
+
+
+def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
+    """Check a str, bool, int or float (an int is a float; a bool is neither int nor float)."""
+    allowed = _SCALARS.get(tp)
+    if allowed is None:
+        raise SchemaError(f"{path}: the model has a type results cannot carry ({_name(tp)})")
+    if not isinstance(value, allowed) or (tp is not bool and isinstance(value, bool)):
+        raise SchemaError(f"{path}: {type(value).__name__} where {_name(tp)} is required")
+    return value
+
+
+def _check_json(value: Any, path: str, depth: int) -> Any:
+    """Check plain JSON data (for fields annotated `Any`): only JSON types, at most the depth cap."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_DECODE_DEPTH:
+            raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise SchemaError(f"{path}: an object key that is not a string")
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            raise SchemaError(f"{path}: {type(item).__name__} is not JSON data")
     return value
 
 
@@ -704,6 +827,15 @@ class JitProvenance(JsonMixin):
     stablehlo_ops: int = 0
 
 
+@dataclass
+class Provenance(JsonMixin):
+    """What each transformation did, computed once with the result."""
+
+    grad: GradProvenance | None = None  # when the final jaxpr has forward or backward equations
+    vmap: VmapProvenance | None = None  # when vmap batched variables or introduced equations
+    jit: JitProvenance | None = None  # when there is compiled HLO
+
+
 # --- walkthrough ------------------------------------------------------------------------------
 
 
@@ -787,3 +919,141 @@ class Walkthrough(JsonMixin):
     inspection: InspectionResult | None = None  # lowering, compiling, timing of the request
     error: InspectError | None = None  # the interpreter's own failure, if any
     vmap: VmapRun | None = None  # when the pipeline has a vmap: its interpreter, step by step
+
+
+# === diffs between two stages =============================================================
+
+
+
+@dataclass
+class EqnChange:
+    """One row of a structural jaxpr diff: an equation added, removed, changed or unchanged."""
+
+    status: str  # "added", "removed", "changed" or "same"
+    primitive: str
+    before: str | None = None  # equation id in the first jaxpr
+    after: str | None = None  # equation id in the second
+    origin: str = ""  # "forward", "backward", "batched", "forward, batched", ... (from the name stack)
+    line: int | None = None  # the user's source line
+    text_before: str = ""
+    text_after: str = ""
+    changes: list[str] = field(default_factory=list)  # "types: f32[3] → f32[2,3]", "params: axes=(0,) → (1,)"
+
+
+@dataclass
+class JaxprDiff(JsonMixin):
+    """Two jaxpr stages side by side: equations matched by primitive and line, and a line diff."""
+
+    a: str
+    b: str
+    transform: str = ""  # the transforms between them ("vmap(in_axes=(None, 0))")
+    rows: list[EqnChange] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # added, removed, changed, same
+    primitives: dict[str, list[int]] = field(default_factory=dict)  # primitive: [count in a, count in b]
+    origins: dict[str, int] = field(default_factory=dict)  # added equations by origin
+    new_subjaxprs: list[str] = field(default_factory=list)  # `jit: jaxpr`, `cond: branches[0]`
+    residuals: int = 0  # values b's forward pass saves for its backward pass
+    summary: list[str] = field(default_factory=list)
+    line_diff: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TextDiff(JsonMixin):
+    """Two text stages (HLO passes, StableHLO, kernels): a line diff and a summary."""
+
+    a: str
+    b: str
+    summary: list[str] = field(default_factory=list)
+    opcodes: dict[str, list[int]] = field(default_factory=dict)  # HLO: opcode: [count in a, count in b]
+    line_diff: list[str] = field(default_factory=list)
+    added_lines: int = 0
+    removed_lines: int = 0
+
+# --- the profile: where the time goes (inspectors.profile) --------------------------------------
+
+
+@dataclass
+class ProfilePart:
+    """HLO instructions inside a profiled op that share one source, and their part of the op's time.
+
+    A fusion's instructions with the same line, primitive, phase, opcode and shape form one
+    part (an unrolled loop fuses thousands of them), so a part's equations are listed once.
+    """
+
+    instructions: list[str]  # `dot.3`, or fused instructions (`multiply.2`, ...)
+    opcode: str
+    primitive: str = ""  # the jaxpr primitive in their metadata (`dot_general`)
+    line: int | None = None  # the user's line (library calls count for their caller)
+    phase: str = ""  # "forward", "backward" or ""
+    weight: float = 1.0  # their fraction of the op's time: by estimated FLOPs (elements at least)
+    flops: float = 0.0  # estimated from HLO shapes, per execution of the op
+    text_lines: list[int] = field(default_factory=list)  # their lines in the compiled HLO text
+    equations: list[str] = field(default_factory=list)  # equation ids of `model_after`
+    inferred: bool = False  # no metadata: the line is its primitive's only line, or a neighbour's
+
+
+@dataclass
+class ProfileOp:
+    """One compiled op or fusion as XLA ran it: measured time per call and what it came from."""
+
+    name: str  # the HLO instruction the profiler names (`ynn_fusion`, `dot.3`)
+    opcode: str  # `fusion`, `dot`, `while`, ...
+    kind: str  # what it mostly does: `dot`, `convolution`, `reduce`, `elementwise`, `loop`, ...
+    computation: str  # the HLO computation holding it (the entry, or a loop body)
+    time_s: float  # per call: overlapping ops split the time, a loop's own time excludes its body
+    share: float  # time_s / measured wall time per call
+    busy_s: float  # per call: the sum of its events' durations
+    calls: float  # executions per call (a loop body's ops run once per iteration)
+    line: int | None = None  # the user's line with most of its time
+    text_line: int = 0  # its line in the compiled HLO text
+    phase: str = ""  # "forward", "backward", "forward+backward" or ""
+    provenance: str = ""  # transforms its equations came through (`vmap(transpose(jvp))`)
+    flops: float | None = None  # per call, estimated from HLO shapes
+    bytes: float | None = None  # per call: operands read and results written, from HLO shapes
+    flops_per_s: float | None = None  # achieved, over busy time
+    bytes_per_s: float | None = None
+    bound: str = ""  # "compute" or "memory" against the measured peaks; "" for control flow
+    roofline: float | None = None  # achieved / attainable at its arithmetic intensity
+    parts: list[ProfilePart] = field(default_factory=list)
+
+    @property
+    def equations(self) -> list[str]:
+        """Return the equation ids of all its parts, in order, without repeats."""
+        return list(dict.fromkeys(e for p in self.parts for e in p.equations))
+
+
+@dataclass
+class LineProfile:
+    """One user line: its share of the measured time, the ops it became, forward/backward split."""
+
+    line: int | None  # None: ops no user line produced (copies XLA added, constants)
+    code: str
+    time_s: float
+    share: float
+    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2), hottest first
+    phases: dict[str, float] = field(default_factory=dict)  # share of the total per phase
+    summary: str = ""  # "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"
+
+
+@dataclass
+class Profile:
+    """Measured time per compiled op, rolled up to jaxpr equations and source lines."""
+
+    device: str
+    runs: int  # profiled calls, after `warmup` discarded ones
+    warmup: int
+    wall_s: float  # mean wall time per call under the profiler (the shares' denominator)
+    wall_median_s: float  # median of the same calls
+    untraced_median_s: float  # median wall time per call without the profiler, same loop
+    overhead: float  # the profiler's cost per call: wall_min_s / untraced_min_s - 1
+    covered_s: float  # op time per call (the sum of `ops[].time_s`)
+    coverage: float  # covered_s / wall_s
+    events: int  # op events read
+    wall_min_s: float = 0.0  # fastest profiled call (minima are the least disturbed by other load)
+    untraced_min_s: float = 0.0  # fastest call without the profiler
+    peak_flops_per_s: float | None = None  # measured once per worker: a large matmul
+    peak_bytes_per_s: float | None = None  # and a large copy
+    cost_source: str = "estimated from HLO shapes"
+    ops: list[ProfileOp] = field(default_factory=list)  # hottest first
+    lines: list[LineProfile] = field(default_factory=list)  # hottest first
+    notes: list[str] = field(default_factory=list)

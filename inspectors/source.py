@@ -10,7 +10,10 @@ available and becomes `jax.ShapeDtypeStruct`s.
 from __future__ import annotations
 
 import ast
+import keyword
+import os
 import re
+import sys
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,11 +52,35 @@ class Defaults:
     doc: str = ""
 
 
+MAX_SOURCE_KB = 256  # the default cap on a program's size (the sandbox's JAXPR_EXPLORER_SOURCE_KB)
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)  # a very long line can raise any
+
+
+class SourceTooLarge(ValueError):
+    """The program is larger than the size limit."""
+
+
+def source_problem(source: str, limit_kb: int | None = None) -> str | None:
+    """Return why `source` is too large to accept (default limit: JAXPR_EXPLORER_SOURCE_KB), or None."""
+    if limit_kb is None:
+        try:
+            limit_kb = int(os.environ.get("JAXPR_EXPLORER_SOURCE_KB") or MAX_SOURCE_KB)
+        except ValueError:
+            limit_kb = MAX_SOURCE_KB
+    size = len(source.encode("utf-8", errors="replace"))
+    if size <= limit_kb * 1024:
+        return None
+    return (
+        f"The program is {size / 1024:,.0f} KB; the limit is {limit_kb} KB per program "
+        "(JAXPR_EXPLORER_SOURCE_KB). Shorten it, or load large data from arrays you build in code."
+    )
+
+
 def read_defaults(source: str) -> Defaults:
     """Return the `__explorer__` defaults and docstring, without running the code."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except PARSE_ERRORS:
         return Defaults()
     found: dict[str, Any] = {}
     for node in tree.body:
@@ -62,8 +89,10 @@ def read_defaults(source: str) -> Defaults:
         ):
             try:
                 found = ast.literal_eval(node.value)
-            except ValueError:
+            except (*PARSE_ERRORS, TypeError):
                 found = {}
+    if not isinstance(found, dict):
+        found = {}
     return Defaults(
         entry=found.get("entry"),
         args=found.get("args"),
@@ -78,19 +107,65 @@ def top_level_functions(source: str) -> list[str]:
     """Return the names of the top-level `def`s, in source order."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except PARSE_ERRORS:
         return []
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def load_module(source: str, filename: str) -> types.ModuleType:
-    """Compile and run the source as a fresh module (a new namespace every call)."""
-    code = compile(source, filename, "exec")
-    module = types.ModuleType("__explorer_main__")
+    """Compile and run the source as a fresh module, as `python file.py` would (a new namespace every call).
+
+    The code gets its own compile flags (`dont_inherit=True`: this file's
+    `from __future__ import annotations` must not leak into it), its module is
+    registered in `sys.modules` under its own name while it runs and after
+    (dataclasses, Flax linen and Equinox modules look their module up there),
+    and its folder is on `sys.path` so sibling modules and packages import.
+    """
+    problem = source_problem(source)
+    if problem:
+        raise SourceTooLarge(problem)
+    code = compile(source, filename, "exec", dont_inherit=True)
+    name = module_name(filename)
+    module = types.ModuleType(name)
     module.__file__ = filename
     module.__dict__["__explorer_codes__"] = _all_codes(code)
-    exec(code, module.__dict__)
+    _add_folder_to_path(filename)
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        exec(code, module.__dict__)
+    except BaseException:
+        # As a failed import does: the half-run module does not stay registered.
+        if previous is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
+        raise
     return module
+
+
+FALLBACK_MODULE = "__explorer_main__"
+
+
+def module_name(filename: str) -> str:
+    """Return the module name of a user file: its stem, unless that names a module already imported."""
+    stem = os.path.splitext(os.path.basename(filename))[0]
+    if not stem.isidentifier() or keyword.iskeyword(stem):
+        return FALLBACK_MODULE
+    existing = sys.modules.get(stem)
+    # `model.py` is the user's `model`; `jax.py` must never replace the real jax.
+    if existing is not None and not hasattr(existing, "__explorer_codes__"):
+        return FALLBACK_MODULE
+    return stem
+
+
+def _add_folder_to_path(filename: str) -> None:
+    """Put a real file's folder on `sys.path`, as `python file.py` puts its own."""
+    if not os.path.isfile(filename):
+        return
+    folder = os.path.dirname(os.path.abspath(filename))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
 
 
 def _all_codes(code: types.CodeType) -> frozenset[types.CodeType]:
@@ -121,15 +196,53 @@ def function_codes(fn: Any) -> frozenset[types.CodeType]:
 
 
 def resolve_entry(module: types.ModuleType, requested: str | None, defaults: Defaults, source: str) -> str:
-    """Return the entry function name: requested, else declared, else the last `def`."""
+    """Return the entry: requested, else declared, else the last `def` (a name or an expression)."""
     functions = top_level_functions(source)
-    name = requested or defaults.entry or (functions[-1] if functions else None)
+    name = (requested or "").strip() or defaults.entry or (functions[-1] if functions else None)
     if name is None:
         raise LookupError("the source defines no function to inspect; add a `def`")
+    if not is_name(name):
+        entry_function(module, name)  # an expression: check it evaluates to a callable
+        return name
     if not callable(getattr(module, name, None)):
         known = ", ".join(functions) or "none"
         raise LookupError(f"no function named {name!r} in the source (functions: {known})")
     return name
+
+
+def is_name(entry: str) -> bool:
+    """True for a plain function name (`loss`), False for an expression (`partial(loss, model)`)."""
+    return entry.isidentifier() and not keyword.iskeyword(entry)
+
+
+def entry_function(module: types.ModuleType, entry: str) -> Any:
+    """Return the callable an entry names: a module attribute, or an expression evaluated in the module.
+
+    Expressions are what real code calls: `partial(loss, model)`, `model.__call__`,
+    `Net.apply`, an `nnx.jit`- or `eqx.filter_jit`-wrapped function.
+    """
+    if is_name(entry):
+        return getattr(module, entry)
+    try:
+        code = compile(entry, "<entry>", "eval", dont_inherit=True)
+    except SyntaxError as exc:
+        raise LookupError(f"cannot parse the entry {entry!r}: {exc.msg}") from None
+    fn = eval(code, expression_namespace(module))  # noqa: S307 - the user's own expression
+    if not callable(fn):
+        raise LookupError(f"the entry {entry!r} is a {type(fn).__name__}, not a function")
+    return fn
+
+
+def expression_namespace(module: types.ModuleType) -> dict[str, Any]:
+    """Names an entry or inputs expression sees: conveniences first, the module's own names over them."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    namespace: dict[str, Any] = {"partial": functools.partial, "functools": functools, "jax": jax, "jnp": jnp, "np": np}
+    namespace.update(module.__dict__)
+    return namespace
 
 
 class _DtypeSpec:
@@ -165,15 +278,31 @@ def key_spec() -> Any:
 
 
 def eval_args(expr: str | None, module: types.ModuleType) -> tuple[Any, ...]:
-    """Evaluate the inputs expression in the module's namespace; return the arg tuple."""
+    """Evaluate the inputs expression in the module's namespace; return the positional args."""
+    args, _ = eval_inputs(expr, module)
+    return args
+
+
+def eval_inputs(expr: str | None, module: types.ModuleType) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Evaluate the inputs expression as a call's arguments: (positional, keyword).
+
+    `params, batch, train=False` gives `((params, batch), {"train": False})`.
+    """
     if expr is None or not expr.strip():
-        return ()
+        return (), {}
     text = _EMPTY_SHAPE.sub(lambda m: f"{m.group(1)}[()]", expr)
-    namespace = {name: _DtypeSpec(dtype) for name, dtype in DTYPES.items()}
-    namespace.update(key=key_spec(), np=np, jax=__import__("jax"), jnp=__import__("jax.numpy").numpy)
-    namespace.update(module.__dict__)
-    code = compile(f"({text},)", "<inputs>", "eval")
+    namespace = expression_namespace(module)
+    for name, dtype in DTYPES.items():
+        namespace.setdefault(name, _DtypeSpec(dtype))
+    namespace.setdefault("key", key_spec())
+    namespace["__explorer_inputs__"] = _inputs
+    code = compile(f"__explorer_inputs__({text}\n)", "<inputs>", "eval", dont_inherit=True)
     return eval(code, namespace)  # noqa: S307 - evaluating the user's own inputs is the point
+
+
+def _inputs(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Return a call's arguments as they were given."""
+    return args, kwargs
 
 
 def is_spec(leaf: Any) -> bool:

@@ -10,6 +10,7 @@ tables the nodes use, so the two cannot disagree. No JAX import here.
 from __future__ import annotations
 
 import colorsys
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,8 +131,29 @@ def line_fill(line: int | None) -> str:
     return "#ffffff" if line is None else line_color(line)
 
 
-def fill_for(colour_by: str, fam: str, prov: str, line: int | None) -> str:
+# Measured time ("time" colouring, from a profile): white for none to red, by share of the time.
+HEAT_STOPS = [(0.0, "#ffffff"), (0.2, "#fef3c7"), (0.45, "#fdba74"), (0.7, "#f97316"), (1.0, "#dc2626")]
+HEAT_FULL = 0.5  # the share of the measured time at which the colour saturates
+NO_HEAT = "#e5e7eb"  # nothing measured: the equation left no op, or the graph has no profile
+
+
+def heat_color(share: float | None) -> str:
+    """Return the colour of a share of the measured time (square-root scale: small shares show)."""
+    if share is None:
+        return NO_HEAT
+    t = math.sqrt(min(max(share, 0.0) / HEAT_FULL, 1.0))
+    for (t0, c0), (t1, c1) in zip(HEAT_STOPS, HEAT_STOPS[1:], strict=False):
+        if t <= t1:
+            f = (t - t0) / (t1 - t0)
+            rgb = [round(int(c0[i : i + 2], 16) * (1 - f) + int(c1[i : i + 2], 16) * f) for i in (1, 3, 5)]
+            return "#" + "".join(f"{v:02x}" for v in rgb)
+    return HEAT_STOPS[-1][1]
+
+
+def fill_for(colour_by: str, fam: str, prov: str, line: int | None, heat: float | None = None) -> str:
     """Return a node's fill for the chosen colouring."""
+    if colour_by == "time":
+        return heat_color(heat)
     if colour_by == "provenance":
         return provenance_fill(prov)
     if colour_by == "line":
@@ -145,6 +167,9 @@ def legend(colour_by: str, provs: list[str], lines: list[tuple[int, str]]) -> li
         return [(p or "primal", provenance_fill(p)) for p in provs]
     if colour_by == "line":
         return [(f"line {n}: {code.strip()[:40]}", line_fill(n)) for n, code in lines[:24]]
+    if colour_by == "time":
+        shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the time", heat_color(s)) for s in (0.5, 0.2, 0.05, 0.01)]
+        return [*shares, ("none", heat_color(0.0)), ("no op measured", NO_HEAT)]
     return [(f.label, f.fill) for f in FAMILIES.values()]
 
 

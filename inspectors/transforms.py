@@ -100,6 +100,35 @@ def _jax_transform(name: str) -> Callable[..., Callable]:
     return build
 
 
+def _library_transform(module: str, name: str) -> Callable[..., Callable]:
+    """Return a library's own transform (`flax.nnx.grad`, `equinox.filter_jit`), imported only now."""
+
+    def build(f: Callable, **options: Any) -> Callable:
+        import importlib
+
+        try:
+            lib = importlib.import_module(module)
+        except ImportError:
+            raise TransformSpecError(f"{module}.{name} needs {module.split('.')[0]} installed") from None
+        return getattr(lib, name)(f, **options)
+
+    build.__name__ = name
+    return build
+
+
+# The libraries' own transforms, as their users write them: `nnx.grad`, `eqx.filter_jit`.
+LIBRARY_TRANSFORMS: dict[str, tuple[str, str]] = {
+    "nnx.grad": ("flax.nnx", "grad"),
+    "nnx.value_and_grad": ("flax.nnx", "value_and_grad"),
+    "nnx.jit": ("flax.nnx", "jit"),
+    "nnx.vmap": ("flax.nnx", "vmap"),
+    "eqx.filter_grad": ("equinox", "filter_grad"),
+    "eqx.filter_value_and_grad": ("equinox", "filter_value_and_grad"),
+    "eqx.filter_jit": ("equinox", "filter_jit"),
+    "eqx.filter_vmap": ("equinox", "filter_vmap"),
+}
+_ALIASES = {"flax.nnx.": "nnx.", "equinox.": "eqx.", "jax.": ""}
+
 TRANSFORMS: dict[str, Callable[..., Callable]] = {
     "grad": _jax_transform("grad"),
     "value_and_grad": _jax_transform("value_and_grad"),
@@ -112,6 +141,7 @@ TRANSFORMS: dict[str, Callable[..., Callable]] = {
     "hessian": _jax_transform("hessian"),
     "checkpoint": _checkpoint,
     "remat": _checkpoint,
+    **{name: _library_transform(*where) for name, where in LIBRARY_TRANSFORMS.items()},
 }
 
 
@@ -124,7 +154,9 @@ def parse_transform(spec: str) -> Transform:
         raise TransformSpecError(f"cannot parse transform {spec!r}: {exc.msg}") from None
     call = node if isinstance(node, ast.Call) else None
     func = call.func if call else node
-    name = ast.unparse(func).removeprefix("jax.")
+    name = ast.unparse(func)
+    for long, short in _ALIASES.items():
+        name = short + name.removeprefix(long) if name.startswith(long) else name
     if name not in TRANSFORMS:
         known = ", ".join(sorted(TRANSFORMS))
         raise TransformSpecError(f"unknown transform {name!r}; known transforms: {known}")
@@ -189,3 +221,74 @@ def static_argnums(pipeline: list[Transform]) -> tuple[int, ...]:
         if value is not None:
             nums.extend([value] if isinstance(value, int) else value)
     return tuple(sorted(set(nums)))
+
+
+def is_jax_value(leaf: Any) -> bool:
+    """True for a leaf JAX can trace: an array, a shape spec, a NumPy or Python number."""
+    import jax
+
+    if isinstance(leaf, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct, bool, int, float, complex)):
+        return True
+    return hasattr(leaf, "__jax_array__")
+
+
+def is_array_value(leaf: Any) -> bool:
+    """True for an array leaf (not a Python number): what `eqx.filter_jit` traces."""
+    import jax
+
+    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)) or hasattr(leaf, "__jax_array__")
+
+
+def keep_static(
+    f: Callable, args: tuple, kwargs: dict[str, Any]
+) -> tuple[Callable, tuple, dict[str, Any]]:
+    """Keep inputs JAX cannot trace out of the traced inputs, as `eqx.filter_jit` does.
+
+    Positional arguments keep JAX's own rules (numbers are traced; `jit(static_argnums=...)`
+    makes them static) except for leaves JAX cannot trace at all (the activation
+    function an Equinox model holds). Keyword arguments are traced only where they
+    are arrays, so `train=False` stays a Python bool. Each argument keeps its tree,
+    with `None` where a static leaf was; `f` gets the leaves put back. Inputs with
+    nothing static are returned unchanged: the program is the one JAX itself traces.
+    """
+    import inspect
+
+    import jax
+
+    positional = jax.tree_util.tree_leaves(args)
+    keywords = jax.tree_util.tree_leaves(kwargs)
+    if all(map(is_jax_value, positional)) and all(map(is_array_value, keywords)):
+        return f, args, kwargs
+    split = [_partition(a, is_jax_value) for a in args]
+    kw_split = {k: _partition(v, is_array_value) for k, v in kwargs.items()}
+
+    def with_static(*dyn_args: Any, **dyn_kwargs: Any) -> Any:
+        full = [_combine(d, s) for d, (_, s) in zip(dyn_args, split, strict=True)]
+        full_kw = {k: _combine(v, kw_split[k][1]) for k, v in dyn_kwargs.items()}
+        return f(*full, **full_kw)
+
+    with_static.__name__ = getattr(f, "__name__", "f")
+    with_static.__qualname__ = getattr(f, "__qualname__", with_static.__name__)
+    try:
+        with_static.__signature__ = inspect.signature(f)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        pass
+    return with_static, tuple(d for d, _ in split), {k: d for k, (d, _) in kw_split.items()}
+
+
+def _partition(tree: Any, traced: Callable[[Any], bool]) -> tuple[Any, Any]:
+    """Return (traced part, static part) of a pytree: each has `None` where the other has the leaf."""
+    import jax
+
+    dyn = jax.tree_util.tree_map(lambda x: x if traced(x) else None, tree)
+    static = jax.tree_util.tree_map(lambda x: None if traced(x) else x, tree)
+    return dyn, static
+
+
+def _combine(dyn: Any, static: Any) -> Any:
+    """Put the static leaves back into the traced part of a pytree."""
+    import jax
+
+    return jax.tree_util.tree_map(
+        lambda d, s: d if s is None else s, dyn, static, is_leaf=lambda x: x is None
+    )

@@ -9,7 +9,6 @@ import difflib
 import html
 import json
 import re
-import time
 from pathlib import Path
 
 import jax
@@ -209,11 +208,8 @@ def test_switching_tabs_reuses_the_cached_result(monkeypatch):
     calls.clear()
     for tab in ["Graph", "StableHLO", "Compiled HLO", "Stats", "Jaxpr", "Stats"]:
         at.session_state["view"] = tab
-        start = time.perf_counter()
         at.run()
         assert not at.exception, (tab, at.exception)
-        if tab == "Stats" and calls == []:
-            assert time.perf_counter() - start < 2.0
     assert calls == []
     assert any(d.value is not None for d in at.dataframe)
 

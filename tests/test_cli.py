@@ -114,3 +114,43 @@ def test_module_entry_point_runs_as_a_process(user_file):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("{ lambda ; a:f32[2] b:f32[2]. let")
+
+
+PRINTING = """import os
+import jax.numpy as jnp
+
+print("hello from import")
+os.write(1, b"raw fd write\\n")
+
+
+def f(x):
+    print("tracing f")
+    return jnp.sin(x)
+"""
+
+
+def test_user_prints_go_to_stderr_never_into_emitted_text(tmp_path):
+    path = tmp_path / "printing.py"
+    path.write_text(PRINTING)
+    cmd = [sys.executable, "-m", "inspectors", str(path), "--args", "f32[3]", "--emit", "jaxpr"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    f = exec_source(PRINTING.replace("print(", "(").replace("os.write(1,", "(1,"), str(path)).f
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == str(jax.make_jaxpr(f)(jax.ShapeDtypeStruct((3,), jnp.float32))) + "\n"
+    for text in ("hello from import", "raw fd write", "tracing f"):
+        assert text in done.stderr
+
+
+def test_emit_json_stream_prints_each_stage_as_it_completes(capfd, user_file):
+    code = main([str(user_file), "--args", "f32[3], f32[3]", "--transform", "grad", "--transform", "jit", "--emit", "json-stream"])
+    out, _ = capfd.readouterr()
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [e["event"] for e in events[:-1]] == ["stage"] * (len(events) - 1)
+    ids = [e["stage"]["id"] for e in events[:-1]]
+    assert ids[:7] == ["source", "jaxpr:2", "jaxpr:0", "jaxpr:1", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert [e["stage"]["model"] is None for e in events[1:7]] == [True] * 3 + [False] * 3
+    assert ids.index("stablehlo") < ids.index("hlo") < ids.index("hlo-pass:0")
+    assert events[-1]["event"] == "done" and events[-1]["ok"] is True and events[-1]["error"] is None
+    f = exec_source(SOURCE, str(user_file)).f
+    spec = jax.ShapeDtypeStruct((3,), jnp.float32)
+    assert events[3]["stage"]["text"] == str(jax.make_jaxpr(jax.grad(f))(spec, spec))

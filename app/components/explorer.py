@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
+from pygments.lexers.special import TextLexer
 
 from inspectors.lexers import get_lexer
 
@@ -31,7 +32,8 @@ _component = st.components.v2.component("jaxpr_explorer.text", html=HTML, css=CS
 @st.cache_data(max_entries=128, show_spinner=False)
 def token_lines(text: str, language: str) -> list[str]:
     """Return `text` tokenised by Pygments as one HTML fragment per line (CSS classes, escaped)."""
-    body = pygments_highlight(text, get_lexer(language), HtmlFormatter(nowrap=True))
+    lexer = TextLexer(stripnl=False) if language == "text" else get_lexer(language)  # LLVM IR, assembly
+    body = pygments_highlight(text, lexer, HtmlFormatter(nowrap=True))
     count = text.count("\n") + 1
     lines = body.split("\n")
     return (lines + [""] * count)[:count]

@@ -11,10 +11,9 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app import state
+from app import safe, state
 from app.components.painted import CODE_BOX, excerpt_html
-from inspectors.results import InspectError, InspectionResult
-from inspectors.teaching_results import SourceMap
+from inspectors.results import InspectError, InspectionResult, SourceMap
 
 STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
 STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
@@ -70,7 +69,7 @@ def url_notice() -> None:
     problem = state.url_problem()
     if problem:
         st.warning(
-            f"The shared link could not be restored ({problem}); showing the default sample.",
+            f"The shared link could not be restored ({safe.md(problem)}); showing the default sample.",
             icon=":material/link_off:",
         )
 
@@ -93,7 +92,7 @@ def error_box(error: InspectError, code: str) -> None:
     """The error: kind and stage, JAX's message verbatim, the user's line, the hint."""
     with st.container(border=True):
         where = f" at line {error.line}" if error.line else ""
-        st.error(f"**{error.kind}** during *{error.stage}*{where}", icon=":material/error:")
+        st.error(f"**{safe.md(error.kind)}** during *{safe.md(error.stage)}*{where}", icon=":material/error:")
         st.code(error.message, language="text", wrap_lines=True)
         if error.line and error.location and error.location.file == state.FILENAME:
             st.html(CODE_BOX.format(height=260, body=excerpt_html(code, error.line)))
@@ -109,7 +108,7 @@ def error_box(error: InspectError, code: str) -> None:
 def stale_banner(result: InspectionResult) -> None:
     """Say that the views show an older result."""
     st.warning(
-        f"Showing the last good result (stale), for `{result.expression or result.entry}`. "
+        f"Showing the last good result (stale), for {safe.code_span(result.expression or result.entry)}. "
         "Fix the error above to update the views.",
         icon=":material/history:",
     )
@@ -150,7 +149,7 @@ def lesson(result: InspectionResult) -> None:
     """The sample's docstring (the lesson), folded."""
     sample = state.sample_named(st.session_state["sample"])
     if sample and sample.doc:
-        with st.expander(f"About this sample: {sample.title}", icon=":material/school:"):
+        with st.expander(f"About this sample: {safe.md(sample.title)}", icon=":material/school:"):
             st.markdown(sample.doc)
 
 
@@ -221,7 +220,9 @@ def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
 
 
 def smap_of(result: InspectionResult) -> SourceMap:
-    """Return the result's source map (computed once per result)."""
+    """Return the result's source map: computed with the result in the worker (older results: once here)."""
+    if result.source_map is not None:
+        return result.source_map
     from inspectors.mapping import source_map
 
     return memo("smap", result, lambda: source_map(result))  # type: ignore[return-value]

@@ -11,12 +11,11 @@ collapsed node or a summary opens it.
 
 from __future__ import annotations
 
-import html
 from collections import OrderedDict
 
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.explorer import graph_view
 from app.views.common import rerun_views
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
@@ -205,7 +204,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     if all(m is None for _, m in models):
         st.info(
             "No jaxpr to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key)
@@ -219,7 +218,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     for col, (label, model) in zip(cols, models, strict=True):
         with col:
             title = name if label == "before" else (result.expression or name)
-            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {html.escape(title)}")
+            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {safe.md(title)}")
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
@@ -241,7 +240,7 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     if not text:
         st.info(
             f"No {label} to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key, hlo=True)

@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from app import inspection, state
+from app import inspection, safe, state
 from app.views.common import fmt_seconds, fmt_si
 from inspectors.results import InspectionResult, walk
 
@@ -67,7 +67,7 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
     if timed.error is not None:
         stage, loops = where_it_stopped(timed, untimed)
         where = f" at line {timed.error.line}" if timed.error.line else ""
-        st.error(f"**{timed.error.kind}** during *{stage}*{where}", icon=":material/error:")
+        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(stage)}*{where}", icon=":material/error:")
         st.code(timed.error.message, language="text", wrap_lines=True)
         if loops:
             lines = ", ".join(f"line {n}" for n in loops)

@@ -26,8 +26,7 @@ from inspectors.mapping import (
     ops_of_equation,
     walk,
 )
-from inspectors.results import InspectionResult
-from inspectors.teaching_results import SourceMap
+from inspectors.results import InspectionResult, SourceMap
 
 STATUS_LABELS = {
     "traced": "traced",

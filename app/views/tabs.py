@@ -14,7 +14,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import state
-from app.views import chain, provenance, source_map, stages
+from app.views import chain, profile, provenance, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
 
@@ -27,6 +27,7 @@ TABS: list[tuple[str, View]] = [
     ("Compiled HLO", stages.hlo_tab),
     ("Source map", source_map.source_map_tab),
     ("Provenance", provenance.provenance_tab),
+    ("Profile", profile.profile_tab),
     ("Stats", stages.stats_tab),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels

@@ -5,14 +5,19 @@
         result = inspect_in(pool, request)   # an InspectionResult; failures in result.error
 
 A pool holds warm zygotes (JAX imported once, no backend started), each
-inside bubblewrap when it works here. Per request a zygote forks a child that
-drops to rlimits, Landlock and seccomp, runs one job from `jobs.JOBS`, and
-sends back plain JSON. Importing this package does not import JAX.
+inside bubblewrap when it works here. Per request the pool hands a zygote a
+fresh socket and output file (by SCM_RIGHTS); the zygote forks a child that
+reads its own request from that socket, drops to rlimits, Landlock and
+seccomp, runs one job from `jobs.JOBS`, and sends its partial and final
+results straight back as JSON frames, which the pool checks strictly. The
+zygote never sees a request or a result. Importing this package does not
+import JAX.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from inspectors.results import InspectionResult, Request
 from inspectors.sandbox.errors import WorkerError
@@ -36,11 +41,13 @@ __all__ = [
 ]
 
 
-def inspect_isolated(request: Request, limits: Limits | None = None) -> InspectionResult:
-    """Run one inspection in a fresh one-worker pool (the CLI's `--isolated`)."""
+def inspect_isolated(
+    request: Request, limits: Limits | None = None, on_partial: Callable[[InspectionResult], None] | None = None
+) -> InspectionResult:
+    """Run one inspection in a fresh one-worker pool (the CLI's `--isolated`); `on_partial` hears the stages so far."""
     limits = limits or Limits.from_env()
     with Pool(Limits(**{**limits.to_dict(), "workers": 1})) as pool:
-        return inspect_in(pool, request)
+        return inspect_in(pool, request, on_partial=on_partial)
 
 
 def devices_isolated(limits: Limits | None = None) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspectors.results import InspectError
+from inspectors.results import InspectError, SourceLoc
 from inspectors.sandbox.limits import Limits, env_name
 
 CRASH_HINTS = {
@@ -13,6 +13,13 @@ CRASH_HINTS = {
     "SIGBUS": "a memory access failed, often because the private /tmp is full",
     "SIGKILL": "it was killed from outside the sandbox",
 }
+THREAD_MARKERS = (
+    "can't start new thread",
+    "pthread_create",
+    "Resource temporarily unavailable",
+    "Thread creation failed",
+)
+NOT_AFFECTED = "Only this request's process ended; other requests were not affected."
 MEMORY_MARKERS = (
     "RESOURCE_EXHAUSTED",
     "Out of memory",
@@ -25,15 +32,18 @@ MEMORY_MARKERS = (
 class WorkerError(Exception):
     """A request that did not produce a result: a kind users see and a message."""
 
-    def __init__(self, kind: str, message: str, stage: str = "worker") -> None:
+    def __init__(
+        self, kind: str, message: str, stage: str = "worker", location: SourceLoc | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.stage = stage
+        self.location = location
 
     def to_inspect_error(self) -> InspectError:
         """Return the error as the result model's `InspectError`."""
-        return InspectError(stage=self.stage, kind=self.kind, message=self.message)
+        return InspectError(stage=self.stage, kind=self.kind, message=self.message, location=self.location)
 
 
 def timeout_message(limits: Limits) -> str:
@@ -70,37 +80,82 @@ def result_message(limits: Limits) -> str:
     )
 
 
+def thread_message(limits: Limits) -> str:
+    """Explain the thread limit."""
+    return (
+        f"The program could not start another thread: a request may run at most {limits.max_procs} threads "
+        f"({env_name('max_procs')}), and each thread's stack counts against the {limits.memory_mb} MB memory "
+        f"limit ({env_name('memory_mb')}). Start fewer threads."
+    )
+
+
+def syscall_message() -> str:
+    """Explain a system call the seccomp filter killed."""
+    return (
+        "The program made a system call the sandbox forbids (for example a raw `syscall`, or `int 0x80` from "
+        "machine code), so the kernel stopped it with SIGSYS. The call was blocked and had no effect. "
+        + NOT_AFFECTED
+    )
+
+
 def from_status(meta: dict[str, Any], limits: Limits) -> WorkerError:
-    """Map how the zygote says the child ended to an error."""
-    status, sig = meta.get("status"), meta.get("signal")
+    """Map how the zygote says the child ended (and what it printed) to an error."""
+    status, sig, output = meta.get("status"), meta.get("signal"), meta.get("output", "")
     if status == "timeout" or sig == "SIGXCPU":
         return WorkerError("Timeout", timeout_message(limits))
     if status == "result_limit":
         return WorkerError("OutputLimit", result_message(limits))
     if sig == "SIGXFSZ":
         return WorkerError("OutputLimit", output_message(limits))
-    output = meta.get("output", "")
+    if sig == "SIGSYS":
+        return WorkerError("ForbiddenSyscall", syscall_message())
+    if any(m in output for m in THREAD_MARKERS):
+        return WorkerError("ThreadLimit", thread_message(limits))
     if any(m in output for m in MEMORY_MARKERS):
         return WorkerError("MemoryLimit", memory_message(limits))
-    how = f"signal {sig}" if sig else f"exit code {meta.get('exit_code')}"
-    hint = CRASH_HINTS.get(sig or "", "")
     last = "\n".join(line for line in output.strip().splitlines()[-5:])
-    message = f"The worker running this program crashed ({how}{'; ' + hint if hint else ''}). It was replaced; other requests were not affected."
-    if last:
-        message += f"\nLast output:\n{last}"
-    return WorkerError("WorkerCrashed", message)
+    tail = f"\nLast output:\n{last}" if last else ""
+    if sig is None:
+        code = meta.get("exit_code")
+        return WorkerError(
+            "ProgramExited",
+            f"The program ended its own process (exit code {code}, e.g. with `os._exit`) before the "
+            f"inspection finished, so there is no result. {NOT_AFFECTED}{tail}",
+        )
+    hint = CRASH_HINTS.get(sig, "")
+    message = f"The process running this program crashed (signal {sig}{'; ' + hint if hint else ''}). {NOT_AFFECTED}"
+    return WorkerError("WorkerCrashed", message + tail)
 
 
 def from_job_error(info: dict[str, Any], limits: Limits) -> WorkerError:
     """Map an exception that escaped the job (outside the inspection stages) to an error."""
     kind, message = str(info.get("kind", "Error")), str(info.get("message", ""))
+    line, file = info.get("line"), info.get("file")
+    where = SourceLoc(str(file), line) if isinstance(line, int) and isinstance(file, str) else None
     if kind == "Timeout":
-        return WorkerError("Timeout", timeout_message(limits))
+        return WorkerError("Timeout", timeout_message(limits), location=where)
     if kind == "MemoryError" or any(m in message for m in MEMORY_MARKERS):
-        return WorkerError("MemoryLimit", memory_message(limits, message))
+        return WorkerError("MemoryLimit", memory_message(limits, message), location=where)
     if kind == "OSError" and "[Errno 27]" in message:
-        return WorkerError("OutputLimit", output_message(limits))
-    return WorkerError("WorkerCrashed", f"The worker failed: {kind}: {message}")
+        return WorkerError("OutputLimit", output_message(limits), location=where)
+    if any(m in message for m in THREAD_MARKERS):
+        return WorkerError("ThreadLimit", thread_message(limits), location=where)
+    at = f" at line {line}" if where else ""
+    return WorkerError(
+        kind[:80],
+        f"The program raised {kind[:80]}{at}, which stopped the inspection: it is a BaseException that "
+        f"inspections do not catch, or it escaped the job. Its message: {message[:2000]}",
+        location=where,
+    )
+
+
+def bad_result(problem: str) -> WorkerError:
+    """The worker's reply broke the protocol or the result model: refused, never shown or cached."""
+    return WorkerError(
+        "BadResult",
+        f"The worker's reply was refused ({problem[:300]}). The program may have written to the worker's "
+        "result channel itself; nothing from that reply was shown or cached.",
+    )
 
 
 def zygote_lost(exc: BaseException, limits: Limits) -> WorkerError:
@@ -120,6 +175,8 @@ def refine(error: InspectError, limits: Limits) -> InspectError:
         error.kind, error.message = "MemoryLimit", memory_message(limits, error.message)
     elif error.kind == "OSError" and "[Errno 27]" in error.message:
         error.kind, error.message = "OutputLimit", output_message(limits)
+    elif any(m in error.message for m in THREAD_MARKERS):
+        error.kind, error.message = "ThreadLimit", thread_message(limits)
     else:
         return error
     error.hint = ""

@@ -2,7 +2,9 @@
 
 Jobs run inside the hardened child process, never in the server. Register a new
 one with `register_job("name", fn)` in this module, next to the others, so the
-zygote knows it before it forks (a later issue adds a "walkthrough" job).
+zygote knows it before it forks. A job is called as `job(payload, emit)`:
+`emit(dict)` sends a partial result to the server at once (the caller's
+`on_partial` gets it), and the job's return value is the final result.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Job = Callable[[dict[str, Any]], dict[str, Any]]
+Emit = Callable[[dict[str, Any]], None]
+Job = Callable[[dict[str, Any], Emit], dict[str, Any]]
 JOBS: dict[str, Job] = {}
 
 
@@ -25,30 +28,38 @@ def preload() -> None:
     from inspectors import pipeline, walkthrough  # noqa: F401 - imports JAX, configures CPU devices
 
 
-def inspect_job(payload: dict[str, Any]) -> dict[str, Any]:
+def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
     """Run one inspection: `Request` data in, `InspectionResult` data out."""
     from inspectors import pipeline
     from inspectors.results import request_from_dict
 
-    return pipeline.inspect(request_from_dict(payload), use_cache=False).to_dict()
+    # Each group of stages goes to the server as soon as it is done: the jaxprs right
+    # after tracing, then lowering, compiling, XLA's passes, kernels. objdump cannot
+    # run in the sandbox (no new processes): kernels say so instead of trying.
+    pipeline.DISASSEMBLE = False
+    on_stage = (lambda result, stages: emit(pipeline.partial_frame(result, stages))) if emit else None
+    return pipeline.inspect(request_from_dict(payload), use_cache=False, on_stage=on_stage).to_dict()
 
 
-def devices_job(payload: dict[str, Any]) -> dict[str, Any]:
+def devices_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
     """Return the devices inspections can run on."""
     from inspectors import pipeline
 
     return {"devices": pipeline.list_devices()}
 
 
-def walkthrough_job(payload: dict[str, Any]) -> dict[str, Any]:
+def walkthrough_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
     """Run the teaching walkthrough: `Request` data in, `Walkthrough` data out."""
     from inspectors.walkthrough import walkthrough_job as run
 
     return run(payload)
 
 
-def echo_job(payload: dict[str, Any]) -> dict[str, Any]:
-    """Return the payload unchanged (a health check of the worker path)."""
+def echo_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
+    """Return the payload unchanged, after emitting its `partials` (a health check of the worker path)."""
+    for part in payload.get("partials", []):
+        if emit is not None:
+            emit(part)
     return dict(payload)
 
 

@@ -1,37 +1,58 @@
 """A pool of warm zygotes with a fair, bounded queue; each death becomes a clear error.
 
 The server side of the sandbox: it never imports JAX. Each worker slot holds
-one zygote that runs one request at a time. Callers wait in one FIFO queue (at
-most one request per session), so a session that floods is told it is busy
-while the others keep their turn.
+one zygote that runs one request at a time. Callers wait in one queue (at most
+one request per session) ordered by weighted fair queueing: the next free
+worker goes to the waiting request whose client (an address or cookie, else
+the session) has used the least worker time recently, so a light user starts
+within one request's time limit however many sessions others open. When the
+queue is full, a heavier client's newest waiter gives way to a lighter one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectError, InspectionResult, Request, SchemaError
 from inspectors.sandbox import errors
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits
-from inspectors.sandbox.protocol import FrameTimeout, decode_json, encode_json, read_frame, write_frame
+from inspectors.sandbox.protocol import (
+    PARTIAL,
+    BadFrame,
+    FrameTimeout,
+    FrameTooLarge,
+    encode_json,
+    frame,
+    parse_child_frame,
+    read_exact,
+    read_frame,
+    recv_message,
+    send_message,
+)
+from inspectors.source import source_problem
 
 log = logging.getLogger("inspectors.sandbox")
 
 STARTUP_TIMEOUT_S = 120.0  # importing JAX on a loaded machine
 PROTOCOL_SLACK_S = 10.0  # beyond the zygote's own hard deadline
+OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
+LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
+USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
+SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # one unprivileged uid per worker, when the server is root
 
 
 @dataclass
@@ -46,39 +67,72 @@ class JobOutcome:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _popen(launch: Launch) -> subprocess.Popen:
-    """Start a zygote process."""
+def _popen(launch: Launch, ctl_fd: int, uid: int) -> subprocess.Popen:
+    """Start a zygote process on its end of the control socket; its log goes to a pipe of ours."""
     return subprocess.Popen(
-        launch.argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        launch.argv + ["--ctl", str(ctl_fd), "--uid", str(uid)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # never the server's own stderr
         env=launch.env,
         cwd=launch.cwd,
         start_new_session=True,
         close_fds=True,
+        pass_fds=(ctl_fd,),
     )
 
 
 # Every zygote is started from this one long-lived thread: bwrap's --die-with-parent
 # (PR_SET_PDEATHSIG) fires when the *thread* that started it exits, not the process.
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+_SERIALS = itertools.count()
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """One waiting or running request: who asked, and when."""
+
+    session: str | None
+    client: str
+    seq: int
+    arrived: float = field(default_factory=time.monotonic)
+    started: float = 0.0
+    evicted: bool = False
+
+
+@dataclass
+class Reply:
+    """What came back over one request's socket: the final frame, or why there is none."""
+
+    final: tuple[str, dict[str, Any]] | None = None
+    problem: str = ""  # "", "result_limit", "bad_frame: ...", "extra_data", "timeout"
+    received: int = 0
 
 
 class Worker:
-    """One zygote process and its two pipes."""
+    """One zygote process, its control socket and its log pipe."""
 
     def __init__(self, launch: Launch) -> None:
         self.launch = launch
-        self.proc = _SPAWNER.submit(_popen, launch).result()
+        self.uid = SANDBOX_UID_BASE + next(_SERIALS) % SANDBOX_UIDS
+        self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = _SPAWNER.submit(_popen, launch, theirs.fileno(), self.uid).result()
+        finally:
+            theirs.close()
+        self.log = _LogDrain(self.proc.stderr)
         self.served = 0
         self.busy = False
         try:
-            frame = read_frame(self.proc.stdout.fileno(), time.monotonic() + STARTUP_TIMEOUT_S)
-            self.info: dict[str, Any] = decode_json(frame)
-        except (EOFError, FrameTimeout, ValueError) as exc:
+            info, _ = recv_message(self.ctl, time.monotonic() + STARTUP_TIMEOUT_S)
+            if info is None:
+                raise EOFError("the zygote exited")
+            self.info: dict[str, Any] = info
+        except (EOFError, FrameTimeout, OSError, ValueError) as exc:
             self.kill()
+            tail = self.log.tail().strip().splitlines()[-3:]
             raise errors.WorkerError(
-                "WorkerCrashed", f"the sandboxed worker failed to start ({exc!r})"
+                "WorkerCrashed", f"the sandboxed worker failed to start ({exc!r}) {' / '.join(tail)}".strip()
             ) from None
 
     @property
@@ -86,20 +140,34 @@ class Worker:
         """True while the zygote runs."""
         return self.proc.poll() is None
 
-    def call(self, job: str, payload: dict[str, Any], limits: Limits) -> tuple[dict[str, Any], bytes]:
-        """Send one request; return the zygote's report and the result bytes."""
-        request = {"job": job, "payload": payload, "limits": limits.to_dict()}
+    def call(
+        self,
+        job: str,
+        payload: dict[str, Any],
+        limits: Limits,
+        on_partial: Callable[[dict[str, Any]], None] | None = None,
+    ) -> tuple[dict[str, Any], Reply, str]:
+        """Run one request; return the zygote's report, the child's reply and its printed output."""
         deadline = time.monotonic() + limits.timeout_s + PROTOCOL_SLACK_S
-        out = self.proc.stdout.fileno()
+        mine, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        output = os.memfd_create("jaxpr-explorer-output", os.MFD_CLOEXEC)
         self.busy = True
         try:
-            write_frame(self.proc.stdin.fileno(), encode_json(request))
-            meta = decode_json(read_frame(out, deadline))
-            body = read_frame(out, deadline)
+            send_message(self.ctl, {"limits": limits.to_dict()}, [child.fileno(), output])
+            child.close()
+            reply = _exchange(mine, job, payload, limits, deadline, on_partial)
+            if reply.problem:
+                send_message(self.ctl, {"kill": reply.problem})
+            report, _ = recv_message(self.ctl, deadline)
+            if report is None:
+                raise EOFError("the zygote exited")
+            return report, reply, _tail(output)
         finally:
             self.busy = False
-        self.served += 1
-        return meta, body
+            self.served += 1
+            mine.close()
+            child.close()
+            os.close(output)
 
     def kill(self) -> None:
         """Kill the zygote and everything it started; remove its temp directory."""
@@ -107,14 +175,85 @@ class Worker:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+        self.ctl.close()
         self.proc.wait()
         for path in self.launch.cleanup:
             shutil.rmtree(path, ignore_errors=True)
+
+
+class _LogDrain:
+    """Read a zygote's log pipe in a thread, keeping its last few KB (for start-up failures)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self._tail = b""
+        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, pipe: Any) -> None:
+        for chunk in iter(lambda: pipe.read1(1 << 16), b""):
+            self._tail = (self._tail + chunk)[-LOG_TAIL:]
+        pipe.close()
+
+    def tail(self) -> str:
+        """The end of what the zygote logged."""
+        return self._tail.decode("utf-8", errors="replace")
+
+
+def _exchange(
+    sock: socket.socket,
+    job: str,
+    payload: dict[str, Any],
+    limits: Limits,
+    deadline: float,
+    on_partial: Callable[[dict[str, Any]], None] | None,
+) -> Reply:
+    """Send the request to the child; read its partial frames and its one final frame, each checked."""
+    reply = Reply()
+    cap = int(limits.output_mb * 1024 * 1024)
+    request = frame(encode_json({"job": job, "payload": payload, "limits": limits.to_dict()}))
+    sock.settimeout(max(deadline - time.monotonic(), 0.1))
+    try:
+        sock.sendall(request)
+    except OSError:
+        return reply  # the child died before reading it; the zygote's report says how
+    sock.settimeout(None)  # reads below wait with select and the deadline
+    fd = sock.fileno()
+    try:
+        while reply.final is None:
+            blob = read_frame(fd, deadline, cap - reply.received)
+            reply.received += len(blob) + 4
+            kind, data = parse_child_frame(blob)
+            if kind == PARTIAL:
+                if on_partial is not None:
+                    on_partial(data)
+            else:
+                reply.final = (kind, data)
+        if read_exact_or_eof(fd, deadline):
+            reply.final, reply.problem = None, "extra_data"
+    except EOFError:
+        pass
+    except FrameTooLarge:
+        reply.problem = "result_limit"
+    except FrameTimeout:
+        reply.problem = "timeout"
+    except BadFrame as exc:
+        reply.final, reply.problem = None, f"bad_frame: {exc}"
+    return reply
+
+
+def read_exact_or_eof(fd: int, deadline: float) -> bool:
+    """Wait for the child's end of the socket to close; True if it sent anything more."""
+    try:
+        return bool(read_exact(fd, 1, deadline))
+    except EOFError:
+        return False
+
+
+def _tail(fd: int) -> str:
+    """Return the end of the user's printed output from the output file, as text."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, OUTPUT_TAIL, max(0, size - OUTPUT_TAIL))
+    return data.decode("utf-8", errors="replace")
 
 
 class Pool:
@@ -129,7 +268,10 @@ class Pool:
         self._cond = threading.Condition()
         self._idle: list[Worker | None] = []
         self._slots = 0
-        self._waiting: deque[object] = deque()
+        self._waiting: list[_Ticket] = []
+        self._running: list[_Ticket] = []
+        self._spent: dict[str, tuple[float, float]] = {}  # client: (worker seconds, when counted)
+        self._arrivals = itertools.count()
         self._sessions: set[str] = set()
         self._workers: list[Worker] = []
         self._closed = False
@@ -203,36 +345,58 @@ class Pool:
         payload: dict[str, Any],
         *,
         session: str | None = None,
+        client: str | None = None,
         on_wait: Callable[[int], None] | None = None,
+        on_partial: Callable[[dict[str, Any]], None] | None = None,
     ) -> JobOutcome:
-        """Run `job` in a sandboxed worker; errors come back in the outcome, never raised."""
-        queued = time.monotonic()
+        """Run `job` in a sandboxed worker; errors come back in the outcome, never raised.
+
+        `client` (an address, a cookie; default the session) is who is billed for the
+        worker time: waiting requests start in order of their client's recent use.
+        `on_partial(data)` gets each partial result the job emits, before the final one
+        (each a JSON object from untrusted code, checked for size and depth only).
+        """
+        ticket = _Ticket(session, client or session or f"anonymous-{next(_SERIALS)}", next(self._arrivals))
         try:
-            worker = self._acquire(session, on_wait)
+            worker = self._acquire(ticket, on_wait)
         except errors.WorkerError as exc:
             return JobOutcome(None, exc)
-        waited = time.monotonic() - queued
+        waited = time.monotonic() - ticket.arrived
         try:
-            outcome = self._call(worker, job, payload)
+            outcome = self._call(worker, job, payload, on_partial)
             outcome.queued_s = waited
             return outcome
         finally:
-            self._release(session, worker)
+            self._release(ticket, worker)
 
-    def _acquire(self, session: str | None, on_wait: Callable[[int], None] | None) -> Worker:
+    call = run  # the name streaming callers use: `pool.call(job, payload, on_partial=...)`
+
+    def usage(self, client: str) -> float:
+        """Seconds of worker time `client` used recently (halving every USAGE_HALF_LIFE_S), running ones included."""
+        with self._cond:
+            return self._usage_locked(client, time.monotonic())
+
+    def _usage_locked(self, client: str, now: float) -> float:
+        spent, at = self._spent.get(client, (0.0, now))
+        running = sum(now - t.started for t in self._running if t.client == client)
+        return spent * 0.5 ** ((now - at) / USAGE_HALF_LIFE_S) + running
+
+    def _order(self, now: float) -> list[_Ticket]:
+        """The waiting tickets in the order they will start: least recent use first, then arrival."""
+        return sorted(self._waiting, key=lambda t: (self._usage_locked(t.client, now), t.seq))
+
+    def _acquire(self, ticket: _Ticket, on_wait: Callable[[int], None] | None) -> Worker:
         """Wait for this caller's turn and a free worker; return it (started if need be)."""
-        ticket = object()
         with self._cond:
             if self._closed:
                 raise errors.WorkerError("WorkerCrashed", "the worker pool is shut down")
-            if session is not None and session in self._sessions:
+            if ticket.session is not None and ticket.session in self._sessions:
                 self.counts["busy"] += 1
                 raise errors.session_busy()
             if len(self._waiting) >= self.limits.queue and not (self._idle and not self._waiting):
-                self.counts["busy"] += 1
-                raise errors.server_busy(len(self._waiting), self.limits)
-            if session is not None:
-                self._sessions.add(session)
+                self._make_room(ticket)
+            if ticket.session is not None:
+                self._sessions.add(ticket.session)
             self._waiting.append(ticket)
             grow = self._slots < self.limits.workers
             if grow:
@@ -245,7 +409,7 @@ class Pool:
             with self._cond:
                 if ticket in self._waiting:
                     self._waiting.remove(ticket)
-                self._sessions.discard(session)
+                self._sessions.discard(ticket.session)
                 self._cond.notify_all()
             raise
         if slot is None or not slot.alive:
@@ -255,24 +419,43 @@ class Pool:
             except errors.WorkerError:
                 with self._cond:
                     self._idle.append(None)
-                    self._sessions.discard(session)
+                    self._running.remove(ticket)
+                    self._sessions.discard(ticket.session)
                     self._cond.notify_all()
                 raise
         return slot
 
-    def _wait_turn(self, ticket: object, on_wait: Callable[[int], None] | None) -> Worker | None:
-        """Block until `ticket` is first in line and a slot is idle; pop both."""
+    def _make_room(self, ticket: _Ticket) -> None:
+        """The queue is full: refuse `ticket`, unless a heavier client's newest waiter can give way."""
+        now = time.monotonic()
+        mine = self._usage_locked(ticket.client, now)
+        heaviest = max(self._waiting, key=lambda t: (self._usage_locked(t.client, now), t.seq), default=None)
+        if heaviest is None or self._usage_locked(heaviest.client, now) <= mine:
+            self.counts["busy"] += 1
+            raise errors.server_busy(len(self._waiting), self.limits)
+        heaviest.evicted = True
+        self._waiting.remove(heaviest)
+        self._cond.notify_all()
+
+    def _wait_turn(self, ticket: _Ticket, on_wait: Callable[[int], None] | None) -> Worker | None:
+        """Block until `ticket` is next in fair order and a slot is idle; pop both."""
         deadline = time.monotonic() + self.limits.queue_wait_s
         reported = None
         while True:
             with self._cond:
                 if self._closed:
                     raise errors.WorkerError("WorkerCrashed", "the worker pool is shut down")
-                if self._waiting[0] is ticket and self._idle:
-                    self._waiting.popleft()
+                if ticket.evicted:
+                    self.counts["busy"] += 1
+                    raise errors.server_busy(len(self._waiting), self.limits)
+                order = self._order(time.monotonic())
+                if order[0] is ticket and self._idle:
+                    self._waiting.remove(ticket)
+                    ticket.started = time.monotonic()
+                    self._running.append(ticket)
                     self._cond.notify_all()
                     return self._idle.pop()
-                ahead = self._waiting.index(ticket)
+                ahead = order.index(ticket)
                 if time.monotonic() > deadline:
                     raise errors.queue_timeout(ahead, self.limits)
                 if ahead == reported or on_wait is None:
@@ -281,11 +464,19 @@ class Pool:
             reported = ahead
             on_wait(ahead)
 
-    def _release(self, session: str | None, worker: Worker) -> None:
-        """Give the worker back (restarting a dead one in the background) and free the session."""
+    def _release(self, ticket: _Ticket, worker: Worker) -> None:
+        """Bill the client, give the worker back (restarting a dead one) and free the session."""
         dead = not worker.alive
         with self._cond:
-            self._sessions.discard(session)
+            now = time.monotonic()
+            if ticket in self._running:
+                self._running.remove(ticket)
+                spent, at = self._spent.get(ticket.client, (0.0, now))
+                self._spent[ticket.client] = (
+                    spent * 0.5 ** ((now - at) / USAGE_HALF_LIFE_S) + now - ticket.started,
+                    now,
+                )
+            self._sessions.discard(ticket.session)
             self.counts["served"] += 1
             if self._closed:
                 worker.kill()
@@ -297,31 +488,35 @@ class Pool:
             worker.kill()
             threading.Thread(target=self._start_slot, daemon=True).start()
 
-    def _call(self, worker: Worker, job: str, payload: dict[str, Any]) -> JobOutcome:
+    def _call(
+        self,
+        worker: Worker,
+        job: str,
+        payload: dict[str, Any],
+        on_partial: Callable[[dict[str, Any]], None] | None,
+    ) -> JobOutcome:
         """Run one job on `worker`; map every way it can end to an outcome."""
         start = time.monotonic()
         try:
-            meta, body = worker.call(job, payload, self.limits)
+            meta, reply, output = worker.call(job, payload, self.limits, on_partial)
         except (EOFError, FrameTimeout, OSError, ValueError) as exc:
             worker.kill()
             return JobOutcome(None, errors.zygote_lost(exc, self.limits), elapsed_s=time.monotonic() - start)
-        outcome = JobOutcome(
-            None, output=meta.get("output", ""), elapsed_s=meta.get("elapsed_s", 0.0), facts=meta
-        )
-        status = meta.get("status")
-        if status != "done":
-            outcome.error = errors.from_status(meta, self.limits)
-            return outcome
-        try:
-            reply = decode_json(body) if body else None
-        except ValueError:
-            reply = None
-        if isinstance(reply, dict) and isinstance(reply.get("ok"), dict):
-            outcome.data = reply["ok"]
-        elif isinstance(reply, dict) and isinstance(reply.get("job_error"), dict):
-            outcome.error = errors.from_job_error(reply["job_error"], self.limits)
+        if meta.get("retire"):
+            worker.kill()  # its /tmp could not be emptied; the next request gets a fresh worker
+        outcome = JobOutcome(None, output=output, elapsed_s=meta.get("elapsed_s", 0.0), facts=meta)
+        if reply.problem.startswith("bad_frame") or reply.problem == "extra_data":
+            outcome.error = errors.bad_result(reply.problem)
+        elif reply.problem:
+            outcome.error = errors.from_status(
+                {**meta, "status": reply.problem, "output": output}, self.limits
+            )
+        elif reply.final is None:
+            outcome.error = errors.from_status({**meta, "output": output}, self.limits)
+        elif reply.final[0] == "ok":
+            outcome.data = reply.final[1]
         else:
-            outcome.error = errors.from_status({**meta, "status": "crashed"}, self.limits)
+            outcome.error = errors.from_job_error(reply.final[1], self.limits)
         return outcome
 
 
@@ -330,21 +525,66 @@ def inspect_in(
     request: Request,
     *,
     session: str | None = None,
+    client: str | None = None,
     on_wait: Callable[[int], None] | None = None,
+    on_partial: Callable[[InspectionResult], None] | None = None,
 ) -> InspectionResult:
-    """Run one inspection in `pool`; every failure comes back as `result.error`."""
-    outcome = pool.run("inspect", dataclasses.asdict(request), session=session, on_wait=on_wait)
+    """Run one inspection in `pool`; every failure comes back as `result.error`.
+
+    `on_partial(result)` gets each partial result the worker streams (stages so far),
+    decoded and checked like the final one; a malformed one fails the request.
+    Each frame carries only the stages finished since the last one; they are added
+    to one growing result.
+    """
+    too_large = source_problem(request.source, pool.limits.source_kb)
+    if too_large:
+        return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
+    bad: list[str] = []
+    so_far = InspectionResult(request=request)
+
+    def partial(data: dict[str, Any]) -> None:
+        if bad:
+            return
+        try:
+            result = _decode_result(data, request, "")
+        except ValueError as exc:
+            bad.append(str(exc))
+            return
+        so_far.absorb(result)
+        if on_partial is not None:
+            on_partial(so_far)
+
+    outcome = pool.run(
+        "inspect",
+        dataclasses.asdict(request),
+        session=session,
+        client=client,
+        on_wait=on_wait,
+        on_partial=partial,
+    )
+    if outcome.error is None and bad:
+        outcome.error = errors.bad_result(f"a partial result: {bad[0]}")
     if outcome.error is not None:
-        return InspectionResult(request=request, error=outcome.error.to_inspect_error())
+        return InspectionResult(
+            request=request, error=outcome.error.to_inspect_error(), output=outcome.output
+        )
     try:
-        result = InspectionResult.from_dict(outcome.data or {})
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        bad = errors.WorkerError("WorkerCrashed", f"The worker sent back a malformed result ({exc!r}).")
-        return InspectionResult(request=request, error=bad.to_inspect_error())
-    result.request = request
-    result.output = outcome.output
+        result = _decode_result(outcome.data or {}, request, outcome.output)
+    except ValueError as exc:
+        return InspectionResult(request=request, error=errors.bad_result(str(exc)).to_inspect_error())
     if result.error is not None:
         result.error = errors.refine(result.error, pool.limits)
+    return result
+
+
+def _decode_result(data: dict[str, Any], request: Request, output: str) -> InspectionResult:
+    """Decode an untrusted result strictly; the request and output are the server's own, never the worker's."""
+    try:
+        result = InspectionResult.from_dict({**data, "request": dataclasses.asdict(request), "output": ""})
+    except SchemaError as exc:
+        raise ValueError(str(exc)) from None
+    result.request = request
+    result.output = output
     return result
 
 

@@ -1,10 +1,14 @@
 """The zygote: imports JAX once, then forks one hardened child per request.
 
-Run as `python -m inspectors.sandbox.zygote --base DIR` (inside bwrap, or as a
-plain subprocess in the fallback). It reads request frames on stdin and
-answers each with two frames on stdout: what happened (JSON) and the job's
-result bytes. It never runs user code itself; the child does, and the zygote
-enforces the child's wall time and result size and reports how it ended.
+Run as `python -m inspectors.sandbox.zygote --base DIR --ctl FD --uid UID`
+(inside bwrap, or as a plain subprocess in the fallback). It never sees a
+request or a result: per request the server sends, over the control socket
+FD, two descriptors (the request's own socket and an output file with no
+path); the zygote forks, the child reads its request from that socket after
+the fork, writes its result frames straight back to the server and its prints
+to the output file. The zygote only enforces the wall time, kills on the
+server's word, and reports how the child ended. No earlier request was ever in
+its memory, so none can be in a child's.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import select
-import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -23,19 +27,24 @@ from typing import Any
 from inspectors.sandbox import harden, landlock
 from inspectors.sandbox.jobs import JOBS, preload
 from inspectors.sandbox.protocol import (
+    MAX_CONTROL_FRAME,
     clean_text,
     decode_json,
     encode_json,
+    frame,
     read_frame,
+    recv_message,
+    send_message,
     write_all,
-    write_frame,
 )
 
 GRACE_S = 1.5  # after the soft deadline (an exception in user code), the hard kill
-OUTPUT_TAIL = 8192
 REPEAT_ALARM_S = 0.1
-RESULT_FD = 3  # where the child keeps its end of the result pipe
+CHANNEL_FD = 3  # where the child keeps its end of the request's socket
+EXIT_DONE = 0  # the child wrote its final frame
+EXIT_CHANNEL_LOST = 71  # the child could not write its final frame
 IN_BWRAP = os.environ.get("JAXPR_EXPLORER_IN_BWRAP") == "1"
+_USER_FILES: set[str] = set()  # the user's file names, set in the child before the job runs
 
 
 class Timeout(BaseException):  # noqa: N818 - the name is the error kind users see
@@ -43,16 +52,18 @@ class Timeout(BaseException):  # noqa: N818 - the name is the error kind users s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve requests until stdin closes."""
+    """Serve requests until the control socket closes."""
     parser = argparse.ArgumentParser(prog="inspectors.sandbox.zygote")
-    parser.add_argument("--base", required=True, help="private directory for per-request temp dirs")
-    base = parser.parse_args(argv).base
-    ctl_in, ctl_out = os.dup(0), os.dup(1)
-    os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
-    null = os.open(os.devnull, os.O_RDONLY)
+    parser.add_argument("--base", required=True, help="the private temp directory the children use")
+    parser.add_argument("--ctl", type=int, required=True, help="the control socket's descriptor")
+    parser.add_argument("--uid", type=int, default=harden.NOBODY, help="the children's uid when root")
+    ns = parser.parse_args(argv)
+    ctl = socket.socket(fileno=ns.ctl)
+    null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
+    os.dup2(2, 1)  # stray prints go to the zygote's own log pipe
     os.close(null)
-    harden.not_dumpable()  # no PDEATHSIG here: it follows the server thread that started us; stdin EOF ends us
+    harden.not_dumpable()  # no PDEATHSIG here: it follows the server thread that started us; EOF ends us
     start = time.monotonic()
     preload()
     info = {
@@ -64,75 +75,73 @@ def main(argv: list[str] | None = None) -> int:
         "seccomp": harden.seccomp_available(),
         "jobs": sorted(JOBS),
     }
-    write_frame(ctl_out, encode_json(info))
+    send_message(ctl, info)
     while True:
         try:
-            request = decode_json(read_frame(ctl_in))
-        except EOFError:
+            message, fds = recv_message(ctl, max_fds=2)
+        except OSError:
             return 0
-        meta, body = serve(request, base)
-        write_frame(ctl_out, encode_json(meta))
-        write_frame(ctl_out, body)
+        if message is None:
+            return 0
+        if len(fds) != 2 or "limits" not in message:
+            for fd in fds:
+                os.close(fd)
+            continue
+        report = serve(ctl, message["limits"], fds, ns.base, ns.uid)
+        try:
+            send_message(ctl, report)
+        except OSError:
+            return 0
+        if report["retire"]:
+            return 0
 
 
-def serve(request: dict[str, Any], base: str) -> tuple[dict[str, Any], bytes]:
-    """Run one request in a forked child; return (what happened, result bytes)."""
-    limits = request["limits"]
-    job_dir = tempfile.mkdtemp(prefix="job-", dir=base)
-    out_fd = os.open(os.path.join(job_dir, ".output"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    read_fd, write_fd = os.pipe()
+def serve(ctl: socket.socket, limits: dict[str, Any], fds: list[int], base: str, uid: int) -> dict[str, Any]:
+    """Fork a child on the request's descriptors, wait for it, and report how it ended."""
+    channel, output = fds
     sys.stdout.flush()
     sys.stderr.flush()
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        _child(request, write_fd, out_fd, job_dir)
-    os.close(write_fd)
-    os.close(out_fd)
-    try:
-        status, body = _collect(pid, read_fd, start, limits)
-    finally:
-        os.close(read_fd)
+        _child(ctl, channel, output, base, uid)
+    os.close(channel)
+    os.close(output)
+    status = _wait(ctl, pid, start + limits["timeout_s"] + GRACE_S)
     _, wait_status, usage = os.wait4(pid, 0)
-    meta = {
+    clean = harden.wipe(base, limits["tmp_mb"]) if status != "server_gone" else False
+    return {
         "status": status,
         "elapsed_s": round(time.monotonic() - start, 4),
         "maxrss_mb": round(usage.ru_maxrss / 1024, 1),
-        "output": _tail(os.path.join(job_dir, ".output")),
+        "retire": not clean,  # /tmp could not be made empty again: the pool starts a fresh worker
         **_exit_facts(wait_status),
     }
-    _wipe(base)
-    return meta, body
 
 
-def _collect(pid: int, read_fd: int, start: float, limits: dict[str, Any]) -> tuple[str, bytes]:
-    """Read the child's result until it exits; kill it past the deadline or the size cap."""
-    deadline = start + limits["timeout_s"] + GRACE_S
-    cap = int(limits["output_mb"] * 1024 * 1024)
+def _wait(ctl: socket.socket, pid: int, deadline: float) -> str:
+    """Wait for the child to exit; kill it at the deadline or when the server says so."""
     pidfd = os.pidfd_open(pid)
-    chunks: list[bytes] = []
-    size, eof, exited = 0, False, False
+    status = "exited"
     try:
-        while not (eof and exited):
+        while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 _kill(pid)
-                return "timeout", b""
-            watch = ([] if eof else [read_fd]) + ([] if exited else [pidfd])
-            ready = select.select(watch, [], [], left)[0]
-            if read_fd in ready:
-                chunk = os.read(read_fd, 1 << 20)
-                eof = not chunk
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    _kill(pid)
-                    return "result_limit", b""
-            exited = exited or pidfd in ready
+                return "timeout"
+            ready = select.select([pidfd, ctl], [], [], left)[0]
+            if pidfd in ready:
+                return status
+            if ctl in ready:
+                message, _ = recv_message(ctl)
+                _kill(pid)
+                if message is None:
+                    return "server_gone"
+                status = str(message.get("kill", "killed"))
+                select.select([pidfd], [], [], 5.0)
+                return status
     finally:
         os.close(pidfd)
-    return "done", b"".join(chunks)
 
 
 def _kill(pid: int) -> None:
@@ -154,42 +163,17 @@ def _exit_facts(wait_status: int) -> dict[str, Any]:
     return {"signal": None, "exit_code": os.WEXITSTATUS(wait_status)}
 
 
-def _tail(path: str) -> str:
-    """Return the end of the user's printed output, as text."""
+def _child(ctl: socket.socket, channel: int, output: int, base: str, uid: int) -> None:
+    """Read this child's own request, harden, run the job, send its result; never returns."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - OUTPUT_TAIL))
-            return fh.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _wipe(base: str) -> None:
-    """Remove everything a request left in the private temp directory."""
-    for name in os.listdir(base):
-        path = os.path.join(base, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-
-
-def _child(request: dict[str, Any], result_fd: int, out_fd: int, job_dir: str) -> None:
-    """Harden this process, run the job, write its result; never returns."""
-    try:
-        os.dup2(out_fd, 1)  # the user's prints and JAX's warnings go to the output file
-        os.dup2(out_fd, 2)
-        os.close(out_fd)
-        if result_fd != RESULT_FD:
-            os.dup2(result_fd, RESULT_FD)
-            os.close(result_fd)
-        os.closerange(RESULT_FD + 1, 1 << 30)  # above all the zygote's control pipes
-        body = _run_hardened(request, job_dir)
+        ctl.detach()  # the server's control socket is the zygote's, not ours
+        os.dup2(output, 1)  # the user's prints and JAX's warnings go to the output file
+        os.dup2(output, 2)
+        if channel != CHANNEL_FD:
+            os.dup2(channel, CHANNEL_FD)
+        os.closerange(CHANNEL_FD + 1, 1 << 20)  # the zygote's control socket and log pipe included
+        request = decode_json(read_frame(CHANNEL_FD, time.monotonic() + 30, MAX_CONTROL_FRAME))
+        body = _run_hardened(request, base, uid)
     except BaseException as exc:  # noqa: BLE001 - everything becomes a reported job error
         body = _job_error(exc)
     for stream in (sys.stdout, sys.stderr):
@@ -198,37 +182,38 @@ def _child(request: dict[str, Any], result_fd: int, out_fd: int, job_dir: str) -
         except BaseException:  # noqa: BLE001 - e.g. the output limit (EFBIG)
             pass
     try:
-        write_all(RESULT_FD, body)
-    except OSError:
-        os._exit(71)
-    os._exit(0)
+        write_all(CHANNEL_FD, frame(body))
+    except BaseException:  # noqa: BLE001 - the server is gone or refused the result
+        os._exit(EXIT_CHANNEL_LOST)
+    os._exit(EXIT_DONE)
 
 
-def _run_hardened(request: dict[str, Any], job_dir: str) -> bytes:
-    """Apply every limit, then run the job; return its encoded result."""
+def _run_hardened(request: dict[str, Any], base: str, uid: int) -> bytes:
+    """Apply every limit, then run the job; return its encoded final frame."""
     limits = request["limits"]
     harden.die_with_parent()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.chdir(job_dir)
+    tmp = harden.fresh_tmp(base, limits["tmp_mb"], uid)
+    harden.apply(limits, tmp, uid, IN_BWRAP)
+    os.chdir(tmp)  # after becoming its owner
     os.environ.clear()
-    os.environ.update({"HOME": job_dir, "TMPDIR": job_dir, "LANG": "C.UTF-8"})
-    tempfile.tempdir = job_dir
-    harden.set_rlimits(limits, IN_BWRAP)
-    confined = harden.apply_landlock(job_dir) > 0
-    harden.drop_privileges([job_dir], IN_BWRAP, confined)
-    harden.apply_seccomp()
+    os.environ.update({"HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"})
+    tempfile.tempdir = tmp
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
     job = JOBS[request["job"]]
     payload = request["payload"]
-    _arm_soft_deadline(limits["timeout_s"], {payload.get("filename") or "main.py", "<inputs>"})
+    _USER_FILES.update({payload.get("filename") or "main.py", "<inputs>"})
+    _arm_soft_deadline(limits["timeout_s"], _USER_FILES)
     try:
-        out = job(payload)
+        out = job(payload, _emit)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     return encode_json({"ok": out})
+
+
+def _emit(data: dict[str, Any]) -> None:
+    """Send one partial result to the server now (the final one follows when the job returns)."""
+    write_all(CHANNEL_FD, frame(encode_json({"partial": data})))
 
 
 def _arm_soft_deadline(timeout_s: float, user_files: set[str]) -> None:
@@ -249,12 +234,47 @@ def _arm_soft_deadline(timeout_s: float, user_files: set[str]) -> None:
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
 
 
+def _safe_str(exc: BaseException) -> str:
+    """`str(exc)`, or a note when the exception's own `__str__` fails."""
+    try:
+        return clean_text(str(exc))
+    except BaseException as inner:  # noqa: BLE001 - user code decides what __str__ does
+        return f"(its message could not be shown: its __str__ raised {type(inner).__name__})"
+
+
 def _job_error(exc: BaseException) -> bytes:
-    """Encode an exception that escaped the job."""
-    text = "".join(traceback.format_exception(exc))[-4000:]
-    return encode_json(
-        {"job_error": {"kind": type(exc).__name__, "message": clean_text(str(exc)), "traceback": text}}
-    )
+    """Encode an exception that escaped the job, with the user's last line when there is one."""
+    shown = _unshowable(exc)
+    message = f"(its message could not be shown: its __str__ raised {type(exc).__name__})" if shown else None
+    exc = shown or exc
+    try:
+        text = "".join(traceback.format_exception(exc))[-4000:]
+    except BaseException:  # noqa: BLE001 - a hostile __str__ can break the formatter too
+        text = ""
+    line, file = None, None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name in _USER_FILES:
+            line, file = tb.tb_lineno, name
+        tb = tb.tb_next
+    info = {"kind": type(exc).__name__, "message": message or _safe_str(exc), "traceback": clean_text(text)}
+    info.update(line=line, file=file)
+    return encode_json({"job_error": info})
+
+
+def _unshowable(exc: BaseException) -> BaseException | None:
+    """The exception whose own `__str__` raised `exc` while something showed it, if that is what happened."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if (
+        tb is not None
+        and tb.tb_frame.f_code.co_name in ("__str__", "__repr__")
+        and exc.__context__ is not None
+    ):
+        return exc.__context__
+    return None
 
 
 if __name__ == "__main__":
