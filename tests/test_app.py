@@ -389,3 +389,28 @@ def test_graph_search_finds_a_function_by_name():
     model = at.session_state["last_good"][1].model_after
     inside = {f"eqn_{e.id}" for e in walk(model) if e.source and e.source.function == "softmax"}
     assert inside and set(graph["matches"]) == inside  # exp, reduce_sum, div: the lines of `softmax`
+
+
+NEVER_ENDING = """import jax.numpy as jnp
+from jax import lax
+
+
+def spin(x):
+    return lax.while_loop(lambda c: c[0] < 10, lambda c: (c[0] * 1, c[1] + 1.0), (0, x))[1]
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_never_ends_names_the_run_stage_and_the_loop_line():
+    at = new_app()
+    at.session_state["pipeline"] = [state.new_step("jit")]
+    at.text_area[0].input(NEVER_ENDING).run()
+    at.text_input(key="args").input("f32[]").run()
+    assert not at.error, [e.value for e in at.error]  # tracing, lowering and compiling end
+    at.select_slider(key="time_budget_s").set_value(0.25)
+    at.button(key="run_time").click().run(timeout=180)
+    errors = [e.value for e in at.error]
+    assert any("Timeout" in e and "during *run*" in e for e in errors), errors
+    line = NEVER_ENDING.splitlines().index("    return lax.while_loop(lambda c: c[0] < 10, "
+                                           "lambda c: (c[0] * 1, c[1] + 1.0), (0, x))[1]") + 1  # fmt: skip
+    assert any(f"line {line}" in i.value for i in at.info)

@@ -48,11 +48,14 @@ def no_exception(page) -> None:  # noqa: ANN001
 def test_every_explore_view_draws_and_is_saved(browser, server, size):
     page = browser.new_page(viewport={"width": size[0], "height": size[1]})
     open_app(page, f"{server}/?sample=vectorization_per_example_grads")
+    page.screenshot(path=str(SHOTS / f"explore_top_{size[0]}x{size[1]}.png"))  # editor, lesson, run panel
     for view in VIEWS:
         open_tab(page, view)
         page.wait_for_timeout(1500)  # graphs and component panes draw after the script run
         no_exception(page)
-        page.locator(f"button[role='tab']:has-text('{view}')").first.scroll_into_view_if_needed()
+        tab = page.get_by_role("tab", name=view, exact=True).first
+        tab.evaluate("e => e.scrollIntoView({block: 'start'})")  # the view fills the screen
+        page.wait_for_timeout(300)
         page.screenshot(path=str(SHOTS / f"{view.lower().replace(' ', '_')}_{size[0]}x{size[1]}.png"))
     page.close()
 

@@ -124,7 +124,7 @@ function buildGraph(root, data, send) {
     `<div class="stage">${data.svg}</div>` + // Graphviz's SVG: labels escaped when the DOT was written
     `<div class="bar"><button data-z="in" title="zoom in">+</button><button data-z="out" title="zoom out">&minus;</button>` +
     `<button data-z="fit" title="fit the whole graph">fit</button><button data-z="one" title="100 %, top of the graph">100%</button>` +
-    `<span class="zoom"></span><span class="hint">wheel: zoom · drag: pan · click: details${data.expandable ? " · click ▸: open" : ""}</span></div>` +
+    `<span class="zoom"></span><span class="hint">wheel: zoom · drag: pan · click: details${data.expandable && data.expandable.length ? " · click a ▸ node: open it" : ""}</span></div>` +
     `<div class="info"></div>`;
   root.appendChild(wrap);
   const stage = wrap.querySelector(".stage"), info = wrap.querySelector(".info"), svg = stage.querySelector("svg");

@@ -74,11 +74,14 @@ def _signature(panes: list[dict[str, Any]], height: int, lecture: bool) -> str:
 
 
 def text_panes(
-    panes: list[Pane], key: str, height: int = 560, lecture: bool = False, wrap: bool = False
+    panes: list[Pane], key: str, height: int = 560, lecture: bool = False, wrap: bool | None = None
 ) -> dict[str, Any] | None:
-    """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None."""
+    """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None.
+
+    Long lines wrap from the start in lecture mode (large type in narrow panes), else they scroll.
+    """
     views = [p.data() for p in panes]
-    data = {"views": views, "height": height, "lecture": lecture, "wrap": wrap}
+    data = {"views": views, "height": height, "lecture": lecture, "wrap": lecture if wrap is None else wrap}
     data["sig"] = _signature(views, height, lecture)
     result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
     return getattr(result, "pick", None)

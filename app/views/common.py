@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app import safe, state
 from app.components.painted import CODE_BOX, excerpt_html
@@ -163,6 +164,14 @@ def queue_position(slot: Any) -> Callable[[int], None]:
         )
 
     return show
+
+
+def rerun_views() -> None:
+    """Rerun the views' fragment alone (the whole page when called during a full run)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
 
 
 def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:

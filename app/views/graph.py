@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import safe, state
 from app.components.explorer import graph_view
+from app.views.common import rerun_views
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph as build_hlo_graph
 from inspectors.hlo_graph import stablehlo_graph
@@ -67,7 +68,7 @@ def _open(key: str, expand_id: str) -> None:
     wkey = f"{group}_expand"
     store = st.session_state.setdefault("graph", {})
     store[wkey] = sorted({*store.get(wkey, []), expand_id})
-    st.rerun()
+    rerun_views()
 
 
 def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VIEWER_HEIGHT) -> None:

@@ -15,7 +15,7 @@ import streamlit as st
 from app import state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import equation_lines, jaxpr_colors, op_colors, scheme
-from app.views.common import on_demand, smap_of
+from app.views.common import on_demand, rerun_views, smap_of
 from app.views.graph import line_graph
 from inspectors.mapping import (
     line_color,
@@ -277,4 +277,4 @@ def _clicked(result: InspectionResult, pick: dict | None) -> None:
     if not pick or not pick.get("src"):
         return
     _pick_line(int(pick["src"]), _equation_at(result, pick.get("view", ""), int(pick.get("line", 0))))
-    st.rerun()
+    rerun_views()

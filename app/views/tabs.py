@@ -45,13 +45,13 @@ export default function () {
   history.replaceState = function (...a) { const r = replace.apply(this, a); write(); return r; };
   history.pushState = function (...a) { const r = push.apply(this, a); write(); return r; };
   document.addEventListener("click", (e) => {
-    const tab = e.target.closest && e.target.closest('button[role="tab"]');
+    const tab = e.target.closest && e.target.closest('[role="tab"]');
     const list = document.querySelector('.st-key-views [role="tablist"]');
     if (tab && list && list.contains(tab)) { open = tab.innerText.trim(); write(); }
   }, true);
 }
 """
-_url_sync = st.components.v2.component("jaxpr_explorer.tab_url", js=URL_JS)
+_url_sync = st.components.v2.component("jaxpr_explorer.tab_url", html="<span></span>", js=URL_JS)
 
 
 def opened(names: list[str]) -> str:
@@ -71,5 +71,5 @@ def views(result: InspectionResult) -> None:
     for name, view in sorted(pairs, key=lambda p: p[0] != first):
         with containers[name]:
             guarded(view, result)
-    _url_sync(key="tab_url")
+    _url_sync(key="tab_url", data={"tabs": names})
     state.sync_url()  # graph options and the stage pair belong in the link too
