@@ -114,7 +114,9 @@ class Worker:
 
     def __init__(self, launch: Launch) -> None:
         self.launch = launch
-        self.uid = SANDBOX_UID_BASE + next(_SERIALS) % SANDBOX_UIDS
+        # Its own uid, so its children's thread limit is theirs alone; the server's pid spreads
+        # replicas (each with its own serials) over the range.
+        self.uid = SANDBOX_UID_BASE + (os.getpid() * 64 + next(_SERIALS)) % SANDBOX_UIDS
         self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = _SPAWNER.submit(_popen, launch, theirs.fileno(), self.uid).result()
