@@ -612,7 +612,7 @@ class _View:
             if len(members) < 2 or gid in self.opts.expand:
                 continue
             types = [m.invars[i].type for i in members]
-            label = f"{name} · {len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
+            label = f"{name}\n{len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
             listing = "\n".join(f"{paths[i]}: {m.invars[i].name}:{m.invars[i].type}" for i in members)
             nid = self.node(Node(gid, "inputs", label, parent, count=len(members), details={"inputs": listing, "id": gid}))
             self.grouped.add(nid)
