@@ -328,18 +328,21 @@ def user_output_to_stderr() -> Iterator[None]:
 class StreamPrinter:
     """`--emit json-stream`: one JSON line per stage as it completes, then one line for the whole result.
 
+    A jaxpr stage is printed twice: with JAX's text as soon as it is traced, then with its model.
     Called as `on_stage(result, stages)` in this process, or with the result so far
     from a sandboxed worker (`stages` None: the ones not printed yet are printed).
     """
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.printed: set[str] = set()
+        self.printed: set[tuple[str, bool, bool]] = set()
 
     def __call__(self, result: InspectionResult, stages: list[Stage] | None = None) -> None:
+        # A jaxpr stage comes twice: its text right after tracing, then with its model.
         for stage in stages if stages is not None else result.stages:
-            if stage.id not in self.printed:
-                self.printed.add(stage.id)
+            key = (stage.id, stage.text is not None, stage.model is not None)
+            if key not in self.printed:
+                self.printed.add(key)
                 self.line({"event": "stage", "stage": dataclasses.asdict(stage)})
 
     def finish(self, result: InspectionResult) -> None:

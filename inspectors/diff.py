@@ -235,8 +235,8 @@ def _line_counts(lines: list[str]) -> tuple[int, int]:
 def hlo_diff(a: Stage, b: Stage) -> TextDiff:
     """Line diff of two HLO modules, with what the pass did to the executed instructions."""
     out = text_diff(a, b)
-    counts_a = hlo_text.opcode_counts(hlo_text.parse(a.text or ""))
-    counts_b = hlo_text.opcode_counts(hlo_text.parse(b.text or ""))
+    counts_a = hlo_text.count_opcodes(a.text or "")
+    counts_b = hlo_text.count_opcodes(b.text or "")
     out.opcodes = {
         op: [counts_a.get(op, 0), counts_b.get(op, 0)]
         for op in sorted(set(counts_a) | set(counts_b), key=lambda o: (-abs(counts_b.get(o, 0) - counts_a.get(o, 0)), o))

@@ -91,7 +91,7 @@ class Graph:
         return {
             n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
             for n in self.nodes
-            if n.kind in ("collapsed", "summary", "inputs")
+            if n.kind in ("collapsed", "summary", "inputs") or "expand" in n.details
         }
 
     def collapsible(self) -> dict[str, str]:
@@ -121,8 +121,8 @@ class GraphOptions:
     edge_labels: bool = True
     legend: bool = True
     long_edges: int = 12
-    group_inputs: bool = True  # many inputs drawn as one node per pytree prefix
     heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
+    group_inputs: bool = True  # many inputs drawn as one node per pytree prefix
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
@@ -408,7 +408,8 @@ def find_folds(
 
 
 def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
-    """Return ids of equations matching a query: a primitive, a variable, or a source line (`line 12`)."""
+    """Return ids of equations matching a query: a primitive, a variable, a source line (`line 12`),
+    or a function or scope name (`softmax`: a jit's name, the function a line is in, a name-stack scope)."""
     q = query.strip()
     if not q:
         return []
@@ -419,7 +420,7 @@ def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]
             ok = e.source is not None and e.source.line == int(m.group(1))
         else:
             names = {v.name for v in e.invars + e.outvars if not v.literal}
-            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive)
+            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive) or _named(e, q)
             # Model scopes too: `layer_3`, `attention`, `Dense_0`, `layer_3/attention`.
             ok = ok or (len(q) > 2 and q in "/".join(scope_path(e)))
         if ok:
@@ -440,6 +441,13 @@ def line_scopes(model: JaxprModel, line: int) -> dict[str, list[str]]:
         if e.source is not None and e.source.line == line:
             out.setdefault("/".join(scope_path(e)), []).append(e.id)
     return out
+
+
+def _named(e: Equation, q: str) -> bool:
+    """True when `q` names the equation's jit, its function, or a scope on its name stack."""
+    function = e.source.function if e.source else ""
+    scopes = re.split(r"[/()]", e.name_stack)
+    return len(q) > 2 and (e.params.get("name") == q or function == q or q in scopes)
 
 
 def ancestors(eqn_id: str) -> list[str]:

@@ -158,12 +158,24 @@ def build_model(
     equations map to the innermost frame running them.
     """
     printed = PrintedJaxpr(closed_jaxpr.jaxpr)
+    return printed.text, model_of(printed, closed_jaxpr, filename, source, arg_paths, codes)
+
+
+def model_of(
+    printed: PrintedJaxpr,
+    closed_jaxpr: Any,
+    filename: str,
+    source: str,
+    arg_paths: list[str] | None = None,
+    codes: frozenset | None = None,
+) -> JaxprModel:
+    """Return the structured model of a ClosedJaxpr already printed (its text shown first, the model after)."""
     builder = _Builder(printed, filename, source.splitlines(), codes)
     model = builder.model(closed_jaxpr.jaxpr, "", None)
     if arg_paths and len(arg_paths) == len(model.invars):
         model.arg_paths = list(arg_paths)
     model.const_values = [_short(c) for c in closed_jaxpr.consts]
-    return printed.text, model
+    return model
 
 
 def _short(value: Any) -> str:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from inspectors import hlo_text
 from inspectors.hlo_text import HloTables
 from inspectors.mlir_text import Loc, func_name, loc_aliases, op_of, parse_loc, trailing_loc  # noqa: F401 - re-exported
-from inspectors.results import Equation, InspectionResult, walk
+from inspectors.results import Equation, InspectionResult, LineInfo, OpLoc, SourceMap, walk
 from inspectors.styles import line_color  # noqa: F401 - one palette, re-exported
-from inspectors.teaching_results import LineInfo, OpLoc, SourceMap
 
 # --- palette ----------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ DUMP_OPTIONS = {"xla_dump_hlo_pass_re": ".*", "xla_dump_hlo_as_text": True}
 # XLA writes the whole module about 40 times (each pipeline's start, each changed pass):
 # above this many bytes of unoptimized HLO the dump would crowd a sandbox's private /tmp.
 MAX_MODULE_BYTES = int(os.environ.get("JAXPR_EXPLORER_PASS_DUMP_MAX_MB", "1")) * 1_000_000
+MAX_KERNEL_BYTES = 1_000_000  # one kernel's LLVM IR or assembly kept in the result
 # `module_0003.jit_f.0014.<pipeline>.after_<pass>.before_<next>.txt`, or a pass's own
 # checkpoints: `module_0003.jit_f.0017.copy-insertion.after_removing_unnecessary_copies.txt`.
 _PASS_FILE = re.compile(r"^module_(\d+)\.(.+)\.(\d{4})\.([^.]+)\.after_(.+?)(?:\.before_(.+))?\.txt$")
@@ -160,31 +161,46 @@ def _kernels(folder: str, names: list[str], module: str, disassemble: bool) -> l
         if name.startswith(module + ".") and name.endswith(ir_suffix) and not name.startswith(obj_prefix):
             kernel = name[len(module) + 1 : -len(ir_suffix)]
             kernels.setdefault(kernel, Kernel(kernel)).llvm = _read(folder, name)
-    tool = shutil.which("objdump")
-    for name in names:
-        if name.startswith(obj_prefix) and name.endswith(".o"):
-            kernel = kernels.setdefault(name[len(obj_prefix) : -2], Kernel(name[len(obj_prefix) : -2]))
-            kernel.asm, kernel.asm_note = _disassemble(tool, os.path.join(folder, name), kernel.name + ".o", disassemble)
+    objects = {name[len(obj_prefix) : -2]: name for name in names if name.startswith(obj_prefix) and name.endswith(".o")}
+    listings, note = _disassemble(folder, objects, disassemble)
+    for kernel_name in objects:
+        kernel = kernels.setdefault(kernel_name, Kernel(kernel_name))
+        kernel.asm = listings.get(kernel_name)
+        kernel.asm_note = "" if kernel.asm is not None else note or "objdump printed nothing for this kernel"
     return sorted(kernels.values(), key=lambda k: k.name)
 
 
 NO_PROGRAMS = "assembly is unavailable here: this process may not start programs such as objdump (a sandbox)"
 
 
-def _disassemble(tool: str | None, path: str, shown: str, allowed: bool = True) -> tuple[str | None, str]:
-    """Return (assembly, note) of an object file through objdump."""
+def _disassemble(folder: str, objects: dict[str, str], allowed: bool) -> tuple[dict[str, str], str]:
+    """Disassemble every kernel's object file with one objdump run; return ({kernel: listing}, note)."""
+    if not objects:
+        return {}, ""
     if not allowed:
-        return None, NO_PROGRAMS
+        return {}, NO_PROGRAMS
+    tool = shutil.which("objdump")
     if tool is None:
-        return None, "assembly is unavailable: objdump (binutils) is not installed"
+        return {}, "assembly is unavailable: objdump (binutils) is not installed"
+    paths = {os.path.join(folder, file): kernel for kernel, file in objects.items()}
     try:
-        proc = subprocess.run([tool, "-d", "--no-show-raw-insn", path], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([tool, "-d", "--no-show-raw-insn", *paths], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"assembly is unavailable: objdump could not run here ({type(exc).__name__})"
+        return {}, f"assembly is unavailable: objdump could not run here ({type(exc).__name__})"
     if proc.returncode != 0:
-        return None, f"assembly is unavailable: objdump failed ({proc.stderr.strip()[:200]})"
-    # objdump names the temporary file it read: name the kernel instead.
-    return proc.stdout.replace(path, shown), ""
+        return {}, f"assembly is unavailable: objdump failed ({proc.stderr.strip()[:200]})"
+    return _split_listing(proc.stdout, paths), ""
+
+
+def _split_listing(listing: str, paths: dict[str, str]) -> dict[str, str]:
+    """Split objdump's output over several files (`<path>:     file format ...`) by kernel."""
+    out: dict[str, str] = {}
+    starts = sorted((listing.find(f"\n{path}:"), path) for path in paths if f"\n{path}:" in listing)
+    for i, (start, path) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(listing)
+        # objdump names the temporary file it read: name the kernel instead.
+        out[paths[path]] = listing[start:end].replace(path, paths[path] + ".o")
+    return out
 
 
 def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
@@ -216,18 +232,26 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
 
 
 def kernel_stages(dump: XlaDump) -> list[Stage]:
-    """Return `llvm:NAME` and `asm:NAME` per kernel XLA emitted."""
+    """Return `llvm:NAME` and `asm:NAME` per kernel XLA emitted (texts over MAX_KERNEL_BYTES say so instead)."""
     stages = []
     for k in dump.kernels:
         if k.llvm is not None:
-            stages.append(Stage(id=f"llvm:{k.name}", kind="llvm", name=k.name, text=k.llvm, group="kernels"))
-        stages.append(Stage(id=f"asm:{k.name}", kind="asm", name=k.name, text=k.asm, note=k.asm_note, group="kernels"))
+            stages.append(_kernel_stage(f"llvm:{k.name}", "llvm", k.name, k.llvm, ""))
+        stages.append(_kernel_stage(f"asm:{k.name}", "asm", k.name, k.asm, k.asm_note))
     return stages
+
+
+def _kernel_stage(stage_id: str, kind: str, name: str, text: str | None, note: str) -> Stage:
+    """A kernel's stage; a text too large to send along is left out, with a note saying so."""
+    if text is not None and len(text) > MAX_KERNEL_BYTES:
+        note = f"this kernel's {kind} is {len(text) / 1e6:.1f} MB: not kept (limit {MAX_KERNEL_BYTES / 1e6:g} MB)"
+        text = None
+    return Stage(id=stage_id, kind=kind, name=name, text=text, note=note, group="kernels")
 
 
 def _stats(text: str) -> dict[str, int]:
     """Instruction counts by opcode, outside fusion bodies."""
-    return hlo_text.opcode_counts(hlo_text.parse(text))
+    return hlo_text.count_opcodes(text)
 
 
 def pass_listing(stages: list[Stage]) -> str:

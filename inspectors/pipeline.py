@@ -25,8 +25,9 @@ import jax.extend.core as jex  # noqa: E402
 
 from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
+from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.dead import dead_program_note  # noqa: E402
-from inspectors.jaxpr_model import build_model, count_primitives  # noqa: E402
+from inspectors.jaxpr_model import count_primitives, model_of  # noqa: E402
 
 CACHE_SIZE = 64
 _cache: OrderedDict[str, InspectionResult] = OrderedDict()
@@ -101,6 +102,9 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
+    _map_and_trace_back(result)
+    if on_stage and (result.source_map or result.provenance):
+        on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
         _cache[key] = result
         while len(_cache) > CACHE_SIZE:
@@ -114,6 +118,21 @@ def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, An
     Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
     """
     return dataclasses.replace(result, stages=list(stages)).to_dict()
+
+
+def _map_and_trace_back(result: InspectionResult) -> None:
+    """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
+    if result.model_after is None and result.model_before is None:
+        return
+    from inspectors import mapping, provenance
+
+    start = time.perf_counter()
+    try:
+        result.source_map = mapping.source_map(result)
+        result.provenance = provenance.provenance_of(result, result.source_map)
+    except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
+        result.source_map, result.provenance = None, None
+    result.stage_times["maps"] = time.perf_counter() - start
 
 
 class _Emitter:
@@ -219,8 +238,14 @@ def run_callable(
     static = transforms.static_argnums(pipeline)
     with jax.default_device(device):
         tracer = _Tracer(result, emit, chain, args, static, codes, kwargs)
-        after_error = tracer.trace_all()
-        emit.flush()
+        try:
+            after_error = tracer.trace_all()
+        finally:  # the texts go out first (even when tracing `f` itself failed), then the models
+            emit.flush()
+            start = time.perf_counter()
+            tracer.build_models()
+            result.stage_times["models"] = time.perf_counter() - start
+            emit.flush()
         if after_error:
             result.error = after_error
             raise _StageFailed
@@ -354,6 +379,7 @@ class _Tracer:
         self.jitted = jax.jit(_plain(chain.fns[-1]), static_argnums=static)
         self.paths = arg_paths(chain.fns[0], args, static, kwargs)
         self.closed: dict[int, Any] = {}  # ClosedJaxpr of each traced stage
+        self.printed: dict[int, tuple[PrintedJaxpr, list[str]]] = {}  # its printing context and input paths
         result.stats = Stats()
 
     def trace_all(self) -> Any:
@@ -367,17 +393,13 @@ class _Tracer:
             with _stage(self.result, "trace_transformed" if n else "trace"):
                 start = time.perf_counter()
                 self._put(n, self.jitted.trace(*self.args, **self.kwargs).jaxpr, self.paths, start)
+            self.emit.flush()  # the whole pipeline's jaxpr goes out first, before the partial pipelines
         except _StageFailed:
             error, self.result.error = self.result.error, None
             name = self.chain.names[n]
             self.emit.put(Stage(id=f"jaxpr:{n}", kind="jaxpr", name=name, expression=name, error=error, group="trace"))
         for k in reversed(range(n)):  # from the outside in: a jit step already holds the jaxpr inside it
             self._trace_partial(k)
-        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
-        stats.before = dict(first.stats) if first else {}
-        stats.total_before = sum(stats.before.values())
-        stats.after = dict(last.stats) if last and last.model else {}
-        stats.total_after = sum(stats.after.values())
         return error
 
     def _trace_partial(self, k: int) -> None:
@@ -427,24 +449,38 @@ class _Tracer:
         return inner if eqn.primitive.name == "jit" and wired and isinstance(inner, jex.ClosedJaxpr) else None
 
     def _put(self, k: int, closed: Any, paths: list[str], start: float) -> None:
-        """Add the `jaxpr:k` stage built from a ClosedJaxpr traced since `start`."""
+        """Add the `jaxpr:k` stage (JAX's text) of a ClosedJaxpr traced since `start`; its model comes later."""
         self.closed[k] = closed
-        req = self.result.request
-        text, model = build_model(closed, req.filename, req.source, paths, self.codes)
+        printed = PrintedJaxpr(closed.jaxpr)
         t = self.chain.pipeline[k - 1] if k > 0 else None
         stage = Stage(
             id=f"jaxpr:{k}",
             kind="jaxpr",
             name=self.chain.names[k],
             expression=self.chain.names[k],
-            text=text,
-            model=model,
-            stats=count_primitives(model),
+            text=printed.text,
             time_s=time.perf_counter() - start,
             group="trace",
             transform=str(t) if t else "",
         )
         self.emit.put(stage)
+        self.printed[k] = (printed, paths)
+
+    def build_models(self) -> None:
+        """Give every traced jaxpr stage its structured model and counts (after the texts went out)."""
+        req = self.result.request
+        for k, (printed, paths) in sorted(self.printed.items()):
+            stage = self.result.find(f"jaxpr:{k}")
+            stage.model = model_of(printed, self.closed[k], req.filename, req.source, paths, self.codes)
+            stage.stats = count_primitives(stage.model)
+            stage.group = "models"
+            self.emit.put(stage)
+        n = len(self.chain.pipeline)
+        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
+        stats.before = dict(first.stats) if first and first.model else {}
+        stats.total_before = sum(stats.before.values())
+        stats.after = dict(last.stats) if last and last.model else {}
+        stats.total_after = sum(stats.after.values())
 
 
 class ArgRecorder:

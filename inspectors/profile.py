@@ -32,8 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors import mapping
-from inspectors.hlo_graph import HloInstr, _callees, parse_hlo
+from inspectors import hlo_text, mapping
 from inspectors.results import (
     InspectionResult,
     LineProfile,
@@ -65,6 +64,11 @@ DATA = frozenset(
     scatter iota convert reverse sort bitcast-convert""".split()
 )
 CONTROL = frozenset({"while", "conditional", "call"})  # their events enclose their bodies' events
+COLLECTIVES = frozenset(
+    """all-reduce all-reduce-start all-reduce-done all-gather all-gather-start all-gather-done
+    reduce-scatter all-to-all collective-permute collective-permute-start collective-permute-done
+    collective-broadcast""".split()
+)  # time spent waiting for the other devices: no roofline
 TRIVIAL = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all"})
 
 # What an op mostly does, from the opcode of its heaviest part: the first rule that fits wins.
@@ -74,9 +78,11 @@ KIND_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda op: op in REDUCTIONS, "reduce"),
     (lambda op: op in ELEMENTWISE, "elementwise"),
     (lambda op: op in DATA, "data movement"),
+    (lambda op: op in COLLECTIVES, "collective"),
     (lambda op: op == "while", "loop"),
     (lambda op: op == "conditional", "branch"),
     (lambda op: op in ("custom-call", "call"), "call"),
+    (lambda op: op in ("fusion", *TRIVIAL), "data movement"),  # a fusion of bitcasts and copies
 ]
 
 
@@ -106,14 +112,14 @@ def _dims_attr(attrs: str, key: str) -> list[int]:
     return [int(d) for d in m.group(1).split(",") if d] if m else []
 
 
-def _dot_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def _dot_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """2 × result elements × contracted size (the lhs's contracting dimensions)."""
     lhs = arrays(types.get(ins.operands[0], "")) if ins.operands else []
     contracted = math.prod(lhs[0][1][d] for d in _dims_attr(ins.attrs, "lhs_contracting_dims")) if lhs else 1
     return 2.0 * elements(ins.type) * contracted
 
 
-def _conv_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def _conv_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """2 × result elements × kernel elements per output feature."""
     kernel = arrays(types.get(ins.operands[1], "")) if len(ins.operands) > 1 else []
     labels = re.search(r"dim_labels=\w+_(\w+)->", ins.attrs)
@@ -124,7 +130,7 @@ def _conv_flops(ins: HloInstr, types: dict[str, str]) -> float:
     return 2.0 * elements(ins.type) * math.prod(dims) / max(out_features, 1)
 
 
-def instruction_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def instruction_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """Return an instruction's FLOPs estimated from its shapes (0 for data movement and control)."""
     if ins.opcode == "dot":
         return _dot_flops(ins, types)
@@ -137,7 +143,7 @@ def instruction_flops(ins: HloInstr, types: dict[str, str]) -> float:
     return 0.0
 
 
-def instruction_bytes(ins: HloInstr, types: dict[str, str]) -> float:
+def instruction_bytes(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """Return the bytes an executed op reads (its operands) and writes (its result)."""
     return sum(nbytes(types.get(o, "")) for o in ins.operands) + nbytes(ins.type)
 
@@ -150,25 +156,25 @@ class Module:
     """The compiled HLO module: instructions by name, their computation's types, their source."""
 
     name: str
-    instructions: dict[str, tuple[str, HloInstr]]  # name → (computation, instruction)
-    comps: dict[str, list[HloInstr]]
+    instructions: dict[str, tuple[str, hlo_text.Instruction]]  # name → (computation, instruction)
+    comps: dict[str, list[hlo_text.Instruction]]
     types: dict[str, dict[str, str]]  # computation → instruction name → type
     locs: dict[str, Any]  # name → mapping.OpLoc (line, primitive, phase, text line)
 
     @classmethod
     def read(cls, hlo: str, filename: str) -> Module:
-        """Parse optimized HLO text once (through `hlo_graph` and `mapping`, the project's parsers)."""
-        comps, _ = parse_hlo(hlo)
-        m = re.match(r"HloModule\s+([\w.\-]+)", hlo)
+        """Read optimized HLO text with the project's parsers: `hlo_text` (structure), `mapping` (sources)."""
+        parsed = hlo_text.parse(hlo)
+        comps = {name: comp.instructions for name, comp in parsed.computations.items()}
         return cls(
-            name=m.group(1) if m else "",
+            name=parsed.name,
             instructions={i.name: (c, i) for c, lst in comps.items() for i in lst},
             comps=comps,
             types={c: {i.name: i.type for i in lst} for c, lst in comps.items()},
             locs={op.name: op for op in mapping.hlo_ops(hlo, filename)},
         )
 
-    def located(self, ins: HloInstr) -> Any:
+    def located(self, ins: hlo_text.Instruction) -> Any:
         """Return the source of an instruction with a user line: its own, else its reducer's.
 
         XLA leaves some instructions it creates without metadata (a `reduce-window` that
@@ -181,17 +187,14 @@ class Module:
         region = self.comps.get(m.group(1), []) if m else []
         return next((self.locs[i.name] for i in region if getattr(self.locs.get(i.name), "line", None)), None)
 
-    def fused(self, ins: HloInstr) -> list[tuple[str, HloInstr]]:
+    def fused(self, ins: hlo_text.Instruction) -> list[tuple[str, hlo_text.Instruction]]:
         """Return the instructions a fusion runs (nested fusions opened), trivial ones left out."""
         out = []
-        for role, comp in _callees(ins):
-            if role != "fused":
-                continue
-            for inner in self.comps.get(comp, []):
-                if inner.opcode == "fusion":
-                    out += self.fused(inner)
-                elif inner.opcode not in TRIVIAL:
-                    out.append((comp, inner))
+        for inner in self.comps.get(ins.calls, []) if ins.opcode == "fusion" else []:
+            if inner.opcode == "fusion":
+                out += self.fused(inner)
+            elif inner.opcode not in TRIVIAL:
+                out.append((ins.calls, inner))
         return out
 
 
@@ -211,11 +214,16 @@ class OpEvent:
 class Measurement:
     """Op events per profiled call and wall times per call with and without the profiler."""
 
-    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded
-    walls: list[float]  # seconds per profiled call (same calls as `runs`)
+    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded (or one pooled list)
+    walls: list[float]  # seconds per profiled call (the calls `runs` stand for)
     untraced: list[float]  # seconds per call, same loop, no profiler
     warmup: int = 1
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        """Return how many calls the events stand for (figures are per call)."""
+        return max(len(self.walls), 1)
 
 
 MIN_RUNS, MAX_RUNS = 5, 50
@@ -284,17 +292,27 @@ def op_events(data: Any, module: str) -> list[list[OpEvent]]:
     return [sorted(evs, key=lambda e: e.start_ns) for evs in ordered]
 
 
+OUTLIER = 3.0  # a profiled call slower than this many times the median was descheduled: left out
+
+
 def split_runs(
     groups: list[list[OpEvent]], walls: list[float], warmup: int, untraced: list[float]
 ) -> Measurement:
-    """Pair event groups with the calls that made them; drop the warm-up calls."""
+    """Pair event groups with the calls that made them; drop the warm-up calls and outliers."""
     notes = []
     if len(groups) == len(walls):
         runs, kept = groups[warmup:], walls[warmup:]
+        limit = OUTLIER * statistics.median(kept) if kept else math.inf
+        steady = [(r, w) for r, w in zip(runs, kept, strict=True) if w <= limit]
+        if len(steady) < len(kept):
+            notes.append(
+                f"{len(kept) - len(steady)} of {len(kept)} calls left out: over {OUTLIER:g}× the median"
+            )
+        runs, kept = [r for r, _ in steady], [w for _, w in steady]
     else:
         # No per-call ids (or some calls recorded no ops): pool the events over all calls.
         pooled = [e for g in groups for e in g]
-        runs, kept, warmup = ([pooled] if pooled else []), [sum(walls)], 0
+        runs, kept, warmup = ([pooled] if pooled else []), walls, 0
         notes.append(f"{len(groups)} event groups for {len(walls)} calls: events pooled over all calls")
     return Measurement(runs, kept, untraced, warmup, notes)
 
@@ -391,19 +409,32 @@ class EquationIndex:
     """Equations of the transformed jaxpr by (line, primitive), with their phase and provenance."""
 
     def __init__(self, result: InspectionResult) -> None:
-        self.by_key: dict[tuple[int, str], list[tuple[str, str, str]]] = defaultdict(list)
+        self.by_key: dict[tuple[int, str], list[tuple[str, str, str, list[int]]]] = defaultdict(list)
         self.lines_of: dict[str, set[int]] = defaultdict(set)  # primitive → user lines
         for eqn in walk(result.model_after):
             if eqn.source and mapping.same_file(eqn.source.file, result.request.filename):
                 key = (eqn.source.line, eqn.primitive)
-                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance))
+                shape = arrays(eqn.outvars[0].type) if eqn.outvars else []
+                dims = shape[0][1] if shape else []
+                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance, dims))
                 self.lines_of[eqn.primitive].add(eqn.source.line)
 
-    def match(self, line: int | None, primitive: str, phase: str) -> list[tuple[str, str]]:
-        """Return (id, provenance) of the equations an instruction came from (same phase first)."""
+    def match(
+        self, line: int | None, primitive: str, phase: str, dims: list[int] | None = None
+    ) -> list[tuple[str, str]]:
+        """Return (id, provenance) of the equations an instruction came from.
+
+        Candidates share its line and primitive; those of its phase, then of its result
+        shape, are preferred (a loop over layers puts every layer's dot on one line).
+        """
         found = self.by_key.get((line, primitive), []) if line is not None else []
-        same = [(i, prov) for i, ph, prov in found if ph == phase]
-        return same or [(i, prov) for i, _, prov in found]
+        found = [f for f in found if f[1] == phase] or found
+        found = (
+            [f for f in found if f[3] == dims]
+            or [f for f in found if sorted(f[3]) == sorted(dims or [])]
+            or found
+        )
+        return [(i, prov) for i, _, prov, _ in found]
 
     def only_line(self, primitives: list[str]) -> int | None:
         """Return the one user line where all equations of these primitives are, if there is one."""
@@ -445,7 +476,7 @@ class Resolver:
                 for o in ins.operands:
                     self.users[o].append(ins.name)
 
-    def source(self, ins: HloInstr, executed: HloInstr) -> Source:
+    def source(self, ins: hlo_text.Instruction, executed: hlo_text.Instruction) -> Source:
         """Return an instruction's source: metadata, its reducer's, the primitive's only line,
         a computing neighbour's, else the executed op's (a fusion's own metadata)."""
         loc = self.module.locs.get(ins.name)
@@ -459,7 +490,9 @@ class Resolver:
         src.primitive = guess if contraction or not named else named[0]
         return src
 
-    def _line(self, ins: HloInstr, executed: HloInstr, named: list[str], loc: Any) -> Source:
+    def _line(
+        self, ins: hlo_text.Instruction, executed: hlo_text.Instruction, named: list[str], loc: Any
+    ) -> Source:
         """Return the line (and phase) of an instruction from the best evidence there is."""
         found = self.module.located(ins)
         if found is not None:
@@ -480,23 +513,30 @@ class Resolver:
         candidates = OPCODE_PRIMITIVES.get(opcode, ("",))
         return next((p for p in candidates if (line, p) in self.eqns.by_key), candidates[0])
 
-    def neighbour(self, ins: HloInstr) -> Any:
-        """Return the nearest operand or user with a user line (breadth first, a few hops)."""
-        seen, frontier = {ins.name}, [ins.name]
-        for _ in range(NEIGHBOUR_HOPS):
+    def neighbour(self, ins: hlo_text.Instruction) -> Any:
+        """Return the best nearby instruction with a user line, a few hops away at most.
+
+        When XLA rewrites an op (a dot with a vector becomes a dot and bitcasts), what is
+        left of the original op keeps its metadata: a neighbour named after the same
+        primitive wins, then the nearest, then a user over an operand.
+        """
+        want = OPCODE_PRIMITIVES.get(ins.opcode, ())
+        seen, frontier, found = {ins.name}, [ins.name], []
+        for hops in range(NEIGHBOUR_HOPS):
             nxt = []
             for name in frontier:
-                around = [*self.module.instructions[name][1].operands, *self.users.get(name, [])]
-                for other in around:
+                around = [(o, 1) for o in self.users.get(name, [])]
+                around += [(o, 2) for o in self.module.instructions[name][1].operands]
+                for other, side in around:
                     if other in seen or other not in self.module.instructions:
                         continue
                     seen.add(other)
-                    found = self.module.located(self.module.instructions[other][1])
-                    if found is not None:
-                        return found
+                    loc = self.module.located(self.module.instructions[other][1])
+                    if loc is not None:
+                        found.append((loc.primitive.split(";")[0] not in want, hops, side, len(found), loc))
                     nxt.append(other)
             frontier = nxt
-        return None
+        return min(found)[-1] if found else None
 
 
 # Inside a fusion these cost next to nothing (they become index arithmetic in the loop).
@@ -511,27 +551,29 @@ def parts_of(name: str, resolver: Resolver) -> tuple[list[ProfilePart], str]:
     members = module.fused(ins) if ins.opcode == "fusion" else []
     fused = bool(members)
     members = members or [(comp, ins)]
-    parts, provs = [], []
+    groups: dict[tuple, ProfilePart] = {}
+    provs: list[str] = []
     for member_comp, member in members:
         src = resolver.source(member, ins)
         flops = instruction_flops(member, module.types[member_comp])
-        found = resolver.eqns.match(src.line, src.primitive, src.phase)
-        provs += [prov for _, prov in found]
+        shape = arrays(member.type)
+        dims = shape[0][1] if shape else None
         weight = max(flops, float(elements(member.type)), 1.0)
-        parts.append(
-            ProfilePart(
-                instruction=member.name,
-                opcode=member.opcode,
-                primitive=src.primitive,
-                line=src.line,
-                phase=src.phase,
-                weight=weight * (FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0),
-                flops=flops,
-                text_line=src.text_line,
-                equations=[i for i, _ in found],
-                inferred=src.inferred,
-            )
-        )
+        weight *= FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0
+        key = (src.line, src.primitive, src.phase, member.opcode, src.inferred, tuple(dims or ()))
+        part = groups.get(key)
+        if part is None:
+            found = resolver.eqns.match(src.line, src.primitive, src.phase, dims)
+            provs += [prov for _, prov in found]
+            part = groups[key] = ProfilePart(
+                instructions=[], opcode=member.opcode, primitive=src.primitive, line=src.line,
+                phase=src.phase, weight=0.0, equations=[i for i, _ in found], inferred=src.inferred,
+            )  # fmt: skip
+        part.instructions.append(member.name)
+        part.text_lines += [src.text_line] if src.text_line else []
+        part.weight += weight
+        part.flops += flops
+    parts = list(groups.values())
     total = sum(p.weight for p in parts)
     for p in parts:
         p.weight /= total
@@ -611,7 +653,7 @@ def roofline(op: ProfileOp, peaks: tuple[float, float] | None) -> None:
         return
     op.flops_per_s = op.flops / op.busy_s if op.flops else None
     op.bytes_per_s = op.bytes / op.busy_s if op.bytes else None
-    if not peaks or not op.bytes:
+    if not peaks or not op.bytes or op.kind == "collective":
         return
     peak_flops, peak_bytes = peaks
     intensity = (op.flops or 0.0) / op.bytes
@@ -630,7 +672,7 @@ def attribute(
     device: str,
 ) -> Profile:
     """Turn a measurement into the profile: ops hottest first, then lines."""
-    n = max(len(meas.runs), 1)
+    n = meas.calls
     control = lambda name: name in module.instructions and module.instructions[name][1].opcode in CONTROL  # noqa: E731
     times: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -643,7 +685,7 @@ def attribute(
         for name, ns in _busy(events).items():
             busy[name] += ns
     covered_s = sum(times.values()) * 1e-9 / n
-    wall_s = max(statistics.fmean(meas.walls) if meas.walls else 0.0, covered_s)
+    wall_s = statistics.fmean(meas.walls) if meas.walls else 0.0
     resolver = Resolver(module, EquationIndex(result))
     unknown = sorted(name for name in times if name not in module.instructions)
     ops = [
@@ -656,6 +698,8 @@ def attribute(
     traced = statistics.median(meas.walls) if meas.walls else 0.0
     fastest, fastest_untraced = min(meas.walls, default=0.0), min(meas.untraced, default=0.0)
     notes = list(meas.notes)
+    if covered_s > wall_s:  # the profiler's clock and ours disagree: say so rather than hide it
+        notes.append(f"op events ({fmt_time(covered_s)}) exceed the wall time per call ({fmt_time(wall_s)})")
     if unknown:
         notes.append(f"events of ops not in the compiled HLO: {', '.join(unknown[:5])}")
     profile = Profile(
@@ -707,16 +751,13 @@ def line_profiles(profile: Profile, source: str) -> list[LineProfile]:
 
 PLURALS = {"dot": "dots", "convolution": "convolutions", "reduce": "reductions", "loop": "loops",
            "branch": "branches", "call": "calls", "elementwise": "elementwise ops",
-           "data movement": "data movements", "other": "other ops"}  # fmt: skip
+           "data movement": "data movements", "collective": "collectives", "other": "other ops"}  # fmt: skip
 
 
 def line_summary(row: LineProfile) -> str:
     """Return "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"."""
     where = f"line {row.line}" if row.line is not None else "no line (added by XLA)"
-    ops = ", ".join(
-        f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}"
-        for kind, n in sorted(row.ops.items(), key=lambda kv: (-kv[1], kv[0]))
-    )
+    ops = ", ".join(f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}" for kind, n in row.ops.items())
     text = f"{where}: {100 * row.share:.1f} % of the time" + (f", {ops}" if ops else "")
     if {"forward", "backward"} & row.phases.keys():
         split = [
@@ -753,8 +794,9 @@ def instruction_heat(profile: Profile) -> dict[str, float]:
     for op in profile.ops:
         out[op.name] = out.get(op.name, 0.0) + op.share
         for part in op.parts:
-            if part.instruction != op.name:
-                out[part.instruction] = out.get(part.instruction, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for name in part.instructions:
+                    out[name] = out.get(name, 0.0) + op.share * part.weight / len(part.instructions)
     return out
 
 
@@ -765,8 +807,9 @@ def hlo_text_heat(profile: Profile) -> dict[int, float]:
         if op.text_line:
             out[op.text_line] = out.get(op.text_line, 0.0) + op.share
         for part in op.parts:
-            if part.text_line and part.instruction != op.name:
-                out[part.text_line] = out.get(part.text_line, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for n in part.text_lines:
+                    out[n] = out.get(n, 0.0) + op.share * part.weight / len(part.text_lines)
     return out
 
 
@@ -801,16 +844,22 @@ def header(profile: Profile) -> str:
     )
 
 
+def phase_text(op: ProfileOp) -> str:
+    """Return an op's grad phase, marked `·vmap` when its equations were batched by vmap."""
+    return (op.phase + " ·vmap" if "vmap(" in op.provenance else op.phase).strip()
+
+
 def table(profile: Profile) -> str:
     """Return `--emit profile`: one row per compiled op or fusion, hottest first."""
     head = f"# {'share':>7}  {'time':>9}  {'calls':>6}  {'op':<34} {'line':<9} {'kind':<13} {'phase':<16} {'FLOP/s':>12} {'bytes/s':>10}  bound"
     rows = [head]
     for op in profile.ops:
         line = f"line {op.line}" if op.line is not None else "no line"
+        phase = phase_text(op) or "-"
         calls = f"{op.calls:g}" if op.calls < 1e5 else f"{op.calls:.3g}"
         rows.append(
             f"{100 * op.share:7.1f} %  {fmt_time(op.time_s):>9}  {calls:>6}  {op.name:<34} {line:<9} "
-            f"{op.kind:<13} {op.phase or '-':<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
+            f"{op.kind:<13} {phase:<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
             f"{fmt_rate(op.bytes_per_s, 'B/s'):>10}  {op.bound or '-'}"
         )
     return "\n".join(rows) + "\n"

@@ -14,19 +14,35 @@ from collections.abc import Iterator
 
 from inspectors import hlo_text
 from inspectors.mapping import phase, walk
-from inspectors.results import Equation, InspectionResult, JaxprModel, VarInfo
-from inspectors.teaching_results import (
+from inspectors.results import (
     BatchedVar,
     ConstantInfo,
+    Equation,
     FusionInfo,
     GradProvenance,
+    InspectionResult,
     IntroducedEqn,
+    JaxprModel,
     JitProvenance,
     MatchedEqn,
+    Provenance,
     Residual,
     SourceMap,
+    VarInfo,
     VmapProvenance,
 )
+
+
+def provenance_of(result: InspectionResult, smap: SourceMap) -> Provenance:
+    """What grad, vmap and jit did to this result's program (each part only where it applies)."""
+    out = Provenance()
+    grad = grad_provenance(result.model_after)
+    out.grad = grad if grad.forward or grad.backward else None
+    vmap = vmap_provenance(result.model_before, result.model_after)
+    out.vmap = vmap if vmap.batched or vmap.introduced else None
+    out.jit = jit_provenance(result, smap) if result.hlo else None
+    return out
+
 
 # --- grad -------------------------------------------------------------------------------------
 

@@ -60,8 +60,13 @@ class SourceTooLarge(ValueError):
     """The program is larger than the size limit."""
 
 
-def source_problem(source: str, limit_kb: int = MAX_SOURCE_KB) -> str | None:
-    """Return why `source` is too large to accept, or None."""
+def source_problem(source: str, limit_kb: int | None = None) -> str | None:
+    """Return why `source` is too large to accept (default limit: JAXPR_EXPLORER_SOURCE_KB), or None."""
+    if limit_kb is None:
+        try:
+            limit_kb = int(os.environ.get("JAXPR_EXPLORER_SOURCE_KB") or MAX_SOURCE_KB)
+        except ValueError:
+            limit_kb = MAX_SOURCE_KB
     size = len(source.encode("utf-8", errors="replace"))
     if size <= limit_kb * 1024:
         return None

@@ -15,6 +15,7 @@ from inspectors.results import (  # noqa: F401 - re-exported for existing import
     LineInfo,
     MatchedEqn,
     OpLoc,
+    Provenance,
     Residual,
     SourceMap,
     VmapProvenance,

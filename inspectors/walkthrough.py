@@ -21,8 +21,17 @@ import numpy as np
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import InspectionResult, Request, request_from_dict, walk
-from inspectors.teaching_results import ArgAval, JvpStep, VmapRun, VmapStep, Walkthrough
+from inspectors.results import (
+    ArgAval,
+    InspectionResult,
+    JvpStep,
+    Request,
+    VmapRun,
+    VmapStep,
+    Walkthrough,
+    request_from_dict,
+    walk,
+)
 
 jax = jaxsetup.jax()
 
@@ -30,7 +39,8 @@ import jax.extend.core as jex  # noqa: E402
 
 from inspectors import pipeline, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
-from inspectors.jaxpr_model import build_model, type_str  # noqa: E402
+from inspectors._jax_private import PrintedJaxpr  # noqa: E402
+from inspectors.jaxpr_model import model_of, type_str  # noqa: E402
 
 MAX_STEPS = 200  # equations recorded; the interpreter still runs them all
 MAX_JVP_TEXTS = 60  # per-step jvp jaxprs printed (each costs a trace)
@@ -48,14 +58,15 @@ def walkthrough(request: Request, *, inspect_stages: bool = True) -> Walkthrough
     except Exception as exc:  # noqa: BLE001 - the user's code failing is data
         out.error = to_error("load", exc, request.filename, request.source)
         return out
+    # The chain first: steps 3 and 5-7 read its stages (the jaxpr of `f`, lowering, XLA's passes, timing).
+    if inspect_stages:
+        out.inspection = _inspect(request)
     # Under vmap the inputs are batches: trace and jvp one example, then run vmap on the batch.
     example = per_example(args, axes) if axes is not None else args
     if _trace(out, f, example, static, request):
         _interpret(out, f, example, static, request)
         if axes is not None:
             out.vmap = vmap_interpret(out, f, args, axes, static, request)
-    if inspect_stages:
-        out.inspection = _inspect(request)
     return out
 
 
@@ -120,7 +131,13 @@ def _trace(out: Walkthrough, f: Callable, args: tuple, static: tuple[int, ...], 
             out.trace_error.kind, out.trace_error.location.code if out.trace_error.location else ""
         )
         return False
-    out.jaxpr, out.model = build_model(closed, request.filename, request.source, paths, src.function_codes(f))
+    chain = out.inspection.find("jaxpr:0") if out.inspection else None
+    printed = PrintedJaxpr(closed.jaxpr)
+    if chain is not None and chain.model is not None and chain.text == printed.text:
+        out.jaxpr, out.model = chain.text, chain.model  # the chain's own stage: no second model
+    else:
+        out.jaxpr = printed.text
+        out.model = model_of(printed, closed, request.filename, request.source, paths, src.function_codes(f))
     return True
 
 

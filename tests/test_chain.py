@@ -144,16 +144,20 @@ def test_chain_runs_from_source_to_optimized_hlo_in_order():
 
 
 def test_progressive_delivery_announces_jaxprs_before_lowering():
-    seen: list[list[str]] = []
-    request = Request(
-        source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"]
-    )
-    result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
-    assert seen[0] == ["source"]
-    assert sorted(seen[1]) == ["jaxpr:0", "jaxpr:1", "jaxpr:2"]
-    assert seen[2] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
-    assert "hlo" in seen[3]
-    assert sorted(sum(seen, [])) == sorted(s.id for s in result.stages)
+    seen: list[list[tuple[str, bool, bool]]] = []
+
+    def heard(result, stages):
+        seen.append([(s.id, s.text is not None, s.model is not None) for s in stages])
+
+    request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
+    result = inspect(request, use_cache=False, on_stage=heard)
+    assert seen[0] == [("source", True, False)]
+    assert seen[1] == [("jaxpr:2", True, False)]  # the whole pipeline's text first
+    assert seen[2] == [("jaxpr:0", True, False), ("jaxpr:1", True, False)]  # then the partial pipelines'
+    assert seen[3] == [("jaxpr:0", True, True), ("jaxpr:1", True, True), ("jaxpr:2", True, True)]  # then models
+    assert [i for i, _, _ in seen[4]] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
+    assert "hlo" in [i for i, _, _ in seen[5]]
+    assert {i for group in seen for i, _, _ in group} == {s.id for s in result.stages}
 
 
 def test_a_failing_compile_never_hides_the_jaxprs():
@@ -165,11 +169,7 @@ def test_a_failing_compile_never_hides_the_jaxprs():
     request = Request(source=code, filename="chain.py", fn="f", args="f32[3]", transforms=["jit"])
     result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
     assert result.error.stage == "compile"
-    assert [sorted(ids) for ids in seen[:3]] == [
-        ["source"],
-        ["jaxpr:0", "jaxpr:1"],
-        ["hlo-unoptimized", "stablehlo", "stablehlo-debug"],
-    ]
+    assert seen[:5] == [["source"], ["jaxpr:1"], ["jaxpr:0"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
     assert "ffi_call" in result.find("jaxpr:1").text and result.hlo is None
 
 
@@ -229,9 +229,24 @@ def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
         pool.start()
         final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
     assert final.ok, final.error and final.error.format()
-    assert seen[0] == ["source"] and seen[1] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
-    assert "stablehlo" in seen[2] and "hlo" not in seen[2] and "hlo" in seen[3]
+    assert seen[:3] == [["source"], ["source", "jaxpr:2"], ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]]
+    assert seen[3] == seen[2] and "stablehlo" in seen[4] and "hlo" not in seen[4] and "hlo" in seen[5]
     assert seen[-1] == [s.id for s in final.stages]
     here = inspect(request, use_cache=False)
     assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
     assert all(s.note == NO_PROGRAMS for s in final.of_kind("asm"))
+    assert final.source_map == here.source_map and final.provenance == here.provenance
+
+
+def test_source_map_and_provenance_come_with_the_result():
+    from inspectors.mapping import source_map
+    from inspectors.provenance import grad_provenance, jit_provenance, vmap_provenance
+
+    result = _inspect("two", "f32[3], f32[2,3]", ["grad", "vmap(in_axes=(None, 0))", "jit"])
+    assert result.source_map == source_map(result)
+    assert result.source_map.lines and any(info.eqns_after for info in result.source_map.lines)
+    assert result.provenance.grad == grad_provenance(result.model_after)
+    assert result.provenance.vmap == vmap_provenance(result.model_before, result.model_after)
+    assert result.provenance.jit == jit_provenance(result, result.source_map)
+    again = InspectionResult.from_json(result.to_json())
+    assert again.source_map == result.source_map and again.provenance == result.provenance

@@ -147,9 +147,10 @@ def test_emit_json_stream_prints_each_stage_as_it_completes(capfd, user_file):
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [e["event"] for e in events[:-1]] == ["stage"] * (len(events) - 1)
     ids = [e["stage"]["id"] for e in events[:-1]]
-    assert ids[:4] == ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert ids[:7] == ["source", "jaxpr:2", "jaxpr:0", "jaxpr:1", "jaxpr:0", "jaxpr:1", "jaxpr:2"]
+    assert [e["stage"]["model"] is None for e in events[1:7]] == [True] * 3 + [False] * 3
     assert ids.index("stablehlo") < ids.index("hlo") < ids.index("hlo-pass:0")
     assert events[-1]["event"] == "done" and events[-1]["ok"] is True and events[-1]["error"] is None
     f = exec_source(SOURCE, str(user_file)).f
     spec = jax.ShapeDtypeStruct((3,), jnp.float32)
-    assert events[2]["stage"]["text"] == str(jax.make_jaxpr(jax.grad(f))(spec, spec))
+    assert events[3]["stage"]["text"] == str(jax.make_jaxpr(jax.grad(f))(spec, spec))

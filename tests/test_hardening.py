@@ -199,6 +199,15 @@ def test_a_forged_result_is_refused_and_never_cached(pool: Pool, monkeypatch, na
     innocent(pool)
 
 
+def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
+    source = "import os, struct\nblob = b'{\"partial\": {\"jaxpr_before\": 1}}'\nos.write(3, struct.pack('>I', len(blob)) + blob)\n"
+    seen = []
+    result = inspect_in(pool, Request(source=source + GOOD, args="f32[3]"), on_partial=seen.append)
+    assert seen == [] and result.error is not None and result.error.kind == "BadResult", result.error
+    assert "a partial result: $.jaxpr_before: int where str" in result.error.message
+    innocent(pool)
+
+
 def test_a_forged_final_frame_before_the_real_one_is_refused(pool: Pool) -> None:
     source = 'import os, struct\nblob = b\'{"ok": {"entry": "forged"}}\'\nos.write(3, struct.pack(\'>I\', len(blob)) + blob)\n'
     result = attack(pool, source + GOOD)
@@ -409,3 +418,79 @@ def test_each_way_a_program_can_end_gets_a_truthful_message(pool: Pool, name: st
         assert text in result.error.message, result.error.message
     assert "replaced" not in result.error.message and "memory" not in result.error.message
     assert result.error.line == line
+
+
+# --- 8. fair queueing by client: a flood does not starve a light user ---------------------------
+
+STAMPED = "import time\nprint(time.time())\ntime.sleep({s})\n" + GOOD
+
+
+def test_a_light_client_starts_before_a_flooding_clients_waiting_requests(pool: Pool) -> None:
+    import threading
+    import time
+
+    results: dict[str, InspectionResult] = {}
+
+    def send(name: str, client: str, sleep: float) -> None:
+        request = Request(source=STAMPED.format(s=sleep) + f"# {name}\n", args="f32[3]")
+        results[name] = inspect_in(pool, request, session=name, client=client)
+
+    flood = [threading.Thread(target=send, args=(f"tab{i}", "flooder", 0.6)) for i in range(4)]
+    for thread in flood:
+        thread.start()
+        time.sleep(0.05)
+    while pool.queue_length() < 3:  # one running, three waiting
+        time.sleep(0.05)
+    light = threading.Thread(target=send, args=("light", "newcomer", 0.0))
+    light.start()
+    for thread in [*flood, light]:
+        thread.join()
+    started = {name: float(r.output.split()[0]) for name, r in results.items()}
+    assert all(r.ok for r in results.values()), [r.error.format() for r in results.values() if r.error]
+    first = min(started, key=started.get)
+    later = sorted(
+        name for name in started if name not in (first, "light") and started[name] < started["light"]
+    )
+    assert later == [], f"the flooder's waiting requests {later} started before the light user's"
+
+
+def test_a_full_queue_makes_a_heavy_clients_newest_waiter_give_way() -> None:
+    import threading
+    import time
+
+    with Pool(Limits(isolation=_mode(), **{**LIMITS, "queue": 2})) as small_queue:
+        small_queue.start()
+        results: dict[str, InspectionResult] = {}
+
+        def send(name: str, client: str) -> None:
+            request = Request(source=STAMPED.format(s=0.8) + f"# {name}\n", args="f32[3]")
+            results[name] = inspect_in(small_queue, request, session=name, client=client)
+
+        threads = [threading.Thread(target=send, args=(f"tab{i}", "flooder")) for i in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        while small_queue.queue_length() < 2:
+            time.sleep(0.05)
+        send("light", "newcomer")
+        for thread in threads:
+            thread.join()
+    assert results["light"].ok
+    refused = [n for n, r in results.items() if r.error is not None]
+    assert refused == ["tab2"] and results["tab2"].error.kind == "ServerBusy", refused
+
+
+def test_the_hosted_start_script_never_serves_as_root(root) -> None:
+    import subprocess
+
+    assert os.geteuid() == 0 or pytest.skip("started by root, the script must drop to another user")
+    done = subprocess.run(
+        [str(root / "deploy" / "run_hosted.sh")],
+        env={**os.environ, "RUN_AS": "nobody", "RUN_AS_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", (
+        done.stderr
+    )

@@ -34,7 +34,7 @@ StackFrames
 ENTRY %main (x: f32[4], y: f32[4]) -> f32[4] {
   %x = f32[4]{0} parameter(0)
   %y = f32[4]{0} parameter(1)
-  %t = (f32[4]{0}, s32[]) tuple(%x, %y)
+  %t = (f32[4]{0}, /*index=1*/s32[]) tuple(%x, %y)
   %e = f32[4]{0} exponential(%y)
   ROOT %f = f32[4]{0} fusion(%x, %e), kind=kLoop, calls=%fused
 }
@@ -56,7 +56,7 @@ def test_optimized_hlo_parses_into_computations_instructions_and_tables():
     assert (sub.op_name, sub.stack_frame_id) == ("jit(f)/sub", 1)
     assert list(module.tables.chain(1)) == [("f.py", 7, 5, "f")]
     tup = module.computations["main"].instructions[2]
-    assert (tup.type, tup.opcode, tup.operands) == ("(f32[4]{0}, s32[])", "tuple", ["x", "y"])
+    assert (tup.type, tup.opcode, tup.operands) == ("(f32[4]{0}, /*index=1*/s32[])", "tuple", ["x", "y"])
     fusion = module.computations["main"].instructions[-1]
     assert (fusion.calls, fusion.fusion_kind, fusion.attrs) == (
         "fused",
@@ -71,6 +71,8 @@ def test_optimized_hlo_parses_into_computations_instructions_and_tables():
         "exponential": 1,
         "fusion": 1,
     }
+    assert hlo_text.count_opcodes(OPTIMIZED) == hlo_text.opcode_counts(module)
+    assert hlo_text.count_opcodes(OPTIMIZED, top_level=False) == hlo_text.opcode_counts(module, top_level=False)
 
 
 def test_both_printed_forms_parse_every_instruction_line():

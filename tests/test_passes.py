@@ -106,7 +106,8 @@ def test_pass_stages_store_deltas_and_count_opcodes(result):
     fusion = next(s for s in stages if s.pass_name == "fusion")
     before_fusion = result.find(fusion.base)
     assert before_fusion.stats.get("fusion", 0) < fusion.stats["fusion"]
-    assert fusion.stats == passes.hlo_text.opcode_counts(passes.hlo_text.parse(result.text_of(fusion.id)))
+    for stage in stages:  # the quick regex count agrees with the full parse on every pass
+        assert stage.stats == passes.hlo_text.opcode_counts(passes.hlo_text.parse(result.text_of(stage.id)))
 
 
 def test_kernels_have_llvm_ir_and_assembly(result):

@@ -16,8 +16,7 @@ from pygments.formatters import HtmlFormatter
 from app import state
 from inspectors.lexers import get_lexer
 from inspectors.mapping import line_color, walk
-from inspectors.results import JaxprModel
-from inspectors.teaching_results import SourceMap
+from inspectors.results import JaxprModel, SourceMap
 
 CODE_BOX = (
     '<div class="explorer-code" style="max-height:{height}px; overflow:auto; border:1px solid #e5e7eb; '

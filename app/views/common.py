@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app import safe, state
 from app.components.painted import CODE_BOX, excerpt_html
-from inspectors.results import InspectError, InspectionResult
-from inspectors.teaching_results import SourceMap
+from inspectors.results import InspectError, InspectionResult, SourceMap
 
 STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
 STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
@@ -166,6 +166,14 @@ def queue_position(slot: Any) -> Callable[[int], None]:
     return show
 
 
+def rerun_views() -> None:
+    """Rerun the views' fragment alone (the whole page when called during a full run)."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
 def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
     """Return the result to draw and whether it is stale.
 
@@ -193,8 +201,28 @@ def memo(kind: str, result: InspectionResult, build: Callable) -> object:
     return cache[key]
 
 
+ON_DEMAND_EQUATIONS = 3000  # above this, views that map every equation wait for a click
+
+
+def built(kind: str, result: InspectionResult) -> bool:
+    """True when `memo(kind, result, ...)` has already been computed for this result."""
+    cache = st.session_state.get("_teaching_cache", {})
+    return (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")) in cache
+
+
+def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
+    """Return True when a costly view may draw: a small program, already built, or asked for by a click."""
+    total = result.stats.total_after if result.stats else 0
+    if total <= ON_DEMAND_EQUATIONS or built(kind, result):
+        return True
+    st.info(f"{total:,} equations: {what} takes a while to build for a program this size.", icon=":material/hourglass_top:")
+    return st.button(f"Build {what}", key=key, icon=":material/play_arrow:")
+
+
 def smap_of(result: InspectionResult) -> SourceMap:
-    """Return the result's source map (computed once per result)."""
+    """Return the result's source map: computed with the result in the worker (older results: once here)."""
+    if result.source_map is not None:
+        return result.source_map
     from inspectors.mapping import source_map
 
     return memo("smap", result, lambda: source_map(result))  # type: ignore[return-value]

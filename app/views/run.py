@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import inspection, safe, state
 from app.views.common import fmt_seconds, fmt_si
-from inspectors.results import InspectionResult
+from inspectors.results import InspectionResult, walk
 
 
 def run_panel(view: InspectionResult) -> None:
@@ -43,21 +43,46 @@ def run_panel(view: InspectionResult) -> None:
                 "then times repeated calls."
             )
             return
-        timing_figures(timed)
+        timing_figures(timed, view)
 
 
-def timing_figures(timed: InspectionResult) -> None:
+def where_it_stopped(timed: InspectionResult, untimed: InspectionResult | None) -> tuple[str, list[int]]:
+    """Return the stage a timed run stopped in, and the loop lines that may not end.
+
+    A worker stopped at its time limit cannot say which stage it was in. When the same
+    request without timing traced, lowered and compiled within the limit, what the timed
+    run added is running the function: the stage is `run`, and its loops are the suspects.
+    """
+    error = timed.error
+    if error is None or error.kind != "Timeout" or error.stage not in ("worker", "") or untimed is None:
+        return (error.stage if error else ""), []
+    if not untimed.ok:
+        return error.stage, []
+    loops = {e.source.line for e in walk(untimed.model_after) if e.primitive == "while" and e.source}
+    return "run", sorted(loops)
+
+
+def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = None) -> None:
     """Compile time, execution statistics, FLOP/s, memory, outputs."""
     if timed.error is not None:
-        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(timed.error.stage)}*", icon=":material/error:")
+        stage, loops = where_it_stopped(timed, untimed)
+        where = f" at line {timed.error.line}" if timed.error.line else ""
+        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(stage)}*{where}", icon=":material/error:")
         st.code(timed.error.message, language="text", wrap_lines=True)
+        if loops:
+            lines = ", ".join(f"line {n}" for n in loops)
+            st.info(
+                f"Tracing, lowering and compiling finished within the limit, so the time went into running "
+                f"the compiled function: check the loop condition at {lines} (a `lax.while_loop` or `fori_loop`).",
+                icon=":material/lightbulb:",
+            )
         return
     t = timed.timing
     if t is None:
         st.info("No timing came back.")
         return
     a, b = st.columns(2)
-    a.metric("Compile", fmt_seconds(timed.stage_times.get("compile")))
+    a.metric("Min call", fmt_seconds(t.min_s), help="The fastest call (compile time is in the line above the views)")
     b.metric(
         "Median call", fmt_seconds(t.median_s), help=f"{t.repeat} repeats × {t.number} calls on {t.device}"
     )
@@ -87,13 +112,13 @@ def timing_figures(timed: InspectionResult) -> None:
     ):
         label = name.removesuffix("_size_in_bytes").replace("_", " ").capitalize() + " memory"
         rows[label] = fmt_si(float(memory[name]), "B") if name in memory else "not available"
-    with st.expander("Cost and memory", expanded=False):
-        st.table(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
-    with st.expander(f"Outputs ({len(timed.outputs)})", expanded=True):
-        for out in timed.outputs:
-            shape = "×".join(map(str, out.shape)) or "scalar"
-            st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
-            st.code(out.preview, language="text", wrap_lines=True)
+    st.markdown("**Cost and memory**")
+    st.table(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
+    st.markdown(f"**Outputs ({len(timed.outputs)})**")
+    for out in timed.outputs:  # one block per output, never in an inner scroll box
+        shape = "×".join(map(str, out.shape)) or "scalar"
+        st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
+        st.code(out.preview, language="text", wrap_lines=True)
     if timed.output:
         with st.expander("Printed output", expanded=False):
             st.code(timed.output, language="text", wrap_lines=True)

@@ -15,7 +15,7 @@ import streamlit as st
 from app import state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import equation_lines, jaxpr_colors, op_colors, scheme
-from app.views.common import smap_of
+from app.views.common import on_demand, rerun_views, smap_of
 from app.views.graph import line_graph
 from inspectors.mapping import (
     line_color,
@@ -26,8 +26,7 @@ from inspectors.mapping import (
     ops_of_equation,
     walk,
 )
-from inspectors.results import InspectionResult
-from inspectors.teaching_results import SourceMap
+from inspectors.results import InspectionResult, SourceMap
 
 STATUS_LABELS = {
     "traced": "traced",
@@ -137,6 +136,8 @@ def source_map_tab(result: InspectionResult) -> None:
     """Source lines with colours and statuses; pick a line (or an equation, an op) to highlight."""
     if result.model_after is None and result.model_before is None:
         st.info("No source map: the inspection stopped before tracing.")
+        return
+    if not on_demand("smap", result, "the source map", "build_smap"):
         return
     smap = smap_of(result)
     rows = source_rows(smap, result.request.source)
@@ -276,4 +277,4 @@ def _clicked(result: InspectionResult, pick: dict | None) -> None:
     if not pick or not pick.get("src"):
         return
     _pick_line(int(pick["src"]), _equation_at(result, pick.get("view", ""), int(pick.get("line", 0))))
-    st.rerun()
+    rerun_views()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pandas as pd
 import streamlit as st
@@ -29,8 +30,7 @@ from app.views.provenance import fusion_table
 from app.views.run import timing_figures
 from inspectors.mapping import line_color
 from inspectors.provenance import jit_provenance
-from inspectors.results import InspectionResult, Request, request_from_dict
-from inspectors.teaching_results import SourceMap, Walkthrough
+from inspectors.results import InspectionResult, Request, SourceMap, Walkthrough, request_from_dict
 
 STEP_SHORT = ["Source", "Tracing", "Jaxpr", "Interpreter", "StableHLO", "XLA", "Run & time"]
 STEP_TITLES = [
@@ -217,9 +217,25 @@ def step_tracing(w: Walkthrough) -> None:
         )
     if w.fix:
         st.markdown("**The fix**")
-        first, _, rest = w.fix.partition("\n")
-        st.markdown(first)
-        st.code(rest or first, language="python")
+        for kind, text in fix_parts(w.fix):
+            st.code(text, language="python") if kind == "code" else st.markdown(text)
+
+
+CODE_LINE = re.compile(r"\s|[\w.]+ = |[\w.]+\(")  # indented, an assignment, or a call: code
+
+
+def fix_parts(fix: str) -> list[tuple[str, str]]:
+    """Split a suggested fix into prose and code: prose renders as prose, code in a code box."""
+    parts: list[tuple[str, str]] = []
+    for line in fix.split("\n"):
+        prose, sep, code = line.partition(": ")
+        if CODE_LINE.match(line):
+            parts.append(("code", line))
+        elif sep and CODE_LINE.match(code):
+            parts += [("prose", f"{prose}:"), ("code", code)]
+        else:
+            parts.append(("prose", line))
+    return parts
 
 
 def step_jaxpr(w: Walkthrough) -> None:
