@@ -7,7 +7,8 @@ pipeline's start and after each pass that changed it
 optimized module, and on CPU each kernel's LLVM IR (`*.ir-with-opt.ll`) and
 object file (`*.o`). This module reads that folder into stages: `hlo-pass:0` is
 the module XLA started from, `hlo-pass:I` the module after the I-th pass whose
-text changed it, stored as a line delta from the one before; `llvm:K`/`asm:K` per
+text changed it, stored as a line delta from the one before (counts by opcode come
+with `InspectionResult.stage(id)`, not at record time); `llvm:K`/`asm:K` per
 kernel (assembly through `objdump` where binutils is installed).
 """
 
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspectors import hlo_text
 from inspectors.results import Stage, line_delta
 
 DUMP_OPTIONS = {"xla_dump_hlo_pass_re": ".*", "xla_dump_hlo_as_text": True}
@@ -209,7 +209,7 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
         return []
     stages = [
         Stage(id="hlo-pass:0", kind="hlo-pass", name="before optimizations", expression=expression,
-              text=dump.before, stats=_stats(dump.before), group="passes")
+              text=dump.before, group="passes")
     ]  # fmt: skip
     previous = dump.before
     for i, p in enumerate(dump.passes, start=1):
@@ -219,7 +219,6 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
                 kind="hlo-pass",
                 name=p.pass_name,
                 expression=expression,
-                stats=_stats(p.text),
                 group="passes",
                 pipeline=p.pipeline,
                 pass_name=p.pass_name,
@@ -247,11 +246,6 @@ def _kernel_stage(stage_id: str, kind: str, name: str, text: str | None, note: s
         note = f"this kernel's {kind} is {len(text) / 1e6:.1f} MB: not kept (limit {MAX_KERNEL_BYTES / 1e6:g} MB)"
         text = None
     return Stage(id=stage_id, kind=kind, name=name, text=text, note=note, group="kernels")
-
-
-def _stats(text: str) -> dict[str, int]:
-    """Instruction counts by opcode, outside fusion bodies."""
-    return hlo_text.count_opcodes(text)
 
 
 def pass_listing(stages: list[Stage]) -> str:
