@@ -3,7 +3,10 @@
 The Streamlit process never imports JAX and never runs user code. Requests go
 to one process-wide pool of warm, sandboxed workers (`inspectors.sandbox`) and
 come back as plain data. Each browser session has at most one request in
-flight; the queue is bounded, and every refusal is a result with a clear error.
+flight; the queue is bounded and fair by client (the browser's address behind
+nginx, else a cookie, else the session), and every refusal is a result with a
+clear error. Whatever comes back from a worker is validated strictly; a
+malformed result is an error and is never cached.
 Results of untimed requests are cached by content for all sessions (treat them
 as read-only): a workshop opens the same samples many times.
 Limits and pool size come from `JAXPR_EXPLORER_*` environment variables;
@@ -58,10 +61,33 @@ def session_id() -> str | None:
     return ctx.session_id if ctx is not None else None
 
 
+def client_id() -> str | None:
+    """Who is billed for worker time in the fair queue: the browser's address, else a cookie, else None.
+
+    Behind the proxy (a loopback peer) the address is the last `X-Forwarded-For` hop, the
+    one nginx itself saw; earlier hops are whatever the browser claimed and are ignored.
+    """
+    try:
+        import streamlit as st
+
+        context = st.context
+        address = context.ip_address
+        if not address:
+            forwarded = context.headers.get("X-Forwarded-For") or ""
+            address = forwarded.split(",")[-1].strip()
+        if address:
+            return f"address {address}"
+        route = context.cookies.get("jxe_route")
+        return f"cookie {route}" if route else None
+    except Exception:  # noqa: BLE001 - outside a script run, or an older Streamlit: bill the session
+        return None
+
+
 def run_inspection(
     request: Request,
     on_wait: Callable[[int], None] | None = None,
     session: str | None = None,
+    client: str | None = None,
 ) -> InspectionResult:
     """Return the inspection result for `request`, computed in a sandboxed worker.
 
@@ -75,7 +101,9 @@ def run_inspection(
             cache_stats["hits"] += 1
             return _cache[key][0]
         cache_stats["misses"] += 1
-    result = inspect_in(pool(), request, session=session or session_id(), on_wait=on_wait)
+    result = inspect_in(
+        pool(), request, session=session or session_id(), client=client or client_id(), on_wait=on_wait
+    )
     if key is not None and (result.error is None or not result.error.transient):
         _remember(key, result)
     return result
@@ -83,7 +111,7 @@ def run_inspection(
 
 def _key(request: Request) -> str | None:
     """The cache key of an untimed request (timings are never cached: they are measurements)."""
-    return None if request.time else request.key()
+    return None if request.time or request.profile else request.key()
 
 
 def _remember(key: str, result: InspectionResult) -> None:
@@ -105,6 +133,7 @@ def run_walkthrough(
     request: Request,
     on_wait: Callable[[int], None] | None = None,
     session: str | None = None,
+    client: str | None = None,
 ) -> Walkthrough:
     """Return the walkthrough ("how JAX works", steps 1-7) of `request`, computed in a sandboxed worker.
 
@@ -112,16 +141,17 @@ def run_walkthrough(
     comes back as a Walkthrough whose `trace_error` says why, as `run_inspection` does.
     """
     payload = dataclasses.asdict(request)
-    outcome = pool().run("walkthrough", payload, session=session or session_id(), on_wait=on_wait)
+    outcome = pool().run(
+        "walkthrough", payload, session=session or session_id(), client=client or client_id(), on_wait=on_wait
+    )
     failed = Walkthrough(source=request.source, filename=request.filename)
     if outcome.error is not None:
         failed.trace_error = sandbox_errors.refine(outcome.error.to_inspect_error(), LIMITS)
         return failed
     try:
         walk = Walkthrough.from_dict(outcome.data or {})
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        message = f"The worker sent back a malformed walkthrough ({exc!r})."
-        failed.trace_error = sandbox_errors.WorkerError("WorkerCrashed", message).to_inspect_error()
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        failed.trace_error = sandbox_errors.bad_result(f"a malformed walkthrough: {exc}").to_inspect_error()
         return failed
     for error in (walk.trace_error, walk.error, walk.inspection.error if walk.inspection else None):
         if error is not None:

@@ -108,7 +108,9 @@ def _ace(version: int, error: InspectError | None) -> bool:
             "useSoftTabs": True,
             "fontSize": 20 if lecture() else 14,  # lecture mode: readable from the back row
         },
-        props={"annotations": annotations, "markers": markers},
+        # Ace's default 15 px scroll margin shifted the text, not the gutter, after a scroll or a
+        # replaced document: line numbers and the error marker sat one row off (issue 12, bug 1).
+        props={"annotations": annotations, "markers": markers, "scrollMargin": [0, 0, 0, 0]},
         component_props={"css": EDITOR_CSS},
     )
     event = response.get("id") if response else ""

@@ -33,7 +33,8 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     common.header()
     lecture.mode_bar()
     common.url_notice()
-    code_col, side_col = st.columns([3, 2], gap="medium")
+    # Lecture mode puts the code beside the views, so a projector's first screen shows code and jaxpr.
+    code_col, side_col = st.columns([2, 3] if state.lecture() else [3, 2], gap="medium")
     with code_col:
         if editor.editor(result.error):
             st.rerun()  # new code from the editor: inspect it before drawing anything else
@@ -42,16 +43,18 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
         common.lesson(result)
         if not state.lecture():  # lecture mode: fewer panels
             run.run_panel(result)
+    views = side_col if state.lecture() else st.container()
 
     if result.error is not None:
-        common.error_box(result.error, st.session_state["code"])
+        with views:
+            common.error_box(result.error, st.session_state["code"])
     state.sync_url()  # before the views: the link is right even if a view fails
 
     shown, stale = common.pick_view(result)
-    if stale:
-        common.stale_banner(shown)
-    tabs.views(shown)
-
+    with views:
+        if stale:
+            common.stale_banner(shown)
+        tabs.views(shown)
 
 st.set_page_config(
     page_title="Jaxpr Explorer",

@@ -241,17 +241,23 @@ def function_and_inputs() -> None:
     )
 
 
+def device_label(device: str, devices: list[str]) -> str:
+    """`cpu:3 (virtual CPU device)` when the host is split into several CPU devices; else the name."""
+    cpus = [d for d in devices if d.startswith("cpu:")]
+    return f"{device} (virtual CPU device)" if device.startswith("cpu:") and len(cpus) > 1 else device
+
+
 def device_picker() -> None:
     """Every device of every available backend; empty means JAX's default."""
     devices = inspection.devices()
     if st.session_state["device"] not in devices:
         st.session_state["device"] = ""
-    default = devices[0] if devices else "default"
+    default = device_label(devices[0], devices) if devices else "default"
     st.selectbox(
         "Device",
         ["", *devices],
         key="device",
-        format_func=lambda d: d or f"default ({default})",
+        format_func=lambda d: device_label(d, devices) if d else f"default ({default})",
         help="Where to lower, compile and time: every device of every backend JAX found.",
     )
 

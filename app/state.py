@@ -25,6 +25,7 @@ from typing import Any
 
 import streamlit as st
 
+from app import safe
 from inspectors.catalog import Sample, list_samples
 from inspectors.results import InspectionResult, Request
 from inspectors.source import read_defaults
@@ -153,6 +154,10 @@ def snapshot() -> dict[str, Any]:
     return {"v": URL_VERSION, **data}
 
 
+MAX_STATE_BYTES = 512 * 1024  # a shared link's decompressed state: the code (256 KB cap) and settings
+MAX_LINK_CHARS = 512 * 1024  # the `?s=` text itself
+
+
 def encode(data: dict[str, Any]) -> str:
     """Return `data` as compact JSON, zlib-compressed, base64url without padding."""
     blob = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
@@ -162,7 +167,12 @@ def encode(data: dict[str, Any]) -> str:
 def decode(text: str) -> dict[str, Any]:
     """Invert `encode`; raise ValueError on anything that is not our payload."""
     try:
-        blob = zlib.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if len(text) > MAX_LINK_CHARS:
+            raise ValueError(f"the link is longer than {MAX_LINK_CHARS:,} characters")
+        inflate = zlib.decompressobj()
+        blob = inflate.decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), MAX_STATE_BYTES)
+        if inflate.unconsumed_tail:
+            raise ValueError(f"it expands to more than {MAX_STATE_BYTES // 1024:,} KB")
         data = json.loads(blob)
     except Exception as exc:  # noqa: BLE001 - any corruption is the same to the user
         raise ValueError(f"cannot read the shared state: {exc}") from None
@@ -174,6 +184,10 @@ def decode(text: str) -> dict[str, Any]:
 def apply(data: dict[str, Any]) -> None:
     """Put decoded URL state into the session."""
     state = st.session_state
+    entry = data.get("entry")
+    if isinstance(entry, str) and entry and safe.expression_problem(entry):
+        state["_url_error"] = safe.expression_problem(entry)
+        data = {k: v for k, v in data.items() if k != "entry"}
     if isinstance(data.get("code"), str):
         replace_code(data["code"])
     for key in ("entry", "args", "device"):
@@ -203,7 +217,7 @@ def restore_from_url() -> bool:
     if "sample" not in params:
         return False
     if sample_named(params["sample"]) is None:
-        st.session_state["_url_error"] = f"no sample named {params['sample']!r}"
+        st.session_state["_url_error"] = f"no sample named {params['sample'][:80]!r}"
         return False
     load_sample(params["sample"])
     if "t" in params:
@@ -211,6 +225,9 @@ def restore_from_url() -> bool:
     for key, param in (("entry", "fn"), ("args", "args"), ("device", "device")):
         if param in params:
             st.session_state[key] = params[param]
+    if st.session_state["entry"] and safe.expression_problem(st.session_state["entry"]):
+        st.session_state["_url_error"] = safe.expression_problem(st.session_state["entry"])
+        st.session_state["entry"] = ""
     return True
 
 

@@ -1,6 +1,7 @@
 """Load on the hosted demo: N concurrent sessions (N = 1, 10, 30) through the sandboxed worker pool.
 
     .venv/bin/python benchmarks/load.py [--sessions 1,10,30] [--duration 30] [--browsers 1] [--json]
+    .venv/bin/python benchmarks/load.py --flood 30 [--duration 120]     # the fairness scenario
 
 What it drives, exactly:
   * It starts the real server (`streamlit run app/main.py`, hosted mode where bwrap works) on
@@ -17,6 +18,15 @@ Each session repeats a realistic mix with think time (2-8 s: reading the result)
 in app.backend, as in the server, so unchanged samples are cache hits. A failure is any result that differs
 from the same request run alone (a limit hit, a crash, a busy error, a wrong outcome); a lost
 result is a request that never returned. Stops by itself after the duration per N.
+
+`--flood N`: N sessions run the longest allowed program (a busy loop just under the time
+limit) back to back, with no think time, while one light user edits and traces a small program
+every 2 s. By default the N sessions come from one client (sessions cost nothing: one person
+opening tabs); `--flood-clients each` makes them N clients (N attendees), who are as entitled
+to the workers as the light user until each has had a turn. It reports the light
+user's wait for a worker (p50/p95; the design bound is one request's time limit), its
+latency, what the flood got done, and the peak RSS of the process holding the pool and
+of the real server.
 """
 
 from __future__ import annotations
@@ -154,6 +164,76 @@ def drive(n: int, duration: float, run_inspection, samples, expected, think, see
     return run
 
 
+BUSY_LOOP = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n    pass\n" + (
+    "def f(x):\n    return x\n"
+)
+LIGHT = "def f(x):\n    return x * 2.0 + {i}.0\n"
+
+
+def flood(n: int, duration: float, pool, limits, clients: str = "one") -> dict:
+    """N flooding sessions and one light user on `pool`; return the light user's waits and the flood's count."""
+    from dataclasses import asdict
+
+    stop = time.monotonic() + duration
+    busy_s = max(limits.timeout_s - 1.5, 0.5)
+    heavy: list[str] = []
+    waits: list[float] = []
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def flooder(i: int) -> None:
+        while time.monotonic() < stop:
+            payload = asdict(Request(source=BUSY_LOOP.format(s=busy_s), args="f32[3]"))
+            client = "flooder" if clients == "one" else f"flooder {i}"
+            out = pool.run("inspect", payload, session=f"flood-{i}", client=client)
+            heavy.append(out.error.kind if out.error else "ok")
+
+    def light() -> None:
+        i = 0
+        time.sleep(min(5.0, duration / 4))  # the flood is on before the light user arrives
+        while time.monotonic() < stop:
+            start = time.monotonic()
+            out = pool.run(
+                "inspect", asdict(Request(source=LIGHT.format(i=i), args="f32[3]")), client="light"
+            )
+            latencies.append(time.monotonic() - start)
+            waits.append(out.queued_s)
+            if out.error is not None:
+                failures.append(f"{out.error.kind}: {out.error.message[:100]}")
+            i += 1
+            time.sleep(2.0)
+
+    threads = [threading.Thread(target=flooder, args=(i,), daemon=True) for i in range(n)]
+    threads.append(threading.Thread(target=light, daemon=True))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(duration + limits.timeout_s * 3 + 60)
+    return {
+        "flood_sessions": n,
+        "flood_clients": 1 if clients == "one" else n,
+        "busy_loop_s": busy_s,
+        "time_limit_s": limits.timeout_s,
+        "flood_requests": len(heavy),
+        "flood_outcomes": {k: heavy.count(k) for k in sorted(set(heavy))},
+        "light_requests": len(waits),
+        "light_wait_p50_s": round(percentile(waits, 50), 2),
+        "light_wait_p95_s": round(percentile(waits, 95), 2),
+        "light_wait_max_s": round(max(waits, default=float("nan")), 2),
+        "light_latency_p95_s": round(percentile(latencies, 95), 2),
+        "light_failures": failures[:5],
+    }
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory (VmHWM) of a process, in MB; this one by default."""
+    with open(f"/proc/{pid or 'self'}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen:
     """Start the real Streamlit server on 127.0.0.1:port and wait until it is healthy."""
     cmd = [
@@ -256,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-server", action="store_true", help="do not start the Streamlit server")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--flood", type=int, default=0, help="run the fairness scenario with N flooding sessions")
+    p.add_argument("--flood-clients", choices=("one", "each"), default="one", help="the flood's clients")
     ns = p.parse_args(argv)
     think = tuple(float(x) for x in ns.think.split(","))
 
@@ -281,6 +363,14 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [],
     }
     try:
+        if ns.flood:
+            report["flood"] = flood(ns.flood, ns.duration, pool, backend.limits(), ns.flood_clients)
+            report["peak_rss_mb"] = {
+                "pool_process": peak_rss_mb(),
+                "server": None if server is None else peak_rss_mb(server.pid),
+            }
+            print(json.dumps(report, indent=1))
+            return 1 if report["flood"]["light_failures"] else 0
         start = time.monotonic()
         expected = baseline(backend.run_inspection, samples)
         report["baseline_s"] = round(time.monotonic() - start, 2)

@@ -6,8 +6,27 @@
 #
 # Limits come from JAXPR_EXPLORER_* variables (see the README); hosted mode is always on, so the
 # start-up check fails, and nothing starts, where bubblewrap cannot sandbox user programs.
+#
+# The server never runs as root: started by root, the script re-runs itself as RUN_AS (default
+# `jaxpr-explorer`, created as a system user without a home or shell if missing). That user must
+# be able to read the checkout and its Python (a venv under /root is not readable: install it
+# elsewhere). RUN_AS_CHECK=1 prints who the server would run as, and exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+RUN_AS=${RUN_AS:-jaxpr-explorer}
+if [ "$(id -u)" = 0 ]; then
+    if ! id -u "$RUN_AS" >/dev/null 2>&1; then
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_AS"
+    fi
+    export HOME=/tmp RUN_AS
+    exec setpriv --reuid="$RUN_AS" --regid="$(id -g "$RUN_AS")" --init-groups --inh-caps=-all \
+        --bounding-set=-all --no-new-privs -- "$0" "$@"
+fi
+if [ "${RUN_AS_CHECK:-0}" = 1 ]; then
+    echo "the server runs as $(id -un) (uid $(id -u))"
+    exit 0
+fi
 
 PY=${PY:-.venv/bin/python}
 REPLICAS=${REPLICAS:-1}

@@ -8,7 +8,9 @@ from pathlib import Path
 from inspectors.source import read_defaults
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
-STREAMS = ["slides", "randomness", "control_flow", "differentiability", "vectorization", "parallelization"]
+STREAMS = [
+    "slides", "randomness", "control_flow", "differentiability", "vectorization", "parallelization", "real_models",
+]
 STREAM_TITLES = {
     "slides": "Slides examples",
     "randomness": "Randomness",
@@ -16,6 +18,7 @@ STREAM_TITLES = {
     "differentiability": "Differentiability",
     "vectorization": "Vectorization",
     "parallelization": "Parallelization",
+    "real_models": "Real models (Flax, Equinox, Optax)",
 }
 
 

@@ -12,6 +12,8 @@ from contextlib import contextmanager, redirect_stdout
 from typing import TextIO
 
 from inspectors.results import InspectionResult, Request, Stage
+from inspectors.sandbox.limits import Limits
+from inspectors.source import source_problem
 
 EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "jaxpr-before": lambda r: r.jaxpr_before,
@@ -214,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         request = request_from_args(ns)
     except OSError as exc:
         print(f"error: cannot read {ns.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    too_large = source_problem(request.source, Limits.from_env().source_kb)
+    if too_large:
+        print(f"error: {too_large}", file=sys.stderr)
         return 2
     stream = StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")) if ns.emit == "json-stream" else None
     with user_output_to_stderr():

@@ -43,7 +43,7 @@ class Node:
     @property
     def expand_id(self) -> str:
         """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`)."""
-        return self.id.removeprefix("eqn_")
+        return expand_id(self) or self.id.removeprefix("eqn_")
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Graph:
         return {
             n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
             for n in self.nodes
-            if n.kind in ("collapsed", "summary")
+            if expand_id(n) is not None
         }
 
     def collapsible(self) -> dict[str, str]:
@@ -119,6 +119,7 @@ class GraphOptions:
     legend: bool = True
     long_edges: int = 12
     heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
+    group_inputs: bool = True  # many inputs drawn as one node per pytree prefix
 
 
 FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
@@ -128,6 +129,10 @@ SUMMARY_CHUNKS = 24
 ANCHOR = "<call>"  # env key of the call node of the sub-jaxpr being drawn (not a variable name)
 EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
 LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
+MAX_SCOPE_LEVELS = 6  # model scopes deeper than this are never tried open one level at a time
+INPUT_GROUP_MIN = 9  # jaxprs with at least this many inputs group them by pytree prefix
+INPUT_GROUPS_MAX = 12  # at most this many input groups per jaxpr
+PASS_THROUGH = ("jit", "pjit", "closed_call", "remat2", "custom_jvp_call", "custom_vjp_call")
 
 
 def eqn_count(eqn: Equation) -> int:
@@ -144,6 +149,58 @@ def literal_text(name: str) -> str:
     """Return a literal as a reader expects it: `TypedInt(0, dtype=int32)` → `0`."""
     m = re.fullmatch(r"\w+\((.*?), dtype=\w+\)", name)
     return m.group(1) if m else name
+
+
+# ---------------------------------------------------------------- inputs grouped by pytree prefix
+
+_PATH_PART = re.compile(r"\.[^.\[]+|\[[^\]]*\]")
+
+
+def path_parts(path: str) -> list[str]:
+    """Split an input's pytree path into readable parts: `params['dec'][0].w` → params, dec, [0], w."""
+    head = re.match(r"[^.\[]*", path).group(0)
+    parts = [head] if head else []
+    for tok in _PATH_PART.findall(path[len(head):]):
+        inner = tok[1:] if tok.startswith(".") else tok[1:-1].strip("'\"")
+        parts.append(f"[{inner}]" if tok.startswith("[") and inner.isdigit() else inner)
+    return parts
+
+
+def prefix_name(parts: list[str]) -> str:
+    """Join path parts as a reader writes them: `params.dec[0]`."""
+    return "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(parts))
+
+
+def group_paths(paths: list[str], limit: int = INPUT_GROUPS_MAX) -> list[tuple[str, list[int]]]:
+    """Group input paths by the deepest pytree prefix that keeps at most `limit` groups, in input order."""
+    parts = [path_parts(p) for p in paths]
+    best: list[tuple[str, list[int]]] = [(p, [i]) for i, p in enumerate(paths)]
+    for depth in range(max((len(p) for p in parts), default=0), 0, -1):
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(parts):
+            groups.setdefault(prefix_name(p[:depth]), []).append(i)
+        if len(groups) <= limit:
+            best = list(groups.items())
+            if len(groups) < len(paths):
+                return best
+    return best
+
+
+def type_size(type_text: str) -> int:
+    """Return the number of values of a type written `f32[32,64]` (1 for a scalar)."""
+    m = re.search(r"\[([\d,\s]*)\]", type_text)
+    size = 1
+    for d in (m.group(1).split(",") if m and m.group(1).strip() else []):
+        size *= int(d)
+    return size
+
+
+def count_text(n: int) -> str:
+    """Return a count as `512`, `12.3 K`, `3.1 M`."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return str(n)
 
 
 # ---------------------------------------------------------------- higher-order equations
@@ -292,9 +349,23 @@ def binding(primitive: str) -> Binding:
 # ---------------------------------------------------------------- folding and search
 
 
+_TRANSFORM_WRAPPER = re.compile(r"[A-Za-z_]\w*\(|\)")
+
+
+def scope_path(eqn: Equation) -> tuple[str, ...]:
+    """Return the model scopes an equation was traced in, from JAX's name stack.
+
+    Flax linen module paths, Equinox module names and `jax.named_scope`s all land
+    in the name stack beside the transforms: `transpose(jvp(MLP))/Dense_1` is
+    scope `MLP/Dense_1` seen through `transpose(jvp(...))`.
+    """
+    return tuple(c for c in _TRANSFORM_WRAPPER.sub("", eqn.name_stack).split("/") if c)
+
+
 def signature(eqn: Equation) -> tuple:
     """Return what makes two equations 'the same' for folding repeated blocks."""
     return (
+        scope_path(eqn),
         eqn.primitive,
         tuple(v.type for v in eqn.invars),
         tuple(v.type for v in eqn.outvars),
@@ -332,7 +403,8 @@ def find_folds(
 
 
 def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
-    """Return ids of equations matching a query: a primitive, a variable, or a source line (`line 12`)."""
+    """Return ids of equations matching a query: a primitive, a variable, a source line (`line 12`),
+    or a function or scope name (`softmax`: a jit's name, the function a line is in, a name-stack scope)."""
     q = query.strip()
     if not q:
         return []
@@ -343,12 +415,34 @@ def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]
             ok = e.source is not None and e.source.line == int(m.group(1))
         else:
             names = {v.name for v in e.invars + e.outvars if not v.literal}
-            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive)
+            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive) or _named(e, q)
+            # Model scopes too: `layer_3`, `attention`, `Dense_0`, `layer_3/attention`.
+            ok = ok or (len(q) > 2 and q in "/".join(scope_path(e)))
         if ok:
             hits.append(e.id)
             if len(hits) >= limit:
                 break
     return hits
+
+
+def line_scopes(model: JaxprModel, line: int) -> dict[str, list[str]]:
+    """Split the equations of one source line by model scope: a line in a loop over layers, layer by layer.
+
+    Returns `{"layer_0/attention": [eqn ids], "layer_1/attention": [...], ...}` in program
+    order; equations traced outside any scope are under "".
+    """
+    out: dict[str, list[str]] = {}
+    for e in walk(model):
+        if e.source is not None and e.source.line == line:
+            out.setdefault("/".join(scope_path(e)), []).append(e.id)
+    return out
+
+
+def _named(e: Equation, q: str) -> bool:
+    """True when `q` names the equation's jit, its function, or a scope on its name stack."""
+    function = e.source.function if e.source else ""
+    scopes = re.split(r"[/()]", e.name_stack)
+    return len(q) > 2 and (e.params.get("name") == q or function == q or q in scopes)
 
 
 def ancestors(eqn_id: str) -> list[str]:
@@ -371,6 +465,9 @@ class Item:
     id: str = ""
     label: str = ""
     items: list[Item] = field(default_factory=list)
+    scope: str = ""  # a model scope's name (`layer_3`) for blocks grouped by the name stack
+    level: int = 0  # nesting of that scope (0: outermost)
+    opened: bool = False  # drawn open unless collapsed (a few large blocks whose summaries fit)
 
 
 class _OverBudget(Exception):
@@ -386,9 +483,19 @@ class _View:
     """One attempt at a visible graph of a model under given options."""
 
     def __init__(
-        self, opts: GraphOptions, depth: int, chunk: bool, abort_at: int | None, plans: dict
+        self,
+        opts: GraphOptions,
+        depth: int,
+        chunk: bool,
+        abort_at: int | None,
+        plans: dict,
+        scope_open: int | None = None,
     ) -> None:
         self.opts, self.depth, self.chunk, self.abort_at, self.plans = opts, depth, chunk, abort_at, plans
+        self.scope_open = scope_open  # model scopes nested deeper than this are drawn closed (None: all open)
+        self.grouped: set[str] = set()  # nodes standing for several inputs
+        self.passing: set[str] = set()  # call nodes whose operands bind straight into their body
+        self.sub_paths: dict[str, list[str]] = {}
         self.graph = Graph(title="", colour_by=opts.colour_by, direction=opts.direction)
         self.order: dict[str, int] = {}
         self.edge_keys: set[tuple] = set()
@@ -409,6 +516,8 @@ class _View:
         """Add an edge once per (src, dst, slot); edges against the flow become back edges."""
         if src is None or (src == dst and kind != "carry" and slot is None):
             return
+        if src in self.grouped:  # one edge per consumer from a group of inputs, unlabelled
+            v, slot = None, "group"
         key = (src, dst, slot, kind)
         if key in self.edge_keys:
             return
@@ -447,9 +556,13 @@ class _View:
                     details={"value": value},
                 )
             )
+        paths = m.arg_paths or self.sub_paths.pop(path, [])
+        grouped = self.input_groups(m, paths, prefix, parent, env, call) if not any(roles[0]) else set()
         for i, v in enumerate(m.invars):
+            if i in grouped or (v.name in env and call in self.passing):
+                continue  # drawn as part of a group, or bound straight to the caller's producer
             role = roles[0][i] if i < len(roles[0]) else ""
-            arg = m.arg_paths[i] if i < len(m.arg_paths) and m.arg_paths[i] != v.name else ""
+            arg = paths[i] if i < len(paths) and paths[i] != v.name else ""
             nid = self.node(
                 Node(
                     f"in_{prefix}{v.name}",
@@ -464,6 +577,10 @@ class _View:
             if call:
                 self.edge(call, nid, None, i, "bind")
         self.items(m.eqns, self.plan(m.eqns, path), path, level, parent, env)
+        if call in self.passing:  # results bind straight to the call's return node
+            return [env.get(v.name, "") for v in m.outvars]
+        if self.opts.group_inputs and len(m.outvars) >= INPUT_GROUP_MIN and not any(roles[1]):
+            return self.output_group(m, prefix, parent, env)
         outs = []
         for i, v in enumerate(m.outvars):
             role = roles[1][i] if i < len(roles[1]) else ""
@@ -483,11 +600,50 @@ class _View:
             outs.append(nid)
         return outs
 
+    def input_groups(
+        self, m: JaxprModel, paths: list[str], prefix: str, parent: str, env: dict[str, str], call: str | None
+    ) -> set[int]:
+        """Draw many inputs as one node per pytree prefix (`params[0] · 6 arrays · 12.3 K values`).
+
+        Return the indices of the inputs drawn that way; a group is expanded by its id.
+        """
+        if not self.opts.group_inputs or len(m.invars) < INPUT_GROUP_MIN or len(paths) != len(m.invars):
+            return set()
+        drawn: set[int] = set()
+        for name, members in group_paths(paths):
+            gid = f"inputs_{prefix}{name}"
+            if len(members) < 2 or gid in self.opts.expand:
+                continue
+            types = [m.invars[i].type for i in members]
+            label = f"{name} · {len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
+            listing = "\n".join(f"{paths[i]}: {m.invars[i].name}:{m.invars[i].type}" for i in members)
+            nid = self.node(Node(gid, "inputs", label, parent, count=len(members), details={"inputs": listing, "id": gid}))
+            self.grouped.add(nid)
+            for i in members:
+                env[m.invars[i].name] = nid
+            if call:
+                self.edge(call, nid, None, "group", "bind")
+            drawn.update(members)
+        return drawn
+
+    def output_group(self, m: JaxprModel, prefix: str, parent: str, env: dict[str, str]) -> list[str]:
+        """Draw many outputs (a gradient of every parameter) as one node."""
+        gid = f"outputs_{prefix}"
+        types = [v.type for v in m.outvars]
+        label = f"outputs · {len(types)} arrays · {count_text(sum(map(type_size, types)))} values"
+        listing = "\n".join(f"{v.name}:{v.type}" for v in m.outvars)
+        nid = self.node(Node(gid, "output", label, parent, count=len(types), details={"outputs": listing}))
+        for v in m.outvars:
+            if not v.literal:
+                self.edge(env.get(v.name), nid, None, "group")
+        return [nid] * len(m.outvars)
+
     def plan(self, eqns: list[Equation], path: str) -> list[Item]:
         """Return the items of an equation list: folds of repeated blocks, then scopes and summaries."""
         key = (path, self.chunk)
         if key not in self.plans:
             items = self.fold_items(eqns, path)
+            items = self.module_items(eqns, items, path, 0)
             if self.chunk and len(items) > self.opts.budget // 2:
                 items = self.scope_items(eqns, items, path)
             if self.chunk and len(items) > self.opts.budget // 2:
@@ -508,6 +664,37 @@ class _View:
             items.append(Item("fold", start, start + period * reps, period, fid, f"×{reps}"))
             i = start + period * reps
         return items + [Item("eqn", k, k + 1) for k in range(i, len(eqns))]
+
+    def module_items(self, eqns: list[Equation], items: list[Item], path: str, level: int) -> list[Item]:
+        """Nest consecutive items by the model scope they were traced in (`layer_3` > `attention`)."""
+
+        def key(it: Item) -> tuple[str, str] | None:
+            scopes = scope_path(eqns[it.start])
+            if len(scopes) <= level:
+                return None
+            # Forward and backward passes through one module are different blocks.
+            return (scopes[level], eqns[it.start].provenance if level == 0 else "")
+
+        runs: list[list[Item]] = []
+        for it in items:
+            if runs and key(runs[-1][0]) == key(it):
+                runs[-1].append(it)
+            else:
+                runs.append([it])
+        if len(runs) == 1 and key(items[0]) is None:
+            return items
+        out = []
+        for run in runs:
+            k = key(run[0])
+            if k is None or (len(run) == 1 and run[0].kind == "eqn"):
+                out += run
+                continue
+            start, end = run[0].start, run[-1].end
+            bid = f"{path}/module@{start}-{end}" if path else f"module@{start}-{end}"
+            inner = self.module_items(eqns, run, path, level + 1)
+            label = k[0] + (f" · {k[1]}" if k[1] else "")
+            out.append(Item("block", start, end, id=bid, label=label, items=inner, scope=k[0], level=level))
+        return out
 
     def scope_items(self, eqns: list[Equation], items: list[Item], path: str) -> list[Item]:
         """Group consecutive items of the same provenance and source function into blocks."""
@@ -533,6 +720,11 @@ class _View:
                 else self.chunk_items(eqns, run, path, SUMMARY_CHUNKS)
             )
             out.append(self.block(inner, path, "scope", label, eqns))
+        blocks = [it for it in out if it.kind == "block"]
+        # A few blocks (forward and backward of one function) open at once: their summaries fit.
+        if len(blocks) <= 4 and sum(len(b.items) for b in blocks) + len(out) <= self.opts.budget // 2:
+            for b in blocks:
+                b.opened = True
         return out
 
     def chunk_items(self, eqns: list[Equation], items: list[Item], path: str, n: int) -> list[Item]:
@@ -560,11 +752,23 @@ class _View:
                 self.equation(eqns[it.start], level, parent, env)
             elif it.kind == "fold":
                 self.fold(eqns, it, level, parent, env)
-            elif self.is_open(it.id, eqns[it.start : it.end]):
-                self.group(it.id, f"{it.label} · {it.end - it.start} equations", parent, "block")
+            elif self.block_open(it, eqns):
+                kind = "module" if it.scope else "block"
+                self.group(it.id, f"{it.label} · {it.end - it.start} equations", parent, kind)
                 self.items(eqns, it.items, path, level, it.id, env)
             else:
                 self.summary(eqns[it.start : it.end], it, parent, env)
+
+    def block_open(self, it: Item, eqns: list[Equation]) -> bool:
+        """Return whether a block is drawn open: asked for, holding a match, or open by default."""
+        opened = it.opened and it.id not in self.opts.collapse
+        return opened or self.is_open(it.id, eqns[it.start : it.end]) or self.scope_opens(it)
+
+    def scope_opens(self, it: Item) -> bool:
+        """Return whether a model scope's block is drawn open at this attempt's scope depth."""
+        if not it.scope or it.id in self.opts.collapse:
+            return False
+        return self.scope_open is None or it.level < self.scope_open
 
     def is_open(self, item_id: str, eqns: list[Equation]) -> bool:
         """Return whether a block is expanded: asked for, or holding a search match."""
@@ -613,15 +817,16 @@ class _View:
         fams = Counter(styles.family(e.primitive, bool(e.subjaxprs)) for e in eqns).most_common(1)
         sub = " ".join(f"{p}×{c}" for p, c in prims)
         where = f"lines {min(lines)}–{max(lines)}" if lines else ""
+        title, first = (it.label, f"{n} equations") if it.scope else (f"+{n} equations", it.label)
         nid = self.node(
             Node(
                 it.id,
                 "summary",
-                f"+{n} equations",
+                title,
                 parent,
                 primitive="",
                 family=fams[0][0],
-                sublabel=f"{it.label}\n{sub}" + (f"\n{where}" if where else ""),
+                sublabel=f"{first}\n{sub}" + (f"\n{where}" if where else ""),
                 provenance=provs[0][0],
                 line=lines[0] if lines else None,
                 count=n,
@@ -643,6 +848,13 @@ class _View:
                     self.edge(env.get(v.name), nid, v, None)
             for v in e.outvars:
                 env[v.name] = nid
+
+    def passes_through(self, eqn: Equation) -> bool:
+        """Return whether a call's many operands bind straight into its lone sub-jaxpr."""
+        if not self.opts.group_inputs or eqn.primitive not in PASS_THROUGH or len(eqn.subjaxprs) != 1:
+            return False
+        sub = eqn.subjaxprs[0].jaxpr
+        return len(eqn.invars) >= INPUT_GROUP_MIN and len(sub.invars) == len(eqn.invars)
 
     def expanded(self, eqn: Equation, level: int) -> bool:
         """Return whether a higher-order equation shows its sub-jaxprs."""
@@ -720,7 +932,9 @@ class _View:
             label += f"\n{rule.sub_label(eqn, eqn.subjaxprs[0].role)}"
         self.group(eqn.id, label, parent, eqn.primitive)
         cid = self.node(self.eqn_node(eqn, f"eqn_{eqn.id}", "call", eqn.id))
-        self.inputs(eqn, cid, env)
+        through = self.passes_through(eqn)
+        if not through:
+            self.inputs(eqn, cid, env)
         sub_outs = []
         for sub in eqn.subjaxprs:
             path = f"{eqn.id}/{sub.role}"
@@ -731,6 +945,13 @@ class _View:
             n_in, n_out = len(sub.jaxpr.invars), len(sub.jaxpr.outvars)
             roles = (rule.in_roles(eqn, sub.role, n_in), rule.out_roles(eqn, sub.role, n_out))
             inner: dict[str, str] = {ANCHOR: cid}
+            if through:
+                # Many operands passed straight in (the top-level jit of a model): the body reads
+                # them from their producers, with no second row of input nodes.
+                self.passing.add(cid)
+                for outer, v in zip(eqn.invars, sub.jaxpr.invars, strict=True):
+                    if not outer.literal and outer.name in env:
+                        inner[v.name] = env[outer.name]
             outs = self.jaxpr(sub.jaxpr, path, level + 1, group, inner, cid, roles)
             ins = [inner.get(v.name) for v in sub.jaxpr.invars]
             for o, i in rule.carries(eqn, sub.role):
@@ -751,7 +972,7 @@ class _View:
         )
         for outs in sub_outs:
             for k, o in enumerate(outs):
-                self.edge(o, rid, None, k, "bind")
+                self.edge(o or None, rid, None, "through" if through else k, "bind")
         self.outputs(eqn, rid, env, parent)
         return cid, rid
 
@@ -786,16 +1007,25 @@ def _jaxpr_graph(model: JaxprModel, opts: GraphOptions, title: str) -> Graph:
     matches = search_matches(model, opts.search)
     plans: dict = {}
     graph, notes = None, []
-    for depth in range(max(opts.depth, 0), -1, -1):
-        try:
-            graph = _attempt(model, opts, depth, False, opts.budget, plans, matches)
+    levels = min(max((len(scope_path(e)) for e in walk(model)), default=0), MAX_SCOPE_LEVELS)
+    opens: list[int | None] = [None, *range(levels - 1, -1, -1)]
+    # A program wrapped in one call (the top-level jit of a model) is shown open: one box says nothing.
+    lowest = 1 if opts.depth >= 1 and is_wrapped(model) else 0
+    for depth in range(max(opts.depth, 0), lowest - 1, -1):
+        for scope_open in opens:
+            try:
+                graph = _attempt(model, opts, depth, False, opts.budget, plans, matches, scope_open)
+            except _OverBudget:
+                continue
             if depth < opts.depth:
                 notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
+            if scope_open is not None:
+                notes.append(f"model scopes below level {scope_open} drawn closed; expand or search to open")
             break
-        except _OverBudget:
-            continue
+        if graph is not None:
+            break
     if graph is None:
-        graph = _attempt(model, opts, 0, True, None, plans, matches)
+        graph = _attempt(model, opts, lowest, True, None, plans, matches, 0 if levels else None)
         notes.append(
             f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more"
         )
@@ -839,6 +1069,11 @@ def mark_long_edges(graph: Graph, span: int) -> int:
     return count
 
 
+def is_wrapped(model: JaxprModel) -> bool:
+    """Return whether a program is one call around everything (a few equations, one with a body)."""
+    return len(model.eqns) <= 3 and any(e.subjaxprs for e in model.eqns)
+
+
 def _attempt(
     model: JaxprModel,
     opts: GraphOptions,
@@ -847,13 +1082,27 @@ def _attempt(
     budget: int | None,
     plans: dict,
     matches: list[str],
+    scope_open: int | None = None,
 ) -> Graph:
     """Build one view; raise _OverBudget when it grows past the budget."""
-    view = _View(opts, depth, chunk, budget, plans)
+    view = _View(opts, depth, chunk, budget, plans, scope_open)
     view.matches = set(matches)
     view.forced = {a for m in matches for a in ancestors(m)}
     view.jaxpr(model, "", 0, "", {})
     return view.graph
+
+
+def expand_id(node: Node) -> str | None:
+    """Return the id that opens a node in `GraphOptions.expand` (None for a node that does not open).
+
+    A collapsed equation `eqn_0/jaxpr/3` opens as `0/jaxpr/3`, a summary or an input
+    group by its own id, a StableHLO call by its callee (`func@inner`).
+    """
+    if "expand" in node.details:
+        return node.details["expand"]
+    if node.kind in ("collapsed", "summary", "inputs"):
+        return node.id.removeprefix("eqn_")
+    return None
 
 
 def equation_nodes(graph: Graph) -> list[Node]:
@@ -863,6 +1112,6 @@ def equation_nodes(graph: Graph) -> list[Node]:
 
 def expanded_options(**kw: object) -> GraphOptions:
     """Return options that show every equation: no folding, no budget, everything open."""
-    base = dict(depth=10_000, fold=False, budget=10**9, legend=False, long_edges=0)
+    base = dict(depth=10_000, fold=False, budget=10**9, legend=False, long_edges=0, group_inputs=False)
     base.update(kw)
     return GraphOptions(**base)  # type: ignore[arg-type]

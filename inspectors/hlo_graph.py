@@ -96,12 +96,15 @@ class _StableHLO:
         # Open regions: (region path, op cluster, enclosing group, region count, op, env before).
         self.stack: list[tuple[str, str, str, int, tuple[str, str, int], dict]] = []
         self.bound: set[str] = set()
+        self.private: set[str] = set()  # clusters of private funcs (callees of `call`)
 
     def line(self, lineno: int, line: str) -> None:
         """Read one line."""
         stripped = line.strip()
         if m := _FUNC.match(line):
             self.func(m.group(1), m.group(2))
+            if re.match(r"\s*func\.func\s+private\b", line):
+                self.private.add(self.group)
         elif stripped.startswith("}") and self.stack:
             self.close(stripped)
         elif re.fullmatch(r"\w+ \{", stripped) and self.last:  # `cond {` after a while op
@@ -194,7 +197,32 @@ def stablehlo_graph(text: str, options: GraphOptions | None = None, title: str =
         reader.line(lineno, line)
     graph = reader.b.graph
     graph.total_equations = sum(1 for n in graph.nodes if n.kind == "op")
+    hide_callees(graph, reader.private, opts)
     return _finish(graph, opts)
+
+
+def hide_callees(graph: Graph, private: set[str], opts: GraphOptions) -> None:
+    """Draw private funcs only on demand: their `call` ops stand for them until `func@NAME` is expanded.
+
+    A module with a hundred private functions (jax-md) otherwise lays them all side by side.
+    """
+    hidden = {p for p in private if p not in opts.expand}
+    if not hidden:
+        return
+
+    def inside(group: str) -> bool:
+        return any(group == h or group.startswith(h + "/") for h in hidden)
+
+    gone = {n.id for n in graph.nodes if inside(n.group)}
+    graph.nodes = [n for n in graph.nodes if n.id not in gone]
+    graph.edges = [e for e in graph.edges if e.src not in gone and e.dst not in gone]
+    graph.groups = [g for g in graph.groups if not inside(g.path)]
+    for n in graph.nodes:
+        callee = re.match(r"@([\w.$-]+)", n.sublabel)
+        if n.primitive == "call" and callee and f"func@{callee.group(1)}" in hidden:
+            n.kind = "collapsed"
+            n.details["expand"] = f"func@{callee.group(1)}"
+    graph.notes.append(f"{len(hidden)} private functions drawn as their calls; expand func@NAME to open one")
 
 
 def _stable_attr(op: str, head: str) -> str:

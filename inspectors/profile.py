@@ -77,6 +77,7 @@ KIND_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda op: op == "while", "loop"),
     (lambda op: op == "conditional", "branch"),
     (lambda op: op in ("custom-call", "call"), "call"),
+    (lambda op: op in ("fusion", *TRIVIAL), "data movement"),  # a fusion of bitcasts and copies
 ]
 
 
@@ -211,11 +212,16 @@ class OpEvent:
 class Measurement:
     """Op events per profiled call and wall times per call with and without the profiler."""
 
-    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded
-    walls: list[float]  # seconds per profiled call (same calls as `runs`)
+    runs: list[list[OpEvent]]  # one list per profiled call, warm-up calls discarded (or one pooled list)
+    walls: list[float]  # seconds per profiled call (the calls `runs` stand for)
     untraced: list[float]  # seconds per call, same loop, no profiler
     warmup: int = 1
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def calls(self) -> int:
+        """Return how many calls the events stand for (figures are per call)."""
+        return max(len(self.walls), 1)
 
 
 MIN_RUNS, MAX_RUNS = 5, 50
@@ -284,17 +290,27 @@ def op_events(data: Any, module: str) -> list[list[OpEvent]]:
     return [sorted(evs, key=lambda e: e.start_ns) for evs in ordered]
 
 
+OUTLIER = 3.0  # a profiled call slower than this many times the median was descheduled: left out
+
+
 def split_runs(
     groups: list[list[OpEvent]], walls: list[float], warmup: int, untraced: list[float]
 ) -> Measurement:
-    """Pair event groups with the calls that made them; drop the warm-up calls."""
+    """Pair event groups with the calls that made them; drop the warm-up calls and outliers."""
     notes = []
     if len(groups) == len(walls):
         runs, kept = groups[warmup:], walls[warmup:]
+        limit = OUTLIER * statistics.median(kept) if kept else math.inf
+        steady = [(r, w) for r, w in zip(runs, kept, strict=True) if w <= limit]
+        if len(steady) < len(kept):
+            notes.append(
+                f"{len(kept) - len(steady)} of {len(kept)} calls left out: over {OUTLIER:g}× the median"
+            )
+        runs, kept = [r for r, _ in steady], [w for _, w in steady]
     else:
         # No per-call ids (or some calls recorded no ops): pool the events over all calls.
         pooled = [e for g in groups for e in g]
-        runs, kept, warmup = ([pooled] if pooled else []), [sum(walls)], 0
+        runs, kept, warmup = ([pooled] if pooled else []), walls, 0
         notes.append(f"{len(groups)} event groups for {len(walls)} calls: events pooled over all calls")
     return Measurement(runs, kept, untraced, warmup, notes)
 
@@ -391,19 +407,32 @@ class EquationIndex:
     """Equations of the transformed jaxpr by (line, primitive), with their phase and provenance."""
 
     def __init__(self, result: InspectionResult) -> None:
-        self.by_key: dict[tuple[int, str], list[tuple[str, str, str]]] = defaultdict(list)
+        self.by_key: dict[tuple[int, str], list[tuple[str, str, str, list[int]]]] = defaultdict(list)
         self.lines_of: dict[str, set[int]] = defaultdict(set)  # primitive → user lines
         for eqn in walk(result.model_after):
             if eqn.source and mapping.same_file(eqn.source.file, result.request.filename):
                 key = (eqn.source.line, eqn.primitive)
-                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance))
+                shape = arrays(eqn.outvars[0].type) if eqn.outvars else []
+                dims = shape[0][1] if shape else []
+                self.by_key[key].append((eqn.id, mapping.phase(eqn.name_stack), eqn.provenance, dims))
                 self.lines_of[eqn.primitive].add(eqn.source.line)
 
-    def match(self, line: int | None, primitive: str, phase: str) -> list[tuple[str, str]]:
-        """Return (id, provenance) of the equations an instruction came from (same phase first)."""
+    def match(
+        self, line: int | None, primitive: str, phase: str, dims: list[int] | None = None
+    ) -> list[tuple[str, str]]:
+        """Return (id, provenance) of the equations an instruction came from.
+
+        Candidates share its line and primitive; those of its phase, then of its result
+        shape, are preferred (a loop over layers puts every layer's dot on one line).
+        """
         found = self.by_key.get((line, primitive), []) if line is not None else []
-        same = [(i, prov) for i, ph, prov in found if ph == phase]
-        return same or [(i, prov) for i, _, prov in found]
+        found = [f for f in found if f[1] == phase] or found
+        found = (
+            [f for f in found if f[3] == dims]
+            or [f for f in found if sorted(f[3]) == sorted(dims or [])]
+            or found
+        )
+        return [(i, prov) for i, _, prov, _ in found]
 
     def only_line(self, primitives: list[str]) -> int | None:
         """Return the one user line where all equations of these primitives are, if there is one."""
@@ -481,22 +510,29 @@ class Resolver:
         return next((p for p in candidates if (line, p) in self.eqns.by_key), candidates[0])
 
     def neighbour(self, ins: HloInstr) -> Any:
-        """Return the nearest operand or user with a user line (breadth first, a few hops)."""
-        seen, frontier = {ins.name}, [ins.name]
-        for _ in range(NEIGHBOUR_HOPS):
+        """Return the best nearby instruction with a user line, a few hops away at most.
+
+        When XLA rewrites an op (a dot with a vector becomes a dot and bitcasts), what is
+        left of the original op keeps its metadata: a neighbour named after the same
+        primitive wins, then the nearest, then a user over an operand.
+        """
+        want = OPCODE_PRIMITIVES.get(ins.opcode, ())
+        seen, frontier, found = {ins.name}, [ins.name], []
+        for hops in range(NEIGHBOUR_HOPS):
             nxt = []
             for name in frontier:
-                around = [*self.module.instructions[name][1].operands, *self.users.get(name, [])]
-                for other in around:
+                around = [(o, 1) for o in self.users.get(name, [])]
+                around += [(o, 2) for o in self.module.instructions[name][1].operands]
+                for other, side in around:
                     if other in seen or other not in self.module.instructions:
                         continue
                     seen.add(other)
-                    found = self.module.located(self.module.instructions[other][1])
-                    if found is not None:
-                        return found
+                    loc = self.module.located(self.module.instructions[other][1])
+                    if loc is not None:
+                        found.append((loc.primitive.split(";")[0] not in want, hops, side, len(found), loc))
                     nxt.append(other)
             frontier = nxt
-        return None
+        return min(found)[-1] if found else None
 
 
 # Inside a fusion these cost next to nothing (they become index arithmetic in the loop).
@@ -511,27 +547,29 @@ def parts_of(name: str, resolver: Resolver) -> tuple[list[ProfilePart], str]:
     members = module.fused(ins) if ins.opcode == "fusion" else []
     fused = bool(members)
     members = members or [(comp, ins)]
-    parts, provs = [], []
+    groups: dict[tuple, ProfilePart] = {}
+    provs: list[str] = []
     for member_comp, member in members:
         src = resolver.source(member, ins)
         flops = instruction_flops(member, module.types[member_comp])
-        found = resolver.eqns.match(src.line, src.primitive, src.phase)
-        provs += [prov for _, prov in found]
+        shape = arrays(member.type)
+        dims = shape[0][1] if shape else None
         weight = max(flops, float(elements(member.type)), 1.0)
-        parts.append(
-            ProfilePart(
-                instruction=member.name,
-                opcode=member.opcode,
-                primitive=src.primitive,
-                line=src.line,
-                phase=src.phase,
-                weight=weight * (FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0),
-                flops=flops,
-                text_line=src.text_line,
-                equations=[i for i, _ in found],
-                inferred=src.inferred,
-            )
-        )
+        weight *= FREE_WEIGHT if fused and member.opcode in FREE_IN_FUSION else 1.0
+        key = (src.line, src.primitive, src.phase, member.opcode, src.inferred, tuple(dims or ()))
+        part = groups.get(key)
+        if part is None:
+            found = resolver.eqns.match(src.line, src.primitive, src.phase, dims)
+            provs += [prov for _, prov in found]
+            part = groups[key] = ProfilePart(
+                instructions=[], opcode=member.opcode, primitive=src.primitive, line=src.line,
+                phase=src.phase, weight=0.0, equations=[i for i, _ in found], inferred=src.inferred,
+            )  # fmt: skip
+        part.instructions.append(member.name)
+        part.text_lines += [src.text_line] if src.text_line else []
+        part.weight += weight
+        part.flops += flops
+    parts = list(groups.values())
     total = sum(p.weight for p in parts)
     for p in parts:
         p.weight /= total
@@ -630,7 +668,7 @@ def attribute(
     device: str,
 ) -> Profile:
     """Turn a measurement into the profile: ops hottest first, then lines."""
-    n = max(len(meas.runs), 1)
+    n = meas.calls
     control = lambda name: name in module.instructions and module.instructions[name][1].opcode in CONTROL  # noqa: E731
     times: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -713,10 +751,7 @@ PLURALS = {"dot": "dots", "convolution": "convolutions", "reduce": "reductions",
 def line_summary(row: LineProfile) -> str:
     """Return "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"."""
     where = f"line {row.line}" if row.line is not None else "no line (added by XLA)"
-    ops = ", ".join(
-        f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}"
-        for kind, n in sorted(row.ops.items(), key=lambda kv: (-kv[1], kv[0]))
-    )
+    ops = ", ".join(f"{n} {kind if n == 1 else PLURALS.get(kind, kind)}" for kind, n in row.ops.items())
     text = f"{where}: {100 * row.share:.1f} % of the time" + (f", {ops}" if ops else "")
     if {"forward", "backward"} & row.phases.keys():
         split = [
@@ -753,8 +788,9 @@ def instruction_heat(profile: Profile) -> dict[str, float]:
     for op in profile.ops:
         out[op.name] = out.get(op.name, 0.0) + op.share
         for part in op.parts:
-            if part.instruction != op.name:
-                out[part.instruction] = out.get(part.instruction, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for name in part.instructions:
+                    out[name] = out.get(name, 0.0) + op.share * part.weight / len(part.instructions)
     return out
 
 
@@ -765,8 +801,9 @@ def hlo_text_heat(profile: Profile) -> dict[int, float]:
         if op.text_line:
             out[op.text_line] = out.get(op.text_line, 0.0) + op.share
         for part in op.parts:
-            if part.text_line and part.instruction != op.name:
-                out[part.text_line] = out.get(part.text_line, 0.0) + op.share * part.weight
+            if part.instructions != [op.name]:
+                for n in part.text_lines:
+                    out[n] = out.get(n, 0.0) + op.share * part.weight / len(part.text_lines)
     return out
 
 
@@ -801,16 +838,22 @@ def header(profile: Profile) -> str:
     )
 
 
+def phase_text(op: ProfileOp) -> str:
+    """Return an op's grad phase, marked `·vmap` when its equations were batched by vmap."""
+    return (op.phase + " ·vmap" if "vmap(" in op.provenance else op.phase).strip()
+
+
 def table(profile: Profile) -> str:
     """Return `--emit profile`: one row per compiled op or fusion, hottest first."""
     head = f"# {'share':>7}  {'time':>9}  {'calls':>6}  {'op':<34} {'line':<9} {'kind':<13} {'phase':<16} {'FLOP/s':>12} {'bytes/s':>10}  bound"
     rows = [head]
     for op in profile.ops:
         line = f"line {op.line}" if op.line is not None else "no line"
+        phase = phase_text(op) or "-"
         calls = f"{op.calls:g}" if op.calls < 1e5 else f"{op.calls:.3g}"
         rows.append(
             f"{100 * op.share:7.1f} %  {fmt_time(op.time_s):>9}  {calls:>6}  {op.name:<34} {line:<9} "
-            f"{op.kind:<13} {op.phase or '-':<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
+            f"{op.kind:<13} {phase:<16} {fmt_rate(op.flops_per_s, 'FLOP/s'):>12} "
             f"{fmt_rate(op.bytes_per_s, 'B/s'):>10}  {op.bound or '-'}"
         )
     return "\n".join(rows) + "\n"

@@ -36,6 +36,7 @@ NODE_SHAPES: dict[str, dict[str, str]] = {
     "collapsed": {"shape": "box3d", "style": "filled"},
     "return": {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "fontsize": "8", "height": "0.2"},
     "input": {"shape": "invhouse", "style": "filled", "fillcolor": "#fef9c3"},
+    "inputs": {"shape": "invhouse", "style": "filled,bold", "fillcolor": "#fde68a"},
     "const": {"shape": "note", "style": "filled", "fillcolor": "#f5f5f4"},
     "output": {"shape": "house", "style": "filled", "fillcolor": "#dcfce7"},
     "summary": {"shape": "folder", "style": "filled,dashed"},
@@ -55,6 +56,7 @@ EDGE_STYLES: dict[str, dict[str, str]] = {
 GROUP_STYLES: dict[str, dict[str, str]] = {
     "fold": {"style": "dashed,filled", "fillcolor": "#fafaf9", "color": "#78716c"},
     "block": {"style": "dotted", "color": "#6b7280"},
+    "module": {"style": "rounded,filled", "fillcolor": "#f5f3ff", "color": "#8b5cf6"},
     "cond": {"style": "rounded", "color": "#7c3aed"},
     "while": {"style": "rounded", "color": "#7c3aed"},
     "scan": {"style": "rounded", "color": "#7c3aed"},
@@ -177,32 +179,42 @@ def _to_dot(graph: Graph) -> str:
     children: dict[str, list[Group]] = {}
     for g in graph.groups:
         children.setdefault(g.parent, []).append(g)
+    names = {n.id: n for n in graph.nodes}
+    # A long edge's stub is declared in its consumer's cluster, so it is drawn beside the consumer.
+    stubs: dict[str, list[str]] = {}
+    edges = []
+    for i, e in enumerate(graph.edges):
+        if e.kind == "long":
+            node, edge = stub_lines(f"stub_{i}", e, names.get(e.src))
+            consumer = names.get(e.dst)
+            stubs.setdefault(consumer.group if consumer else "", []).append(node.strip())
+            edges.append(edge)
+        else:
+            edges.append(f"  {quote(e.src)} -> {quote(e.dst)}{attrs(edge_attrs(e, graph.edge_labels))}")
     lines = [
         "digraph jaxpr {",
         f"  graph{attrs(graph_attrs(graph))}",
         '  node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]',
         '  edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]',
     ]
-    _emit_group("", by_group, children, graph.colour_by, lines, "  ")
+    _emit_group("", by_group, children, graph.colour_by, lines, "  ", stubs)
     if graph.legend:
         lines.append(legend_node(graph))
-    names = {n.id: n for n in graph.nodes}
-    for i, e in enumerate(graph.edges):
-        if e.kind == "long":
-            lines += stub_lines(f"stub_{i}", e, names.get(e.src))
-        else:
-            lines.append(f"  {quote(e.src)} -> {quote(e.dst)}{attrs(edge_attrs(e, graph.edge_labels))}")
+    lines += edges
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _emit_group(path: str, by_group: dict, children: dict, colour_by: str, lines: list[str], pad: str) -> None:
-    """Append the nodes of a group and, nested, its sub-clusters."""
+def _emit_group(
+    path: str, by_group: dict, children: dict, colour_by: str, lines: list[str], pad: str, stubs: dict
+) -> None:
+    """Append the nodes of a group (and the stubs of its long edges) and, nested, its sub-clusters."""
     lines += [f"{pad}{quote(n.id)}{attrs(node_attrs(n, colour_by))}" for n in by_group.get(path, [])]
+    lines += [f"{pad}{stub}" for stub in stubs.get(path, [])]
     for g in children.get(path, []):
         lines.append(f"{pad}subgraph {quote('cluster_' + g.path)} {{")
         lines.append(f"{pad}  graph{attrs(group_attrs(g))}")
-        _emit_group(g.path, by_group, children, colour_by, lines, pad + "  ")
+        _emit_group(g.path, by_group, children, colour_by, lines, pad + "  ", stubs)
         lines.append(f"{pad}}}")
 
 

@@ -67,7 +67,7 @@ class Request:
         The time budget only matters when timing, so untimed requests that differ in it share a key.
         """
         data = dataclasses.asdict(self)
-        if not self.time:
+        if not (self.time or self.profile):
             data["time_budget_s"] = None
         blob = json.dumps(data, sort_keys=True).encode("utf-8", "replace")
         return hashlib.sha256(blob).hexdigest()
@@ -991,16 +991,20 @@ class TextDiff(JsonMixin):
 
 @dataclass
 class ProfilePart:
-    """One HLO instruction inside a profiled op, and the part of the op's time it stands for."""
+    """HLO instructions inside a profiled op that share one source, and their part of the op's time.
 
-    instruction: str  # `dot.3`, or a fused instruction (`multiply.2`)
+    A fusion's instructions with the same line, primitive, phase, opcode and shape form one
+    part (an unrolled loop fuses thousands of them), so a part's equations are listed once.
+    """
+
+    instructions: list[str]  # `dot.3`, or fused instructions (`multiply.2`, ...)
     opcode: str
-    primitive: str = ""  # the jaxpr primitive in its metadata (`dot_general`)
+    primitive: str = ""  # the jaxpr primitive in their metadata (`dot_general`)
     line: int | None = None  # the user's line (library calls count for their caller)
     phase: str = ""  # "forward", "backward" or ""
-    weight: float = 1.0  # its fraction of the op's time: by estimated FLOPs (elements at least)
-    flops: float = 0.0  # estimated from HLO shapes, per execution
-    text_line: int = 0  # its line in the compiled HLO text
+    weight: float = 1.0  # their fraction of the op's time: by estimated FLOPs (elements at least)
+    flops: float = 0.0  # estimated from HLO shapes, per execution of the op
+    text_lines: list[int] = field(default_factory=list)  # their lines in the compiled HLO text
     equations: list[str] = field(default_factory=list)  # equation ids of `model_after`
     inferred: bool = False  # no metadata: the line is its primitive's only line, or a neighbour's
 
@@ -1043,7 +1047,7 @@ class LineProfile:
     code: str
     time_s: float
     share: float
-    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2)
+    ops: dict[str, int] = field(default_factory=dict)  # compiled ops by kind (`dot`: 2), hottest first
     phases: dict[str, float] = field(default_factory=dict)  # share of the total per phase
     summary: str = ""  # "line 7: 91.0 % of the time, 2 dots, forward 45.0 % / backward 46.0 %"
 

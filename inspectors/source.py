@@ -52,11 +52,35 @@ class Defaults:
     doc: str = ""
 
 
+MAX_SOURCE_KB = 256  # the default cap on a program's size (the sandbox's JAXPR_EXPLORER_SOURCE_KB)
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)  # a very long line can raise any
+
+
+class SourceTooLarge(ValueError):
+    """The program is larger than the size limit."""
+
+
+def source_problem(source: str, limit_kb: int | None = None) -> str | None:
+    """Return why `source` is too large to accept (default limit: JAXPR_EXPLORER_SOURCE_KB), or None."""
+    if limit_kb is None:
+        try:
+            limit_kb = int(os.environ.get("JAXPR_EXPLORER_SOURCE_KB") or MAX_SOURCE_KB)
+        except ValueError:
+            limit_kb = MAX_SOURCE_KB
+    size = len(source.encode("utf-8", errors="replace"))
+    if size <= limit_kb * 1024:
+        return None
+    return (
+        f"The program is {size / 1024:,.0f} KB; the limit is {limit_kb} KB per program "
+        "(JAXPR_EXPLORER_SOURCE_KB). Shorten it, or load large data from arrays you build in code."
+    )
+
+
 def read_defaults(source: str) -> Defaults:
     """Return the `__explorer__` defaults and docstring, without running the code."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except PARSE_ERRORS:
         return Defaults()
     found: dict[str, Any] = {}
     for node in tree.body:
@@ -65,8 +89,10 @@ def read_defaults(source: str) -> Defaults:
         ):
             try:
                 found = ast.literal_eval(node.value)
-            except ValueError:
+            except (*PARSE_ERRORS, TypeError):
                 found = {}
+    if not isinstance(found, dict):
+        found = {}
     return Defaults(
         entry=found.get("entry"),
         args=found.get("args"),
@@ -81,7 +107,7 @@ def top_level_functions(source: str) -> list[str]:
     """Return the names of the top-level `def`s, in source order."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except PARSE_ERRORS:
         return []
     return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
@@ -95,6 +121,9 @@ def load_module(source: str, filename: str) -> types.ModuleType:
     (dataclasses, Flax linen and Equinox modules look their module up there),
     and its folder is on `sys.path` so sibling modules and packages import.
     """
+    problem = source_problem(source)
+    if problem:
+        raise SourceTooLarge(problem)
     code = compile(source, filename, "exec", dont_inherit=True)
     name = module_name(filename)
     module = types.ModuleType(name)

@@ -34,11 +34,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout_s: float = 60.0) -> Iterator[str]:
-    """Run the app on a free local port; yield its URL; stop it afterwards."""
+def streamlit_server(timeout_s: float = 60.0, script: str = "app/main.py") -> Iterator[str]:
+    """Run the app (or another Streamlit script) on a free local port; yield its URL; stop it afterwards."""
     port = free_port()
     cmd = [
-        sys.executable, "-m", "streamlit", "run", "app/main.py",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true",
         "--server.address", "127.0.0.1",
         "--server.port", str(port),

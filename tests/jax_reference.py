@@ -12,7 +12,8 @@ import jax
 def exec_source(source: str, filename: str) -> types.ModuleType:
     """Run the source as a module, the way a user's notebook would."""
     module = types.ModuleType("reference")
-    exec(compile(source, filename, "exec"), module.__dict__)
+    # Not this file's `from __future__ import annotations` (dataclass models need their own flags).
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     return module
 
 

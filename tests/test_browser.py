@@ -81,3 +81,67 @@ def test_editing_in_the_code_editor_and_pressing_ctrl_enter_updates_the_jaxpr(pa
     assert "cube" in page.locator("[data-testid='stSidebar'] code").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "browser-editor.png"))
     assert os.path.exists(ARTIFACTS / "browser-editor.png")
+
+
+GUTTER = """() => {
+  const cells = [...document.querySelectorAll('.ace_gutter-cell')].filter(c => c.offsetParent);
+  const rows = [...document.querySelectorAll('.ace_text-layer .ace_line')].filter(r => r.offsetParent);
+  return cells.map((c, i) => [c.textContent.trim(), c.getBoundingClientRect().top,
+                              rows[i] ? rows[i].getBoundingClientRect().top : null]);
+}"""
+
+
+def editor_frame(page):  # noqa: ANN001, ANN201
+    """The frame that holds the Ace editor."""
+    for frame in page.frames:
+        try:
+            if frame.locator(".ace_gutter-cell").count():
+                return frame
+        except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
+            continue
+    raise AssertionError("no editor frame")
+
+
+@pytest.mark.parametrize("query", ["", "?lecture=1"], ids=["explore", "lecture"])
+def test_editor_line_numbers_stay_on_their_lines_after_the_code_is_replaced_and_scrolled(browser, server, query):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    open_app(page, server + "/" + query)
+    pick_sample(page, "log2")  # the code is replaced: the editor remounts
+    frame = editor_frame(page)
+    frame.locator(".ace_scroller").hover()
+    page.mouse.wheel(0, 400)
+    page.wait_for_timeout(600)
+    rows = frame.evaluate(GUTTER)
+    assert rows and rows[0][0] != "1"  # it did scroll
+    for number, gutter_top, text_top in rows:
+        assert text_top is not None and abs(gutter_top - text_top) < 2, (number, gutter_top, text_top)
+    page.close()
+
+
+def test_text_views_search_wrap_and_number_lines_in_the_browser(page):
+    pane = page.locator(".pane").nth(1)  # the jaxpr after grad
+    assert pane.locator(".ln-row .no").first.inner_text() == "1"
+    pane.locator("input.search").fill("dot_general")
+    page.wait_for_timeout(300)
+    hits = pane.locator(".ln-row.hit")
+    assert hits.count() >= 2 and "dot_general" in hits.first.inner_text()
+    assert pane.locator(".count").inner_text().startswith("1/")
+    pane.locator("input.search").press("Enter")
+    assert pane.locator(".count").inner_text().startswith("2/")
+    pane.locator("input.nums").uncheck()
+    assert not pane.locator(".ln-row .no").first.is_visible()
+    pane.locator("input.wrap").check()
+    assert pane.locator(".ln-row").first.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+
+
+def test_clicking_a_jaxpr_line_in_the_source_map_selects_that_equation_and_its_line(page):
+    open_tab(page, "Source map")
+    page.locator(".pane").filter(has_text="After").locator(".ln-row[data-src]").nth(2).click()
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    after = page.locator(".pane").filter(has_text="After")
+    selected = after.locator(".ln-row.sel")
+    assert selected.count() >= 1
+    src = selected.first.get_attribute("data-src")
+    assert page.locator(f".src-row.sel[data-src='{src}']").count() == 1
+    assert "equation" in page.locator("[data-testid='stMarkdownContainer']").filter(has_text="line " + src).first.inner_text()

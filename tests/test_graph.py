@@ -7,6 +7,7 @@ unrolled 1,500 times (12,000+ equations) for folding, budgets and search.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -263,3 +264,149 @@ def test_a_graph_never_has_fewer_equation_nodes_than_the_jaxpr(unrolled):
     graph = jaxpr_graph(unrolled, expanded_options())
     assert len(equation_nodes(graph)) == sum(1 for _ in walk(unrolled))
     assert len(to_dot(graph).splitlines()) > 2 * len(equation_nodes(graph))
+
+
+# ---------------------------------------------------------------- real models: inputs grouped, scopes as clusters
+
+SCOPED = "import jax\ndef f(p, x):\n    with jax.named_scope('block'):\n        y = x * p['a'] + p['b']\n    return y * 2.0\n"
+
+SCOPED_DOT = """digraph jaxpr {
+  graph [rankdir="TB" labelloc="b" fontname="Helvetica" fontsize="12" label="f" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
+  node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]
+  edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]
+  "inputs_p" [shape="invhouse" style="filled,bold" fillcolor="#fde68a" label="p · 9 arrays · 18 values" tooltip="inputs: p['a']: a:f32[2]\\np['b']: b:f32[2]\\np['c']: c:f32[2]\\np['d']: d:f32[2]\\np['e']: e:f32[2]\\np['f']: f:f32[2]\\np['g']: g:f32[2]\\np['h']: h:f32[2]\\np['i']: i:f32[2]\\nid: inputs_p"]
+  "in_j" [shape="invhouse" style="filled" fillcolor="#fef9c3" label="j:f32[2]\\nx" tooltip="input: j:f32[2]\\nrole: x"]
+  "eqn_2" [shape="box" style="rounded,filled" fillcolor="#dbeafe" label="mul\\nlit 2.0" tooltip="m:f32[2] = mul l 2.0:f32[]"]
+  "out_0" [shape="house" style="filled" fillcolor="#dcfce7" label="m:f32[2]\\nout" tooltip="output: m:f32[2]"]
+  subgraph "cluster_module@0-2" {
+    graph [label="block · 2 equations" tooltip="module@0-2" style="rounded,filled" fillcolor="#f5f3ff" color="#8b5cf6"]
+    "eqn_0" [shape="box" style="rounded,filled" fillcolor="#dbeafe" label="mul" tooltip="k:f32[2] = mul j a"]
+    "eqn_1" [shape="box" style="rounded,filled" fillcolor="#dbeafe" label="add" tooltip="l:f32[2] = add k b"]
+  }
+  "in_j" -> "eqn_0" [tooltip="j:f32[2]" label="j:f32[2]"]
+  "inputs_p" -> "eqn_0"
+  "eqn_0" -> "eqn_1" [tooltip="k:f32[2]" label="k:f32[2]"]
+  "inputs_p" -> "eqn_1"
+  "eqn_1" -> "eqn_2" [tooltip="l:f32[2]" label="l:f32[2]"]
+  "eqn_2" -> "out_0" [tooltip="m:f32[2]" label="m:f32[2]"]
+}
+"""
+
+
+def scoped_model() -> JaxprModel:
+    """Nine parameters in one dict and an input; two equations in a named scope."""
+    ns: dict = {}
+    exec(compile(SCOPED, "prog.py", "exec"), ns)
+    closed = jax.make_jaxpr(ns["f"])({k: jnp.ones(2) for k in "abcdefghi"}, jnp.ones(2))
+    return build_model(closed, "prog.py", SCOPED, [f"p['{k}']" for k in "abcdefghi"] + ["x"])[1]
+
+
+def test_many_inputs_group_by_pytree_prefix_and_scopes_become_clusters_exact_dot():
+    assert to_dot(jaxpr_graph(scoped_model(), GraphOptions(legend=False), "f")) == SCOPED_DOT
+
+
+def test_an_input_group_expands_by_its_id():
+    graph = jaxpr_graph(scoped_model(), GraphOptions(legend=False, expand=frozenset({"inputs_p"})))
+    assert [n.sublabel for n in graph.nodes if n.kind == "input"] == [f"p['{k}']" for k in "abcdefghi"] + ["x"]
+
+
+def test_group_paths_picks_the_deepest_prefix_with_few_groups():
+    from inspectors.graph import group_paths, path_parts
+
+    assert path_parts("params['params']['Dense_0'].kernel[3]") == ["params", "params", "Dense_0", "kernel", "[3]"]
+    paths = [f"params[{i}]['{w}']" for i in range(6) for w in ("wq", "wk")] + ["x"]
+    groups = group_paths(paths)
+    assert [name for name, _ in groups] == [f"params[{i}]" for i in range(6)] + ["x"]
+    assert groups[0][1] == [0, 1]
+
+
+TRANSFORMER = Path(__file__).parent.parent / "samples" / "real_models_transformer_block.py"
+TRANSFORMER_LOSS = "\n\ndef loss(params, x):\n    return jnp.sum(transformer(params, x) ** 2)\n"
+
+
+@pytest.fixture(scope="module")
+def transformer() -> dict[str, JaxprModel]:
+    """The six-layer transformer sample under jit, and the grad of its loss (about 1,000 equations)."""
+    src = TRANSFORMER.read_text()
+    fwd = inspect(Request(src, str(TRANSFORMER)))
+    grad = inspect(Request(src + TRANSFORMER_LOSS, str(TRANSFORMER), "loss", None, ["grad", "jit"]))
+    return {"forward": fwd.model_after, "grad": grad.model_after}
+
+
+def test_a_transformer_shows_its_layers_as_clusters_with_attention_and_mlp_inside(transformer):
+    graph = jaxpr_graph(transformer["forward"])
+    layers = [g for g in graph.groups if g.kind == "module"]
+    assert [g.label.split(" ·")[0] for g in layers] == [f"layer_{i}" for i in range(6)]
+    for layer in layers:
+        inside = [n.label for n in graph.nodes if n.group == layer.path]
+        assert inside == ["attention", "mlp"], inside
+    groups = [n.label for n in graph.nodes if n.kind == "inputs"]
+    assert groups == [f"params[{i}] · 6 arrays · 8.2 K values" for i in range(6)]
+    assert not [n for n in graph.nodes if n.kind == "input" and "params" in n.sublabel]
+
+
+def test_the_top_level_jit_of_a_large_program_is_open_and_readable(transformer):
+    model = transformer["grad"]
+    assert sum(1 for _ in walk(model)) > 800
+    graph = jaxpr_graph(model)
+    assert not any(n.kind == "collapsed" for n in graph.nodes)  # never one "jit ▸ N eqns" box
+    assert len(graph.nodes) > 12
+    backward = [g.label for g in graph.groups if g.kind == "module" and "transpose" in g.label]
+    assert len(backward) == 6
+    svg = to_svg(graph)
+    width, height = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+    assert max(width / height, height / width) <= 4
+
+
+def test_an_unscoped_large_jit_is_summarised_not_collapsed():
+    loop = "import jax.numpy as jnp\ndef loss(x, w):\n    for _ in range(100):\n        x = jnp.tanh(x * w) + x\n    return jnp.sum(x)\n"
+    model = model_of(loop, "loss", jnp.ones(8), jnp.ones(8), transform=lambda f: jax.jit(jax.grad(f)))
+    assert sum(1 for _ in walk(model)) > 800
+    graph = jaxpr_graph(model, GraphOptions(fold=False))
+    assert not any(n.kind == "collapsed" for n in graph.nodes) and len(graph.nodes) > 12
+
+
+def test_search_finds_model_scopes_and_opens_them(transformer):
+    model = transformer["forward"]
+    hits = search_matches(model, "layer_3/mlp")
+    assert hits and all("layer_3/mlp" in e.name_stack for e in walk(model) if e.id in hits)
+    graph = jaxpr_graph(model, GraphOptions(search="layer_3/mlp"))
+    assert sum(n.match for n in graph.nodes) == len(hits)
+
+
+STUB_DOT = """digraph jaxpr {
+  graph [rankdir="TB" labelloc="b" fontname="Helvetica" fontsize="12" label="t" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
+  node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]
+  edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]
+  "a" [shape="box" style="rounded,filled" fillcolor="#ffffff" label="sin"]
+  subgraph "cluster_g" {
+    graph [label="jit: f" tooltip="g" style="rounded" color="#6366f1"]
+    "b" [shape="box" style="rounded,filled" fillcolor="#ffffff" label="cos"]
+    "stub_0" [shape="plaintext" fontsize="7" fontcolor="#6b7280" label="x:f32[]\\nfrom sin" tooltip="x:f32[] produced by a" height="0.1"]
+  }
+  "stub_0" -> "b" [style="dashed" color="#9ca3af" arrowsize="0.4" tooltip="x:f32[] produced by a"]
+}
+"""
+
+
+def test_a_long_edge_stub_is_declared_inside_its_consumers_cluster():
+    from inspectors.graph import Edge, Group, Node
+
+    graph = Graph(
+        title="t",
+        nodes=[Node("a", "eqn", "sin"), Node("b", "eqn", "cos", group="g")],
+        edges=[Edge("a", "b", "x", "f32[]", kind="long")],
+        groups=[Group("g", "jit: f")],
+    )
+    assert to_dot(graph) == STUB_DOT
+
+
+def test_one_source_line_in_a_loop_over_layers_splits_by_layer(transformer):
+    from inspectors.graph import line_scopes
+
+    model = transformer["forward"]
+    src = TRANSFORMER.read_text().splitlines()
+    line = next(i for i, code in enumerate(src, 1) if "x = x + attention(p, layer_norm(x))" in code)
+    scopes = line_scopes(model, line)
+    assert list(scopes) == [f"layer_{i}/attention" for i in range(6)]
+    assert len({len(ids) for ids in scopes.values()}) == 1  # the same equations in every layer

@@ -199,6 +199,15 @@ def test_a_forged_result_is_refused_and_never_cached(pool: Pool, monkeypatch, na
     innocent(pool)
 
 
+def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
+    source = "import os, struct\nblob = b'{\"partial\": {\"jaxpr_before\": 1}}'\nos.write(3, struct.pack('>I', len(blob)) + blob)\n"
+    seen = []
+    result = inspect_in(pool, Request(source=source + GOOD, args="f32[3]"), on_partial=seen.append)
+    assert seen == [] and result.error is not None and result.error.kind == "BadResult", result.error
+    assert "a partial result: $.jaxpr_before: int where str" in result.error.message
+    innocent(pool)
+
+
 def test_a_forged_final_frame_before_the_real_one_is_refused(pool: Pool) -> None:
     source = 'import os, struct\nblob = b\'{"ok": {"entry": "forged"}}\'\nos.write(3, struct.pack(\'>I\', len(blob)) + blob)\n'
     result = attack(pool, source + GOOD)
@@ -226,3 +235,262 @@ def test_results_decode_strictly_by_their_annotations() -> None:
         model = {**model, "eqns": [{**eqn, "subjaxprs": [{"role": "r", "jaxpr": model}]}]}
     with pytest.raises(SchemaError, match="nested deeper"):
         InspectionResult.from_dict({**good, "model_after": model, "error": deep})
+
+
+# --- 3. thread and process limits hold when the server runs as root ---------------------------
+
+THREAD_BOMB = """
+    import threading
+    threading.stack_size(64 * 1024)  # small stacks: only the thread limit can stop this
+    stop = threading.Event()
+    started, error = 0, "none"
+    try:
+        while started < 30000:
+            threading.Thread(target=stop.wait, daemon=True).start()
+            started += 1
+    except RuntimeError as exc:
+        error = str(exc).replace("can't", "cannot")  # as is, the message would be read as the limit
+    stop.set()
+    raise RuntimeError(f"started={started} error={error}")
+"""
+
+
+def test_a_thread_bomb_stops_at_the_thread_limit_as_root(pool: Pool) -> None:
+    assert os.geteuid() == 0 or pytest.skip("the point is running the server as root")
+    report = raised(attack(pool, textwrap.dedent(THREAD_BOMB) + GOOD))
+    started = int(re.search(r"started=(\d+)", report).group(1))
+    assert 0 < started < pool.limits.max_procs and "cannot start new thread" in report, report
+
+
+def test_an_uncaught_thread_bomb_is_reported_as_the_thread_limit(pool: Pool) -> None:
+    source = "import threading\nthreading.stack_size(64 * 1024)\nwhile True:\n    threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+    result = attack(pool, source + GOOD)
+    assert result.error.kind == "ThreadLimit" and result.error.line == 4, result.error.format()
+    assert "JAXPR_EXPLORER_MAX_PROCS" in result.error.message and "256 threads" in result.error.message
+
+
+FORKS = """
+    import ctypes, os, subprocess
+    blocked = []
+    for name, attempt in [
+        ("fork", os.fork),
+        ("clone", lambda: ctypes.CDLL(None, use_errno=True).syscall(56, 17, 0, 0, 0, 0) or 1),
+        ("posix_spawn", lambda: os.posix_spawn("/usr/bin/true", ["true"], {{}})),
+        ("subprocess", lambda: subprocess.run(["/usr/bin/true"])),
+    ]:
+        try:
+            blocked.append(f"{{name}}:{{'ok' if attempt() in (-1, None) else 'ran'}}")
+        except OSError as exc:
+            blocked.append(f"{{name}}:{{type(exc).__name__}}")
+    status = open("/proc/self/status").read()
+    caps = [line.split()[1] for line in status.splitlines() if line.startswith("CapEff")]
+    raise RuntimeError(f"uid={{os.getuid()}},{{os.geteuid()}} caps={{caps[0]}} {{' '.join(blocked)}}")
+"""
+
+
+def test_fork_attempts_fail_and_user_code_is_not_root(pool: Pool) -> None:
+    report = raised(attack(pool, textwrap.dedent(FORKS.format()) + GOOD))
+    uid, euid = map(int, re.search(r"uid=(\d+),(\d+)", report).groups())
+    assert uid != 0 and euid != 0, report
+    caps = int(re.search(r"caps=([0-9a-f]+)", report).group(1), 16)
+    assert caps & ~(1 << 2) == 0, (
+        report
+    )  # nothing, or CAP_DAC_READ_SEARCH alone (the fallback, under Landlock)
+    assert "fork:PermissionError" in report and "clone:ok" in report, report  # clone returned -1
+    assert "posix_spawn:PermissionError" in report and "subprocess:PermissionError" in report, report
+
+
+# --- 4. every request starts with an empty, full-sized /tmp ------------------------------------
+
+SPOIL_TMP = """
+    import os, tempfile
+    tmp = tempfile.gettempdir()
+    os.makedirs(os.path.join(tmp, "a", "b"))
+    written = 0
+    try:
+        while True:
+            with open(os.path.join(tmp, "a", "b", f"f{written}"), "wb") as fh:
+                fh.write(b"x" * (1 << 20))
+            written += 1
+    except OSError as exc:
+        error = exc.errno
+    os.chmod(os.path.join(tmp, "a", "b"), 0)
+    os.chmod(os.path.join(tmp, "a"), 0)
+    raise RuntimeError(f"filled {written} MB, then errno {error}")
+"""
+FILL_TMP = """
+import os, tempfile
+tmp = tempfile.gettempdir()
+for i in range({files}):
+    with open(os.path.join(tmp, f"big{{i}}"), "wb") as fh:
+        fh.write(b"y" * (4 << 20))
+print("wrote", {files} * 4, "MB in", sorted(os.listdir(tmp))[:1])
+"""
+
+
+def test_a_mode_000_tree_filling_tmp_does_not_reach_the_next_request(pool: Pool) -> None:
+    report = raised(attack(pool, textwrap.dedent(SPOIL_TMP) + GOOD))
+    assert re.fullmatch(r"filled \d+ MB, then errno 28", report), report  # ENOSPC: /tmp was full
+    files = (pool.limits.tmp_mb - 8) // 4
+    after = inspect_in(pool, Request(source=FILL_TMP.format(files=files) + GOOD, args="f32[3]"))
+    assert after.ok and after.output == f"wrote {files * 4} MB in ['big0']\n", (
+        after.error and after.error.format()
+    )
+
+
+def test_the_wipe_removes_a_mode_000_tree_without_root_powers() -> None:
+    import shutil
+    import tempfile
+
+    from inspectors.sandbox import harden
+
+    outer = Path(tempfile.mkdtemp(prefix="jxe-wipe-"))  # /tmp itself, which any uid can search
+    outer.chmod(0o755)
+    base = outer / "base"
+    base.mkdir()
+    os.chown(base, 65534, 65534)
+    pid = os.fork()
+    if pid == 0:  # as an unprivileged uid, the way a non-root server's zygote wipes
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            (base / "a" / "b").mkdir(parents=True)
+            (base / "a" / "b" / "f").write_bytes(b"x")
+            os.symlink("/etc", base / "link")
+            os.chmod(base / "a" / "b", 0)
+            os.chmod(base / "a", 0)
+            os._exit(0 if harden.wipe(str(base), 64) else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    left = list(base.iterdir())
+    shutil.rmtree(outer)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert left == [] and Path("/etc/passwd").is_file()
+
+
+# --- 10. messages that say what the program did and which limit stopped it --------------------
+
+INT_0X80 = """
+import ctypes, mmap
+code = bytes.fromhex("b814000000cd80c3")  # mov eax, 20 (getpid, i386 ABI); int 0x80; ret
+page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+page.write(code)
+address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+ctypes.CFUNCTYPE(ctypes.c_int)(address)()
+raise RuntimeError("the 32-bit system call ran")
+"""
+HOSTILE_STR = """
+class Sneaky(BaseException):
+    def __str__(self):
+        raise ValueError("no message for you")
+raise Sneaky()
+"""
+TRUTHS = {
+    "os._exit(0)": (
+        "import os\nos._exit(0)\n",
+        "ProgramExited",
+        ("exit code 0", "os._exit", "not affected"),
+        None,
+    ),
+    "KeyboardInterrupt": (
+        "raise KeyboardInterrupt\n",
+        "KeyboardInterrupt",
+        ("raised KeyboardInterrupt at line 1",),
+        1,
+    ),
+    "a BaseException whose __str__ raises": (
+        HOSTILE_STR,
+        "Sneaky",
+        ("raised Sneaky at line 5", "its __str__ raised ValueError"),
+        5,
+    ),
+    "int 0x80": (INT_0X80, "ForbiddenSyscall", ("SIGSYS", "forbids", "blocked"), None),
+}
+
+
+@pytest.mark.parametrize("name", list(TRUTHS))
+def test_each_way_a_program_can_end_gets_a_truthful_message(pool: Pool, name: str) -> None:
+    source, kind, says, line = TRUTHS[name]
+    result = attack(pool, source + GOOD)
+    assert result.error is not None and result.error.kind == kind, result.error and result.error.format()
+    for text in says:
+        assert text in result.error.message, result.error.message
+    assert "replaced" not in result.error.message and "memory" not in result.error.message
+    assert result.error.line == line
+
+
+# --- 8. fair queueing by client: a flood does not starve a light user ---------------------------
+
+STAMPED = "import time\nprint(time.time())\ntime.sleep({s})\n" + GOOD
+
+
+def test_a_light_client_starts_before_a_flooding_clients_waiting_requests(pool: Pool) -> None:
+    import threading
+    import time
+
+    results: dict[str, InspectionResult] = {}
+
+    def send(name: str, client: str, sleep: float) -> None:
+        request = Request(source=STAMPED.format(s=sleep) + f"# {name}\n", args="f32[3]")
+        results[name] = inspect_in(pool, request, session=name, client=client)
+
+    flood = [threading.Thread(target=send, args=(f"tab{i}", "flooder", 0.6)) for i in range(4)]
+    for thread in flood:
+        thread.start()
+        time.sleep(0.05)
+    while pool.queue_length() < 3:  # one running, three waiting
+        time.sleep(0.05)
+    light = threading.Thread(target=send, args=("light", "newcomer", 0.0))
+    light.start()
+    for thread in [*flood, light]:
+        thread.join()
+    started = {name: float(r.output.split()[0]) for name, r in results.items()}
+    assert all(r.ok for r in results.values()), [r.error.format() for r in results.values() if r.error]
+    first = min(started, key=started.get)
+    later = sorted(
+        name for name in started if name not in (first, "light") and started[name] < started["light"]
+    )
+    assert later == [], f"the flooder's waiting requests {later} started before the light user's"
+
+
+def test_a_full_queue_makes_a_heavy_clients_newest_waiter_give_way() -> None:
+    import threading
+    import time
+
+    with Pool(Limits(isolation=_mode(), **{**LIMITS, "queue": 2})) as small_queue:
+        small_queue.start()
+        results: dict[str, InspectionResult] = {}
+
+        def send(name: str, client: str) -> None:
+            request = Request(source=STAMPED.format(s=0.8) + f"# {name}\n", args="f32[3]")
+            results[name] = inspect_in(small_queue, request, session=name, client=client)
+
+        threads = [threading.Thread(target=send, args=(f"tab{i}", "flooder")) for i in range(3)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        while small_queue.queue_length() < 2:
+            time.sleep(0.05)
+        send("light", "newcomer")
+        for thread in threads:
+            thread.join()
+    assert results["light"].ok
+    refused = [n for n, r in results.items() if r.error is not None]
+    assert refused == ["tab2"] and results["tab2"].error.kind == "ServerBusy", refused
+
+
+def test_the_hosted_start_script_never_serves_as_root(root) -> None:
+    import subprocess
+
+    assert os.geteuid() == 0 or pytest.skip("started by root, the script must drop to another user")
+    done = subprocess.run(
+        [str(root / "deploy" / "run_hosted.sh")],
+        env={**os.environ, "RUN_AS": "nobody", "RUN_AS_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", (
+        done.stderr
+    )

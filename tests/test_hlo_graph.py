@@ -27,9 +27,14 @@ def test_short_type_reads_like_a_jaxpr_type():
     assert short_type("tensor<i1>") == "bool[]"
 
 
+def private_funcs(text: str) -> frozenset[str]:
+    """Expand ids of every private func of a StableHLO module (`func@name`)."""
+    return frozenset(f"func@{n}" for n in re.findall(r"func\.func private @([\w.$-]+)", text))
+
+
 def test_stablehlo_has_one_node_per_op_with_its_result_type(results):
     for name, r in results.items():
-        graph = stablehlo_graph(r.stablehlo)
+        graph = stablehlo_graph(r.stablehlo, GraphOptions(expand=private_funcs(r.stablehlo)))
         ops = [ln for ln in r.stablehlo.splitlines() if re.match(r'\s*%[\w#:.-]+\s*=\s*"?[\w.]+', ln)]
         assert sum(1 for n in graph.nodes if n.kind == "op") == len(ops), name
         dots = [n for n in graph.nodes if n.primitive == "dot_general"]
@@ -83,3 +88,20 @@ def test_large_hlo_is_summarised_within_the_node_budget():
         assert len(graph.nodes) <= 60
         assert any(n.kind == "summary" and n.label.startswith("+") for n in graph.nodes)
         assert "<svg" in to_svg(graph)
+
+
+CALLS = "import jax\nimport jax.numpy as jnp\n\n@jax.jit\ndef inner(x):\n    return jnp.sin(x) * 2\n\ndef f(x):\n    return inner(x) + inner(x * 3)\n"
+
+
+def test_private_funcs_are_call_nodes_that_open_on_demand():
+    r = inspect(Request(CALLS, "calls.py", "f", "f32[3]", ["jit"]))
+    assert private_funcs(r.stablehlo) == {"func@inner"}
+    graph = stablehlo_graph(r.stablehlo)
+    assert [g.path for g in graph.groups] == ["func@main"]
+    calls = [n for n in graph.nodes if n.primitive == "call"]
+    assert len(calls) == 2 and all(n.kind == "collapsed" and n.details["expand"] == "func@inner" for n in calls)
+    opened = stablehlo_graph(r.stablehlo, GraphOptions(expand=frozenset({"func@inner"})))
+    assert [g.path for g in opened.groups] == ["func@main", "func@inner"]
+    assert [n.primitive for n in opened.nodes if n.group == "func@inner" and n.kind == "op"] == [
+        "sine", "constant", "broadcast_in_dim", "multiply"
+    ]

@@ -203,7 +203,7 @@ def test_hlo_and_source_heat_point_at_the_hot_lines(results):
     text_heat = prof.hlo_text_heat(p)
     hottest = max(text_heat, key=text_heat.get)
     assert p.ops[0].name in r.hlo.splitlines()[hottest - 1] or any(
-        part.text_line == hottest for part in p.ops[0].parts
+        hottest in part.text_lines for part in p.ops[0].parts
     )
     assert max(prof.source_heat(p).items(), key=lambda kv: kv[1])[0] == MATMUL_LINE
     assert prof.instruction_heat(p)[p.ops[0].name] == pytest.approx(p.ops[0].share)
@@ -231,6 +231,9 @@ def test_split_runs_drops_warmup_or_pools_when_calls_cannot_be_told_apart():
     assert m.runs == groups[1:] and m.walls == [0.2, 0.3] and m.warmup == 1
     pooled = prof.split_runs(groups[:2], [0.1, 0.2, 0.3], 1, [])
     assert len(pooled.runs) == 1 and len(pooled.runs[0]) == 2 and pooled.notes
+    assert pooled.calls == 3 and pooled.warmup == 0  # figures stay per call: totals ÷ 3
+    slow = prof.split_runs([*groups, [ev("a", 30, 31)]], [0.1, 0.2, 0.2, 5.0], 1, [])
+    assert slow.walls == [0.2, 0.2] and slow.runs == groups[1:] and "1 of 3 calls left out" in slow.notes[0]
 
 
 def test_estimated_flops_match_xla_for_dot_and_elementwise():
@@ -325,7 +328,8 @@ def test_graphs_colour_nodes_by_measured_time(results):
     opened = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=3, colour_by="time", heat=hlo_heat))
     inner = {n.id.rsplit(":", 1)[1]: n.heat for n in opened.nodes if n.heat is not None}
     for part in top.parts:  # an open fusion shows its instructions, each with its part of the time
-        assert inner[part.instruction] == pytest.approx(top.share * part.weight)
+        for name in part.instructions:
+            assert inner[name] == pytest.approx(top.share * part.weight / len(part.instructions))
 
 
 def test_heat_colour_runs_from_white_to_red():
@@ -337,3 +341,55 @@ def test_heat_colour_runs_from_white_to_red():
     assert styles.heat_color(None) == styles.NO_HEAT
     reds = [int(styles.heat_color(s)[3:5], 16) for s in (0.0, 0.01, 0.05, 0.2, 0.5)]  # green falls
     assert reds == sorted(reds, reverse=True)
+
+
+# --- the Profile view in the app ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_app_profile_view_shows_ops_lines_and_heat():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(
+        str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=120
+    )
+    at.session_state["plain_editor"] = True
+    at.query_params["sample"] = "slides_mlp"
+    at.query_params["args"] = "[(f32[128,256], f32[256]), (f32[256,1], f32[1])], f32[512,128], f32[512,1]"
+    at.query_params["view"] = "Profile"
+    at.run()
+    assert not at.exception, at.exception
+    at.select_slider(key="time_budget_s").set_value(0.25)
+    at.button(key="profile_run").click().run()
+    assert not at.exception, at.exception
+    assert {"Per call (profiled)", "Covered by op events", "Profiler overhead", "Profiled calls"} <= {
+        m.label for m in at.metric
+    }
+    ops = next(d.value for d in at.dataframe if d.value is not None and "op" in d.value.columns)
+    assert ops["share"].tolist() == sorted(ops["share"], reverse=True) and ops["line"].iloc[0] == "line 35"
+    bodies = [h.proto.body for h in at.get("html")]
+    assert any("line 35: " in b and "% of the time" in b for b in bodies)  # the per-line summary
+    heat = next(b for b in bodies if "heat-source" in b)
+    assert re.search(r'data-line="35" style="[^"]*background:#[0-9a-f]{6}', heat)
+
+
+def test_attribution_of_a_measurement_built_by_hand(results):
+    """Known event times on the real compiled module: exact shares, lines, calls and per-line sums."""
+    r = results["matmul"]
+    module = prof.Module.read(r.hlo, r.request.filename)
+    dot = next(o.name for o in r.profile.ops if o.kind == "dot")
+    small = next(o.name for o in r.profile.ops if o.line == SMALL_LINE)
+    run = [ev(dot, 0, 600), ev(small, 600, 700), ev(small, 700, 800)]  # the small op twice per call
+    meas = prof.Measurement(runs=[run, run], walls=[1e-6, 1e-6], untraced=[0.9e-6, 0.9e-6])
+    p = prof.attribute(r, module, meas, (1e11, 1e10), "cpu:0")
+    assert [(o.name, o.share, o.calls, o.line) for o in p.ops] == [
+        (dot, pytest.approx(0.6), 1, MATMUL_LINE),
+        (small, pytest.approx(0.2), 2, SMALL_LINE),
+    ]
+    assert p.covered_s == pytest.approx(800e-9) and p.coverage == pytest.approx(0.8)
+    assert p.overhead == pytest.approx(1 / 0.9 - 1)
+    dot_row = next(o for o in p.ops if o.name == dot)
+    assert dot_row.flops_per_s == pytest.approx(dot_row.flops / 600e-9)
+    assert sum(row.share for row in p.lines) == pytest.approx(0.8)

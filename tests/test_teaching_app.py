@@ -77,8 +77,10 @@ def plain_text(body: str) -> str:
 
 
 def panes(at: AppTest) -> dict[str, dict]:
-    """The explorer component's panes on the page, by id (`before`, `after`, `stablehlo`, `hlo`)."""
-    return {v["id"]: v for e in at.get("bidi_component") for v in json.loads(e.proto.json)["views"]}
+    """The source map's panes, by id (`before`, `after`, `stablehlo`, `hlo`)."""
+    keys = ("-sm_jaxpr", "-sm_stablehlo", "-sm_hlo")
+    found = [e for e in at.get("bidi_component") if e.proto.id.endswith(keys)]
+    return {v["id"]: v for e in found for v in json.loads(e.proto.json)["views"]}
 
 
 def selected_lines(pane: dict) -> set[int]:
@@ -235,7 +237,7 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
     at = new_app({"view": "Provenance"})
     metrics = {m.label: m.value for m in at.metric}
     assert int(metrics["Forward (jvp)"]) > 0 and int(metrics["Backward (transpose)"]) > 0
-    frame = at.dataframe[0].value
+    frame = next(d.value for d in at.dataframe if "saved by" in d.value.columns)
     assert int(metrics["Residuals"]) == len(frame)
     result = at.session_state["last_good"][1]
     texts = {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}

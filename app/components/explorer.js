@@ -114,13 +114,105 @@ function reveal(pane, scroll, i) {
   scroll.scrollTop = Math.max(top - scroll.clientHeight / 3, 0);
 }
 
+// --- graphs: a Graphviz SVG with pan, zoom and a details panel --------------------------------------
+
+function buildGraph(root, data, send) {
+  const wrap = document.createElement("div");
+  wrap.className = "graph";
+  wrap.style.height = `${data.height}px`;
+  wrap.innerHTML =
+    `<div class="stage">${data.svg}</div>` + // Graphviz's SVG: labels escaped when the DOT was written
+    `<div class="bar"><button data-z="in" title="zoom in">+</button><button data-z="out" title="zoom out">&minus;</button>` +
+    `<button data-z="fit" title="fit the whole graph">fit</button><button data-z="one" title="100 %, top of the graph">100%</button>` +
+    `<span class="zoom"></span><span class="hint">wheel: zoom · drag: pan · click: details${data.expandable ? " · click ▸: open" : ""}</span></div>` +
+    `<div class="info"></div>`;
+  root.appendChild(wrap);
+  const stage = wrap.querySelector(".stage"), info = wrap.querySelector(".info"), svg = stage.querySelector("svg");
+  const zoomLabel = wrap.querySelector(".zoom");
+  let s = 1, x = 0, y = 0, pinned = false;
+  if (!svg) return;
+  const vb = svg.viewBox.baseVal;
+  svg.setAttribute("width", vb.width);
+  svg.setAttribute("height", vb.height);
+  svg.querySelectorAll("g.node > title").forEach((t) => { t.parentNode.dataset.id = t.textContent; });
+  const apply = () => { stage.style.transform = `translate(${x}px,${y}px) scale(${s})`; zoomLabel.textContent = `${Math.round(s * 100)} %`; };
+  const top = () => { // 100 % at the top of the graph: readable, whatever its size
+    const W = wrap.clientWidth;
+    s = Math.min(1, W / vb.width > 1 ? 1 : Math.max(W / vb.width, data.minZoom || 0.6));
+    x = vb.width * s < W ? (W - vb.width * s) / 2 : 0; y = 34; apply();
+  };
+  const fit = () => {
+    const W = wrap.clientWidth, H = wrap.clientHeight - 34;
+    s = Math.min(W / vb.width, H / vb.height, 1.5); x = (W - vb.width * s) / 2; y = 34; apply();
+  };
+  const zoom = (k, mx, my) => {
+    const s2 = Math.min(Math.max(s * k, 0.02), 8);
+    x = mx - (mx - x) * (s2 / s); y = my - (my - y) * (s2 / s); s = s2; apply();
+  };
+  const show = (id) => {
+    const d = data.details[id]; if (!d) return;
+    let h = "";
+    for (const [k, v] of Object.entries(d)) if (v) h += `<div><span class="k">${esc(k)}</span><pre>${esc(v)}</pre></div>`;
+    info.innerHTML = h + (pinned ? '<div class="k">click the background to close</div>' : "");
+    info.style.display = "block";
+  };
+  const nodeOf = (el) => { while (el && el !== svg) { if (el.classList && el.classList.contains("node")) return el; el = el.parentNode; } return null; };
+  wrap.addEventListener("wheel", (e) => {
+    e.preventDefault(); const r = wrap.getBoundingClientRect();
+    zoom(Math.exp(-Math.max(-120, Math.min(120, e.deltaY)) * 0.0012), e.clientX - r.left, e.clientY - r.top); // gentle steps
+  }, { passive: false });
+  let drag = null;
+  wrap.addEventListener("mousedown", (e) => {
+    if (e.target.tagName === "BUTTON" || info.contains(e.target)) return;
+    drag = { x: e.clientX, y: e.clientY, x0: x, y0: y, moved: false }; wrap.classList.add("grabbing");
+  });
+  const move = (e) => {
+    if (!drag) return; const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true; x = drag.x0 + dx; y = drag.y0 + dy; apply();
+  };
+  const up = (e) => {
+    if (drag && !drag.moved && !info.contains(e.target)) {
+      const n = nodeOf(e.target);
+      if (n) {
+        pinned = true; show(n.dataset.id);
+        if (data.expandable && data.expandable.includes(n.dataset.id)) send({ node: n.dataset.id });
+      } else { pinned = false; info.style.display = "none"; }
+    }
+    drag = null; wrap.classList.remove("grabbing");
+  };
+  window.addEventListener("mousemove", move);
+  window.addEventListener("mouseup", up);
+  wrap.addEventListener("mouseover", (e) => { if (pinned) return; const n = nodeOf(e.target); if (n) show(n.dataset.id); });
+  wrap.addEventListener("mouseout", (e) => { if (!pinned && nodeOf(e.target)) info.style.display = "none"; });
+  wrap.querySelectorAll("button[data-z]").forEach((b) => b.addEventListener("click", () => {
+    const W = wrap.clientWidth / 2, H = wrap.clientHeight / 2, z = b.dataset.z;
+    if (z === "in") zoom(1.25, W, H); else if (z === "out") zoom(1 / 1.25, W, H); else if (z === "fit") fit(); else top();
+  }));
+  top();
+  const first = data.matches.length ? [...svg.querySelectorAll("g.node")].find((n) => n.dataset.id === data.matches[0]) : null;
+  if (first) { // a search: centre its first match
+    s = Math.max(s, 0.8); apply();
+    const r = first.getBoundingClientRect(), w = wrap.getBoundingClientRect();
+    x += w.left + w.width / 2 - (r.left + r.width / 2); y += w.top + w.height / 3 - (r.top + r.height / 2); apply();
+    pinned = true; show(data.matches[0]);
+  }
+  root.__cleanup = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".explorer") || parentElement;
   if (!data || root.dataset.sig === data.sig) return; // same texts and marks: keep the panes as they are
   (root.__panes || []).forEach((p) => p.observer.disconnect());
+  if (root.__cleanup) root.__cleanup();
   root.innerHTML = "";
   root.dataset.sig = data.sig;
+  if (data.svg !== undefined) {
+    root.className = "explorer";
+    root.__panes = [];
+    buildGraph(root, data, (pick) => setTriggerValue("pick", pick));
+    return;
+  }
   root.className = `explorer cols-${Math.min(data.views.length, 2)}${data.lecture ? " lecture" : ""}`;
   const opts = { height: data.height || 560, lineHeight: data.lecture ? 32 : 19, wrap: data.wrap };
   const send = (pick) => setTriggerValue("pick", pick);

@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
+from pygments.lexers.special import TextLexer
 
 from inspectors.lexers import get_lexer
 
@@ -31,7 +32,8 @@ _component = st.components.v2.component("jaxpr_explorer.text", html=HTML, css=CS
 @st.cache_data(max_entries=128, show_spinner=False)
 def token_lines(text: str, language: str) -> list[str]:
     """Return `text` tokenised by Pygments as one HTML fragment per line (CSS classes, escaped)."""
-    body = pygments_highlight(text, get_lexer(language), HtmlFormatter(nowrap=True))
+    lexer = TextLexer(stripnl=False) if language == "text" else get_lexer(language)  # LLVM IR, assembly
+    body = pygments_highlight(text, lexer, HtmlFormatter(nowrap=True))
     count = text.count("\n") + 1
     lines = body.split("\n")
     return (lines + [""] * count)[:count]
@@ -78,6 +80,17 @@ def text_panes(
     views = [p.data() for p in panes]
     data = {"views": views, "height": height, "lecture": lecture, "wrap": wrap}
     data["sig"] = _signature(views, height, lecture)
+    result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
+    return getattr(result, "pick", None)
+
+
+def graph_view(
+    svg: str, details: dict[str, dict[str, str]], matches: list[str], expandable: list[str], key: str, height: int
+) -> dict[str, Any] | None:
+    """Draw a laid-out graph (pan, zoom, details on click); return `{node}` when a closed node was clicked."""
+    svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
+    data = {"svg": svg, "details": details, "matches": matches, "expandable": expandable, "height": height}
+    data["sig"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
     return getattr(result, "pick", None)
 

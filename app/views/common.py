@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.painted import CODE_BOX, excerpt_html
 from inspectors.results import InspectError, InspectionResult, SourceMap
 
@@ -68,7 +68,7 @@ def url_notice() -> None:
     problem = state.url_problem()
     if problem:
         st.warning(
-            f"The shared link could not be restored ({problem}); showing the default sample.",
+            f"The shared link could not be restored ({safe.md(problem)}); showing the default sample.",
             icon=":material/link_off:",
         )
 
@@ -91,7 +91,7 @@ def error_box(error: InspectError, code: str) -> None:
     """The error: kind and stage, JAX's message verbatim, the user's line, the hint."""
     with st.container(border=True):
         where = f" at line {error.line}" if error.line else ""
-        st.error(f"**{error.kind}** during *{error.stage}*{where}", icon=":material/error:")
+        st.error(f"**{safe.md(error.kind)}** during *{safe.md(error.stage)}*{where}", icon=":material/error:")
         st.code(error.message, language="text", wrap_lines=True)
         if error.line and error.location and error.location.file == state.FILENAME:
             st.html(CODE_BOX.format(height=260, body=excerpt_html(code, error.line)))
@@ -107,7 +107,7 @@ def error_box(error: InspectError, code: str) -> None:
 def stale_banner(result: InspectionResult) -> None:
     """Say that the views show an older result."""
     st.warning(
-        f"Showing the last good result (stale), for `{result.expression or result.entry}`. "
+        f"Showing the last good result (stale), for {safe.code_span(result.expression or result.entry)}. "
         "Fix the error above to update the views.",
         icon=":material/history:",
     )
@@ -148,7 +148,7 @@ def lesson(result: InspectionResult) -> None:
     """The sample's docstring (the lesson), folded."""
     sample = state.sample_named(st.session_state["sample"])
     if sample and sample.doc:
-        with st.expander(f"About this sample: {sample.title}", icon=":material/school:"):
+        with st.expander(f"About this sample: {safe.md(sample.title)}", icon=":material/school:"):
             st.markdown(sample.doc)
 
 
@@ -190,6 +190,24 @@ def memo(kind: str, result: InspectionResult, build: Callable) -> object:
             cache.clear()
         cache[key] = build()
     return cache[key]
+
+
+ON_DEMAND_EQUATIONS = 3000  # above this, views that map every equation wait for a click
+
+
+def built(kind: str, result: InspectionResult) -> bool:
+    """True when `memo(kind, result, ...)` has already been computed for this result."""
+    cache = st.session_state.get("_teaching_cache", {})
+    return (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")) in cache
+
+
+def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
+    """Return True when a costly view may draw: a small program, already built, or asked for by a click."""
+    total = result.stats.total_after if result.stats else 0
+    if total <= ON_DEMAND_EQUATIONS or built(kind, result):
+        return True
+    st.info(f"{total:,} equations: {what} takes a while to build for a program this size.", icon=":material/hourglass_top:")
+    return st.button(f"Build {what}", key=key, icon=":material/play_arrow:")
 
 
 def smap_of(result: InspectionResult) -> SourceMap:

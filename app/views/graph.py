@@ -3,21 +3,20 @@
 The graph model and DOT come from `inspectors.graph`/`hlo_graph`/`render`
 (no JAX). Layout runs graphviz-pure in a subprocess with a time limit, cached
 on the DOT text, so a huge graph costs at most the limit and a clear message.
-The SVG is shown in a small self-contained pan/zoom viewer (no CDN): wheel to
-zoom, drag to pan, hover or click a node for the equation, params, source
-line and types.
+The SVG goes to the explorer component (`app.components.explorer.graph_view`):
+it opens at 100 % at the top of the graph, wheel zooms gently, drag pans, hover
+or click a node for the equation, params, source line and types; clicking a
+collapsed node or a summary opens it.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections import OrderedDict
 
 import streamlit as st
 
-from app import state
-from app.components.embed import embed
+from app import safe, state
+from app.components.explorer import graph_view
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
 from inspectors.hlo_graph import hlo_graph as build_hlo_graph
 from inspectors.hlo_graph import stablehlo_graph
@@ -62,101 +61,13 @@ def _cached_graph(kind: str, source: tuple[str | None, ...], opts: GraphOptions,
     return cache[key]
 
 
-# ---------------------------------------------------------------- the viewer
-
-_VIEWER = """
-<div id="wrap" style="position:relative;height:{height}px;border:1px solid #e5e7eb;border-radius:8px;
-     overflow:hidden;background:#fff;cursor:grab;font-family:system-ui,sans-serif">
-  <div id="stage" style="position:absolute;left:0;top:0;transform-origin:0 0">{svg}</div>
-  <div style="position:absolute;top:6px;left:6px;z-index:2;display:flex;gap:4px">
-    <button data-z="in" title="zoom in">+</button><button data-z="out" title="zoom out">&minus;</button>
-    <button data-z="fit" title="fit to view">fit</button><button data-z="one" title="actual size">1:1</button>
-    <span id="hint" style="font-size:11px;color:#6b7280;align-self:center">wheel zoom · drag pan · click: details</span>
-  </div>
-  <div id="info" style="position:absolute;right:6px;top:6px;max-width:48%;max-height:85%;overflow:auto;z-index:3;
-       background:rgba(255,255,255,.97);border:1px solid #d1d5db;border-radius:6px;padding:6px 8px;font-size:12px;
-       display:none;box-shadow:0 2px 8px rgba(0,0,0,.12)"></div>
-</div>
-<style>button{{font-size:12px;padding:1px 7px;border:1px solid #d1d5db;border-radius:4px;background:#f9fafb;cursor:pointer}}
-pre{{margin:2px 0;font-size:11.5px;white-space:pre-wrap}} .k{{color:#6b7280}} g.node{{cursor:pointer}}</style>
-<script>
-const details = {details};
-const matches = {matches};
-const wrap = document.getElementById("wrap"), stage = document.getElementById("stage");
-const info = document.getElementById("info"), svg = stage.querySelector("svg");
-let s = 1, x = 0, y = 0, pinned = false;
-if (svg) {{
-  const vb = svg.viewBox.baseVal;
-  svg.setAttribute("width", vb.width); svg.setAttribute("height", vb.height);
-  svg.querySelectorAll("title").forEach(t => {{ if (t.parentNode.classList.contains("node")) t.parentNode.dataset.id = t.textContent; }});
-}}
-function apply() {{ stage.style.transform = `translate(${{x}}px,${{y}}px) scale(${{s}})`; }}
-function fit() {{
-  if (!svg) return;
-  const vb = svg.viewBox.baseVal, W = wrap.clientWidth, H = wrap.clientHeight;
-  const top = 30;  // keep the title clear of the toolbar
-  s = Math.min(W / vb.width, (H - top) / vb.height, 1.5); x = (W - vb.width * s) / 2; y = top + Math.max((H - top - vb.height * s) / 2, 0); apply();
-}}
-function zoom(k, mx, my) {{
-  const s2 = Math.min(Math.max(s * k, 0.01), 12);
-  x = mx - (mx - x) * (s2 / s); y = my - (my - y) * (s2 / s); s = s2; apply();
-}}
-function esc(t) {{ return String(t).replace(/[&<>]/g, c => ({{"&": "&amp;", "<": "&lt;", ">": "&gt;"}})[c]); }}
-function show(id) {{
-  const d = details[id]; if (!d) return;
-  let h = "";
-  for (const [k, v] of Object.entries(d)) if (v) h += `<div><span class="k">${{esc(k)}}</span><pre>${{esc(v)}}</pre></div>`;
-  info.innerHTML = h + (pinned ? '<div class="k">(click the background to close)</div>' : ""); info.style.display = "block";
-}}
-function nodeOf(el) {{ while (el && el !== svg) {{ if (el.classList && el.classList.contains("node")) return el; el = el.parentNode; }} return null; }}
-wrap.addEventListener("wheel", e => {{
-  e.preventDefault(); const r = wrap.getBoundingClientRect();
-  zoom(Math.exp(-e.deltaY * 0.0015), e.clientX - r.left, e.clientY - r.top);
-}}, {{passive: false}});
-let drag = null;
-wrap.addEventListener("mousedown", e => {{ if (e.target.tagName === "BUTTON" || info.contains(e.target)) return; drag = {{x: e.clientX, y: e.clientY, x0: x, y0: y, moved: false}}; wrap.style.cursor = "grabbing"; }});
-window.addEventListener("mousemove", e => {{
-  if (!drag) return; const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-  if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true; x = drag.x0 + dx; y = drag.y0 + dy; apply();
-}});
-window.addEventListener("mouseup", e => {{
-  if (drag && !drag.moved && !info.contains(e.target)) {{
-    const n = nodeOf(e.target);
-    if (n) {{ pinned = true; show(n.dataset.id); }} else {{ pinned = false; info.style.display = "none"; }}
-  }}
-  drag = null; wrap.style.cursor = "grab";
-}});
-wrap.addEventListener("mouseover", e => {{ if (pinned) return; const n = nodeOf(e.target); if (n) show(n.dataset.id); }});
-wrap.addEventListener("mouseout", e => {{ if (!pinned && nodeOf(e.target)) info.style.display = "none"; }});
-document.querySelectorAll("button[data-z]").forEach(b => b.addEventListener("click", () => {{
-  const W = wrap.clientWidth / 2, H = wrap.clientHeight / 2, z = b.dataset.z;
-  if (z === "in") zoom(1.3, W, H); else if (z === "out") zoom(1 / 1.3, W, H);
-  else if (z === "fit") fit(); else {{ x = 0; y = 0; s = 1; apply(); }}
-}}));
-function focusMatch() {{
-  const g = [...svg.querySelectorAll("g.node")].find(n => n.dataset.id === matches[0]); if (!g) return;
-  s = Math.max(s, 0.8); apply();
-  const r = g.getBoundingClientRect(), w = wrap.getBoundingClientRect();
-  x += w.left + w.width / 2 - (r.left + r.width / 2); y += w.top + w.height / 2 - (r.top + r.height / 2); apply();
-  pinned = true; show(matches[0]);
-}}
-function fitWidth() {{
-  if (!svg) return;
-  const vb = svg.viewBox.baseVal; s = Math.min(wrap.clientWidth / vb.width, 1.2);
-  x = (wrap.clientWidth - vb.width * s) / 2; y = 30; apply();
-}}
-fitWidth(); if (svg && matches.length) focusMatch();
-</script>
-"""
-
-
-def viewer_html(svg: str, graph: Graph, height: int = VIEWER_HEIGHT) -> str:
-    """Return the self-contained pan/zoom viewer page for an SVG and its graph's node details."""
-    svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
-    details = {n.id: n.details for n in graph.nodes if n.details}
-    matches = [n.id for n in graph.nodes if n.match]
-    as_js = lambda v: json.dumps(v).replace("</", "<\\/")  # noqa: E731
-    return _VIEWER.format(height=height, svg=svg, details=as_js(details), matches=as_js(matches))
+def _open(key: str, expand_id: str) -> None:
+    """Open a collapsed node or summary that was clicked in the graph (it joins the expand set)."""
+    group = key.rsplit("_", 1)[0] if key.endswith(("_before", "_after")) else key
+    wkey = f"{group}_expand"
+    store = st.session_state.setdefault("graph", {})
+    store[wkey] = sorted({*store.get(wkey, []), expand_id})
+    st.rerun()
 
 
 def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VIEWER_HEIGHT) -> None:
@@ -172,7 +83,12 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
         )
     )
     if status == "svg":
-        embed(viewer_html(payload, graph, height), height + 8)
+        details = {n.id: n.details for n in graph.nodes if n.details}
+        matches = [n.id for n in graph.nodes if n.match]
+        closed = [n.id for n in graph.nodes if n.kind in ("collapsed", "summary")]
+        picked = graph_view(payload, details, matches, closed, key=f"{key}_view", height=height)
+        if picked and picked.get("node") in closed:
+            _open(key, picked["node"].removeprefix("eqn_"))
     elif status == "timeout":
         st.warning(
             f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need."
@@ -210,7 +126,7 @@ OPTION_DEFAULTS = {
 def _keep(wkey: str, default: object) -> None:
     """Copy a graph option's widget into the shareable store (dropping it when back at its default)."""
     value = st.session_state[wkey]
-    store = st.session_state["graph"]
+    store = st.session_state.setdefault("graph", {})
     if value == default:
         store.pop(wkey, None)
     else:
@@ -220,7 +136,7 @@ def _keep(wkey: str, default: object) -> None:
 def option(widget, key: str, name: str, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
     """Draw one graph option's widget, seeded from the store; return its value."""
     wkey, default = f"{key}_{name}", OPTION_DEFAULTS[name]
-    st.session_state[wkey] = st.session_state["graph"].get(wkey, default)
+    st.session_state[wkey] = st.session_state.setdefault("graph", {}).get(wkey, default)
     return widget(*args, key=wkey, on_change=_keep, args=(wkey, default), **kwargs)
 
 
@@ -244,7 +160,7 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
         fold = option(a.toggle, key, "fold", "Fold repeated blocks",
                       help="The same run of equations repeated shows once, marked ×N.")  # fmt: skip
         labels = option(b.toggle, key, "labels", "Label edges with types")
-    store = st.session_state["graph"]
+    store = st.session_state.setdefault("graph", {})
     return GraphOptions(
         depth=int(depth),
         colour_by=colour_by,
@@ -263,7 +179,7 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
     closed = {k: v for g in graphs for k, v in g.expandable().items()}
     opened = {k: v for g in graphs for k, v in g.collapsible().items()}
     for name, pool in (("expand", closed), ("collapse", opened)):
-        current = st.session_state["graph"].get(f"{key}_{name}", [])
+        current = st.session_state.setdefault("graph", {}).get(f"{key}_{name}", [])
         label = "Expand" if name == "expand" else "Collapse"
         option(st.multiselect, key, name, label, list(dict.fromkeys([*current, *pool])),
                format_func=lambda k, p=pool: p.get(k, k),
@@ -287,7 +203,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     if all(m is None for _, m in models):
         st.info(
             "No jaxpr to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key)
@@ -301,7 +217,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     for col, (label, model) in zip(cols, models, strict=True):
         with col:
             title = name if label == "before" else (result.expression or name)
-            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {html.escape(title)}")
+            st.markdown(f"**{'Before' if label == 'before' else 'After'}** · {safe.md(title)}")
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
@@ -323,7 +239,7 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     if not text:
         st.info(
             f"No {label} to draw"
-            + (f": {result.error.kind} during {result.error.stage}." if result.error else ".")
+            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
         )
         return
     opts = options_widgets(key, hlo=True)
@@ -348,4 +264,5 @@ def line_graph(
     if status != "svg":
         st.warning(payload)
         return
-    embed(viewer_html(payload, graph, height=height), height + 8)
+    details = {n.id: n.details for n in graph.nodes if n.details}
+    graph_view(payload, details, [n.id for n in graph.nodes if n.match], [], key=f"{key}_view", height=height)

@@ -16,7 +16,7 @@ from app.components.painted import (
     scheme,
     show_painted,
 )
-from app.views.common import memo, smap_of
+from app.views.common import memo, on_demand, smap_of
 from inspectors.mapping import line_color
 from inspectors.provenance import grad_provenance, jit_provenance, vmap_provenance
 from inspectors.results import InspectionResult
@@ -151,10 +151,12 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
 
 def _jit_section(result: InspectionResult) -> None:
     """Fusions, folded constants, equations with no HLO left."""
+    st.markdown("#### :material/merge: jit: what lowering and XLA changed")
+    if not on_demand("smap", result, "the jit provenance (it needs the source map)", "build_jit"):
+        return
     smap = smap_of(result)
     known = result.provenance.jit if result.provenance else None
     jit = known or memo("jit", result, lambda: jit_provenance(result, smap))
-    st.markdown("#### :material/merge: jit: what lowering and XLA changed")
     a, b, c, d = st.columns(4)
     a.metric("StableHLO ops", jit.stablehlo_ops)
     b.metric("HLO instructions", jit.hlo_instructions)

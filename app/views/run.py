@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from app import inspection, state
+from app import inspection, safe, state
 from app.views.common import fmt_seconds, fmt_si
 from inspectors.results import InspectionResult
 
@@ -49,7 +49,7 @@ def run_panel(view: InspectionResult) -> None:
 def timing_figures(timed: InspectionResult) -> None:
     """Compile time, execution statistics, FLOP/s, memory, outputs."""
     if timed.error is not None:
-        st.error(f"**{timed.error.kind}** during *{timed.error.stage}*", icon=":material/error:")
+        st.error(f"**{safe.md(timed.error.kind)}** during *{safe.md(timed.error.stage)}*", icon=":material/error:")
         st.code(timed.error.message, language="text", wrap_lines=True)
         return
     t = timed.timing
@@ -57,7 +57,7 @@ def timing_figures(timed: InspectionResult) -> None:
         st.info("No timing came back.")
         return
     a, b = st.columns(2)
-    a.metric("Compile", fmt_seconds(timed.stage_times.get("compile")))
+    a.metric("Min call", fmt_seconds(t.min_s), help="The fastest call (compile time is in the line above the views)")
     b.metric(
         "Median call", fmt_seconds(t.median_s), help=f"{t.repeat} repeats × {t.number} calls on {t.device}"
     )
@@ -87,13 +87,13 @@ def timing_figures(timed: InspectionResult) -> None:
     ):
         label = name.removesuffix("_size_in_bytes").replace("_", " ").capitalize() + " memory"
         rows[label] = fmt_si(float(memory[name]), "B") if name in memory else "not available"
-    with st.expander("Cost and memory", expanded=False):
-        st.table(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
-    with st.expander(f"Outputs ({len(timed.outputs)})", expanded=True):
-        for out in timed.outputs:
-            shape = "×".join(map(str, out.shape)) or "scalar"
-            st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
-            st.code(out.preview, language="text", wrap_lines=True)
+    st.markdown("**Cost and memory**")
+    st.table(pd.DataFrame({"value": list(rows.values())}, index=list(rows)))
+    st.markdown(f"**Outputs ({len(timed.outputs)})**")
+    for out in timed.outputs:  # one block per output, never in an inner scroll box
+        shape = "×".join(map(str, out.shape)) or "scalar"
+        st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
+        st.code(out.preview, language="text", wrap_lines=True)
     if timed.output:
         with st.expander("Printed output", expanded=False):
             st.code(timed.output, language="text", wrap_lines=True)

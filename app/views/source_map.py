@@ -15,7 +15,7 @@ import streamlit as st
 from app import state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import equation_lines, jaxpr_colors, op_colors, scheme
-from app.views.common import smap_of
+from app.views.common import on_demand, smap_of
 from app.views.graph import line_graph
 from inspectors.mapping import (
     line_color,
@@ -136,6 +136,8 @@ def source_map_tab(result: InspectionResult) -> None:
     """Source lines with colours and statuses; pick a line (or an equation, an op) to highlight."""
     if result.model_after is None and result.model_before is None:
         st.info("No source map: the inspection stopped before tracing.")
+        return
+    if not on_demand("smap", result, "the source map", "build_smap"):
         return
     smap = smap_of(result)
     rows = source_rows(smap, result.request.source)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.explorer import Pane, text_panes
 from app.views import graph
 from app.views.common import download, missing
@@ -44,7 +44,7 @@ def jaxpr_tab(result: InspectionResult) -> None:
         missing("jaxpr", result)
         return
     if len(sides) == 2 and sides[1][2] is None:
-        st.info(f"No jaxpr after the transforms: the inspection stopped at {result.error.stage}.")
+        st.info(f"No jaxpr after the transforms: the inspection stopped at {safe.md(result.error.stage)}.")
     text_panes(panes, key="jaxpr_text", height=TEXT_HEIGHT, lecture=state.lecture())
 
 

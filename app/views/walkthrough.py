@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pandas as pd
 import streamlit as st
 
-from app import backend, inspection, state
+from app import backend, inspection, safe, state
 from app.components.embed import embed
 from app.components.painted import (
     CODE_BOX,
@@ -137,7 +138,7 @@ def _no_stage(w: Walkthrough, what: str) -> None:
     """Say why a later step has nothing to show."""
     err = w.trace_error or w.error or (w.inspection.error if w.inspection else None)
     if err is not None:
-        st.info(f"No {what}: **{err.kind}** during *{err.stage}* (see step 2).", icon=":material/block:")
+        st.info(f"No {what}: **{safe.md(err.kind)}** during *{safe.md(err.stage)}* (see step 2).", icon=":material/block:")
     else:
         st.info(f"No {what}.")
 
@@ -153,7 +154,7 @@ def _source_colors(w: Walkthrough) -> tuple[dict[int, str], SourceMap | None]:
 def step_source(w: Walkthrough) -> None:
     """1. The function as written."""
     st.markdown(
-        f"This is plain Python. We will look at `{w.entry or '?'}` and then `{w.expression or w.entry}`: "
+        f"This is plain Python. We will look at {safe.code_span(w.entry or '?')} and then {safe.code_span(w.expression or w.entry)}: "
         "JAX never reads this text; it *runs* the function once with stand-ins for the inputs."
     )
     colors, smap = _source_colors(w)
@@ -196,7 +197,7 @@ def step_tracing(w: Walkthrough) -> None:
     err = w.trace_error
     if err is None:
         if w.error is not None and w.jaxpr is None:
-            st.error(f"**{w.error.kind}** during *{w.error.stage}*", icon=":material/error:")
+            st.error(f"**{safe.md(w.error.kind)}** during *{safe.md(w.error.stage)}*", icon=":material/error:")
             st.code(w.error.message, language="text", wrap_lines=True)
         else:
             st.success(
@@ -204,7 +205,7 @@ def step_tracing(w: Walkthrough) -> None:
             )
         return
     st.error(
-        f"**{err.kind}** while tracing" + (f" at line {err.line}" if err.line else ""),
+        f"**{safe.md(err.kind)}** while tracing" + (f" at line {err.line}" if err.line else ""),
         icon=":material/error:",
     )
     st.code(err.message, language="text", wrap_lines=True)
@@ -216,9 +217,25 @@ def step_tracing(w: Walkthrough) -> None:
         )
     if w.fix:
         st.markdown("**The fix**")
-        first, _, rest = w.fix.partition("\n")
-        st.markdown(first)
-        st.code(rest or first, language="python")
+        for kind, text in fix_parts(w.fix):
+            st.code(text, language="python") if kind == "code" else st.markdown(text)
+
+
+CODE_LINE = re.compile(r"\s|[\w.]+ = |[\w.]+\(")  # indented, an assignment, or a call: code
+
+
+def fix_parts(fix: str) -> list[tuple[str, str]]:
+    """Split a suggested fix into prose and code: prose renders as prose, code in a code box."""
+    parts: list[tuple[str, str]] = []
+    for line in fix.split("\n"):
+        prose, sep, code = line.partition(": ")
+        if CODE_LINE.match(line):
+            parts.append(("code", line))
+        elif sep and CODE_LINE.match(code):
+            parts += [("prose", f"{prose}:"), ("code", code)]
+        else:
+            parts.append(("prose", line))
+    return parts
 
 
 def step_jaxpr(w: Walkthrough) -> None:
@@ -250,7 +267,7 @@ def step_jvp(w: Walkthrough) -> None:
         step_vmap(w)
         return
     st.markdown(
-        f"`jax.jvp` is an interpreter over the jaxpr: it walks the equations of `{w.entry}` in order, "
+        f"`jax.jvp` is an interpreter over the jaxpr: it walks the equations of {safe.code_span(w.entry)} in order, "
         "carrying a **(primal, tangent)** pair for every variable. Inputs get tangent 1 (seeded random inputs)."
     )
 
@@ -266,7 +283,7 @@ def step_vmap(w: Walkthrough) -> None:
     run = w.vmap
     axes = ", ".join(f"`{a.path}`: {ax}" for a, ax in zip(w.avals, run.input_axes, strict=False))
     st.markdown(
-        f"`jax.vmap` is an interpreter too: it walks the **per-example** jaxpr of `{w.entry}`, carrying each "
+        f"`jax.vmap` is an interpreter too: it walks the **per-example** jaxpr of {safe.code_span(w.entry)}, carrying each "
         f"value with its **batch axis** (or *not batched*), and applies each primitive's batching rule. "
         f"A batch of {run.batch_size} seeded random examples; in_axes = ({', '.join(run.in_axes)})."
     )
@@ -340,7 +357,7 @@ def _vmap_step_view(s) -> None:  # noqa: ANN001 - a VmapStep
 def _checked_against(error, diff: float | None, what: str, What: str, reference: str) -> None:  # noqa: ANN001, N803
     """Say whether the interpreter stopped, or how close it came to JAX's own transform."""
     if error is not None:
-        st.error(f"The interpreter stopped: **{error.kind}**: {error.message}", icon=":material/error:")
+        st.error(f"The interpreter stopped: **{safe.md(error.kind)}**: {safe.md(error.message)}", icon=":material/error:")
     elif diff is not None:
         ok = diff <= 1e-4
         (st.success if ok else st.warning)(
@@ -425,7 +442,7 @@ def step_lowering(w: Walkthrough) -> None:
     if r is None or not r.stablehlo_debug:
         _no_stage(w, "StableHLO")
         return
-    st.markdown(f"`{r.expression}` lowered to **StableHLO**, the input language of XLA. "
+    st.markdown(f"{safe.code_span(r.expression)} lowered to **StableHLO**, the input language of XLA. "
                 "Each op's `loc(...)` records the line it came from: the colours match steps 1 and 3.")  # fmt: skip
     smap = common.smap_of(r)
     colors, sources = op_colors(smap, "stablehlo", plain=True)

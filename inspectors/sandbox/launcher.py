@@ -95,6 +95,17 @@ def _python_paths() -> list[str]:
     return sorted(p for p in paths if p and p != "/" and not p.startswith("/usr"))
 
 
+def _parents(paths: list[str]) -> list[str]:
+    """Every ancestor directory of `paths` (not `/`), parents first."""
+    found: set[str] = set()
+    for path in paths:
+        parent = os.path.dirname(path)
+        while parent not in ("/", ""):
+            found.add(parent)
+            parent = os.path.dirname(parent)
+    return sorted((p for p in found if p not in ("/", "")), key=lambda p: (p.count("/"), p))
+
+
 def _zygote_env(extra: dict[str, str]) -> dict[str, str]:
     """The zygote's whole environment: nothing of the server's but JAX settings."""
     env = {k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV_PREFIXES) or k in PASSED_ENV}
@@ -132,23 +143,42 @@ def build_launch(mode: str, limits: Limits) -> Launch:
         env = _zygote_env({"HOME": base, "TMPDIR": base})
         return Launch(mode, zygote + ["--base", base], env, base, base, cleanup=[base])
     env = _zygote_env({"HOME": "/tmp", "TMPDIR": "/tmp", "JAXPR_EXPLORER_IN_BWRAP": "1"})
-    argv = [
-        shutil.which("bwrap") or "bwrap",
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--clearenv",
-    ]
-    argv += ["--cap-drop", "ALL", "--disable-userns"] if _supports_disable_userns() else ["--cap-drop", "ALL"]
+    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
+    argv += _namespaces_and_capabilities()
     argv += _system_binds()
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]  # before any bind under /tmp
-    for path in _python_paths() + [PACKAGE_DIR]:
+    binds = _python_paths() + [PACKAGE_DIR]
+    for parent in _parents(binds):  # searchable by the children's unprivileged uid (bwrap makes them 0700)
+        argv += ["--perms", "0755", "--dir", parent]
+    for path in binds:
         argv += ["--ro-bind", path, path]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
     argv += ["--chdir", "/tmp", "--"] + zygote + ["--base", "/tmp"]
     return Launch(mode, argv, {}, "/", "/tmp")
+
+
+ZYGOTE_CAPS_AS_ROOT = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # mount, switch uid, kill it
+ZYGOTE_CAPS = ("CAP_SYS_ADMIN",)  # in bwrap's own user namespace only: mount a /tmp
+
+
+def _namespaces_and_capabilities() -> list[str]:
+    """bwrap's namespace and capability options.
+
+    Run by root, no user namespace: its single uid mapping (0 to 0) would leave no
+    unprivileged uid to become, and uid 0 ignores RLIMIT_NPROC. The zygote keeps only
+    what it needs to give each child a fresh /tmp and an unprivileged uid; every child
+    drops all of it before user code runs. Run by anyone else, a user namespace, in
+    which the zygote may mount (and nothing more).
+    """
+    if os.geteuid() == 0:
+        args = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        caps = ZYGOTE_CAPS_AS_ROOT
+    else:
+        args = ["--unshare-all"] + (["--disable-userns"] if _supports_disable_userns() else [])
+        caps = ZYGOTE_CAPS
+    return args + ["--cap-drop", "ALL"] + [x for cap in caps for x in ("--cap-add", cap)]
 
 
 @functools.lru_cache(maxsize=1)

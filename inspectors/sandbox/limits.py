@@ -20,7 +20,8 @@ class Limits:
     output_mb: float = 16.0  # JAXPR_EXPLORER_OUTPUT_MB: printed output, files, and the result
     max_procs: int = 256  # JAXPR_EXPLORER_MAX_PROCS: threads per sandbox (RLIMIT_NPROC, with bwrap)
     open_files: int = 256  # JAXPR_EXPLORER_OPEN_FILES: RLIMIT_NOFILE
-    tmp_mb: int = 64  # JAXPR_EXPLORER_TMP_MB: size of the sandbox's private /tmp (bwrap)
+    tmp_mb: int = 64  # JAXPR_EXPLORER_TMP_MB: size of each request's private /tmp
+    source_kb: int = 256  # JAXPR_EXPLORER_SOURCE_KB: largest program accepted (link, editor, CLI, library)
     workers: int = 2  # JAXPR_EXPLORER_WORKERS: requests that run at the same time
     queue: int = 64  # JAXPR_EXPLORER_QUEUE: requests that may wait for a worker
     queue_wait_s: float = 120.0  # JAXPR_EXPLORER_QUEUE_WAIT_S: longest wait for a worker

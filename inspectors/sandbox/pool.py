@@ -1,9 +1,12 @@
 """A pool of warm zygotes with a fair, bounded queue; each death becomes a clear error.
 
 The server side of the sandbox: it never imports JAX. Each worker slot holds
-one zygote that runs one request at a time. Callers wait in one FIFO queue (at
-most one request per session), so a session that floods is told it is busy
-while the others keep their turn.
+one zygote that runs one request at a time. Callers wait in one queue (at most
+one request per session) ordered by weighted fair queueing: the next free
+worker goes to the waiting request whose client (an address or cookie, else
+the session) has used the least worker time recently, so a light user starts
+within one request's time limit however many sessions others open. When the
+queue is full, a heavier client's newest waiter gives way to a lighter one.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors.results import InspectionResult, Request, SchemaError
+from inspectors.results import InspectError, InspectionResult, Request, SchemaError
 from inspectors.sandbox import errors
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits
@@ -41,6 +43,7 @@ from inspectors.sandbox.protocol import (
     recv_message,
     send_message,
 )
+from inspectors.source import source_problem
 
 log = logging.getLogger("inspectors.sandbox")
 
@@ -48,6 +51,7 @@ STARTUP_TIMEOUT_S = 120.0  # importing JAX on a loaded machine
 PROTOCOL_SLACK_S = 10.0  # beyond the zygote's own hard deadline
 OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
+USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
 SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # one unprivileged uid per worker, when the server is root
 
 
@@ -82,6 +86,18 @@ def _popen(launch: Launch, ctl_fd: int, uid: int) -> subprocess.Popen:
 # (PR_SET_PDEATHSIG) fires when the *thread* that started it exits, not the process.
 _SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 _SERIALS = itertools.count()
+
+
+@dataclass(eq=False)
+class _Ticket:
+    """One waiting or running request: who asked, and when."""
+
+    session: str | None
+    client: str
+    seq: int
+    arrived: float = field(default_factory=time.monotonic)
+    started: float = 0.0
+    evicted: bool = False
 
 
 @dataclass
@@ -252,7 +268,10 @@ class Pool:
         self._cond = threading.Condition()
         self._idle: list[Worker | None] = []
         self._slots = 0
-        self._waiting: deque[object] = deque()
+        self._waiting: list[_Ticket] = []
+        self._running: list[_Ticket] = []
+        self._spent: dict[str, tuple[float, float]] = {}  # client: (worker seconds, when counted)
+        self._arrivals = itertools.count()
         self._sessions: set[str] = set()
         self._workers: list[Worker] = []
         self._closed = False
@@ -326,43 +345,58 @@ class Pool:
         payload: dict[str, Any],
         *,
         session: str | None = None,
+        client: str | None = None,
         on_wait: Callable[[int], None] | None = None,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
     ) -> JobOutcome:
         """Run `job` in a sandboxed worker; errors come back in the outcome, never raised.
 
+        `client` (an address, a cookie; default the session) is who is billed for the
+        worker time: waiting requests start in order of their client's recent use.
         `on_partial(data)` gets each partial result the job emits, before the final one
         (each a JSON object from untrusted code, checked for size and depth only).
         """
-        queued = time.monotonic()
+        ticket = _Ticket(session, client or session or f"anonymous-{next(_SERIALS)}", next(self._arrivals))
         try:
-            worker = self._acquire(session, on_wait)
+            worker = self._acquire(ticket, on_wait)
         except errors.WorkerError as exc:
             return JobOutcome(None, exc)
-        waited = time.monotonic() - queued
+        waited = time.monotonic() - ticket.arrived
         try:
             outcome = self._call(worker, job, payload, on_partial)
             outcome.queued_s = waited
             return outcome
         finally:
-            self._release(session, worker)
+            self._release(ticket, worker)
 
     call = run  # the name streaming callers use: `pool.call(job, payload, on_partial=...)`
 
-    def _acquire(self, session: str | None, on_wait: Callable[[int], None] | None) -> Worker:
+    def usage(self, client: str) -> float:
+        """Seconds of worker time `client` used recently (halving every USAGE_HALF_LIFE_S), running ones included."""
+        with self._cond:
+            return self._usage_locked(client, time.monotonic())
+
+    def _usage_locked(self, client: str, now: float) -> float:
+        spent, at = self._spent.get(client, (0.0, now))
+        running = sum(now - t.started for t in self._running if t.client == client)
+        return spent * 0.5 ** ((now - at) / USAGE_HALF_LIFE_S) + running
+
+    def _order(self, now: float) -> list[_Ticket]:
+        """The waiting tickets in the order they will start: least recent use first, then arrival."""
+        return sorted(self._waiting, key=lambda t: (self._usage_locked(t.client, now), t.seq))
+
+    def _acquire(self, ticket: _Ticket, on_wait: Callable[[int], None] | None) -> Worker:
         """Wait for this caller's turn and a free worker; return it (started if need be)."""
-        ticket = object()
         with self._cond:
             if self._closed:
                 raise errors.WorkerError("WorkerCrashed", "the worker pool is shut down")
-            if session is not None and session in self._sessions:
+            if ticket.session is not None and ticket.session in self._sessions:
                 self.counts["busy"] += 1
                 raise errors.session_busy()
             if len(self._waiting) >= self.limits.queue and not (self._idle and not self._waiting):
-                self.counts["busy"] += 1
-                raise errors.server_busy(len(self._waiting), self.limits)
-            if session is not None:
-                self._sessions.add(session)
+                self._make_room(ticket)
+            if ticket.session is not None:
+                self._sessions.add(ticket.session)
             self._waiting.append(ticket)
             grow = self._slots < self.limits.workers
             if grow:
@@ -375,7 +409,7 @@ class Pool:
             with self._cond:
                 if ticket in self._waiting:
                     self._waiting.remove(ticket)
-                self._sessions.discard(session)
+                self._sessions.discard(ticket.session)
                 self._cond.notify_all()
             raise
         if slot is None or not slot.alive:
@@ -385,24 +419,43 @@ class Pool:
             except errors.WorkerError:
                 with self._cond:
                     self._idle.append(None)
-                    self._sessions.discard(session)
+                    self._running.remove(ticket)
+                    self._sessions.discard(ticket.session)
                     self._cond.notify_all()
                 raise
         return slot
 
-    def _wait_turn(self, ticket: object, on_wait: Callable[[int], None] | None) -> Worker | None:
-        """Block until `ticket` is first in line and a slot is idle; pop both."""
+    def _make_room(self, ticket: _Ticket) -> None:
+        """The queue is full: refuse `ticket`, unless a heavier client's newest waiter can give way."""
+        now = time.monotonic()
+        mine = self._usage_locked(ticket.client, now)
+        heaviest = max(self._waiting, key=lambda t: (self._usage_locked(t.client, now), t.seq), default=None)
+        if heaviest is None or self._usage_locked(heaviest.client, now) <= mine:
+            self.counts["busy"] += 1
+            raise errors.server_busy(len(self._waiting), self.limits)
+        heaviest.evicted = True
+        self._waiting.remove(heaviest)
+        self._cond.notify_all()
+
+    def _wait_turn(self, ticket: _Ticket, on_wait: Callable[[int], None] | None) -> Worker | None:
+        """Block until `ticket` is next in fair order and a slot is idle; pop both."""
         deadline = time.monotonic() + self.limits.queue_wait_s
         reported = None
         while True:
             with self._cond:
                 if self._closed:
                     raise errors.WorkerError("WorkerCrashed", "the worker pool is shut down")
-                if self._waiting[0] is ticket and self._idle:
-                    self._waiting.popleft()
+                if ticket.evicted:
+                    self.counts["busy"] += 1
+                    raise errors.server_busy(len(self._waiting), self.limits)
+                order = self._order(time.monotonic())
+                if order[0] is ticket and self._idle:
+                    self._waiting.remove(ticket)
+                    ticket.started = time.monotonic()
+                    self._running.append(ticket)
                     self._cond.notify_all()
                     return self._idle.pop()
-                ahead = self._waiting.index(ticket)
+                ahead = order.index(ticket)
                 if time.monotonic() > deadline:
                     raise errors.queue_timeout(ahead, self.limits)
                 if ahead == reported or on_wait is None:
@@ -411,11 +464,19 @@ class Pool:
             reported = ahead
             on_wait(ahead)
 
-    def _release(self, session: str | None, worker: Worker) -> None:
-        """Give the worker back (restarting a dead one in the background) and free the session."""
+    def _release(self, ticket: _Ticket, worker: Worker) -> None:
+        """Bill the client, give the worker back (restarting a dead one) and free the session."""
         dead = not worker.alive
         with self._cond:
-            self._sessions.discard(session)
+            now = time.monotonic()
+            if ticket in self._running:
+                self._running.remove(ticket)
+                spent, at = self._spent.get(ticket.client, (0.0, now))
+                self._spent[ticket.client] = (
+                    spent * 0.5 ** ((now - at) / USAGE_HALF_LIFE_S) + now - ticket.started,
+                    now,
+                )
+            self._sessions.discard(ticket.session)
             self.counts["served"] += 1
             if self._closed:
                 worker.kill()
@@ -464,6 +525,7 @@ def inspect_in(
     request: Request,
     *,
     session: str | None = None,
+    client: str | None = None,
     on_wait: Callable[[int], None] | None = None,
     on_partial: Callable[[InspectionResult], None] | None = None,
 ) -> InspectionResult:
@@ -474,6 +536,9 @@ def inspect_in(
     Each frame carries only the stages finished since the last one; they are added
     to one growing result.
     """
+    too_large = source_problem(request.source, pool.limits.source_kb)
+    if too_large:
+        return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
     so_far = InspectionResult(request=request)
 
@@ -490,7 +555,12 @@ def inspect_in(
             on_partial(so_far)
 
     outcome = pool.run(
-        "inspect", dataclasses.asdict(request), session=session, on_wait=on_wait, on_partial=partial
+        "inspect",
+        dataclasses.asdict(request),
+        session=session,
+        client=client,
+        on_wait=on_wait,
+        on_partial=partial,
     )
     if outcome.error is None and bad:
         outcome.error = errors.bad_result(f"a partial result: {bad[0]}")

@@ -193,11 +193,11 @@ def _run_hardened(request: dict[str, Any], base: str, uid: int) -> bytes:
     limits = request["limits"]
     harden.die_with_parent()
     tmp = harden.fresh_tmp(base, limits["tmp_mb"], uid)
-    os.chdir(tmp)
+    harden.apply(limits, tmp, uid, IN_BWRAP)
+    os.chdir(tmp)  # after becoming its owner
     os.environ.clear()
     os.environ.update({"HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"})
     tempfile.tempdir = tmp
-    harden.apply(limits, tmp, uid, IN_BWRAP)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
     job = JOBS[request["job"]]
@@ -244,6 +244,9 @@ def _safe_str(exc: BaseException) -> str:
 
 def _job_error(exc: BaseException) -> bytes:
     """Encode an exception that escaped the job, with the user's last line when there is one."""
+    shown = _unshowable(exc)
+    message = f"(its message could not be shown: its __str__ raised {type(exc).__name__})" if shown else None
+    exc = shown or exc
     try:
         text = "".join(traceback.format_exception(exc))[-4000:]
     except BaseException:  # noqa: BLE001 - a hostile __str__ can break the formatter too
@@ -255,9 +258,23 @@ def _job_error(exc: BaseException) -> bytes:
         if name in _USER_FILES:
             line, file = tb.tb_lineno, name
         tb = tb.tb_next
-    info = {"kind": type(exc).__name__, "message": _safe_str(exc), "traceback": clean_text(text)}
+    info = {"kind": type(exc).__name__, "message": message or _safe_str(exc), "traceback": clean_text(text)}
     info.update(line=line, file=file)
     return encode_json({"job_error": info})
+
+
+def _unshowable(exc: BaseException) -> BaseException | None:
+    """The exception whose own `__str__` raised `exc` while something showed it, if that is what happened."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if (
+        tb is not None
+        and tb.tb_frame.f_code.co_name in ("__str__", "__repr__")
+        and exc.__context__ is not None
+    ):
+        return exc.__context__
+    return None
 
 
 if __name__ == "__main__":

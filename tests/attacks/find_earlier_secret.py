@@ -1,5 +1,6 @@
-"""Attack (issue 9, item 1): look for an earlier request's secret in this process: frames, heap, raw memory."""
+"""Attack (issue 9, item 1): look for an earlier request's secret in this process: frames, objects, raw memory."""
 
+import ctypes
 import gc
 import sys
 
@@ -18,24 +19,29 @@ def in_frames(text):
 
 
 def in_heap(text):
-    return sum(1 for o in gc.get_objects() if isinstance(o, str) and text in o and o is not text)
+    """Strings held by any object the garbage collector knows (strings themselves are untracked)."""
+    return sum(
+        1
+        for o in gc.get_objects()
+        for r in gc.get_referents(o)
+        if isinstance(r, str) and text in r and r is not text
+    )
 
 
 def in_memory():
+    """Count the needles in every anonymous mapping and the heap, read in place (no /proc/self/mem needed)."""
     counts = dict.fromkeys(needles, 0)
-    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", buffering=0) as mem:
-        for line in maps.read().splitlines():
-            parts = line.split()
-            lo, hi = (int(x, 16) for x in parts[0].split("-"))
-            if "r" not in parts[1] or (len(parts) > 5 and parts[5].startswith("[vvar")):
-                continue
-            try:
-                mem.seek(lo)
-                data = mem.read(hi - lo)
-            except (OSError, OverflowError, ValueError):
-                continue
-            for name, needle in needles.items():
-                counts[name] += data.count(needle)
+    with open("/proc/self/maps") as maps:
+        lines = maps.read().splitlines()
+    for line in lines:
+        parts = line.split()
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        anonymous = len(parts) < 6 or parts[5] in ("[heap]", "[stack]")
+        if "r" not in parts[1] or not anonymous:
+            continue
+        data = ctypes.string_at(lo, hi - lo)
+        for name, needle in needles.items():
+            counts[name] += data.count(needle)
     return counts
 
 
