@@ -21,6 +21,7 @@ code, in pipeline order. Every view is a view of one stage, or of two side by si
     hlo                hlo         Compiled.as_text(): the optimized module
     llvm:NAME          llvm        a kernel's LLVM IR (CPU)
     asm:NAME           asm         a kernel's assembly (CPU, from its object file)
+    ptx:NAME           ptx         the PTX of a module or kernel (GPU, where the backend dumps it)
 
 A stage carries its `kind`, a short `name` ("grad(loss)", "fusion"), the code
 `expression` that produces it, its `text`, a `model` (jaxpr stages), `stats`
@@ -306,7 +307,9 @@ class Stage:
 
 
 # Where each stage sits in the chain: by its id's head, then its index.
-CHAIN_ORDER = ("source", "jaxpr", "stablehlo", "stablehlo-debug", "hlo-unoptimized", "hlo-pass", "hlo", "llvm", "asm")
+CHAIN_ORDER = (
+    "source", "jaxpr", "stablehlo", "stablehlo-debug", "hlo-unoptimized", "hlo-pass", "hlo", "llvm", "asm", "ptx"
+)  # fmt: skip
 
 
 def chain_order(stage: Stage) -> tuple[int, int, str]:
