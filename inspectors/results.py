@@ -16,8 +16,9 @@ code, in pipeline order. Every view is a view of one stage, or of two side by si
     stablehlo          stablehlo   Lowered.as_text()
     stablehlo-debug    stablehlo   Lowered.as_text(debug_info=True)
     hlo-unoptimized    hlo         Lowered.as_text(dialect="hlo"): the module XLA starts from
-    hlo-pass:I         hlo-pass    the module after the I-th XLA pass that changed it (1-based,
-                                   in order; `pipeline` and `pass_name` say which)
+    hlo-pass:0         hlo-pass    the module XLA started from, as XLA dumped it
+    hlo-pass:I         hlo-pass    the module after the I-th XLA pass that changed it (in
+                                   order; `pipeline` and `pass_name` say which)
     hlo                hlo         Compiled.as_text(): the optimized module
     llvm:NAME          llvm        a kernel's LLVM IR (CPU)
     asm:NAME           asm         a kernel's assembly (CPU, from its object file)
@@ -26,8 +27,11 @@ code, in pipeline order. Every view is a view of one stage, or of two side by si
 A stage carries its `kind`, a short `name` ("grad(loss)", "fusion"), the code
 `expression` that produces it, its `text`, a `model` (jaxpr stages), `stats`
 (counts by primitive or opcode), `time_s` (seconds its step took) and an `error`
-when that one stage failed. `group` names the step that produced it (trace, lower,
-compile, passes, kernels): stages of a group arrive together when results stream.
+when that one stage failed, or a `note` when it has no text (passes not recorded,
+assembly unavailable). `group` names the step that produced it (source, trace,
+models, lower, compile, passes, kernels): stages of a group arrive together when
+results stream (`pipeline.inspect(..., on_stage=...)`); a jaxpr stage comes twice,
+its text right after tracing and then with its model.
 Pass texts are stored compactly: `delta` holds the line edits from the previous
 pass's text; `InspectionResult.stage(id)` returns any stage with its full text
 (and, for passes, its counts by opcode).
