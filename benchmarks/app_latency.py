@@ -61,7 +61,7 @@ def deep_count(page, selector: str) -> int:  # noqa: ANN001 - a Playwright page
 def until(page, condition: str, timeout_s: float = 300.0, idle: bool = True) -> None:  # noqa: ANN001
     """Wait until a JS condition (over `deep(sel)`) holds (and, with `idle`, the script has finished)."""
     page.wait_for_function(
-        f"() => {{ const deep = {DEEP}; return ({condition}) && {IDLE if idle else 'true'}; }}",
+        f"() => {{ const deep = {DEEP}; const seen = {SEEN}; return ({condition}) && {IDLE if idle else 'true'}; }}",
         timeout=timeout_s * 1000,
         polling=25,
     )
@@ -76,16 +76,18 @@ def timed(action, page, condition: str, timeout_s: float = 300.0) -> float:  # n
     return time.perf_counter() - start
 
 
-# What "on screen" means for each view: a few of its elements drawn.
+# What "on screen" means for each view: a few of its elements drawn and visible (tabs switch in the
+# browser, so the other tabs' elements exist too, hidden).
+SEEN = "(sel, test = () => true) => deep(sel).some(e => e.checkVisibility() && test(e))"
 VIEWS = {
-    "Jaxpr": "deep('.ln-row').length > 0 && deep('.pane .title').some(t => t.textContent.startsWith('After'))",
-    "Stages": "deep('.pane .title').some(t => t.textContent.startsWith('jaxpr:'))",
-    "Graph": "[...document.querySelectorAll('iframe')].some(f => { try { return f.contentDocument.querySelector('svg g.node'); } catch (e) { return false; } })",
-    "StableHLO": "deep('.pane .title').some(t => t.textContent.startsWith('StableHLO'))",
-    "Compiled HLO": "deep('.pane .title').some(t => t.textContent.startsWith('Compiled HLO'))",
-    "Source map": "document.querySelector('.source-table') !== null || document.querySelector('.st-key-build_smap') !== null",
-    "Provenance": "[...document.querySelectorAll('h4')].some(h => h.textContent.includes('grad'))",
-    "Stats": "document.querySelector('[data-testid=stMetric]') !== null",
+    "Jaxpr": "seen('.pane .title', t => t.textContent.startsWith('After')) && seen('.ln-row')",
+    "Stages": "seen('.pane .title', t => t.textContent.startsWith('jaxpr:'))",
+    "Graph": "seen('.graph g.node')",
+    "StableHLO": "seen('.pane .title', t => t.textContent.startsWith('StableHLO'))",
+    "Compiled HLO": "seen('.pane .title', t => t.textContent.startsWith('Compiled HLO'))",
+    "Source map": "seen('.source-table') || seen('.st-key-build_smap')",
+    "Provenance": "seen('h4', h => h.textContent.includes('grad'))",
+    "Stats": "seen('[data-testid=stMetric]')",
 }
 
 
@@ -135,7 +137,7 @@ def attempt(measure) -> float:  # noqa: ANN001
 def search(page, text: str) -> float:  # noqa: ANN001
     """Type in the after-jaxpr pane's search box; return seconds until the first match is marked."""
     box = page.locator(".pane .search >> visible=true").last
-    return timed(lambda: box.fill(text), page, "deep('.ln-row.hit.cur').length > 0")
+    return timed(lambda: box.fill(text), page, "seen('.ln-row.hit.cur')")
 
 
 def source_pick(page) -> float:  # noqa: ANN001
@@ -144,7 +146,7 @@ def source_pick(page) -> float:  # noqa: ANN001
     rows = page.locator(".ln-row[data-src] >> visible=true")
     row = next(rows.nth(i) for i in range(rows.count()) if rows.nth(i).get_attribute("data-src") != current)
     src = row.get_attribute("data-src")
-    return timed(lambda: row.click(), page, f"document.querySelector('.src-row.sel[data-src=\"{src}\"]') !== null")
+    return timed(lambda: row.click(), page, f"seen('.src-row.sel[data-src=\"{src}\"]')")
 
 
 def raw_make_jaxpr(n: int) -> float:
@@ -178,9 +180,9 @@ def baseline(browser, repeat: int) -> tuple[float, list[float]]:  # noqa: ANN001
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(url, wait_until="load")
         start = time.perf_counter()
-        until(page, "document.querySelector('[data-testid=stCode]') !== null")
+        until(page, "seen('[data-testid=stCode]')")
         load = time.perf_counter() - start
-        code = "document.querySelector('[data-testid=stCode]') !== null"
+        code = "seen('[data-testid=stCode]')"
         times = [timed(lambda n=n: tab(page, n), page, code) for _ in range(repeat) for n in ("Graph", "Jaxpr")]
         page.close()
     return load, times
@@ -242,7 +244,7 @@ def main() -> None:
             build = page.locator(".st-key-build_smap button")
             if build.count():
                 rows.append(row("big: build the source map (on demand, once)", attempt(lambda: timed(
-                    build.click, page, "document.querySelector('.source-table') !== null", 600)), "", None))  # fmt: skip
+                    build.click, page, "seen('.source-table')", 600)), "", None))  # fmt: skip
             rows.append(row("big: source-line pick (click a painted line)", attempt(lambda: source_pick(page)), "≤ 1 s", 1.0))
             page.close()
     print("\n".join(rows))

@@ -25,11 +25,11 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
-STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
-    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
+    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
     "json, json-stream (one JSON line per stage as it completes), dot, svg"
 )
@@ -84,7 +84,7 @@ def passes_listing(result: InspectionResult) -> str | None:
 
 def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
     """Return an emitter printing every kernel's `llvm` or `asm` text, each under its name."""
-    comment = ";" if kind == "llvm" else "#"
+    comment = {"llvm": ";", "ptx": "//"}.get(kind, "#")
 
     def emit(result: InspectionResult) -> str | None:
         stages = result.of_kind(kind)
@@ -106,6 +106,7 @@ STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "passes": passes_listing,
     "llvm": kernels_text("llvm"),
     "asm": kernels_text("asm"),
+    "ptx": kernels_text("ptx"),
 }
 
 

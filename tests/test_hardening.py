@@ -203,9 +203,10 @@ def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
     source = "import os, struct\nblob = b'{\"partial\": {\"jaxpr_before\": 1}}'\nos.write(3, struct.pack('>I', len(blob)) + blob)\n"
     seen = []
     result = inspect_in(pool, Request(source=source + GOOD, args="f32[3]"), on_partial=seen.append)
-    assert all(isinstance(r.jaxpr_before, str | None) for r in seen)  # genuine partials only, if any
     assert result.error is not None and result.error.kind == "BadResult", result.error
     assert "a partial result: $.jaxpr_before: int where str" in result.error.message
+    # Only what the job streamed before the forgery (the source, sent before the user's code runs) was shown.
+    assert [s.id for r in seen for s in r.stages] in ([], ["source"])
     innocent(pool)
 
 

@@ -1,8 +1,8 @@
-"""The Explore page's views as tabs: one table of (name, view), drawn in a fragment.
+"""The Explore page's views as tabs: one table of (name, view), each view a fragment of its own.
 
 Switching tabs happens in the browser, with no rerun: every view is drawn, the
 open one first (a link's `?view=` picks it), so it is on screen while the others
-are still being drawn; a view's own widgets rerun this fragment alone. A small
+are still being drawn; a view's own widgets rerun that view alone. A small
 script keeps `?view=` in the address bar in step with the open tab, so a copied
 link reopens it.
 """
@@ -19,16 +19,30 @@ from app.views.common import guarded
 from inspectors.results import InspectionResult
 
 View = Callable[[InspectionResult], None]
+
+
+def own_fragment(view: View) -> View:
+    """Make a view a fragment of its own: its widgets (graph options, a clicked line, the stage strip)
+    rerun that view alone, a failure shows in it alone, and the link follows what it changed."""
+
+    def run(result: InspectionResult) -> None:
+        guarded(view, result)
+        state.sync_url()
+
+    run.__qualname__ = run.__name__ = f"view_{view.__name__}"
+    return st.fragment(run)
+
+
 TABS: list[tuple[str, View]] = [
-    ("Jaxpr", stages.jaxpr_tab),
-    ("Stages", chain.stages_tab),
-    ("Graph", stages.graph_tab),
-    ("StableHLO", stages.stablehlo_tab),
-    ("Compiled HLO", stages.hlo_tab),
-    ("Source map", source_map.source_map_tab),
-    ("Provenance", provenance.provenance_tab),
-    ("Profile", profile.profile_tab),
-    ("Stats", stages.stats_tab),
+    ("Jaxpr", own_fragment(stages.jaxpr_tab)),
+    ("Stages", own_fragment(chain.stages_tab)),
+    ("Graph", own_fragment(stages.graph_tab)),
+    ("StableHLO", own_fragment(stages.stablehlo_tab)),
+    ("Compiled HLO", own_fragment(stages.hlo_tab)),
+    ("Source map", own_fragment(source_map.source_map_tab)),
+    ("Provenance", own_fragment(provenance.provenance_tab)),
+    ("Profile", own_fragment(profile.profile_tab)),
+    ("Stats", own_fragment(stages.stats_tab)),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels
 URL_JS = """
@@ -60,7 +74,6 @@ def opened(names: list[str]) -> str:
     return wanted if wanted in names else names[0]
 
 
-@st.fragment
 def views(result: InspectionResult) -> None:
     """The tabs, every one drawn, the open one first."""
     pairs = [(name, view) for name, view in TABS if not (state.lecture() and name in LECTURE_HIDDEN)]
@@ -70,6 +83,5 @@ def views(result: InspectionResult) -> None:
         containers = dict(zip(names, st.tabs(names, default=first), strict=True))
     for name, view in sorted(pairs, key=lambda p: p[0] != first):
         with containers[name]:
-            guarded(view, result)
+            view(result)
     _url_sync(key="tab_url", data={"tabs": names})
-    state.sync_url()  # graph options and the stage pair belong in the link too
