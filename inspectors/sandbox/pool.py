@@ -542,7 +542,7 @@ def inspect_in(
     if too_large:
         return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
-    so_far = InspectionResult(request=request)
+    so_far = InspectionResult(request=request)  # .running: the stage the worker said it started last
 
     def partial(data: dict[str, Any]) -> None:
         if bad:
@@ -566,6 +566,8 @@ def inspect_in(
     )
     if outcome.error is None and bad:
         outcome.error = errors.bad_result(f"a partial result: {bad[0]}")
+    if outcome.error is not None and outcome.error.kind == "Timeout" and so_far.running:
+        outcome.error = errors.timeout_in(so_far.running, outcome.error, pool.limits)
     if outcome.error is not None:
         return InspectionResult(
             request=request, error=outcome.error.to_inspect_error(), output=outcome.output
