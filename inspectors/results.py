@@ -742,6 +742,9 @@ class LineInfo:
     eqns_after: list[str] = field(default_factory=list)
     stablehlo: list[int] = field(default_factory=list)  # text lines in `stablehlo_debug`
     hlo: list[str] = field(default_factory=list)  # HLO instruction names
+    # `eqns_after` by model scope (Flax/NNX/Equinox module path, `named_scope`), when the line ran in more
+    # than one: a line in a loop over layers, layer by layer ("" for equations outside any scope).
+    scopes: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
