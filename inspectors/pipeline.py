@@ -112,7 +112,7 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
-    _map_and_trace_back(result)
+    map_and_trace_back(result)
     if on_stage and (result.source_map or result.provenance):
         on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
@@ -130,7 +130,7 @@ def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, An
     return dataclasses.replace(result, stages=list(stages)).to_dict()
 
 
-def _map_and_trace_back(result: InspectionResult) -> None:
+def map_and_trace_back(result: InspectionResult) -> None:
     """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
     if result.model_after is None and result.model_before is None:
         return
