@@ -199,8 +199,8 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         args=ns.args,
         transforms=transforms,
         device=ns.device,
-        time=ns.time or ns.profile or ns.emit == "profile" or ns.colour_by == "time",
-        profile=ns.profile or ns.emit == "profile" or ns.colour_by == "time",
+        time=ns.time or _profiles(ns),
+        profile=_profiles(ns),
         time_budget_s=ns.time_budget,
     )
 
@@ -396,6 +396,11 @@ def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, 
 
     heat = {"after": profile.equation_heat, "hlo": profile.instruction_heat}.get(ns.graph_of)
     return tuple(sorted(heat(result.profile).items())) if heat else ()
+
+
+def _profiles(ns: argparse.Namespace) -> bool:
+    """True when the output needs the profile: `--profile`, `--emit profile`, `--emit json` (everything), time colours."""
+    return ns.profile or ns.emit in ("profile", "json") or ns.colour_by == "time"
 
 
 def _profile_table(result: InspectionResult) -> str | None:

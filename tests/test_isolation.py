@@ -84,16 +84,16 @@ def test_isolation_status_says_how_code_is_isolated() -> None:
     assert "rlimits" in fallback
 
 
-def test_warm_workers_are_reused_and_answer_fast(pool: Pool) -> None:
+def test_warm_workers_are_reused_across_requests(pool: Pool) -> None:
     good(pool)
+    zygotes = {w.proc.pid for w in pool.workers()}
     first = pool.run("echo", {"n": 1})
     second = pool.run("echo", {"n": 2})
     assert first.data == {"n": 1} and second.data == {"n": 2}
     result = good(pool)
     assert result.ok and result.jaxpr_after and "mul" in result.jaxpr_after
-    started = time.perf_counter()
-    good(pool)
-    assert time.perf_counter() - started < 2.0  # no JAX import per request (that alone is ~0.7 s)
+    # The same warm zygotes served them all (JAX imported once; the speed is in benchmarks/load.py).
+    assert {w.proc.pid for w in pool.workers()} == zygotes
 
 
 def test_odd_text_crosses_the_pipes() -> None:
@@ -224,3 +224,16 @@ def test_backend_caches_untimed_results_but_never_timings_or_busy_errors(monkeyp
         backend.run_inspection(request, session="s")
         backend.run_inspection(request, session="s")
         assert len(calls) == calls_after
+
+
+def test_code_under_the_hosts_tmp_is_bound_aside_so_the_fresh_tmp_does_not_hide_it(monkeypatch) -> None:
+    from inspectors.sandbox import launcher
+
+    monkeypatch.setattr(launcher, "PACKAGE_DIR", "/tmp/clone/inspectors")
+    monkeypatch.setattr(launcher, "PROJECT_ROOT", "/tmp/clone")
+    monkeypatch.setattr(launcher, "_python_paths", lambda: ["/tmp/clone/.venv", "/opt/python"])
+    argv = launcher.build_launch("bwrap", Limits()).argv
+    binds = [argv[i + 2] for i, a in enumerate(argv) if a == "--ro-bind"]
+    assert "/run/jaxpr-explorer/tmp/clone/inspectors" in binds and "/opt/python" in binds
+    assert not [b for b in binds if b == "/tmp" or b.startswith("/tmp/")]  # each request mounts a tmpfs there
+    assert "PYTHONPATH" in argv and argv[argv.index("PYTHONPATH") + 1] == "/run/jaxpr-explorer/tmp/clone"

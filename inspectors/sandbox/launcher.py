@@ -95,6 +95,18 @@ def _python_paths() -> list[str]:
     return sorted(p for p in paths if p and p != "/" and not p.startswith("/usr"))
 
 
+MOVED_FROM_TMP = "/run/jaxpr-explorer"  # where code that lives under the host's /tmp is bound in the sandbox
+
+
+def inside(path: str) -> str:
+    """Return where a host path is bound in the sandbox.
+
+    Each request mounts a fresh tmpfs over the sandbox's `/tmp`, which would hide a
+    checkout or a venv under the host's `/tmp` (a CI clone, say): those move aside.
+    """
+    return MOVED_FROM_TMP + path if path == "/tmp" or path.startswith("/tmp/") else path
+
+
 def _parents(paths: list[str]) -> list[str]:
     """Every ancestor directory of `paths` (not `/`), parents first."""
     found: set[str] = set()
@@ -143,16 +155,18 @@ def build_launch(mode: str, limits: Limits) -> Launch:
         env = _zygote_env({"HOME": base, "TMPDIR": base})
         return Launch(mode, zygote + ["--base", base], env, base, base, cleanup=[base])
     env = _zygote_env({"HOME": "/tmp", "TMPDIR": "/tmp", "JAXPR_EXPLORER_IN_BWRAP": "1"})
+    env["PYTHONPATH"] = inside(PROJECT_ROOT)
+    zygote[0] = inside(sys.executable)  # a venv is found from the path it is started by
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
     argv += _namespaces_and_capabilities()
     argv += _system_binds()
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]  # before any bind under /tmp
     binds = _python_paths() + [PACKAGE_DIR]
-    for parent in _parents(binds):  # searchable by the children's unprivileged uid (bwrap makes them 0700)
+    for parent in _parents([inside(p) for p in binds]):  # searchable by the children's uid (bwrap makes 0700)
         argv += ["--perms", "0755", "--dir", parent]
     for path in binds:
-        argv += ["--ro-bind", path, path]
+        argv += ["--ro-bind", path, inside(path)]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
     argv += ["--chdir", "/tmp", "--"] + zygote + ["--base", "/tmp"]
