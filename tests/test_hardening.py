@@ -496,3 +496,24 @@ def test_the_hosted_start_script_never_serves_as_root(root) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", (
         done.stderr
     )
+
+
+def test_a_timeout_names_the_stage_and_the_line_it_stopped_in(pool: Pool) -> None:
+    source = "def f(x):\n    while True:\n        x = x + 1.0\n    return x\n"
+    result = attack(pool, source)
+    err = result.error
+    assert err is not None and err.kind == "Timeout" and err.stage == "trace", err
+    assert "during the trace stage" in err.message and err.line in (2, 3)
+
+
+def test_a_never_ending_while_loop_under_timing_names_the_run_stage(pool: Pool) -> None:
+    source = (
+        "from jax import lax\n\ndef f(x):\n"
+        "    return lax.while_loop(lambda c: c[0] >= 0, lambda c: (c[0], c[1] + 1.0), (0, x))[1]\n"
+    )
+    result = inspect_in(pool, Request(source=source, args="f32[3]", time=True))
+    err = result.error
+    assert err is not None and err.kind == "Timeout" and err.stage == "run", err
+    assert "during the run stage" in err.message and "while_loop" in err.message
+    assert result.jaxpr_after is None  # the error result; the jaxprs were streamed before it
+    innocent(pool)
