@@ -229,8 +229,11 @@ def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
         pool.start()
         final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
     assert final.ok, final.error and final.error.format()
+    # Frames that only say which stage is running leave the stages as they were: keep the changes.
+    # (the models frame re-sends the jaxpr stages, so it too leaves the ids as they were).
+    seen = [ids for i, ids in enumerate(seen) if i == 0 or ids != seen[i - 1]]
     assert seen[:3] == [["source"], ["source", "jaxpr:2"], ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]]
-    assert seen[3] == seen[2] and "stablehlo" in seen[4] and "hlo" not in seen[4] and "hlo" in seen[5]
+    assert "stablehlo" in seen[3] and "hlo" not in seen[3] and "hlo" in seen[4]
     assert seen[-1] == [s.id for s in final.stages]
     here = inspect(request, use_cache=False)
     assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
