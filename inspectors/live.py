@@ -79,6 +79,7 @@ def inspect_fn(
     except pipeline._StageFailed:
         pass
     emit.flush()
+    pipeline.map_and_trace_back(result)  # the source map and provenance come with the result
     return result
 
 

@@ -17,7 +17,16 @@ from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats, chain_order
+from inspectors.results import (
+    CostInfo,
+    InspectionResult,
+    OutputSummary,
+    Request,
+    Stage,
+    Stats,
+    chain_order,
+    stage_label,
+)
 
 jax = jaxsetup.jax()
 
@@ -40,13 +49,12 @@ class _StageFailed(Exception):
 # The stage running now, for a watchdog that stops a request from outside (the sandbox's time
 # limit): the user-facing name of `_stage`'s name, "" between stages.
 current_stage = ""
-STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+stage_listener: Callable[[str], None] | None = None  # hears each stage as it starts (the sandbox streams it)
 
 
 def running_stage() -> str:
     """Return the stage running now as users name it: import, inputs, transform, trace, lower, compile, run."""
-    name = current_stage.split(":")[0]
-    return STAGE_LABELS.get(name, name)
+    return stage_label(current_stage)
 
 
 @contextmanager
@@ -55,6 +63,8 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
     global current_stage
     start = time.perf_counter()
     outer, current_stage = current_stage, name
+    if stage_listener is not None and stage_label(name) != stage_label(outer):
+        stage_listener(running_stage())
     try:
         yield
     except _StageFailed:
@@ -102,7 +112,7 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
-    _map_and_trace_back(result)
+    map_and_trace_back(result)
     if on_stage and (result.source_map or result.provenance):
         on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
@@ -120,7 +130,7 @@ def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, An
     return dataclasses.replace(result, stages=list(stages)).to_dict()
 
 
-def _map_and_trace_back(result: InspectionResult) -> None:
+def map_and_trace_back(result: InspectionResult) -> None:
     """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
     if result.model_after is None and result.model_before is None:
         return

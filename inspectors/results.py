@@ -78,6 +78,16 @@ class Request:
         return hashlib.sha256(blob).hexdigest()
 
 
+# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run).
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+
+
+def stage_label(name: str) -> str:
+    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace."""
+    base = name.split(":")[0]
+    return STAGE_LABELS.get(base, base)
+
+
 @dataclass
 class SourceLoc:
     """A line of the user's source: where an equation or an error came from."""
@@ -344,6 +354,7 @@ class InspectionResult:
     source_map: SourceMap | None = None  # computed with the result (in the worker), never again by the app
     provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
+    running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
 
     @property
     def ok(self) -> bool:
@@ -409,6 +420,7 @@ class InspectionResult:
             if value:
                 setattr(self, name, value)
         self.stage_times.update(partial.stage_times)
+        self.running = partial.running or self.running
         return self
 
     def of_kind(self, kind: str) -> list[Stage]:
@@ -730,6 +742,9 @@ class LineInfo:
     eqns_after: list[str] = field(default_factory=list)
     stablehlo: list[int] = field(default_factory=list)  # text lines in `stablehlo_debug`
     hlo: list[str] = field(default_factory=list)  # HLO instruction names
+    # `eqns_after` by model scope (Flax/NNX/Equinox module path, `named_scope`), when the line ran in more
+    # than one: a line in a loop over layers, layer by layer ("" for equations outside any scope).
+    scopes: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

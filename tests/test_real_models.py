@@ -300,3 +300,13 @@ def test_workers_preload_the_model_libraries_without_starting_a_backend():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
                           cwd=Path(__file__).parent.parent)  # fmt: skip
     assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
+
+
+def test_the_walkthrough_takes_an_expression_entry():
+    from inspectors.walkthrough import walkthrough
+
+    path = MODELS / "eqx_mlp.py"
+    request = Request(path.read_text(), str(path), "model.__call__", "f32[8]", ["jit"])
+    out = walkthrough(request, inspect_stages=False)
+    assert out.error is None, out.error and out.error.format()
+    assert out.entry == "model.__call__" and out.expression == "jit(model.__call__)"

@@ -83,7 +83,7 @@ def text_panes(
     views = [p.data() for p in panes]
     data = {"views": views, "height": height, "lecture": lecture, "wrap": lecture if wrap is None else wrap}
     data["sig"] = _signature(views, height, lecture)
-    result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
+    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no state default
     return getattr(result, "pick", None)
 
 
@@ -94,7 +94,7 @@ def graph_view(
     svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
     data = {"svg": svg, "details": details, "matches": matches, "expandable": expandable, "height": height}
     data["sig"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    result = _component(data=data, key=key, default={"pick": None}, on_pick_change=lambda: None)
+    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no state default
     return getattr(result, "pick", None)
 
 
