@@ -10,10 +10,11 @@ Importing this package is cheap: JAX loads on first use of `inspect`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from inspectors.results import InspectError, InspectionResult, JaxprModel, Request
 
-__all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect", "list_devices"]
+__all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect", "inspect_fn", "list_devices"]
 
 
 def inspect(
@@ -26,6 +27,13 @@ def inspect(
     from inspectors import pipeline
 
     return pipeline.inspect(request, use_cache=use_cache, on_stage=on_stage)
+
+
+def inspect_fn(fn: Any, *args: Any, **options: Any) -> Any:
+    """Inspect a live function on its inputs: `inspect_fn(loss, params, batch, transforms=["grad", "jit"])`."""
+    from inspectors import live
+
+    return live.inspect_fn(fn, *args, **options)
 
 
 def list_devices() -> list[str]:

@@ -25,11 +25,11 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
-STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
-    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), stages (the chain), "
+    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
     "json, json-stream (one JSON line per stage as it completes), dot, svg"
 )
@@ -84,7 +84,7 @@ def passes_listing(result: InspectionResult) -> str | None:
 
 def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
     """Return an emitter printing every kernel's `llvm` or `asm` text, each under its name."""
-    comment = ";" if kind == "llvm" else "#"
+    comment = {"llvm": ";", "ptx": "//"}.get(kind, "#")
 
     def emit(result: InspectionResult) -> str | None:
         stages = result.of_kind(kind)
@@ -106,6 +106,7 @@ STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "passes": passes_listing,
     "llvm": kernels_text("llvm"),
     "asm": kernels_text("asm"),
+    "ptx": kernels_text("ptx"),
 }
 
 
@@ -206,6 +207,9 @@ def request_from_args(ns: argparse.Namespace) -> Request:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["open"]:
+        return open_main(argv[1:])
     ns = build_parser().parse_args(argv)
     inspect, list_devices = _runners(ns)
 
@@ -247,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspectors.profile import summary
 
         print(summary(result.profile), file=sys.stderr, end="")
+    hlo = result.find("hlo")
+    if hlo is not None and hlo.note and (ns.time or result.request.profile):
+        print(f"# not timed: {hlo.note}", file=sys.stderr)
     if result.timing:
         t = result.timing
         print(
@@ -255,6 +262,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def open_main(argv: Sequence[str]) -> int:
+    """`python -m inspectors open result.json [--emit ...]`: print a saved result's stages (nothing re-runs)."""
+    from inspectors import live
+
+    p = argparse.ArgumentParser(prog="python -m inspectors open", description="Show a saved inspection result.")
+    p.add_argument("result", help="a result saved as JSON (inspect_fn(...).to_json(), --emit json)")
+    choices = sorted([*EMITTERS, *GRAPH_EMITTERS, "html", "summary"])
+    p.add_argument("--emit", default="summary", choices=choices, help="what to print (default: a summary)")
+    add_graph_arguments(p)
+    ns = p.parse_args(argv)
+    try:
+        result = live.open_result(ns.result)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot open {ns.result}: {exc}", file=sys.stderr)
+        return 2
+    if ns.emit == "summary":
+        text = summary_text(result)
+    elif ns.emit == "html":
+        text = live.result_html(result, graph_timeout_s=ns.graph_timeout)
+    else:
+        text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if result.error:
+        print(result.error.format(), file=sys.stderr)
+    return 0
+
+
+def summary_text(result: InspectionResult) -> str:
+    """Return what a saved result holds: the expression, its inputs, its stages and timing."""
+    stages = [name for name, attr in (("jaxpr-before", "jaxpr_before"), ("jaxpr", "jaxpr_after"),
+              ("stablehlo", "stablehlo"), ("hlo", "hlo")) if getattr(result, attr)]  # fmt: skip
+    lines = [
+        f"{result.expression or result.entry}  ({result.request.filename}, JAX {result.jax_version})",
+        f"inputs: {result.request.args or ''}",
+        f"stages: {', '.join(stages) or 'none'} (print one with --emit)",
+    ]
+    if result.stats:
+        lines.append(f"equations: {result.stats.total_before} before, {result.stats.total_after} after")
+    if result.timing:
+        t = result.timing
+        lines.append(f"run on {t.device}: median {t.median_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)")
+    if result.error:
+        lines.append(f"error: {result.error.kind} during {result.error.stage}")
+    return "\n".join(lines)
 
 
 @contextmanager

@@ -42,8 +42,11 @@ class Node:
 
     @property
     def expand_id(self) -> str:
-        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`)."""
-        return expand_id(self) or self.id.removeprefix("eqn_")
+        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`).
+
+        A StableHLO call opens its callee (`func@inner`); an input group opens by its own id.
+        """
+        return self.details.get("expand") or self.id.removeprefix("eqn_")
 
 
 @dataclass
@@ -88,7 +91,7 @@ class Graph:
         return {
             n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
             for n in self.nodes
-            if expand_id(n) is not None
+            if n.kind in ("collapsed", "summary", "inputs") or "expand" in n.details
         }
 
     def collapsible(self) -> dict[str, str]:
@@ -127,6 +130,8 @@ FOLD_MIN_REPEATS = 3
 FOLD_MAX_PERIOD = 64
 SUMMARY_CHUNKS = 24
 ANCHOR = "<call>"  # env key of the call node of the sub-jaxpr being drawn (not a variable name)
+PREVIOUS = "<previous>"  # env key of the node drawn last in this jaxpr
+CALL_GROUP = "<call group>"  # env key of the cluster the call's own equations sit in
 EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
 LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
 MAX_SCOPE_LEVELS = 6  # model scopes deeper than this are never tried open one level at a time
@@ -615,7 +620,7 @@ class _View:
             if len(members) < 2 or gid in self.opts.expand:
                 continue
             types = [m.invars[i].type for i in members]
-            label = f"{name} · {len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
+            label = f"{name}\n{len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
             listing = "\n".join(f"{paths[i]}: {m.invars[i].name}:{m.invars[i].type}" for i in members)
             nid = self.node(Node(gid, "inputs", label, parent, count=len(members), details={"inputs": listing, "id": gid}))
             self.grouped.add(nid)
@@ -839,6 +844,7 @@ class _View:
             )
         )
         self.absorb(eqns, nid, env)
+        env[PREVIOUS] = nid
 
     def absorb(self, eqns: list[Equation], nid: str, env: dict[str, str]) -> None:
         """Route the variables of equations hidden in one node through that node."""
@@ -870,6 +876,7 @@ class _View:
         nid = self.node(self.eqn_node(eqn, f"eqn_{eqn.id}", kind, parent))
         self.inputs(eqn, nid, env)
         self.outputs(eqn, nid, env, parent)
+        env[PREVIOUS] = nid
         return nid, nid
 
     def eqn_node(self, eqn: Equation, nid: str, kind: str, parent: str) -> Node:
@@ -912,7 +919,11 @@ class _View:
             if not v.literal:
                 self.edge(env.get(v.name), nid, v, slot)
         if ANCHOR in env and all(v.literal for v in eqn.invars):
-            self.edge(env[ANCHOR], nid, None, "anchor", "anchor")
+            # Inside a scope's cluster, hang it under the equation before it: an anchor from the
+            # call at the top would stretch the cluster up to there (layers drawn as a staircase).
+            group = self.graph.nodes[-1].group if self.graph.nodes else ""
+            inside = PREVIOUS in env and group != env.get(CALL_GROUP, group)
+            self.edge(env[PREVIOUS] if inside else env[ANCHOR], nid, None, "anchor", "anchor")
 
     def outputs(self, eqn: Equation, nid: str, env: dict[str, str], parent: str) -> None:
         """Record the node producing each output; dropped outputs get a quiet stub."""
@@ -944,7 +955,7 @@ class _View:
                 self.group(path, rule.sub_label(eqn, sub.role), eqn.id, sub.role)
             n_in, n_out = len(sub.jaxpr.invars), len(sub.jaxpr.outvars)
             roles = (rule.in_roles(eqn, sub.role, n_in), rule.out_roles(eqn, sub.role, n_out))
-            inner: dict[str, str] = {ANCHOR: cid}
+            inner: dict[str, str] = {ANCHOR: cid, CALL_GROUP: group}
             if through:
                 # Many operands passed straight in (the top-level jit of a model): the body reads
                 # them from their producers, with no second row of input nodes.
@@ -974,6 +985,7 @@ class _View:
             for k, o in enumerate(outs):
                 self.edge(o or None, rid, None, "through" if through else k, "bind")
         self.outputs(eqn, rid, env, parent)
+        env[PREVIOUS] = rid
         return cid, rid
 
 
@@ -1033,10 +1045,66 @@ def _jaxpr_graph(model: JaxprModel, opts: GraphOptions, title: str) -> Graph:
     graph.total_equations = sum(1 for _ in walk(model))
     graph.notes = notes + ([f"search '{opts.search}': {len(matches)} match(es)"] if opts.search else [])
     graph.edge_labels = opts.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
+    place_inputs(graph)
     if opts.long_edges and len(graph.nodes) > LONG_EDGE_GRAPH:
         mark_long_edges(graph, opts.long_edges)
     graph.legend = _legend(model, opts) if opts.legend else []
     return graph
+
+
+INPUT_KINDS = ("input", "inputs", "const", "param")
+
+
+def place_inputs(graph: Graph) -> int:
+    """Move each input group that one model scope alone reads into that scope's cluster; return how many.
+
+    `params.decoder.layer_3` then sits at the top of layer 3's box, hung by an invisible
+    edge under what precedes the layer, instead of in a row of inputs across the whole
+    graph with an edge to every layer (which dot lays out as a staircase).
+    """
+    parents = {g.path: g.parent for g in graph.groups}
+    kinds = {g.path: g.kind for g in graph.groups}
+    by_id = {n.id: n for n in graph.nodes}
+    readers: dict[str, list[str]] = {}
+    for e in graph.edges:
+        if e.src in by_id and by_id[e.src].kind == "inputs" and e.dst in by_id:
+            readers.setdefault(e.src, []).append(e.dst)
+    rank = ranks(graph)
+    moved = 0
+    for nid, consumers in readers.items():
+        home = _common_module({by_id[c].group for c in consumers}, parents, kinds)
+        if not home:
+            continue
+        first = min(consumers, key=lambda c: rank.get(c, 0))
+        before = [
+            e.src
+            for e in graph.edges
+            if e.dst == first and not e.back and e.kind != "bind" and by_id.get(e.src, first).kind not in INPUT_KINDS
+        ]
+        if not before:
+            continue
+        by_id[nid].group = home
+        graph.edges.append(Edge(max(before, key=lambda x: rank.get(x, 0)), nid, kind="anchor"))
+        moved += 1
+    return moved
+
+
+def _common_module(groups: set[str], parents: dict[str, str], kinds: dict[str, str]) -> str:
+    """Return the innermost model-scope cluster holding all these groups ("" if none)."""
+
+    def chain(path: str) -> list[str]:
+        out = [path]
+        while path:
+            path = parents.get(path, "")
+            out.append(path)
+        return out[::-1]
+
+    common = ""
+    for level in zip(*(chain(g) for g in groups), strict=False):
+        if len(set(level)) > 1:
+            break
+        common = level[0]
+    return next((p for p in reversed(chain(common)) if kinds.get(p) == "module"), "")
 
 
 def ranks(graph: Graph) -> dict[str, int]:
@@ -1059,14 +1127,29 @@ def mark_long_edges(graph: Graph, span: int) -> int:
     information and the layout fast.
     """
     rank = ranks(graph)
+    local = _local_input_edges(graph)
     count = 0
     for e in graph.edges:
-        if e.kind == "data" and not e.back and rank.get(e.dst, 0) - rank.get(e.src, 0) > span:
+        if e.kind == "data" and not e.back and rank.get(e.dst, 0) - rank.get(e.src, 0) > span and id(e) not in local:
             e.kind = "long"
             count += 1
     if count:
         graph.notes.append(f"{count} long edges drawn as stubs at their consumer ('from ...')")
     return count
+
+
+def _local_input_edges(graph: Graph) -> set[int]:
+    """Edges from an input group placed in a scope's cluster to nodes inside that cluster: never stubs."""
+    parents = {g.path: g.parent for g in graph.groups}
+    group_of = {n.id: n.group for n in graph.nodes}
+    homes = {n.id: n.group for n in graph.nodes if n.kind == "inputs" and n.group}
+
+    def inside(group: str, home: str) -> bool:
+        while group and group != home:
+            group = parents.get(group, "")
+        return group == home
+
+    return {id(e) for e in graph.edges if e.src in homes and inside(group_of.get(e.dst, ""), homes[e.src])}
 
 
 def is_wrapped(model: JaxprModel) -> bool:
@@ -1090,19 +1173,6 @@ def _attempt(
     view.forced = {a for m in matches for a in ancestors(m)}
     view.jaxpr(model, "", 0, "", {})
     return view.graph
-
-
-def expand_id(node: Node) -> str | None:
-    """Return the id that opens a node in `GraphOptions.expand` (None for a node that does not open).
-
-    A collapsed equation `eqn_0/jaxpr/3` opens as `0/jaxpr/3`, a summary or an input
-    group by its own id, a StableHLO call by its callee (`func@inner`).
-    """
-    if "expand" in node.details:
-        return node.details["expand"]
-    if node.kind in ("collapsed", "summary", "inputs"):
-        return node.id.removeprefix("eqn_")
-    return None
 
 
 def equation_nodes(graph: Graph) -> list[Node]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from inspectors import hlo_text
+from inspectors.graph import scope_path
 from inspectors.hlo_text import HloTables
 from inspectors.mlir_text import Loc, func_name, loc_aliases, op_of, parse_loc, trailing_loc  # noqa: F401 - re-exported
 from inspectors.results import Equation, InspectionResult, LineInfo, OpLoc, SourceMap, walk
@@ -183,7 +184,12 @@ def source_map(result: InspectionResult) -> SourceMap:
             info(eqn.source.line).eqns_before.append(eqn.id)
     for eqn in walk(result.model_after):
         if eqn.source and same_file(eqn.source.file, filename):
-            info(eqn.source.line).eqns_after.append(eqn.id)
+            line = info(eqn.source.line)
+            line.eqns_after.append(eqn.id)
+            line.scopes.setdefault("/".join(scope_path(eqn)), []).append(eqn.id)
+    for line in infos.values():
+        if len(line.scopes) < 2:
+            line.scopes = {}
     for op in shlo:
         if op.line is not None:
             info(op.line).stablehlo.append(op.text_line)

@@ -5,10 +5,11 @@ One compile with dump options (`xla_dump_to`, `xla_dump_hlo_pass_re=".*"`,
 pipeline's start and after each pass that changed it
 (`module_0003.jit_f.0014.<pipeline>.after_<pass>.before_<next>.txt`), the
 optimized module, and on CPU each kernel's LLVM IR (`*.ir-with-opt.ll`) and
-object file (`*.o`). This module reads that folder into stages: `hlo-pass:0` is
+object file (`*.o`); on GPU the PTX (`*.ptx`). This module reads that folder into stages: `hlo-pass:0` is
 the module XLA started from, `hlo-pass:I` the module after the I-th pass whose
-text changed it, stored as a line delta from the one before; `llvm:K`/`asm:K` per
-kernel (assembly through `objdump` where binutils is installed).
+text changed it, stored as a line delta from the one before (counts by opcode come
+with `InspectionResult.stage(id)`, not at record time); `llvm:K`/`asm:K` per
+kernel (assembly through `objdump` where binutils is installed), `ptx:K` on GPU.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspectors import hlo_text
 from inspectors.results import Stage, line_delta
 
 DUMP_OPTIONS = {"xla_dump_hlo_pass_re": ".*", "xla_dump_hlo_as_text": True}
@@ -55,6 +55,7 @@ class Kernel:
     llvm: str | None = None
     asm: str | None = None
     asm_note: str = ""
+    ptx: str | None = None  # GPU: the PTX XLA generated
 
 
 @dataclass
@@ -161,9 +162,13 @@ def _kernels(folder: str, names: list[str], module: str, disassemble: bool) -> l
         if name.startswith(module + ".") and name.endswith(ir_suffix) and not name.startswith(obj_prefix):
             kernel = name[len(module) + 1 : -len(ir_suffix)]
             kernels.setdefault(kernel, Kernel(kernel)).llvm = _read(folder, name)
+    for name in names:  # GPU backends dump PTX per module (or per kernel): `module_0001.jit_f.ptx`
+        if name.startswith(module + ".") and name.endswith(".ptx"):
+            kernel = name[len(module) + 1 : -len(".ptx")] or "module"
+            kernels.setdefault(kernel, Kernel(kernel)).ptx = _read(folder, name)
     objects = {name[len(obj_prefix) : -2]: name for name in names if name.startswith(obj_prefix) and name.endswith(".o")}
     listings, note = _disassemble(folder, objects, disassemble)
-    for kernel_name in objects:
+    for kernel_name in objects:  # CPU: one object file per kernel
         kernel = kernels.setdefault(kernel_name, Kernel(kernel_name))
         kernel.asm = listings.get(kernel_name)
         kernel.asm_note = "" if kernel.asm is not None else note or "objdump printed nothing for this kernel"
@@ -209,7 +214,7 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
         return []
     stages = [
         Stage(id="hlo-pass:0", kind="hlo-pass", name="before optimizations", expression=expression,
-              text=dump.before, stats=_stats(dump.before), group="passes")
+              text=dump.before, group="passes")
     ]  # fmt: skip
     previous = dump.before
     for i, p in enumerate(dump.passes, start=1):
@@ -219,7 +224,6 @@ def pass_stages(dump: XlaDump, expression: str = "") -> list[Stage]:
                 kind="hlo-pass",
                 name=p.pass_name,
                 expression=expression,
-                stats=_stats(p.text),
                 group="passes",
                 pipeline=p.pipeline,
                 pass_name=p.pass_name,
@@ -237,7 +241,10 @@ def kernel_stages(dump: XlaDump) -> list[Stage]:
     for k in dump.kernels:
         if k.llvm is not None:
             stages.append(_kernel_stage(f"llvm:{k.name}", "llvm", k.name, k.llvm, ""))
-        stages.append(_kernel_stage(f"asm:{k.name}", "asm", k.name, k.asm, k.asm_note))
+        if k.asm is not None or k.asm_note:
+            stages.append(_kernel_stage(f"asm:{k.name}", "asm", k.name, k.asm, k.asm_note))
+        if k.ptx is not None:
+            stages.append(_kernel_stage(f"ptx:{k.name}", "ptx", k.name, k.ptx, ""))
     return stages
 
 
@@ -247,11 +254,6 @@ def _kernel_stage(stage_id: str, kind: str, name: str, text: str | None, note: s
         note = f"this kernel's {kind} is {len(text) / 1e6:.1f} MB: not kept (limit {MAX_KERNEL_BYTES / 1e6:g} MB)"
         text = None
     return Stage(id=stage_id, kind=kind, name=name, text=text, note=note, group="kernels")
-
-
-def _stats(text: str) -> dict[str, int]:
-    """Instruction counts by opcode, outside fusion bodies."""
-    return hlo_text.count_opcodes(text)
 
 
 def pass_listing(stages: list[Stage]) -> str:

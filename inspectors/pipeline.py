@@ -17,7 +17,16 @@ from typing import Any
 
 from inspectors import jaxsetup
 from inspectors.errors import to_error
-from inspectors.results import CostInfo, InspectionResult, OutputSummary, Request, Stage, Stats, chain_order
+from inspectors.results import (
+    CostInfo,
+    InspectionResult,
+    OutputSummary,
+    Request,
+    Stage,
+    Stats,
+    chain_order,
+    stage_label,
+)
 
 jax = jaxsetup.jax()
 
@@ -26,6 +35,7 @@ import jax.extend.core as jex  # noqa: E402
 from inspectors import passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
 from inspectors._jax_private import PrintedJaxpr  # noqa: E402
+from inspectors.dead import dead_program_note  # noqa: E402
 from inspectors.jaxpr_model import count_primitives, model_of  # noqa: E402
 
 CACHE_SIZE = 64
@@ -36,10 +46,25 @@ class _StageFailed(Exception):
     """Raised inside a stage block once its error is recorded on the result."""
 
 
+# The stage running now, for a watchdog that stops a request from outside (the sandbox's time
+# limit): the user-facing name of `_stage`'s name, "" between stages.
+current_stage = ""
+stage_listener: Callable[[str], None] | None = None  # hears each stage as it starts (the sandbox streams it)
+
+
+def running_stage() -> str:
+    """Return the stage running now as users name it: import, inputs, transform, trace, lower, compile, run."""
+    return stage_label(current_stage)
+
+
 @contextmanager
 def _stage(result: InspectionResult, name: str) -> Iterator[None]:
     """Time a stage; record its exception as the result's error."""
+    global current_stage
     start = time.perf_counter()
+    outer, current_stage = current_stage, name
+    if stage_listener is not None and stage_label(name) != stage_label(outer):
+        stage_listener(running_stage())
     try:
         yield
     except _StageFailed:
@@ -50,6 +75,7 @@ def _stage(result: InspectionResult, name: str) -> Iterator[None]:
         result.error = to_error(name, exc, result.request.filename, result.request.source)
         raise _StageFailed from None
     finally:
+        current_stage = outer
         result.stage_times[name] = time.perf_counter() - start
 
 
@@ -86,7 +112,7 @@ def inspect(
     except _StageFailed:
         pass
     emit.flush()
-    _map_and_trace_back(result)
+    map_and_trace_back(result)
     if on_stage and (result.source_map or result.provenance):
         on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
@@ -104,7 +130,7 @@ def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, An
     return dataclasses.replace(result, stages=list(stages)).to_dict()
 
 
-def _map_and_trace_back(result: InspectionResult) -> None:
+def map_and_trace_back(result: InspectionResult) -> None:
     """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
     if result.model_after is None and result.model_before is None:
         return
@@ -198,11 +224,30 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
         args, kwargs = src.eval_inputs(args_expr, module)
         device = resolve_device(req.device)
         f, args, kwargs = transforms.keep_static(f, args, kwargs)
+    run_callable(result, emit, f, args, kwargs, pipeline, device, src.module_codes(module))
+
+
+def run_callable(
+    result: InspectionResult,
+    emit: _Emitter,
+    f: Callable,
+    args: tuple,
+    kwargs: dict,
+    pipeline: list[transforms.Transform],
+    device: Any,
+    codes: frozenset | None,
+) -> None:
+    """Transform, trace, lower, compile (and time) `f` on its inputs: the stages after loading.
+
+    `codes` are the code objects of the user's loaded source (None for a live function:
+    then equations map to frames in `result.request.filename`).
+    """
+    req = result.request
     with _stage(result, "transform"):
         chain = Chain(f, result.entry, pipeline)
     static = transforms.static_argnums(pipeline)
     with jax.default_device(device):
-        tracer = _Tracer(result, emit, chain, args, static, src.module_codes(module), kwargs)
+        tracer = _Tracer(result, emit, chain, args, static, codes, kwargs)
         try:
             after_error = tracer.trace_all()
         finally:  # the texts go out first (even when tracing `f` itself failed), then the models
@@ -234,7 +279,10 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
-        if req.time or req.profile:
+        dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
+        if dead:  # say so rather than time an empty program
+            result.find("hlo").note = dead
+        if (req.time or req.profile) and not dead:
             with _stage(result, "run"):
                 call = _time(result, compiled, args, static, device, kwargs)
             if req.profile:  # where the time goes: per compiled op, line and equation

@@ -32,8 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors import mapping
-from inspectors.hlo_graph import HloInstr, _callees, parse_hlo
+from inspectors import hlo_text, mapping
 from inspectors.results import (
     InspectionResult,
     LineProfile,
@@ -65,6 +64,11 @@ DATA = frozenset(
     scatter iota convert reverse sort bitcast-convert""".split()
 )
 CONTROL = frozenset({"while", "conditional", "call"})  # their events enclose their bodies' events
+COLLECTIVES = frozenset(
+    """all-reduce all-reduce-start all-reduce-done all-gather all-gather-start all-gather-done
+    reduce-scatter all-to-all collective-permute collective-permute-start collective-permute-done
+    collective-broadcast""".split()
+)  # time spent waiting for the other devices: no roofline
 TRIVIAL = frozenset({"parameter", "constant", "tuple", "get-tuple-element", "bitcast", "after-all"})
 
 # What an op mostly does, from the opcode of its heaviest part: the first rule that fits wins.
@@ -74,6 +78,7 @@ KIND_RULES: list[tuple[Callable[[str], bool], str]] = [
     (lambda op: op in REDUCTIONS, "reduce"),
     (lambda op: op in ELEMENTWISE, "elementwise"),
     (lambda op: op in DATA, "data movement"),
+    (lambda op: op in COLLECTIVES, "collective"),
     (lambda op: op == "while", "loop"),
     (lambda op: op == "conditional", "branch"),
     (lambda op: op in ("custom-call", "call"), "call"),
@@ -107,14 +112,14 @@ def _dims_attr(attrs: str, key: str) -> list[int]:
     return [int(d) for d in m.group(1).split(",") if d] if m else []
 
 
-def _dot_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def _dot_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """2 × result elements × contracted size (the lhs's contracting dimensions)."""
     lhs = arrays(types.get(ins.operands[0], "")) if ins.operands else []
     contracted = math.prod(lhs[0][1][d] for d in _dims_attr(ins.attrs, "lhs_contracting_dims")) if lhs else 1
     return 2.0 * elements(ins.type) * contracted
 
 
-def _conv_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def _conv_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """2 × result elements × kernel elements per output feature."""
     kernel = arrays(types.get(ins.operands[1], "")) if len(ins.operands) > 1 else []
     labels = re.search(r"dim_labels=\w+_(\w+)->", ins.attrs)
@@ -125,7 +130,7 @@ def _conv_flops(ins: HloInstr, types: dict[str, str]) -> float:
     return 2.0 * elements(ins.type) * math.prod(dims) / max(out_features, 1)
 
 
-def instruction_flops(ins: HloInstr, types: dict[str, str]) -> float:
+def instruction_flops(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """Return an instruction's FLOPs estimated from its shapes (0 for data movement and control)."""
     if ins.opcode == "dot":
         return _dot_flops(ins, types)
@@ -138,7 +143,7 @@ def instruction_flops(ins: HloInstr, types: dict[str, str]) -> float:
     return 0.0
 
 
-def instruction_bytes(ins: HloInstr, types: dict[str, str]) -> float:
+def instruction_bytes(ins: hlo_text.Instruction, types: dict[str, str]) -> float:
     """Return the bytes an executed op reads (its operands) and writes (its result)."""
     return sum(nbytes(types.get(o, "")) for o in ins.operands) + nbytes(ins.type)
 
@@ -151,25 +156,25 @@ class Module:
     """The compiled HLO module: instructions by name, their computation's types, their source."""
 
     name: str
-    instructions: dict[str, tuple[str, HloInstr]]  # name → (computation, instruction)
-    comps: dict[str, list[HloInstr]]
+    instructions: dict[str, tuple[str, hlo_text.Instruction]]  # name → (computation, instruction)
+    comps: dict[str, list[hlo_text.Instruction]]
     types: dict[str, dict[str, str]]  # computation → instruction name → type
     locs: dict[str, Any]  # name → mapping.OpLoc (line, primitive, phase, text line)
 
     @classmethod
     def read(cls, hlo: str, filename: str) -> Module:
-        """Parse optimized HLO text once (through `hlo_graph` and `mapping`, the project's parsers)."""
-        comps, _ = parse_hlo(hlo)
-        m = re.match(r"HloModule\s+([\w.\-]+)", hlo)
+        """Read optimized HLO text with the project's parsers: `hlo_text` (structure), `mapping` (sources)."""
+        parsed = hlo_text.parse(hlo)
+        comps = {name: comp.instructions for name, comp in parsed.computations.items()}
         return cls(
-            name=m.group(1) if m else "",
+            name=parsed.name,
             instructions={i.name: (c, i) for c, lst in comps.items() for i in lst},
             comps=comps,
             types={c: {i.name: i.type for i in lst} for c, lst in comps.items()},
             locs={op.name: op for op in mapping.hlo_ops(hlo, filename)},
         )
 
-    def located(self, ins: HloInstr) -> Any:
+    def located(self, ins: hlo_text.Instruction) -> Any:
         """Return the source of an instruction with a user line: its own, else its reducer's.
 
         XLA leaves some instructions it creates without metadata (a `reduce-window` that
@@ -182,17 +187,14 @@ class Module:
         region = self.comps.get(m.group(1), []) if m else []
         return next((self.locs[i.name] for i in region if getattr(self.locs.get(i.name), "line", None)), None)
 
-    def fused(self, ins: HloInstr) -> list[tuple[str, HloInstr]]:
+    def fused(self, ins: hlo_text.Instruction) -> list[tuple[str, hlo_text.Instruction]]:
         """Return the instructions a fusion runs (nested fusions opened), trivial ones left out."""
         out = []
-        for role, comp in _callees(ins):
-            if role != "fused":
-                continue
-            for inner in self.comps.get(comp, []):
-                if inner.opcode == "fusion":
-                    out += self.fused(inner)
-                elif inner.opcode not in TRIVIAL:
-                    out.append((comp, inner))
+        for inner in self.comps.get(ins.calls, []) if ins.opcode == "fusion" else []:
+            if inner.opcode == "fusion":
+                out += self.fused(inner)
+            elif inner.opcode not in TRIVIAL:
+                out.append((ins.calls, inner))
         return out
 
 
@@ -474,7 +476,7 @@ class Resolver:
                 for o in ins.operands:
                     self.users[o].append(ins.name)
 
-    def source(self, ins: HloInstr, executed: HloInstr) -> Source:
+    def source(self, ins: hlo_text.Instruction, executed: hlo_text.Instruction) -> Source:
         """Return an instruction's source: metadata, its reducer's, the primitive's only line,
         a computing neighbour's, else the executed op's (a fusion's own metadata)."""
         loc = self.module.locs.get(ins.name)
@@ -488,7 +490,9 @@ class Resolver:
         src.primitive = guess if contraction or not named else named[0]
         return src
 
-    def _line(self, ins: HloInstr, executed: HloInstr, named: list[str], loc: Any) -> Source:
+    def _line(
+        self, ins: hlo_text.Instruction, executed: hlo_text.Instruction, named: list[str], loc: Any
+    ) -> Source:
         """Return the line (and phase) of an instruction from the best evidence there is."""
         found = self.module.located(ins)
         if found is not None:
@@ -509,7 +513,7 @@ class Resolver:
         candidates = OPCODE_PRIMITIVES.get(opcode, ("",))
         return next((p for p in candidates if (line, p) in self.eqns.by_key), candidates[0])
 
-    def neighbour(self, ins: HloInstr) -> Any:
+    def neighbour(self, ins: hlo_text.Instruction) -> Any:
         """Return the best nearby instruction with a user line, a few hops away at most.
 
         When XLA rewrites an op (a dot with a vector becomes a dot and bitcasts), what is
@@ -649,7 +653,7 @@ def roofline(op: ProfileOp, peaks: tuple[float, float] | None) -> None:
         return
     op.flops_per_s = op.flops / op.busy_s if op.flops else None
     op.bytes_per_s = op.bytes / op.busy_s if op.bytes else None
-    if not peaks or not op.bytes:
+    if not peaks or not op.bytes or op.kind == "collective":
         return
     peak_flops, peak_bytes = peaks
     intensity = (op.flops or 0.0) / op.bytes
@@ -681,7 +685,7 @@ def attribute(
         for name, ns in _busy(events).items():
             busy[name] += ns
     covered_s = sum(times.values()) * 1e-9 / n
-    wall_s = max(statistics.fmean(meas.walls) if meas.walls else 0.0, covered_s)
+    wall_s = statistics.fmean(meas.walls) if meas.walls else 0.0
     resolver = Resolver(module, EquationIndex(result))
     unknown = sorted(name for name in times if name not in module.instructions)
     ops = [
@@ -694,6 +698,8 @@ def attribute(
     traced = statistics.median(meas.walls) if meas.walls else 0.0
     fastest, fastest_untraced = min(meas.walls, default=0.0), min(meas.untraced, default=0.0)
     notes = list(meas.notes)
+    if covered_s > wall_s:  # the profiler's clock and ours disagree: say so rather than hide it
+        notes.append(f"op events ({fmt_time(covered_s)}) exceed the wall time per call ({fmt_time(wall_s)})")
     if unknown:
         notes.append(f"events of ops not in the compiled HLO: {', '.join(unknown[:5])}")
     profile = Profile(
@@ -745,7 +751,7 @@ def line_profiles(profile: Profile, source: str) -> list[LineProfile]:
 
 PLURALS = {"dot": "dots", "convolution": "convolutions", "reduce": "reductions", "loop": "loops",
            "branch": "branches", "call": "calls", "elementwise": "elementwise ops",
-           "data movement": "data movements", "other": "other ops"}  # fmt: skip
+           "data movement": "data movements", "collective": "collectives", "other": "other ops"}  # fmt: skip
 
 
 def line_summary(row: LineProfile) -> str:

@@ -19,6 +19,7 @@ from inspectors.graph import Edge, Graph, Group, Node, no_gc
 
 LAYOUT_TIMEOUT_S = 20.0
 SMALL_GRAPH = 150  # up to this many nodes, curved edges are affordable
+STUB_LABEL = 32  # characters of the producer's name a long edge's stub shows
 
 # Fast layout (FIELD-NOTES: 1,000 clustered nodes 50–90 s at defaults, about 2 s with these).
 FAST_LAYOUT = {
@@ -154,7 +155,8 @@ def legend_node(graph: Graph) -> str:
 def stub_lines(sid: str, edge: Edge, producer: Node | None) -> list[str]:
     """Return a long edge drawn as a stub next to its consumer, naming the producer."""
     where = producer.label if producer else edge.src
-    if producer and producer.details.get("id"):
+    where = where if len(where) <= STUB_LABEL else where[: STUB_LABEL - 1] + "…"  # long labels widen the layout
+    if producer and producer.kind in ("eqn", "call", "collapsed") and producer.details.get("id"):
         where += f" (eqn {producer.details['id']})"
     label = f"{edge.var}:{edge.type}\nfrom {where}"
     tip = f"{edge.var}:{edge.type} produced by {edge.src}"

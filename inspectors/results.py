@@ -16,19 +16,25 @@ code, in pipeline order. Every view is a view of one stage, or of two side by si
     stablehlo          stablehlo   Lowered.as_text()
     stablehlo-debug    stablehlo   Lowered.as_text(debug_info=True)
     hlo-unoptimized    hlo         Lowered.as_text(dialect="hlo"): the module XLA starts from
-    hlo-pass:I         hlo-pass    the module after the I-th XLA pass that changed it (1-based,
-                                   in order; `pipeline` and `pass_name` say which)
+    hlo-pass:0         hlo-pass    the module XLA started from, as XLA dumped it
+    hlo-pass:I         hlo-pass    the module after the I-th XLA pass that changed it (in
+                                   order; `pipeline` and `pass_name` say which)
     hlo                hlo         Compiled.as_text(): the optimized module
     llvm:NAME          llvm        a kernel's LLVM IR (CPU)
     asm:NAME           asm         a kernel's assembly (CPU, from its object file)
+    ptx:NAME           ptx         the PTX of a module or kernel (GPU, where the backend dumps it)
 
 A stage carries its `kind`, a short `name` ("grad(loss)", "fusion"), the code
 `expression` that produces it, its `text`, a `model` (jaxpr stages), `stats`
 (counts by primitive or opcode), `time_s` (seconds its step took) and an `error`
-when that one stage failed. `group` names the step that produced it (trace, lower,
-compile, passes, kernels): stages of a group arrive together when results stream.
+when that one stage failed, or a `note` when it has no text (passes not recorded,
+assembly unavailable). `group` names the step that produced it (source, trace,
+models, lower, compile, passes, kernels): stages of a group arrive together when
+results stream (`pipeline.inspect(..., on_stage=...)`); a jaxpr stage comes twice,
+its text right after tracing and then with its model.
 Pass texts are stored compactly: `delta` holds the line edits from the previous
-pass's text; `InspectionResult.stage(id)` returns any stage with its full text.
+pass's text; `InspectionResult.stage(id)` returns any stage with its full text
+(and, for passes, its counts by opcode).
 The older flat names (`jaxpr_before`, `jaxpr_after`, `model_before`, `stablehlo`,
 `hlo`, ...) are properties over the chain, and older JSON still loads.
 """
@@ -70,6 +76,16 @@ class Request:
             data["time_budget_s"] = None
         blob = json.dumps(data, sort_keys=True).encode("utf-8", "replace")
         return hashlib.sha256(blob).hexdigest()
+
+
+# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run).
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+
+
+def stage_label(name: str) -> str:
+    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace."""
+    base = name.split(":")[0]
+    return STAGE_LABELS.get(base, base)
 
 
 @dataclass
@@ -250,12 +266,19 @@ def line_delta(old: str, new: str) -> list[LineEdit]:
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
     mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
-    matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+    if not mid_a and not mid_b:
+        return []
+    if len(mid_a) * len(mid_b) > MAX_DELTA_WORK:  # a pass that rewrote most of a large module: one edit
+        return [LineEdit(head, len(a) - tail, mid_b)]
+    matcher = difflib.SequenceMatcher(None, mid_a, mid_b)
     return [
         LineEdit(head + i1, head + i2, mid_b[j1:j2])
         for op, i1, i2, j1, j2 in matcher.get_opcodes()
         if op != "equal"
     ]
+
+
+MAX_DELTA_WORK = 4_000_000  # changed lines before x after above which a delta is one replacement
 
 
 def apply_delta(old: str, edits: list[LineEdit]) -> str:
@@ -285,7 +308,7 @@ class Stage:
     transform: str = ""  # jaxpr:K (K ≥ 1): the transform this step applied, as written
     pipeline: str = ""  # hlo-pass:I: XLA's pass pipeline
     pass_name: str = ""  # hlo-pass:I: the pass
-    base: str = ""  # the stage whose text `delta` edits
+    base: str = ""  # the stage before this one, whose text `delta` edits (passes)
     delta: list[LineEdit] | None = None
     note: str = ""  # why a stage has no text ("objdump is not installed")
     error: InspectError | None = None
@@ -298,7 +321,9 @@ class Stage:
 
 
 # Where each stage sits in the chain: by its id's head, then its index.
-CHAIN_ORDER = ("source", "jaxpr", "stablehlo", "stablehlo-debug", "hlo-unoptimized", "hlo-pass", "hlo", "llvm", "asm")
+CHAIN_ORDER = (
+    "source", "jaxpr", "stablehlo", "stablehlo-debug", "hlo-unoptimized", "hlo-pass", "hlo", "llvm", "asm", "ptx"
+)  # fmt: skip
 
 
 def chain_order(stage: Stage) -> tuple[int, int, str]:
@@ -329,6 +354,7 @@ class InspectionResult:
     source_map: SourceMap | None = None  # computed with the result (in the worker), never again by the app
     provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
+    running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
 
     @property
     def ok(self) -> bool:
@@ -345,11 +371,20 @@ class InspectionResult:
         return None
 
     def stage(self, stage_id: str) -> Stage | None:
-        """Return stage `stage_id` with its full text (a pass's delta applied), or None."""
+        """Return stage `stage_id` with its full text (a pass's delta applied) and counts, or None.
+
+        Pass stages are stored without counts (recording stays cheap); they are counted here.
+        """
         stored = self.find(stage_id)
-        if stored is None or stored.delta is None:
+        if stored is None or (stored.delta is None and (stored.stats or stored.kind != "hlo-pass")):
             return stored
-        return dataclasses.replace(stored, text=self.text_of(stage_id), delta=None, base="")
+        text = self.text_of(stage_id)
+        stats = stored.stats
+        if not stats and stored.kind == "hlo-pass" and text:
+            from inspectors.hlo_text import count_opcodes  # pure Python: the app may call this
+
+            stats = count_opcodes(text)
+        return dataclasses.replace(stored, text=text, delta=None, stats=stats)
 
     def text_of(self, stage_id: str) -> str | None:
         """Return the full text of stage `stage_id` (None if it has none)."""
@@ -385,6 +420,7 @@ class InspectionResult:
             if value:
                 setattr(self, name, value)
         self.stage_times.update(partial.stage_times)
+        self.running = partial.running or self.running
         return self
 
     def of_kind(self, kind: str) -> list[Stage]:
@@ -706,6 +742,9 @@ class LineInfo:
     eqns_after: list[str] = field(default_factory=list)
     stablehlo: list[int] = field(default_factory=list)  # text lines in `stablehlo_debug`
     hlo: list[str] = field(default_factory=list)  # HLO instruction names
+    # `eqns_after` by model scope (Flax/NNX/Equinox module path, `named_scope`), when the line ran in more
+    # than one: a line in a loop over layers, layer by layer ("" for equations outside any scope).
+    scopes: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

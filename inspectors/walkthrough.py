@@ -81,7 +81,7 @@ def _load(request: Request, out: Walkthrough) -> tuple[Callable, tuple, tuple[in
     args = src.eval_args(request.args if request.args is not None else defaults.args, module)
     static = tuple(sorted(set(transforms.static_argnums(pipe)) | _python_args(args)))
     out.static_args = [repr(args[i]) for i in static]
-    return getattr(module, out.entry), args, static
+    return src.entry_function(module, out.entry), args, static
 
 
 def _python_args(args: tuple) -> set[int]:

@@ -250,3 +250,12 @@ def test_source_map_and_provenance_come_with_the_result():
     assert result.provenance.jit == jit_provenance(result, result.source_map)
     again = InspectionResult.from_json(result.to_json())
     assert again.source_map == result.source_map and again.provenance == result.provenance
+
+
+def test_a_delta_too_costly_to_align_is_one_exact_replacement(monkeypatch):
+    import inspectors.results as results
+
+    monkeypatch.setattr(results, "MAX_DELTA_WORK", 3)
+    old, new = "a\nb\nc\nd\ne\n", "a\nB\nc\nD\ne\n"
+    assert line_delta(old, new) == [LineEdit(1, 4, ["B", "c", "D"])]
+    assert apply_delta(old, line_delta(old, new)) == new

@@ -274,7 +274,7 @@ SCOPED_DOT = """digraph jaxpr {
   graph [rankdir="TB" labelloc="b" fontname="Helvetica" fontsize="12" label="f" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
   node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]
   edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]
-  "inputs_p" [shape="invhouse" style="filled,bold" fillcolor="#fde68a" label="p · 9 arrays · 18 values" tooltip="inputs: p['a']: a:f32[2]\\np['b']: b:f32[2]\\np['c']: c:f32[2]\\np['d']: d:f32[2]\\np['e']: e:f32[2]\\np['f']: f:f32[2]\\np['g']: g:f32[2]\\np['h']: h:f32[2]\\np['i']: i:f32[2]\\nid: inputs_p"]
+  "inputs_p" [shape="invhouse" style="filled,bold" fillcolor="#fde68a" label="p\\n9 arrays · 18 values" tooltip="inputs: p['a']: a:f32[2]\\np['b']: b:f32[2]\\np['c']: c:f32[2]\\np['d']: d:f32[2]\\np['e']: e:f32[2]\\np['f']: f:f32[2]\\np['g']: g:f32[2]\\np['h']: h:f32[2]\\np['i']: i:f32[2]\\nid: inputs_p"]
   "in_j" [shape="invhouse" style="filled" fillcolor="#fef9c3" label="j:f32[2]\\nx" tooltip="input: j:f32[2]\\nrole: x"]
   "eqn_2" [shape="box" style="rounded,filled" fillcolor="#dbeafe" label="mul\\nlit 2.0" tooltip="m:f32[2] = mul l 2.0:f32[]"]
   "out_0" [shape="house" style="filled" fillcolor="#dcfce7" label="m:f32[2]\\nout" tooltip="output: m:f32[2]"]
@@ -337,11 +337,14 @@ def test_a_transformer_shows_its_layers_as_clusters_with_attention_and_mlp_insid
     graph = jaxpr_graph(transformer["forward"])
     layers = [g for g in graph.groups if g.kind == "module"]
     assert [g.label.split(" ·")[0] for g in layers] == [f"layer_{i}" for i in range(6)]
-    for layer in layers:
+    for i, layer in enumerate(layers):
         inside = [n.label for n in graph.nodes if n.group == layer.path]
-        assert inside == ["attention", "mlp"], inside
-    groups = [n.label for n in graph.nodes if n.kind == "inputs"]
-    assert groups == [f"params[{i}] · 6 arrays · 8.2 K values" for i in range(6)]
+        # Each layer's own parameters sit at the top of its box (the first layer's at the top of
+        # the graph already, beside the input), then attention and MLP.
+        params = [f"params[{i}]\n6 arrays · 8.2 K values"] if i else []
+        assert inside == [*params, "attention", "mlp"], inside
+    (first,) = [n for n in graph.nodes if n.label.startswith("params[0]\n")]
+    assert first.kind == "inputs" and first.group == ""
     assert not [n for n in graph.nodes if n.kind == "input" and "params" in n.sublabel]
 
 

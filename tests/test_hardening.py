@@ -203,8 +203,10 @@ def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
     source = "import os, struct\nblob = b'{\"partial\": {\"jaxpr_before\": 1}}'\nos.write(3, struct.pack('>I', len(blob)) + blob)\n"
     seen = []
     result = inspect_in(pool, Request(source=source + GOOD, args="f32[3]"), on_partial=seen.append)
-    assert seen == [] and result.error is not None and result.error.kind == "BadResult", result.error
+    assert result.error is not None and result.error.kind == "BadResult", result.error
     assert "a partial result: $.jaxpr_before: int where str" in result.error.message
+    # Only what the job streamed before the forgery (the source, sent before the user's code runs) was shown.
+    assert [s.id for r in seen for s in r.stages] in ([], ["source"])
     innocent(pool)
 
 
@@ -494,3 +496,24 @@ def test_the_hosted_start_script_never_serves_as_root(root) -> None:
     assert done.returncode == 0 and done.stdout.strip() == "the server runs as nobody (uid 65534)", (
         done.stderr
     )
+
+
+def test_a_timeout_names_the_stage_and_the_line_it_stopped_in(pool: Pool) -> None:
+    source = "def f(x):\n    while True:\n        x = x + 1.0\n    return x\n"
+    result = attack(pool, source)
+    err = result.error
+    assert err is not None and err.kind == "Timeout" and err.stage == "trace", err
+    assert "during the trace stage" in err.message and err.line in (2, 3)
+
+
+def test_a_never_ending_while_loop_under_timing_names_the_run_stage(pool: Pool) -> None:
+    source = (
+        "from jax import lax\n\ndef f(x):\n"
+        "    return lax.while_loop(lambda c: c[0] >= 0, lambda c: (c[0], c[1] + 1.0), (0, x))[1]\n"
+    )
+    result = inspect_in(pool, Request(source=source, args="f32[3]", time=True))
+    err = result.error
+    assert err is not None and err.kind == "Timeout" and err.stage == "run", err
+    assert "during the run stage" in err.message and "while_loop" in err.message
+    assert result.jaxpr_after is None  # the error result; the jaxprs were streamed before it
+    innocent(pool)

@@ -227,3 +227,28 @@ def test_source_map_survives_json_round_trip():
     smap = source_map(program_result())
     again = SourceMap.from_json(smap.to_json())
     assert again == smap and again.stablehlo_ops[0].kind == "stablehlo"
+
+
+LAYERS = """import jax
+import jax.numpy as jnp
+
+
+def f(x):
+    for i in range(3):
+        with jax.named_scope(f"layer_{i}"):
+            x = jnp.sin(x) * 2.0
+    return x
+"""
+
+
+def test_a_line_in_a_loop_over_layers_splits_by_layer():
+    result = inspect(Request(source=LAYERS, fn="f", args="f32[4]", transforms=["jit"]))
+    assert result.ok, result.error
+    (info,) = [i for i in result.source_map.lines if i.line == 8]
+    assert list(info.scopes) == ["layer_0", "layer_1", "layer_2"]
+    by_id = {e.id: e for e in walk(result.model_after)}
+    for scope, ids in info.scopes.items():
+        assert [by_id[i].primitive for i in ids] == ["sin", "mul"]
+        assert all(scope in by_id[i].name_stack for i in ids)
+    assert sorted(sum(info.scopes.values(), [])) == sorted(info.eqns_after)
+    assert all(not i.scopes for i in result.source_map.lines if i.line != 8)  # one scope: no split

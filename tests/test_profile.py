@@ -53,7 +53,7 @@ PROGRAMS = {
     "matmul": (MATMUL, "f32[384,384], f32[384,384], f32[256]", ["jit"]),
     "scan": (SCAN, f"f32[128,128], f32[64,128], f32[{STEPS},64,128]", ["jit"]),
     # Both arguments: the backward pass has two matmuls (dx and dw) to the forward's one.
-    "grad": (GRAD, "f32[256,256], f32[512,256]", ["grad(argnums=(0, 1))", "jit"]),
+    "grad": (GRAD, "f32[512,512], f32[512,512]", ["grad(argnums=(0, 1))", "jit"]),
 }
 
 
@@ -141,19 +141,38 @@ def test_shares_sum_to_at_most_100_percent(results, name):
     assert [o.time_s for o in p.ops] == sorted((o.time_s for o in p.ops), reverse=True)
 
 
+# The least share of the fastest untimed call the op events must cover. A loop pays a thread
+# wake-up between iterations that no op event covers, and on a loaded machine that dominates.
+FLOOR = {"matmul": 1 / 3, "scan": 1 / 10, "grad": 1 / 3}
+
+
+def disagreement(r: InspectionResult, floor: float, noise: float = 2.0) -> str | None:
+    """Return how the op time per call disagrees with the timing run, or None if it agrees."""
+    p, t = r.profile, r.timing
+    limit = t.median_s * (1 + max(p.overhead, 0.0)) * noise
+    if p.covered_s > limit:
+        return f"op time {p.covered_s:.3g} s over the timing median plus overhead ({limit:.3g} s)"
+    if p.covered_s < t.min_s * floor:
+        return f"op time {p.covered_s:.3g} s under {floor:.2g} of the fastest call ({t.min_s:.3g} s)"
+    return None
+
+
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_covered_time_agrees_with_the_timing_median(results, name):
-    """Op time per call fits in the timing panel's median plus the profiler's stated overhead.
+    """Op time per call fits in the call (never double-counted) and in the timing panel's median plus
+    the profiler's stated overhead; and it accounts for a good part of the fastest call.
 
-    Both are wall-clock figures on a shared 2-core machine, so the check allows for other
-    load (NOISE) and asks the op events to account for at least a third of the fastest call.
+    The timing run and the profile are wall-clock figures taken a moment apart on a shared
+    2-core machine: the comparison allows for other load (a factor of 2), and a program whose
+    figures disagree is measured once more before the test fails.
     """
     r = results[name]
-    p, t = r.profile, r.timing
-    noise = 2.0
-    assert p.covered_s <= t.median_s * (1 + max(p.overhead, 0.0)) * noise
-    assert p.covered_s >= t.min_s / 3
+    p = r.profile
+    assert p.covered_s <= p.wall_s and not any("exceed" in n for n in p.notes)
     assert 0 < p.coverage <= 1 and p.runs >= prof.MIN_RUNS and p.warmup == 1
+    if disagreement(r, FLOOR[name]):
+        again = profiled(name)
+        assert disagreement(again, FLOOR[name]) is None, disagreement(again, FLOOR[name])
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
@@ -373,6 +392,13 @@ def test_app_profile_view_shows_ops_lines_and_heat():
     assert any("line 35: " in b and "% of the time" in b for b in bodies)  # the per-line summary
     heat = next(b for b in bodies if "heat-source" in b)
     assert re.search(r'data-line="35" style="[^"]*background:#[0-9a-f]{6}', heat)
+    for tab in ["Jaxpr", "Compiled HLO", "Graph", "HLO graph"]:  # each heat view draws
+        at.session_state["profile_heat"] = tab
+        at.run()
+        assert not at.exception, (tab, at.exception)
+    assert any(
+        b.startswith('<div class="explorer-code painted"') for b in (h.proto.body for h in at.get("html"))
+    )
 
 
 def test_attribution_of_a_measurement_built_by_hand(results):

@@ -196,3 +196,117 @@ def test_library_transforms_show_the_jaxpr_jax_traces(case):
     g = apply_pipeline(loss, parse_pipeline(pipeline))
     assert result.jaxpr_after == str(jax.make_jaxpr(g)(dynamic, X.update(shape=shape)))
     assert result.expression.startswith(pipeline[-1].split("(")[0] + "(")
+
+
+# ---------------------------------------------------------------- dead programs are called out, not timed
+
+DEAD_STEP = """import jax.numpy as jnp
+import optax
+from flax import nnx
+
+
+class Linear(nnx.Module):
+    def __init__(self, rngs):
+        self.layer = nnx.Linear(4, 1, rngs=rngs)
+
+    def __call__(self, x):
+        return self.layer(x)
+
+
+model = Linear(nnx.Rngs(0))
+optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+
+
+def loss_fn(model, x):
+    return jnp.mean(model(x) ** 2)
+
+
+def train_step(model, optimizer, x):
+    grads = nnx.grad(loss_fn)(model, x)
+    optimizer.update(model, grads)
+
+
+def passthrough(x):
+    return x
+"""
+
+
+def test_a_train_step_that_returns_nothing_is_called_out_and_not_timed(tmp_path):
+    path = tmp_path / "explorer_dead.py"
+    path.write_text(DEAD_STEP)
+    request = Request(DEAD_STEP, str(path), "train_step", "model, optimizer, f32[8,4]", ["jit"], time=True)
+    result = inspect(request, use_cache=False)
+    assert result.ok, result.error.format()
+    assert result.model_after.outvars == [] and result.stats.total_after > 5  # traced work, all dead
+    assert "ENTRY" in result.hlo and "() -> ()" in result.hlo
+    assert result.find("hlo").note.startswith("the function returns nothing")
+    assert result.timing is None
+
+
+def test_a_program_xla_reduced_to_nothing_is_called_out(tmp_path):
+    path = tmp_path / "explorer_dead2.py"
+    path.write_text(DEAD_STEP)
+    result = inspect(Request(DEAD_STEP, str(path), "passthrough", "f32[3]", ["jit"], time=True), use_cache=False)
+    assert result.find("hlo").note.startswith("XLA removed all work") and result.timing is None
+    live = inspect(Request(DEAD_STEP, str(path), "loss_fn", "model, f32[8,4]", ["jit"], time=True), use_cache=False)
+    assert not live.find("hlo").note and live.timing is not None
+
+
+def test_the_cli_says_why_a_dead_program_was_not_timed(tmp_path):
+    import subprocess
+
+    path = tmp_path / "explorer_dead3.py"
+    path.write_text(DEAD_STEP)
+    cmd = [sys.executable, "-m", "inspectors", str(path), "--fn", "train_step", "--args", "model, optimizer, f32[8,4]",
+           "--transform", "jit", "--time", "--emit", "hlo"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "# not timed: the function returns nothing" in done.stderr and "median" not in done.stderr
+
+
+# ---------------------------------------------------------------- the hosted sandbox serves real code
+
+STAGE_SPY = """from inspectors import pipeline
+
+SEEN = [pipeline.running_stage()]
+
+
+def f(x):
+    SEEN.append(pipeline.running_stage())
+    return (x * 2.0).sum()
+"""
+
+
+def test_the_running_stage_is_visible_to_a_watchdog(tmp_path):
+    path = tmp_path / "explorer_stage_spy.py"
+    path.write_text(STAGE_SPY)
+    result = inspect(Request(STAGE_SPY, str(path), "f", "f32[3]", ["grad", "jit"]), use_cache=False)
+    assert result.ok, result.error.format()
+    seen = sys.modules["explorer_stage_spy"].SEEN
+    assert seen[0] == "import" and set(seen[1:]) == {"trace"}
+    from inspectors import pipeline
+
+    assert pipeline.running_stage() == ""  # nothing runs between requests
+
+
+def test_workers_preload_the_model_libraries_without_starting_a_backend():
+    import subprocess
+
+    script = (
+        "import sys\nfrom inspectors.sandbox import jobs\njobs.preload()\n"
+        "from jax._src import xla_bridge\n"
+        "print(all(m in sys.modules for m in jobs.PRELOAD_LIBRARIES), bool(xla_bridge._backends))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
+
+
+def test_the_walkthrough_takes_an_expression_entry():
+    from inspectors.walkthrough import walkthrough
+
+    path = MODELS / "eqx_mlp.py"
+    request = Request(path.read_text(), str(path), "model.__call__", "f32[8]", ["jit"])
+    out = walkthrough(request, inspect_stages=False)
+    assert out.error is None, out.error and out.error.format()
+    assert out.entry == "model.__call__" and out.expression == "jit(model.__call__)"

@@ -17,9 +17,9 @@ from collections import OrderedDict
 import pandas as pd
 import streamlit as st
 
-from app import inspection, safe, state
-from app.components.embed import embed
+from app import inspection, state
 from app.components.painted import equation_lines, show_painted
+from app.safe import code_span, md
 from app.views import graph as graph_view
 from inspectors import profile as prof
 from inspectors.graph import GraphOptions, jaxpr_graph
@@ -82,7 +82,7 @@ def profile_tab(view: InspectionResult) -> None:
     if result is None:
         return
     if result.error is not None:
-        st.error(f"**{safe.md(result.error.kind)}** during *{safe.md(result.error.stage)}*", icon=":material/error:")
+        st.error(f"**{md(result.error.kind)}** during *{md(result.error.stage)}*", icon=":material/error:")
         st.code(result.error.message, language="text", wrap_lines=True)
         return
     p = result.profile
@@ -125,7 +125,7 @@ def header(p: Profile, median_s: float | None) -> None:
         if median_s
         else ""
     )
-    st.caption(" · ".join(filter(None, [timing, peaks, *p.notes])))
+    st.caption(" · ".join(filter(None, [timing, peaks, *map(md, p.notes)])))
 
 
 def line_summaries(p: Profile) -> None:
@@ -211,17 +211,17 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
     """The picked op: its line, its equations as JAX prints them, its fused instructions."""
     code = result.request.source.split("\n")
     where = f"line {op.line}" if op.line is not None else "no user line (added by XLA)"
-    text = f" `{code[op.line - 1].strip()}`" if op.line and 0 < op.line <= len(code) else ""
+    text = f" {code_span(code[op.line - 1].strip())}" if op.line and 0 < op.line <= len(code) else ""
     phase = f", {op.phase}" if op.phase else ""
     st.markdown(
-        f"**{html.escape(op.name)}** ({op.opcode}, {op.kind}{phase}) · {100 * op.share:.1f} % · "
+        f"**{md(op.name)}** ({md(op.opcode)}, {op.kind}{phase}) · {100 * op.share:.1f} % · "
         f"{prof.fmt_time(op.time_s)} per call, {op.calls:g} execution(s) · {where}{text}"
     )
     eqns = {e.id: e for e in walk(result.model_after)}
     left, right = st.columns(2)
     with left:
         texts = [eqns[i].text for i in op.equations if i in eqns]
-        st.caption(f"{len(texts)} equation(s) it came from (provenance: {op.provenance or 'primal'})")
+        st.caption(f"{len(texts)} equation(s) it came from (provenance: {md(op.provenance or 'primal')})")
         if texts:
             st.code("\n".join(texts), language="text")
     with right:
@@ -234,13 +234,13 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
                     "primitive": part.primitive,
                     "line": part.line,
                     "phase": part.phase,
-                    "weight": f"{100 * part.weight:.0f} %",
+                    "weight": f"{100 * part.weight:.1f} %",
                     "line from": "nearest op" if part.inferred else ("metadata" if part.line else ""),
                 }
-                for part in op.parts
+                for part in sorted(op.parts, key=lambda part: -part.weight)
             ]
         )
-        st.caption("What it runs (a fusion's instructions), each weighted by its estimated FLOPs")
+        st.caption("What it runs (a fusion's instructions), heaviest first, weighted by estimated FLOPs")
         st.dataframe(parts, hide_index=True, height=min(240, 38 + 35 * len(parts)), width="stretch")
 
 
@@ -323,7 +323,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
         with jaxpr_t:
             colors, picked = jaxpr_heat(result, p, op)
             st.caption(
-                f"{safe.code_span(result.expression or result.entry)}: each equation on the share of the ops it became"
+                f"{code_span(result.expression or result.entry)}: each equation on the share of the ops it became"
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
             show_painted(
@@ -345,23 +345,17 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
     if graph_t.open is not False:
         with graph_t:
             heat = tuple(sorted(prof.equation_heat(p).items()))
-            _graph(
-                jaxpr_graph(
-                    result.model_after, GraphOptions(colour_by="time", heat=heat, depth=2), "jaxpr by time"
-                )
-            )
+            opts = GraphOptions(colour_by="time", heat=heat, depth=2)
+            _graph(jaxpr_graph(result.model_after, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
     if hlo_graph_t.open is not False:
         with hlo_graph_t:
             heat = tuple(sorted(prof.instruction_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=0)
-            _graph(hlo_graph(result.hlo or "", opts, "compiled HLO by time"))
+            _graph(
+                hlo_graph(result.hlo or "", opts, "compiled HLO by time"), "profile_hlo_graph", "hlo_by_time"
+            )
 
 
-def _graph(graph) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
-    """Lay out and show one graph in the pan/zoom viewer."""
-    status, payload = graph_view.layout(to_dot(graph))
-    if status != "svg":
-        st.warning(payload)
-        return
-    height = graph_view.VIEWER_HEIGHT
-    embed(graph_view.viewer_html(payload, graph, height), height + 8)
+def _graph(graph, key: str, filename: str) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
+    """Lay out and show one graph in the app's graph viewer, with its downloads."""
+    graph_view.show_graph(graph, to_dot(graph), key, filename, graph_view.VIEWER_HEIGHT)

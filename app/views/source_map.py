@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import equation_lines, jaxpr_colors, op_colors, scheme
 from app.views.common import on_demand, rerun_views, smap_of
@@ -226,12 +226,17 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
     info = line_info(smap, line) if line else None
     if info is not None:
         what = (
-            f"equation `{eqn}` of " if eqn else ""
-        ) + f"**line {line}** `{info.code.strip()}` → {len(info.eqns_before)} equation(s) before, "
+            f"equation {safe.code_span(eqn)} of " if eqn else ""
+        ) + f"**line {line}** {safe.code_span(info.code.strip())} → {len(info.eqns_before)} equation(s) before, "
         st.markdown(
             what + f"{len(info.eqns_after)} after · {len(info.stablehlo)} StableHLO op(s) · "
             f"{len(info.hlo)} HLO instruction(s)"
         )
+        if info.scopes:  # one line, several model scopes (a loop over layers): layer by layer
+            st.caption(
+                "By model scope: "
+                + " · ".join(f"{safe.code_span(k or '(no scope)')} {len(v)}" for k, v in info.scopes.items())
+            )
     jaxpr_t, shlo_t, hlo_t, graph_t = st.tabs(["Jaxpr", "StableHLO", "Compiled HLO", "Graph"], key="sm_view")
     fname = result.request.filename
     lecture = state.lecture()

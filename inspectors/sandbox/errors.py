@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspectors.results import InspectError, SourceLoc
+from inspectors.results import InspectError, SourceLoc, stage_label
 from inspectors.sandbox.limits import Limits, env_name
 
 CRASH_HINTS = {
@@ -53,6 +53,29 @@ def timeout_message(limits: Limits) -> str:
         "Look for a loop that never ends: a Python `while`, or a `lax.while_loop` whose condition stays true. "
         f"The limit is set by {env_name('timeout_s')}."
     )
+
+
+# What usually keeps each stage busy past the limit (the stage comes from the worker's own stream).
+TIMEOUT_CAUSES = {
+    "import": "running the file's top-level code (a slow import, or work done at import time)",
+    "inputs": "evaluating the inputs expression",
+    "transform": "building the pipeline",
+    "trace": "tracing: a Python loop that never ends, or a very long unrolled loop",
+    "lower": "lowering a very large jaxpr to StableHLO",
+    "compile": "XLA compiling the program: a very large or deeply unrolled program",
+    "run": "running the compiled program: a `lax.while_loop` whose condition stays true, or a very large computation",
+}
+
+
+def timeout_in(stage: str, error: WorkerError, limits: Limits) -> WorkerError:
+    """Return a timeout error that names the stage the worker was in when the limit passed."""
+    cause = TIMEOUT_CAUSES.get(stage, "")
+    message = (
+        f"The program ran longer than the {limits.timeout_s:g} s time limit per request and was stopped "
+        f"during the {stage} stage" + (f" ({cause})" if cause else "") + ". "
+        f"The limit is set by {env_name('timeout_s')}."
+    )
+    return WorkerError("Timeout", message, stage=stage, location=error.location)
 
 
 def memory_message(limits: Limits, detail: str = "") -> str:
@@ -170,7 +193,9 @@ def zygote_lost(exc: BaseException, limits: Limits) -> WorkerError:
 def refine(error: InspectError, limits: Limits) -> InspectError:
     """Turn an inspection's resource errors into the limit that caused them, keeping the user's line."""
     if error.kind == "Timeout":
-        error.message = timeout_message(limits)
+        stage = stage_label(error.stage)
+        error.message = timeout_in(stage, WorkerError("Timeout", ""), limits).message
+        error.stage = stage
     elif error.kind == "MemoryError" or any(m in error.message for m in MEMORY_MARKERS):
         error.kind, error.message = "MemoryLimit", memory_message(limits, error.message)
     elif error.kind == "OSError" and "[Errno 27]" in error.message:

@@ -23,9 +23,20 @@ def register_job(name: str, fn: Job) -> Job:
     return fn
 
 
+PRELOAD_LIBRARIES = ("flax.linen", "flax.nnx", "optax", "equinox")  # real models import these: not per request
+
+
 def preload() -> None:
-    """Import what the jobs need (JAX included) without starting a JAX backend."""
+    """Import what the jobs need (JAX included, and the model libraries installed) without starting a JAX backend."""
+    import importlib
+
     from inspectors import pipeline, walkthrough  # noqa: F401 - imports JAX, configures CPU devices
+
+    for name in PRELOAD_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
 
 
 def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
@@ -38,6 +49,8 @@ def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, 
     # run in the sandbox (no new processes): kernels say so instead of trying.
     pipeline.DISASSEMBLE = False
     on_stage = (lambda result, stages: emit(pipeline.partial_frame(result, stages))) if emit else None
+    # Each stage as it starts, so a request stopped at the time limit can say where it was.
+    pipeline.stage_listener = (lambda name: emit({"running": name})) if emit else None
     return pipeline.inspect(request_from_dict(payload), use_cache=False, on_stage=on_stage).to_dict()
 
 

@@ -114,7 +114,9 @@ class Worker:
 
     def __init__(self, launch: Launch) -> None:
         self.launch = launch
-        self.uid = SANDBOX_UID_BASE + next(_SERIALS) % SANDBOX_UIDS
+        # Its own uid, so its children's thread limit is theirs alone; the server's pid spreads
+        # replicas (each with its own serials) over the range.
+        self.uid = SANDBOX_UID_BASE + (os.getpid() * 64 + next(_SERIALS)) % SANDBOX_UIDS
         self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = _SPAWNER.submit(_popen, launch, theirs.fileno(), self.uid).result()
@@ -540,7 +542,7 @@ def inspect_in(
     if too_large:
         return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
-    so_far = InspectionResult(request=request)
+    so_far = InspectionResult(request=request)  # .running: the stage the worker said it started last
 
     def partial(data: dict[str, Any]) -> None:
         if bad:
@@ -564,6 +566,8 @@ def inspect_in(
     )
     if outcome.error is None and bad:
         outcome.error = errors.bad_result(f"a partial result: {bad[0]}")
+    if outcome.error is not None and outcome.error.kind == "Timeout" and so_far.running:
+        outcome.error = errors.timeout_in(so_far.running, outcome.error, pool.limits)
     if outcome.error is not None:
         return InspectionResult(
             request=request, error=outcome.error.to_inspect_error(), output=outcome.output
