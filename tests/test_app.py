@@ -413,4 +413,4 @@ def test_a_run_that_never_ends_names_the_run_stage_and_the_loop_line():
     assert any("Timeout" in e and "during *run*" in e for e in errors), errors
     line = NEVER_ENDING.splitlines().index("    return lax.while_loop(lambda c: c[0] < 10, "
                                            "lambda c: (c[0] * 1, c[1] + 1.0), (0, x))[1]") + 1  # fmt: skip
-    assert any(f"line {line}" in i.value for i in at.info)
+    assert any(f"line {line}" in i.value for i in at.info), ([i.value for i in at.info], errors)

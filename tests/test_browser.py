@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_clicking_a_jaxpr_line_in_the_source_map_selects_that_equation_and_its_l
     row.click()
     page.locator(f".src-row.sel[data-src='{src}']").wait_for(timeout=60_000)  # the clicked line's source line
     wait_idle(page)
+    summary = page.locator("[data-testid='stMarkdownContainer']").filter(has_text=re.compile(rf"^equation .* of line {src} "))
+    summary.first.wait_for(timeout=30_000)  # that one equation, not every equation of the line
     selected = after.locator(".ln-row.sel")
     assert line in [selected.nth(i).get_attribute("data-line") for i in range(selected.count())]
-    summary = page.locator("[data-testid='stMarkdownContainer']").filter(has_text=f"line {src}").first.inner_text()
-    assert summary.startswith("equation ")  # that one equation, not every equation of the line

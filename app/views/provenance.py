@@ -102,6 +102,7 @@ def residuals_frame(result: InspectionResult, residuals: list) -> pd.DataFrame:
 
 def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     """Variables that gained a batch dimension, and equations vmap introduced."""
+    eqns = eqn_index(result.model_after)
     st.markdown("#### :material/view_week: vmap: batch dimensions")
     a, b, c = st.columns(3)
     a.metric("Batched variables", len(vmap.batched))
@@ -128,7 +129,7 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     right.markdown("**Equations vmap introduced** (no per-example counterpart)")
     right.dataframe(
         pd.DataFrame(
-            [{"equation": i.id, "primitive": i.primitive, "origin": i.origin} for i in vmap.introduced]
+            [{"equation": equation_text(eqns, i.id), "origin": i.origin} for i in vmap.introduced]
         ),
         hide_index=True,
         width="stretch",

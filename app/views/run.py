@@ -54,7 +54,7 @@ def where_it_stopped(timed: InspectionResult, untimed: InspectionResult | None) 
     run added is running the function: the stage is `run`, and its loops are the suspects.
     """
     error = timed.error
-    if error is None or error.kind != "Timeout" or error.stage not in ("worker", "") or untimed is None:
+    if error is None or error.kind != "Timeout" or error.stage not in ("worker", "", "run") or untimed is None:
         return (error.stage if error else ""), []
     if not untimed.ok:
         return error.stage, []
