@@ -206,7 +206,7 @@ def test_a_forged_partial_frame_fails_the_request(pool: Pool) -> None:
     assert result.error is not None and result.error.kind == "BadResult", result.error
     assert "a partial result: $.jaxpr_before: int where str" in result.error.message
     # Only what the job streamed before the forgery (the source, sent before the user's code runs) was shown.
-    assert [s.id for r in seen for s in r.stages] in ([], ["source"])
+    assert {s.id for r in seen for s in r.stages} <= {"source"}
     innocent(pool)
 
 
@@ -515,5 +515,6 @@ def test_a_never_ending_while_loop_under_timing_names_the_run_stage(pool: Pool) 
     err = result.error
     assert err is not None and err.kind == "Timeout" and err.stage == "run", err
     assert "during the run stage" in err.message and "while_loop" in err.message
-    assert result.jaxpr_after is None  # the error result; the jaxprs were streamed before it
+    # The jaxprs, lowering and compile were streamed before the run was stopped: they stay.
+    assert result.jaxpr_after is not None and "while" in result.jaxpr_after and result.hlo is not None
     innocent(pool)

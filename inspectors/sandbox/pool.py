@@ -569,9 +569,11 @@ def inspect_in(
     if outcome.error is not None and outcome.error.kind == "Timeout" and so_far.running:
         outcome.error = errors.timeout_in(so_far.running, outcome.error, pool.limits)
     if outcome.error is not None:
-        return InspectionResult(
-            request=request, error=outcome.error.to_inspect_error(), output=outcome.output
-        )
+        # What the worker streamed before it was stopped (the jaxprs before a compile that ran
+        # past the limit) stays: a slow or failing later stage never hides the earlier ones.
+        kept = so_far if not bad else InspectionResult(request=request)
+        kept.error, kept.output, kept.running = outcome.error.to_inspect_error(), outcome.output, ""
+        return kept
     try:
         result = _decode_result(outcome.data or {}, request, outcome.output)
     except ValueError as exc:
