@@ -88,6 +88,7 @@ def run_inspection(
     on_wait: Callable[[int], None] | None = None,
     session: str | None = None,
     client: str | None = None,
+    on_partial: Callable[[InspectionResult], None] | None = None,
 ) -> InspectionResult:
     """Return the inspection result for `request`, computed in a sandboxed worker.
 
@@ -102,7 +103,12 @@ def run_inspection(
             return _cache[key][0]
         cache_stats["misses"] += 1
     result = inspect_in(
-        pool(), request, session=session or session_id(), client=client or client_id(), on_wait=on_wait
+        pool(),
+        request,
+        session=session or session_id(),
+        client=client or client_id(),
+        on_wait=on_wait,
+        on_partial=on_partial,
     )
     if key is not None and (result.error is None or not result.error.transient):
         _remember(key, result)

@@ -43,7 +43,11 @@ def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
 MEMO_SIZE = 16  # results this session keeps at hand (the backend caches across sessions)
 
 
-def inspect(request: Request, on_wait: Callable[[int], None] | None = None) -> InspectionResult:
+def inspect(
+    request: Request,
+    on_wait: Callable[[int], None] | None = None,
+    on_partial: Callable[[InspectionResult], None] | None = None,
+) -> InspectionResult:
     """Return the result of an untimed inspection, remembered for this session.
 
     Reruns (a tab, a colour option) never reach the backend; a new request does, and
@@ -54,7 +58,7 @@ def inspect(request: Request, on_wait: Callable[[int], None] | None = None) -> I
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
-    result = backend.run_inspection(request, on_wait=on_wait)
+    result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial)
     if result.error is None or not result.error.transient:
         memo[key] = result
         while len(memo) > MEMO_SIZE:

@@ -24,9 +24,10 @@ from app.views import common, lecture, run, tabs, walkthrough  # noqa: E402
 def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     """Editor and lesson, the inspection, then every view of it as a tab."""
     with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
-        queue_note = st.empty()
-        result = inspection.inspect(state.request(), on_wait=common.queue_position(queue_note))
+        queue_note, preview = st.empty(), common.Progress(st.empty())
+        result = inspection.inspect(state.request(), on_wait=common.queue_position(queue_note), on_partial=preview)
         queue_note.empty()
+        preview.finish()
     state.remember(result)
     sidebar.show_expression(expression_slot, result.entry)
 

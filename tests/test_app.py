@@ -414,3 +414,41 @@ def test_a_run_that_never_ends_names_the_run_stage_and_the_loop_line():
     line = NEVER_ENDING.splitlines().index("    return lax.while_loop(lambda c: c[0] < 10, "
                                            "lambda c: (c[0] * 1, c[1] + 1.0), (0, x))[1]") + 1  # fmt: skip
     assert any(f"line {line}" in i.value for i in at.info), ([i.value for i in at.info], errors)
+
+
+def _preview_script() -> None:
+    """A page that gets the jaxpr stage of a streamed result while the rest is still coming."""
+    import streamlit as st
+
+    from app.views.common import Progress
+    from inspectors.results import InspectionResult, Request, Stage
+
+    partial = InspectionResult(request=Request(source="def f(x):\n    return x\n"), running="compile")
+    partial.put(Stage(id="jaxpr:1", kind="jaxpr", name="grad(f)", text="{ lambda ; a:f32[]. let  in (1.0:f32[],) }"))
+    Progress(st.empty())(partial)
+
+
+def test_the_first_jaxpr_shows_while_later_stages_are_still_coming():
+    at = AppTest.from_function(_preview_script).run()
+    assert not at.exception
+    assert [c.value for c in at.code] == ["{ lambda ; a:f32[]. let  in (1.0:f32[],) }"]
+    assert "grad\\(f\\)" in at.caption[0].value and "now: **compile**" in at.caption[0].value  # escaped markdown
+
+
+def test_a_rerun_asked_for_while_the_preview_draws_waits_until_the_request_is_done():
+    from app.views.common import Progress
+    from inspectors.results import InspectionResult, Request, Stage
+
+    class Slot:
+        def container(self, **kwargs):
+            raise KeyboardInterrupt  # stands in for Streamlit's rerun, a BaseException
+        def empty(self):
+            pass
+
+    preview = Progress(Slot())
+    partial = InspectionResult(request=Request(source=""))
+    partial.put(Stage(id="jaxpr:0", kind="jaxpr", name="f", text="{ lambda ; . let  in () }"))
+    preview(partial)  # the worker's stream is never interrupted
+    preview(partial)
+    with pytest.raises(KeyboardInterrupt):
+        preview.finish()

@@ -166,6 +166,52 @@ def queue_position(slot: Any) -> Callable[[int], None]:
     return show
 
 
+PREVIEW_LINES = 400  # of the first jaxpr while the rest is coming (the full views follow with the result)
+
+
+class Progress:
+    """An `on_partial` callback: the stages that have arrived, the one running, the first jaxpr to read.
+
+    The worker streams each group of stages as it is done (jaxprs right after tracing),
+    so a slow compile never keeps the jaxpr off the screen. A rerun Streamlit asks for
+    while this draws is held until the request is done (`finish`), so the worker's
+    stream is always read to its end and the result cached.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+        self.held: BaseException | None = None
+
+    def __call__(self, partial: InspectionResult) -> None:
+        if self.held is not None:
+            return
+        try:
+            self._draw(partial)
+        except BaseException as exc:  # noqa: BLE001 - Streamlit's rerun/stop: raised again in finish()
+            self.held = exc
+
+    def _draw(self, partial: InspectionResult) -> None:
+        arrived = [s for s in partial.stages if s.text is not None and s.kind != "source"]
+        if not arrived:
+            return
+        names = " · ".join(safe.md(s.name or s.id) for s in arrived[:8]) + (" · …" if len(arrived) > 8 else "")
+        running = f" · now: **{safe.md(partial.running)}** …" if partial.running else ""
+        jaxprs = [s for s in arrived if s.kind == "jaxpr"]
+        with self.slot.container(border=True):
+            st.caption(f"Arrived: {names}{running}")
+            if jaxprs:
+                last = jaxprs[-1]
+                lines = (last.text or "").splitlines()
+                more = f"\n… {len(lines) - PREVIEW_LINES} more lines when the result is complete" if len(lines) > PREVIEW_LINES else ""
+                st.code("\n".join(lines[:PREVIEW_LINES]) + more, language="text")
+
+    def finish(self) -> None:
+        """Clear the preview; raise a rerun or stop that came while drawing."""
+        self.slot.empty()
+        if self.held is not None:
+            raise self.held
+
+
 def rerun_views() -> None:
     """Rerun the views' fragment alone (the whole page when called during a full run)."""
     try:
