@@ -15,7 +15,7 @@ import jax
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import backend, state
+from app import backend, safe, state
 from app.components.explorer import pane_texts
 from inspectors import catalog, source
 from inspectors.results import walk
@@ -452,3 +452,27 @@ def test_a_rerun_asked_for_while_the_preview_draws_waits_until_the_request_is_do
     preview(partial)
     with pytest.raises(KeyboardInterrupt):
         preview.finish()
+
+
+def test_a_pass_diff_says_what_the_pass_did_and_a_transform_diff_lists_equations_by_origin():
+    from inspectors import diff as structural
+    from inspectors import pipeline
+    from inspectors.results import Request
+
+    sample = catalog.get_sample("slides_mlp")
+    mine = pipeline.inspect(Request(source=sample.source(), filename=state.FILENAME))
+    fusion = next(s for s in mine.stages if s.kind == "hlo-pass" and s.pass_name == "fusion")
+    before = f"hlo-pass:{fusion.index - 1}"
+    headline = structural.diff(mine, before, fusion.id).summary[0]
+    assert headline.startswith("fusion: ") and "fusions" in headline
+    at = new_app({"sample": "slides_mlp", "view": "Stages"})
+    at.session_state["stages"] = [before, fusion.id]
+    at.run()
+    assert not at.exception, at.exception
+    assert safe.md(headline) in [c.value for c in at.caption]  # escaped: code names may hold markdown signs
+    at.session_state["stages"] = ["jaxpr:0", "jaxpr:1"]  # loss → grad(loss)
+    at.run()
+    rows = structural.diff(mine, "jaxpr:0", "jaxpr:1").rows
+    shown = at.dataframe[0].value
+    assert len(shown) == len([r for r in rows if r.status != "same"])
+    assert "backward" in set(shown["origin"])

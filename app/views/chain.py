@@ -13,10 +13,11 @@ import difflib
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.explorer import Pane, text_panes
 from app.views.common import missing
-from inspectors.results import InspectionResult, Stage
+from inspectors.diff import HLO_KINDS, hlo_diff, jaxpr_diff, text_diff
+from inspectors.results import InspectionResult, JaxprDiff, Stage, TextDiff
 
 REMOVED, ADDED = "#fde2e4", "#dcfce7"
 LANGUAGES = {"jaxpr": "jaxpr", "stablehlo": "stablehlo", "hlo": "hlo", "hlo-pass": "hlo", "source": "python"}
@@ -107,6 +108,14 @@ def one(stage: Stage) -> None:
     text_panes([pane], key="stage_one", height=600, lecture=state.lecture())
 
 
+@st.cache_data(max_entries=32, show_spinner=False, hash_funcs={Stage: lambda s: (s.id, s.text, s.transform)})
+def summary_of(a: Stage, b: Stage) -> JaxprDiff | TextDiff:
+    """The structural diff of two stages (`inspectors.diff`: plain text work, no JAX), cached per pair."""
+    if a.kind == b.kind == "jaxpr" and a.model and b.model:
+        return jaxpr_diff(a, b, b.transform)
+    return hlo_diff(a, b) if a.kind in HLO_KINDS and b.kind in HLO_KINDS else text_diff(a, b)
+
+
 def diff(a: Stage, b: Stage) -> None:
     """Two stages side by side, the lines that differ painted; the counts that changed."""
     left, right = changed_lines(a.text or "", b.text or "")
@@ -114,12 +123,29 @@ def diff(a: Stage, b: Stage) -> None:
     st.markdown(
         f"{what}{len(left)} line(s) of `{a.id}` removed or changed, {len(right)} line(s) of `{b.id}` added or changed."
     )
+    structural = summary_of(a, b)
+    for line in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
+        st.caption(safe.md(line))
     panes = [
         Pane(s.id, label(s), s.text or "", LANGUAGES.get(s.kind, "text"), colors=dict.fromkeys(lines, fill),
              scroll_to=lines[0] if lines else 0)  # fmt: skip
         for s, lines, fill in ((a, left, REMOVED), (b, right, ADDED))
     ]
     text_panes(panes, key="stage_diff", height=560, lecture=state.lecture())
+    rows = [r for r in getattr(structural, "rows", []) if r.status != "same"]
+    if rows:
+        with st.expander(f"Equations added, removed or changed ({len(rows)}), with where they came from"):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {"change": r.status, "origin": r.origin, "primitive": r.primitive, "line": r.line,
+                         "equation": r.text_after or r.text_before, "what changed": "; ".join(r.changes)}
+                        for r in rows
+                    ]
+                ),
+                width="stretch",
+                hide_index=True,
+            )  # fmt: skip
     if a.stats or b.stats:
         frame = counts_frame(a, b)
         if len(frame):
