@@ -19,19 +19,11 @@ import pytest
 from inspectors.results import InspectionResult, Request, SchemaError
 from inspectors.sandbox import Limits, Pool, inspect_in
 from inspectors.sandbox.launcher import bwrap_problem
+from tests.sandbox_util import modes
 
 ATTACKS = Path(__file__).parent / "attacks"
 GOOD = "def f(x):\n    return x * 2.0\n"
 LIMITS = dict(timeout_s=8.0, memory_mb=3072, output_mb=4.0, workers=1, queue=8)
-
-
-def modes() -> list:
-    """The isolation modes to test here."""
-    forced = os.environ.get("JAXPR_EXPLORER_ISOLATION")
-    bwrap = pytest.param(
-        "bwrap", marks=pytest.mark.skipif(bwrap_problem() is not None, reason=str(bwrap_problem()))
-    )
-    return ["subprocess"] if forced == "subprocess" else [bwrap, "subprocess"]
 
 
 @pytest.fixture(scope="module", params=modes())
