@@ -138,6 +138,7 @@ def test_clicking_a_jaxpr_line_in_the_source_map_selects_that_equation_and_its_l
     current = page.locator(".src-row.sel").first.get_attribute("data-src")
     after = page.locator(".pane >> visible=true").filter(has_text="After")
     rows = after.locator(".ln-row[data-src]")
+    rows.first.wait_for(timeout=60_000)  # the component draws its panes after the script run ends
     row = next(rows.nth(i) for i in range(rows.count()) if rows.nth(i).get_attribute("data-src") != current)
     src, line = row.get_attribute("data-src"), row.get_attribute("data-line")
     row.click()
