@@ -75,7 +75,7 @@ APP = """
 import sys
 sys.path.insert(0, {root!r})
 import streamlit as st
-from app import graph_view
+from app.views import graph as graph_view
 from inspectors.results import InspectionResult
 r = InspectionResult.from_json(open({path!r}).read())
 graph_view.jaxpr_graphs(r, key="g")
