@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import types
@@ -563,28 +564,55 @@ def _decode(tp: Any, value: Any, path: str = "$", depth: int = 0) -> Any:
 
     Driven only by the dataclasses' annotations, so it follows the model as it changes.
     Raises SchemaError (naming the path) on anything the annotations do not allow.
+    Each type gets one decoding function, built once (`_decoder`); paths are only
+    spelled out when there is an error to report, so a 12,000-equation result
+    decodes in seconds, not minutes.
     """
-    if depth > MAX_DECODE_DEPTH:
-        raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
+    return _decoder(tp)(value, path, depth)
+
+
+# A path is "$" or (parent path, ".", key) / (parent path, "[", index): joined only for a message.
+Path = Any
+
+
+def _spell(path: Path) -> str:
+    """Return a path as text: `$.stages[3].model.eqns[12].params`."""
+    parts = []
+    while isinstance(path, tuple):
+        path, kind, key = path
+        parts.append(f"[{key}]" if kind == "[" else f".{key}")
+    return str(path) + "".join(reversed(parts))
+
+
+Decoder = typing.Callable[[Any, Path, int], Any]
+
+
+@functools.cache
+def _decoder(tp: Any) -> Decoder:
+    """Return the function that decodes (and checks) a JSON value of annotated type `tp`."""
     origin = typing.get_origin(tp)
     if tp is Any:
-        return _check_json(value, path, depth)
-    if origin in (typing.Union, types.UnionType):
-        return _decode_union(tp, value, path, depth)
-    if value is None:
-        raise SchemaError(f"{path}: null where {_name(tp)} is required")
-    if origin in (list, tuple) or tp in (list, tuple):
-        return _decode_sequence(tp, value, path, depth)
-    if origin is dict or tp is dict:
-        args = typing.get_args(tp) or (str, Any)
-        _expect(value, dict, path, "an object")
-        return {
-            _decode(args[0], k, f"{path}.<key>", depth + 1): _decode(args[1], v, f"{path}.{k}", depth + 1)
-            for k, v in value.items()
-        }
-    if dataclasses.is_dataclass(tp):
-        return _decode_dataclass(tp, value, path, depth)
-    return _decode_scalar(tp, value, path)
+        inner = _check_json
+    elif origin in (typing.Union, types.UnionType):
+        inner = _union_decoder(tp)
+    elif origin in (list, tuple) or tp in (list, tuple):
+        inner = _sequence_decoder(tp)
+    elif origin is dict or tp is dict:
+        inner = _dict_decoder(tp)
+    elif dataclasses.is_dataclass(tp):
+        inner = _dataclass_decoder(tp)
+    else:
+        inner = _scalar_decoder(tp)
+    nullable = tp is Any or origin in (typing.Union, types.UnionType)
+
+    def decode(value: Any, path: Path, depth: int) -> Any:
+        if depth > MAX_DECODE_DEPTH:
+            raise SchemaError(f"{_spell(path)}: nested deeper than {MAX_DECODE_DEPTH} levels")
+        if value is None and not nullable:
+            raise SchemaError(f"{_spell(path)}: null where {_name(tp)} is required")
+        return inner(value, path, depth)
+
+    return decode
 
 
 def _name(tp: Any) -> str:
@@ -592,89 +620,128 @@ def _name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp)
 
 
-def _expect(value: Any, kind: type, path: str, what: str) -> None:
+def _expect(value: Any, kind: type, path: Path, what: str) -> None:
     """Raise SchemaError unless `value` is a `kind`."""
     if not isinstance(value, kind):
-        raise SchemaError(f"{path}: {type(value).__name__} where {what} is required")
+        raise SchemaError(f"{_spell(path)}: {type(value).__name__} where {what} is required")
 
 
-def _decode_union(tp: Any, value: Any, path: str, depth: int) -> Any:
-    """Decode `X | Y | None`: null if allowed, else the first member that fits."""
+def _union_decoder(tp: Any) -> Decoder:
+    """`X | Y | None`: null if allowed, else the first member that fits."""
     members = typing.get_args(tp)
-    if value is None:
-        if type(None) in members:
-            return None
-        raise SchemaError(f"{path}: null where {tp} is required")
-    problems = []
-    for member in (m for m in members if m is not type(None)):
-        try:
-            return _decode(member, value, path, depth)
-        except SchemaError as exc:
-            problems.append(str(exc))
-    raise SchemaError(problems[0] if len(problems) == 1 else f"{path}: fits none of {tp}")
+    optional = type(None) in members
+    choices = [m for m in members if m is not type(None)]
+
+    def decode(value: Any, path: Path, depth: int) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise SchemaError(f"{_spell(path)}: null where {tp} is required")
+        problems = []
+        for member in choices:
+            try:
+                return _decoder(member)(value, path, depth)
+            except SchemaError as exc:
+                problems.append(str(exc))
+        raise SchemaError(problems[0] if len(problems) == 1 else f"{_spell(path)}: fits none of {tp}")
+
+    return decode
 
 
-def _decode_sequence(tp: Any, value: Any, path: str, depth: int) -> Any:
-    """Decode `list[X]` or `tuple[X, ...]` from a JSON array."""
-    _expect(value, list, path, "an array")
+def _sequence_decoder(tp: Any) -> Decoder:
+    """`list[X]` or `tuple[X, ...]` (or a fixed tuple) from a JSON array."""
     args = typing.get_args(tp) or (Any,)
-    if typing.get_origin(tp) is tuple or tp is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise SchemaError(f"{path}: {len(value)} items where {len(args)} are required")
-        return tuple(
-            _decode(a, v, f"{path}[{i}]", depth + 1) for i, (a, v) in enumerate(zip(args, value, strict=True))
-        )
-    return [_decode(args[0], v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+    is_tuple = typing.get_origin(tp) is tuple or tp is tuple
+    if is_tuple and not (len(args) == 2 and args[1] is Ellipsis):
+
+        def fixed(value: Any, path: Path, depth: int) -> Any:
+            _expect(value, list, path, "an array")
+            if len(args) != len(value):
+                raise SchemaError(f"{_spell(path)}: {len(value)} items where {len(args)} are required")
+            return tuple(_decoder(a)(v, (path, "[", i), depth + 1) for i, (a, v) in enumerate(zip(args, value)))
+
+        return fixed
+
+    def each(value: Any, path: Path, depth: int) -> Any:
+        _expect(value, list, path, "an array")
+        item = _decoder(args[0])
+        out = [item(v, (path, "[", i), depth + 1) for i, v in enumerate(value)]
+        return tuple(out) if is_tuple else out
+
+    return each
 
 
-def _decode_dataclass(tp: Any, value: Any, path: str, depth: int) -> Any:
-    """Decode a dataclass from a JSON object: no unknown fields, every required field present."""
-    _expect(value, dict, path, f"an object ({tp.__name__})")
-    hints = typing.get_type_hints(tp)
-    fields = {f.name: f for f in dataclasses.fields(tp) if f.init}
-    unknown = [k for k in value if k not in fields]
-    if unknown:
-        raise SchemaError(f"{path}: unknown field {str(unknown[0])[:60]!r} in {tp.__name__}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise SchemaError(f"{path}: {tp.__name__} lacks {missing[0]!r}")
-    return tp(**{k: _decode(hints[k], v, f"{path}.{k}", depth + 1) for k, v in value.items()})
+def _dict_decoder(tp: Any) -> Decoder:
+    """`dict[K, V]` from a JSON object."""
+    key_type, value_type = typing.get_args(tp) or (str, Any)
+
+    def decode(value: Any, path: Path, depth: int) -> Any:
+        _expect(value, dict, path, "an object")
+        keys, values = _decoder(key_type), _decoder(value_type)
+        return {
+            keys(k, (path, ".", "<key>"), depth + 1): values(v, (path, ".", k), depth + 1) for k, v in value.items()
+        }
+
+    return decode
+
+
+def _dataclass_decoder(tp: Any) -> Decoder:
+    """A dataclass from a JSON object: no unknown fields, every required field present."""
+    fields: dict[str, Decoder] = {}  # filled on first use: the model's types refer to each other
+    required: list[str] = []
+
+    def decode(value: Any, path: Path, depth: int) -> Any:
+        _expect(value, dict, path, f"an object ({tp.__name__})")
+        if not fields:
+            hints = typing.get_type_hints(tp)
+            for f in dataclasses.fields(tp):
+                if f.init:
+                    fields[f.name] = _decoder(hints[f.name])
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                        required.append(f.name)
+        for k in value:
+            if k not in fields:
+                raise SchemaError(f"{_spell(path)}: unknown field {str(k)[:60]!r} in {tp.__name__}")
+        for name in required:
+            if name not in value:
+                raise SchemaError(f"{_spell(path)}: {tp.__name__} lacks {name!r}")
+        return tp(**{k: fields[k](v, (path, ".", k), depth + 1) for k, v in value.items()})
+
+    return decode
 
 
 _SCALARS: dict[Any, tuple[type, ...]] = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
 
 
-def _decode_scalar(tp: Any, value: Any, path: str) -> Any:
-    """Check a str, bool, int or float (an int is a float; a bool is neither int nor float)."""
+def _scalar_decoder(tp: Any) -> Decoder:
+    """A str, bool, int or float (an int is a float; a bool is neither int nor float)."""
     allowed = _SCALARS.get(tp)
-    if allowed is None:
-        raise SchemaError(f"{path}: the model has a type results cannot carry ({_name(tp)})")
-    if not isinstance(value, allowed) or (tp is not bool and isinstance(value, bool)):
-        raise SchemaError(f"{path}: {type(value).__name__} where {_name(tp)} is required")
-    return value
+
+    def decode(value: Any, path: Path, depth: int) -> Any:
+        if allowed is None:
+            raise SchemaError(f"{_spell(path)}: the model has a type results cannot carry ({_name(tp)})")
+        if not isinstance(value, allowed) or (tp is not bool and isinstance(value, bool)):
+            raise SchemaError(f"{_spell(path)}: {type(value).__name__} where {_name(tp)} is required")
+        return value
+
+    return decode
 
 
-def _check_json(value: Any, path: str, depth: int) -> Any:
+def _check_json(value: Any, path: Path, depth: int) -> Any:
     """Check plain JSON data (for fields annotated `Any`): only JSON types, at most the depth cap."""
     stack = [(value, depth)]
     while stack:
         item, level = stack.pop()
         if level > MAX_DECODE_DEPTH:
-            raise SchemaError(f"{path}: nested deeper than {MAX_DECODE_DEPTH} levels")
+            raise SchemaError(f"{_spell(path)}: nested deeper than {MAX_DECODE_DEPTH} levels")
         if isinstance(item, dict):
             if not all(isinstance(k, str) for k in item):
-                raise SchemaError(f"{path}: an object key that is not a string")
+                raise SchemaError(f"{_spell(path)}: an object key that is not a string")
             stack.extend((v, level + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, level + 1) for v in item)
         elif item is not None and not isinstance(item, (str, int, float, bool)):
-            raise SchemaError(f"{path}: {type(item).__name__} is not JSON data")
+            raise SchemaError(f"{_spell(path)}: {type(item).__name__} is not JSON data")
     return value
 
 
