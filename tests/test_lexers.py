@@ -6,7 +6,7 @@ import random
 import re
 from collections.abc import Callable
 from contextlib import nullcontext
-from html import unescape
+from html import escape, unescape
 from typing import Any
 
 import jax
@@ -343,3 +343,49 @@ def test_arbitrary_text_never_yields_error_tokens(language):
     tokens = _tokens(language, noise)
     assert [value for ttype, value in tokens if ttype in Error] == []
     assert "".join(value for _, value in tokens) == noise
+
+
+# --- The explorer's compact runs rebuild Pygments' own HTML ------------------------------------------
+
+
+def _html_from_runs(text: str, classes: list[str], runs: list[list[int]]) -> str:
+    """What explorer.js's tokensHtml draws, line by line (Python's copy of it)."""
+    out = []
+    for line, spans in zip(text.split("\n"), runs, strict=True):
+        pos, html = 0, ""
+        for length, k in zip(spans[::2], spans[1::2], strict=True):
+            piece = escape(line[pos : pos + length], quote=False)
+            html += f'<span class="{classes[k]}">{piece}</span>' if classes[k] else piece
+            pos += length
+        assert pos == len(line)  # the runs cover each line exactly
+        out.append(html)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("case", ["cond", "scan", "dot"])
+def test_explorer_runs_rebuild_pygments_html_exactly(texts, case, stage):
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+
+    from app.components.explorer import token_runs
+
+    text = "\n" + texts[case, stage]  # a leading blank line must stay line 1
+    classes, runs = token_runs(text, STAGES[stage])
+    assert len(runs) == text.count("\n") + 1
+    lexer = get_lexer(STAGES[stage])
+    lexer.stripnl = False
+    expected = highlight(text, lexer, HtmlFormatter(nowrap=True))  # plus the newline Pygments ensures
+    drawn = _html_from_runs(text, classes, runs)
+    assert unescape(re.sub(r"<[^>]+>", "", drawn)) == text
+    # Runs merge neighbouring tokens of one class, so compare the class of every character.
+    assert _classed_text(drawn) == _classed_text(expected)[: len(text)]
+
+
+def _classed_text(html: str) -> list[tuple[str, str]]:
+    """(class, character) for every character of highlighted HTML: equal when the colouring is equal."""
+    out = []
+    for m in re.finditer(r'<span class="([^"]+)">([^<]*)</span>|([^<]+)', html):
+        cls, inner, bare = m.groups()
+        out += [(cls or "", c) for c in unescape(inner if inner is not None else bare)]
+    return out

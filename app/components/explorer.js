@@ -1,7 +1,7 @@
 // The explorer's browser side: text panes with virtualised rendering, search, wrap and line numbers.
 // Streamlit calls the default export on every script run; the panes are rebuilt only when their data
 // (identified by `data.sig`) changed, so scroll position, search and options survive reruns.
-// Every string that reaches innerHTML is either escaped here or was escaped by Pygments on the server.
+// Every string that reaches innerHTML is escaped here (texts arrive plain, with Pygments' token classes).
 
 const CHUNK = 200; // lines per chunk: a chunk is filled only when it comes near the viewport
 
@@ -9,9 +9,22 @@ function esc(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-function plainOf(html) {
-  const t = html.replace(/<[^>]*>/g, "");
-  return t.replace(/&(lt|gt|amp|quot|#39|#x27);/g, (_, e) => ({ lt: "<", gt: ">", amp: "&", quot: '"', "#39": "'", "#x27": "'" })[e]);
+// A line's highlighted HTML, from its text and its Pygments runs [length, class index, ...] (see token_runs).
+function tokensHtml(view, i) {
+  const text = view.lines[i], runs = view.runs ? view.runs[i] : null;
+  if (!text) return " ";
+  if (!runs || !runs.length) return esc(text);
+  const chars = /[\uD800-\uDFFF]/.test(text) ? Array.from(text) : null; // Python counts code points
+  const cut = (a, b) => (chars ? chars.slice(a, b).join("") : text.slice(a, b));
+  const end = chars ? chars.length : text.length;
+  let h = "", p = 0;
+  for (let k = 0; k < runs.length; k += 2) {
+    const seg = esc(cut(p, p + runs[k])), cls = view.classes[runs[k + 1]];
+    h += cls ? `<span class="${esc(cls)}">${seg}</span>` : seg;
+    p += runs[k];
+  }
+  if (p < end) h += esc(cut(p, end));
+  return h;
 }
 
 function lineHtml(pane, i) {
@@ -23,7 +36,7 @@ function lineHtml(pane, i) {
   const style = color ? ` style="--bg:${esc(color)}"` : "";
   const src = view.src && view.src[n] !== undefined ? ` data-src="${esc(view.src[n])}"` : "";
   const bg = color ? " painted" : "";
-  return `<div class="${cls.join(" ")}${bg}" data-line="${n}"${src}${style}><span class="no">${n}</span><span class="tx">${view.lines[i] || " "}</span></div>`;
+  return `<div class="${cls.join(" ")}${bg}" data-line="${n}"${src}${style}><span class="no">${n}</span><span class="tx">${tokensHtml(view, i)}</span></div>`;
 }
 
 function fillChunk(pane, c) {
@@ -41,6 +54,7 @@ function refill(pane) {
 }
 
 function buildPane(root, view, opts, send) {
+  view.lines = view.text.split("\n");
   const pane = { view, selected: new Set(view.selected || []), hits: null, hitSet: new Set(), hitIndex: 0, plain: null };
   const box = document.createElement("div");
   box.className = "pane";
@@ -82,7 +96,7 @@ function buildPane(root, view, opts, send) {
   };
   input.addEventListener("input", () => {
     const q = input.value.toLowerCase();
-    if (!pane.plain) pane.plain = view.lines.map((l) => plainOf(l).toLowerCase());
+    if (!pane.plain) pane.plain = view.lines.map((l) => l.toLowerCase());
     pane.hits = q ? pane.plain.flatMap((l, i) => (l.includes(q) ? [i] : [])) : null;
     pane.hitSet = new Set(pane.hits || []);
     pane.hitIndex = 0;
