@@ -423,15 +423,19 @@ def _preview_script() -> None:
     from app.views.common import Progress
     from inspectors.results import InspectionResult, Request, Stage
 
-    partial = InspectionResult(request=Request(source="def f(x):\n    return x\n"), running="compile")
-    partial.put(Stage(id="jaxpr:1", kind="jaxpr", name="grad(f)", text="{ lambda ; a:f32[]. let  in (1.0:f32[],) }"))
+    request = Request(source="def f(x):\n    return x\n", transforms=["grad"])
+    partial = InspectionResult(request=request, running="compile")
+    partial.put(Stage(id="jaxpr:1", kind="jaxpr", name="grad(f)", expression="grad(f)",
+                      text="{ lambda ; a:f32[]. let  in (1.0:f32[],) }"))  # fmt: skip
     Progress(st.empty())(partial)
 
 
 def test_the_first_jaxpr_shows_while_later_stages_are_still_coming():
     at = AppTest.from_function(_preview_script).run()
     assert not at.exception
-    assert [c.value for c in at.code] == ["{ lambda ; a:f32[]. let  in (1.0:f32[],) }"]
+    # The whole jaxpr, in the explorer pane the Jaxpr view uses (searchable), titled as that view titles it.
+    assert code_boxes(at, "jaxpr_preview") == ["{ lambda ; a:f32[]. let  in (1.0:f32[],) }"]
+    assert json.loads(component(at, "jaxpr_preview").proto.json)["views"][0]["title"] == "After · grad(f)"
     assert "grad\\(f\\)" in at.caption[0].value and "now: **compile**" in at.caption[0].value  # escaped markdown
 
 

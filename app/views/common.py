@@ -12,6 +12,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from app import safe, state
+from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
 from inspectors.results import InspectError, InspectionResult, SourceMap
 
@@ -166,21 +167,21 @@ def queue_position(slot: Any) -> Callable[[int], None]:
     return show
 
 
-PREVIEW_LINES = 400  # of the first jaxpr while the rest is coming (the full views follow with the result)
-
-
 class Progress:
-    """An `on_partial` callback: the stages that have arrived, the one running, the first jaxpr to read.
+    """An `on_partial` callback: the stages that have arrived, the one running, and the newest jaxpr, whole.
 
     The worker streams each group of stages as it is done (jaxprs right after tracing),
-    so a slow compile never keeps the jaxpr off the screen. A rerun Streamlit asks for
-    while this draws is held until the request is done (`finish`), so the worker's
-    stream is always read to its end and the result cached.
+    so a slow compile never keeps the jaxpr off the screen: it is drawn in the same
+    explorer pane as the Jaxpr view (searchable, virtualised), once per jaxpr that
+    arrives. A rerun Streamlit asks for while this draws is held until the request is
+    done (`finish`), so the worker's stream is always read to its end and the result cached.
     """
 
     def __init__(self, slot: Any) -> None:
         self.slot = slot
         self.held: BaseException | None = None
+        self.box: Any = None
+        self.shown = ""  # the jaxpr stage in the pane (drawn again only when a newer one arrives)
 
     def __call__(self, partial: InspectionResult) -> None:
         if self.held is not None:
@@ -194,16 +195,25 @@ class Progress:
         arrived = [s for s in partial.stages if s.text is not None and s.kind != "source"]
         if not arrived:
             return
+        if self.box is None:
+            with self.slot.container(border=True):
+                self.box = (st.empty(), st.empty())
+        caption, pane = self.box
         names = " · ".join(safe.md(s.name or s.id) for s in arrived[:8]) + (" · …" if len(arrived) > 8 else "")
         running = f" · now: **{safe.md(partial.running)}** …" if partial.running else ""
-        jaxprs = [s for s in arrived if s.kind == "jaxpr"]
-        with self.slot.container(border=True):
-            st.caption(f"Arrived: {names}{running}")
-            if jaxprs:
-                last = jaxprs[-1]
-                lines = (last.text or "").splitlines()
-                more = f"\n… {len(lines) - PREVIEW_LINES} more lines when the result is complete" if len(lines) > PREVIEW_LINES else ""
-                st.code("\n".join(lines[:PREVIEW_LINES]) + more, language="text")
+        caption.caption(f"Arrived: {names}{running}")
+        jaxprs = partial.jaxpr_stages()
+        newest = next((s for s in reversed(jaxprs) if s.text is not None), None)
+        if newest is None or self.shown == f"{newest.id}:{len(newest.text or '')}":
+            return
+        self.shown = f"{newest.id}:{len(newest.text or '')}"
+        last = len(partial.request.transforms or [])
+        side = "After" if newest.index == last else "Before" if newest.index == 0 else newest.id
+        title = f"{side} · {newest.expression or newest.name or newest.id}"
+        meta = f"{sum(newest.stats.values())} equations · compiling…" if newest.stats else "compiling…"
+        with pane.container():
+            text_panes([Pane(id="preview", title=title, text=newest.text or "", language="jaxpr", meta=meta)],
+                       key="jaxpr_preview", height=600, lecture=state.lecture())  # fmt: skip
 
     def finish(self) -> None:
         """Clear the preview; raise a rerun or stop that came while drawing."""
