@@ -58,6 +58,9 @@ VIEW_PARAMS = ("mode", "lecture", "step")
 # Keys that only live in this browser session.
 LOCAL_DEFAULTS: dict[str, Any] = {
     "plain_editor": False,
+    # Draw every view in the first run, not the open one first and the rest once the browser has drawn
+    # it (`app.views.tabs`): for headless drivers (AppTest), which run no browser-side code.
+    "all_views_at_once": False,
     "last_good": None,  # (program, InspectionResult): the last result without an error, and its program
     "program": 0,  # bumped whenever the code is replaced by another program (not an edit of this one)
     "timings": {},  # view key -> timed InspectionResult

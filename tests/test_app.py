@@ -36,6 +36,7 @@ def new_app(query: dict[str, str | list[str]] | None = None, plain: bool = True)
     """Return a fresh app, run once (with the plain text editor, which AppTest can drive)."""
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state["plain_editor"] = plain
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
     for name, value in (query or {}).items():
         at.query_params[name] = value
     at.run()
@@ -212,6 +213,22 @@ def test_switching_tabs_reuses_the_cached_result(monkeypatch):
         assert not at.exception, (tab, at.exception)
     assert calls == []
     assert any(d.value is not None for d in at.dataframe)
+
+
+def test_a_new_result_draws_the_open_view_first_and_each_other_view_when_the_browser_asks():
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["plain_editor"] = True
+    at.query_params["view"] = "Graph"
+    at.run()
+    assert not at.exception, at.exception
+    assert component(at, "jaxpr_graph_after_view") is not None  # the open view, drawn in the page's run
+    assert component(at, "jaxpr_text") is None and not at.dataframe  # the others wait for the browser...
+    marker = json.loads(component(at, "wake_views").proto.json)
+    assert marker["drawn"] is False and marker["id"] == state.request_key(at.session_state["last_good"][1].request)
+    # What the marker's answer records (AppTest runs no browser code to send it): every view is drawn.
+    at.session_state["_views_drawn"] = marker["id"]
+    at.run()
+    assert code_boxes(at) and component(at, "jaxpr_graph_after_view") is not None and at.dataframe
 
 
 def test_stablehlo_and_hlo_tabs_show_the_lowered_and_compiled_text():

@@ -28,6 +28,7 @@ def app_with(query: dict[str, str]) -> AppTest:
     """A fresh app opened on `query`, run once; it must not crash."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
     for name, value in query.items():
         at.query_params[name] = value
     at.run()

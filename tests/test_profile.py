@@ -397,6 +397,7 @@ def test_app_profile_view_shows_ops_lines_and_heat():
         str(Path(__file__).resolve().parent.parent / "app" / "main.py"), default_timeout=120
     )
     at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
     at.query_params["sample"] = "slides_mlp"
     at.query_params["args"] = "[(f32[128,256], f32[256]), (f32[256,1], f32[1])], f32[512,128], f32[512,1]"
     at.query_params["view"] = "Profile"

@@ -36,6 +36,7 @@ def new_app(query: dict[str, str | list[str]] | None = None) -> AppTest:
     """Return a fresh app run once (plain text editor), with these query parameters."""
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
     for name, value in (query or {}).items():
         at.query_params[name] = value
     at.run()

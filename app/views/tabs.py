@@ -1,10 +1,12 @@
 """The Explore page's views as tabs: one table of (name, view), each view a fragment of its own.
 
-Switching tabs happens in the browser, with no rerun: every view is drawn, the
-open one first (a link's `?view=` picks it), so it is on screen while the others
-are still being drawn; a view's own widgets rerun that view alone. A small
-script keeps `?view=` in the address bar in step with the open tab, so a copied
-link reopens it.
+Switching tabs happens in the browser, with no rerun: every view is drawn. For
+a new result only the open view (a link's `?view=` picks it) is drawn in the
+page's run, above a tiny marker that, once the browser has drawn the page, asks
+for the others (a rerun of the tabs' fragment alone). So the first view is on
+screen as soon as it can be, and later runs for the same result draw every view
+at once. A view's own widgets rerun that view alone. A small script keeps `?view=` in the address bar in step with the open
+tab, so a copied link reopens it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,24 @@ from app.views.common import guarded
 from inspectors.results import InspectionResult
 
 View = Callable[[InspectionResult], None]
+
+
+WAKE_JS = """
+export default function ({ data, parentElement, setStateValue }) {
+  // Runs once the page has drawn what came before this marker (the open view): ask for the others.
+  // A state, not a trigger: a trigger sent while the page's run is still going can be folded away.
+  const note = parentElement.querySelector(".wake");
+  if (note) note.style.display = data.drawn ? "none" : "";
+  if (data.drawn || parentElement.__asked === data.id) return;
+  parentElement.__asked = data.id;
+  requestAnimationFrame(() => setTimeout(() => setStateValue("wake", data.id), 0));
+}
+"""
+_wake = st.components.v2.component(
+    "jaxpr_explorer.wake",
+    html='<span class="wake" style="color:#6b7280;font-size:0.8rem">Drawing the other views…</span>',
+    js=WAKE_JS,
+)
 
 
 def own_fragment(view: View) -> View:
@@ -75,13 +95,29 @@ def opened(names: list[str]) -> str:
 
 
 def views(result: InspectionResult) -> None:
-    """The tabs, every one drawn, the open one first."""
+    """The tabs, every one drawn: for a new result the open one at once, the others once the browser asks."""
     pairs = [(name, view) for name, view in TABS if not (state.lecture() and name in LECTURE_HIDDEN)]
     names = [name for name, _ in pairs]
-    first = opened(names)
-    with st.container(key="views"):
-        containers = dict(zip(names, st.tabs(names, default=first), strict=True))
-    for name, view in sorted(pairs, key=lambda p: p[0] != first):
-        with containers[name]:
-            view(result)
+    _tabs(result, pairs, opened(names))
     _url_sync(key="tab_url", data={"tabs": names})
+
+
+@st.fragment
+def _tabs(result: InspectionResult, pairs: list[tuple[str, View]], first: str) -> None:
+    """The tab bar and the views (a fragment: the marker's request reruns it alone)."""
+    key = state.request_key(result.request)
+    everything = st.session_state.get("_views_drawn") == key or st.session_state.get("all_views_at_once")
+    if not everything:
+        asked = _wake(key="wake_views", data={"id": key, "drawn": False}, default={"wake": ""},
+                      on_wake_change=lambda: None)  # fmt: skip
+        everything = getattr(asked, "wake", None) == key
+    else:
+        _wake(key="wake_views", data={"id": key, "drawn": True}, default={"wake": ""}, on_wake_change=lambda: None)
+    if everything:
+        st.session_state["_views_drawn"] = key
+    with st.container(key="views"):
+        containers = dict(zip([n for n, _ in pairs], st.tabs([n for n, _ in pairs], default=first), strict=True))
+    for name, view in sorted(pairs, key=lambda p: p[0] != first):
+        if everything or name == first:
+            with containers[name]:
+                view(result)
