@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import state
-from app.components.painted import equation_lines
+from app.components.painted import BACKWARD_FILL, FORWARD_FILL, equation_lines
 from inspectors import catalog, source
 from inspectors.mapping import line_info, source_map, walk
 from inspectors.provenance import grad_provenance
@@ -247,6 +247,18 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
         assert row["saved by"] == texts[residual.produced_by]  # the equation, not `0/jaxpr/12`
         assert row["read by"].split("\n") == [texts[e] for e in residual.consumed_by]
         assert f"{residual.name}:" in row["saved by"] or f" {residual.name}" in row["saved by"]
+    # The painted jaxpr is the explorer pane (virtualised: a 12,000-equation grad stays responsive),
+    # forward and backward equations filled, each residual underlined where it is saved and read.
+    element = next(e for e in at.get("bidi_component") if e.proto.id.endswith("-prov_grad_text"))
+    (pane,) = json.loads(element.proto.json)["views"]
+    assert pane["text"] == result.jaxpr_after
+    where = equation_lines(result.jaxpr_after, result.model_after)
+    fills = {int(n): c for n, c in pane["colors"].items()}
+    assert {fills[n] for e in grad.forward for n in where[e]} == {FORWARD_FILL}
+    assert {fills[n] for e in grad.backward for n in where[e]} == {BACKWARD_FILL}
+    for residual in grad.residuals:
+        for e in [residual.produced_by, *residual.consumed_by]:
+            assert all(residual.name in pane["em"][str(n)] for n in where[e])
 
 
 @pytest.mark.parametrize("side", ["before", "after"])

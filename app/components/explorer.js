@@ -27,6 +27,20 @@ function tokensHtml(view, i) {
   return h;
 }
 
+// Underline whole-word variable names (a grad's residuals, vmap's batched variables) outside tags.
+const wordRes = new Map();
+function emphasise(html, names) {
+  if (!names || !names.length) return html;
+  const key = names.join(" ");
+  let word = wordRes.get(key);
+  if (!word) { // `&` too: `lt` is a variable name and part of `&lt;`
+    const alt = names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|");
+    word = new RegExp(`(?<![\\w:.&])(${alt})(?![\\w\\[])`, "g");
+    wordRes.set(key, word);
+  }
+  return html.split(/(<[^>]+>)/).map((p) => (p.startsWith("<") ? p : p.replace(word, '<b class="em">$1</b>'))).join("");
+}
+
 function lineHtml(pane, i) {
   const view = pane.view, n = i + 1;
   const cls = ["ln-row"];
@@ -36,7 +50,7 @@ function lineHtml(pane, i) {
   const style = color ? ` style="--bg:${esc(color)}"` : "";
   const src = view.src && view.src[n] !== undefined ? ` data-src="${esc(view.src[n])}"` : "";
   const bg = color ? " painted" : "";
-  return `<div class="${cls.join(" ")}${bg}" data-line="${n}"${src}${style}><span class="no">${n}</span><span class="tx">${tokensHtml(view, i)}</span></div>`;
+  return `<div class="${cls.join(" ")}${bg}" data-line="${n}"${src}${style}><span class="no">${n}</span><span class="tx">${emphasise(tokensHtml(view, i), (view.em && view.em[n]) || view.emAll)}</span></div>`;
 }
 
 function fillChunk(pane, c) {

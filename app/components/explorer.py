@@ -99,6 +99,8 @@ class Pane:
     selected: set[int] = field(default_factory=set)  # lines outlined
     sources: dict[int, int] = field(default_factory=dict)  # line → the source line it came from
     scroll_to: int = 0  # a line to open at (samples open at their function, not the docstring)
+    emphasis: dict[int, set[str]] = field(default_factory=dict)  # line → variable names to underline there
+    emphasis_everywhere: set[str] = field(default_factory=set)  # names underlined on every line
 
     def data(self) -> dict[str, Any]:
         """Return the pane as the component's JSON."""
@@ -114,6 +116,8 @@ class Pane:
             "selected": sorted(self.selected),
             "src": {str(k): v for k, v in self.sources.items()},
             "scrollTo": self.scroll_to,
+            "em": {str(k): sorted(v) for k, v in self.emphasis.items()},
+            "emAll": sorted(self.emphasis_everywhere),
         }
 
 
@@ -133,18 +137,27 @@ def text_panes(
     views = [p.data() for p in panes]
     data = {"views": views, "height": height, "lecture": lecture, "wrap": lecture if wrap is None else wrap}
     data["sig"] = _signature(views, height, lecture)
-    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no state default
+    result = _component(
+        data=data, key=key, on_pick_change=lambda: None
+    )  # `pick` is a trigger: no state default
     return getattr(result, "pick", None)
 
 
 def graph_view(
-    svg: str, details: dict[str, dict[str, str]], matches: list[str], expandable: list[str], key: str, height: int
+    svg: str,
+    details: dict[str, dict[str, str]],
+    matches: list[str],
+    expandable: list[str],
+    key: str,
+    height: int,
 ) -> dict[str, Any] | None:
     """Draw a laid-out graph (pan, zoom, details on click); return `{node}` when a closed node was clicked."""
     svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
     data = {"svg": svg, "details": details, "matches": matches, "expandable": expandable, "height": height}
     data["sig"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no state default
+    result = _component(
+        data=data, key=key, on_pick_change=lambda: None
+    )  # `pick` is a trigger: no state default
     return getattr(result, "pick", None)
 
 

@@ -7,6 +7,8 @@ import html
 import pandas as pd
 import streamlit as st
 
+from app import state
+from app.components.explorer import Pane, text_panes
 from app.components.painted import (
     BACKWARD_FILL,
     FORWARD_FILL,
@@ -14,7 +16,6 @@ from app.components.painted import (
     eqn_index,
     equation_lines,
     scheme,
-    show_painted,
 )
 from app.views.common import memo, on_demand, smap_of
 from inspectors.mapping import line_color
@@ -71,7 +72,10 @@ def _grad_section(result: InspectionResult, grad) -> None:  # noqa: ANN001
             f'<span style="background:{BACKWARD_FILL};padding:0 0.4rem">backward</span> '
             '<b style="color:#b91c1c;text-decoration:underline">residual</b>'
         )
-        show_painted(text, "jaxpr", colors, emphasis=emphasis, height=420)
+        pane = Pane(
+            "grad", f"{result.expression or result.entry}", text, "jaxpr", colors=colors, emphasis=emphasis
+        )
+        text_panes([pane], key="prov_grad_text", height=420, lecture=state.lecture())
     with res_col:
         st.markdown("**Residuals** (saved by the forward pass, read by the backward pass)")
         st.dataframe(residuals_frame(result, grad.residuals), hide_index=True, width="stretch")
@@ -128,9 +132,7 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     )
     right.markdown("**Equations vmap introduced** (no per-example counterpart)")
     right.dataframe(
-        pd.DataFrame(
-            [{"equation": equation_text(eqns, i.id), "origin": i.origin} for i in vmap.introduced]
-        ),
+        pd.DataFrame([{"equation": equation_text(eqns, i.id), "origin": i.origin} for i in vmap.introduced]),
         hide_index=True,
         width="stretch",
     )
@@ -145,9 +147,10 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     where = equation_lines(result.jaxpr_after or "", result.model_after)
     colors = {n: INTRODUCED_FILL for i in vmap.introduced for n in where.get(i.id, [])}
     names = {v.name for v in vmap.batched}
-    emphasis = {n: names for n in range(1, (result.jaxpr_after or "").count("\n") + 2)}
     st.caption("The vmapped jaxpr: introduced equations in yellow, batched variables underlined.")
-    show_painted(result.jaxpr_after or "", "jaxpr", colors, emphasis=emphasis, height=360)
+    pane = Pane("vmap", f"{result.expression or result.entry}", result.jaxpr_after or "", "jaxpr", colors=colors,
+                emphasis_everywhere=names)  # fmt: skip
+    text_panes([pane], key="prov_vmap_text", height=360, lecture=state.lecture())
 
 
 def _jit_section(result: InspectionResult) -> None:
@@ -218,5 +221,3 @@ def fusion_table(jit) -> None:  # noqa: ANN001
         + "".join(rows)
         + "</table>"
     )
-
-
