@@ -27,18 +27,12 @@ WAKE_JS = """
 export default function ({ data, parentElement, setStateValue }) {
   // Runs once the page has drawn what came before this marker (the open view): ask for the others.
   // A state, not a trigger: a trigger sent while the page's run is still going can be folded away.
-  const note = parentElement.querySelector(".wake");
-  if (note) note.style.display = data.drawn ? "none" : "";
   if (data.drawn || parentElement.__asked === data.id) return;
   parentElement.__asked = data.id;
   requestAnimationFrame(() => setTimeout(() => setStateValue("wake", data.id), 0));
 }
 """
-_wake = st.components.v2.component(
-    "jaxpr_explorer.wake",
-    html='<span class="wake" style="color:#6b7280;font-size:0.8rem">Drawing the other views…</span>',
-    js=WAKE_JS,
-)
+_wake = st.components.v2.component("jaxpr_explorer.wake", html="<span></span>", js=WAKE_JS)
 
 
 def own_fragment(view: View) -> View:
