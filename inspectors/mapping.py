@@ -306,36 +306,66 @@ def _header_span(stmt: ast.stmt) -> tuple[int, int]:
 # --- lookups the UI uses ----------------------------------------------------------------------
 
 
+@dataclass
+class _Lookup:
+    """A source map's answers by key (one pass over it): a 12,000-equation program asks thousands of times."""
+
+    info: dict[int, LineInfo]
+    after: dict[str, int]
+    before: dict[str, int]
+    stablehlo: dict[int, int | None]
+    stablehlo_plain: dict[int, int | None]
+    hlo: dict[str, int | None]
+    hlo_text: dict[int, int | None]
+
+
+def _lookup(smap: SourceMap) -> _Lookup:
+    """Return the source map's lookup tables, built on first use and kept on it (not one of its fields)."""
+    found = smap.__dict__.get("_lookup")
+    if found is None:
+        after, before = {}, {}
+        for item in reversed(smap.lines):  # the first line that lists an equation wins, as a scan would
+            after.update(dict.fromkeys(item.eqns_after, item.line))
+            before.update(dict.fromkeys(item.eqns_before, item.line))
+        first = lambda pairs: {k: v for k, v in reversed(pairs)}  # noqa: E731 - the first op of a key wins
+        found = _Lookup(
+            info={i.line: i for i in reversed(smap.lines)},
+            after=after,
+            before=before,
+            stablehlo=first([(op.text_line, op.line) for op in smap.stablehlo_ops]),
+            stablehlo_plain=first([(op.plain_line, op.line) for op in smap.stablehlo_ops]),
+            hlo=first([(op.name, op.line) for op in smap.hlo_ops]),
+            hlo_text=first([(op.text_line, op.line) for op in smap.hlo_ops]),
+        )
+        smap.__dict__["_lookup"] = found
+    return found
+
+
 def line_info(smap: SourceMap, line: int) -> LineInfo | None:
     """Return what a source line produced, or None if nothing is known about it."""
-    return next((i for i in smap.lines if i.line == line), None)
+    return _lookup(smap).info.get(line)
 
 
 def line_of_stablehlo_line(smap: SourceMap, text_line: int, plain: bool = False) -> int | None:
     """Return the source line of a StableHLO text line (debug text, or plain if `plain`)."""
-    for op in smap.stablehlo_ops:
-        if (op.plain_line if plain else op.text_line) == text_line:
-            return op.line
-    return None
+    lookup = _lookup(smap)
+    return (lookup.stablehlo_plain if plain else lookup.stablehlo).get(text_line)
 
 
 def line_of_hlo_instruction(smap: SourceMap, name: str) -> int | None:
     """Return the source line of a compiled HLO instruction (`add.3` or `%add.3`)."""
-    name = name.lstrip("%")
-    return next((op.line for op in smap.hlo_ops if op.name == name), None)
+    return _lookup(smap).hlo.get(name.lstrip("%"))
 
 
 def line_of_hlo_text_line(smap: SourceMap, text_line: int) -> int | None:
     """Return the source line of a line of the compiled HLO text."""
-    return next((op.line for op in smap.hlo_ops if op.text_line == text_line), None)
+    return _lookup(smap).hlo_text.get(text_line)
 
 
 def line_of_equation(smap: SourceMap, eqn_id: str, after: bool = True) -> int | None:
     """Return the source line of an equation id of the after (or before) model."""
-    for item in smap.lines:
-        if eqn_id in (item.eqns_after if after else item.eqns_before):
-            return item.line
-    return None
+    lookup = _lookup(smap)
+    return (lookup.after if after else lookup.before).get(eqn_id)
 
 
 def ops_of_equation(smap: SourceMap, eqn: Equation) -> list[OpLoc]:

@@ -10,6 +10,7 @@ tables the nodes use, so the two cannot disagree. No JAX import here.
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -115,6 +116,7 @@ def provenance_fill(prov: str) -> str:
     return _EXTRA_FILLS[sum(map(ord, prov)) % len(_EXTRA_FILLS)]
 
 
+@functools.cache
 def line_color(line: int, scheme: str = "light") -> str:
     """Return a stable colour for a source line: pastel ("light") or saturated ("contrast").
 

@@ -270,3 +270,18 @@ def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     rows = printed.split("\n")
     for eqn in walk(model):
         assert rows[lines[eqn.id][0] - 1].strip() == eqn.text.split("\n")[0].strip()
+
+
+def test_a_big_programs_source_map_waits_for_a_click_and_stays_built_for_later_picks(monkeypatch):
+    from app.views import common
+
+    monkeypatch.setattr(common, "ON_DEMAND_EQUATIONS", 3)  # the default sample counts as big
+    at = new_app({"view": "Source map"})
+    assert not any("source-table" in b for b in html_bodies(at))  # not built: a button asks first
+    click(at, "build_smap")
+    assert any("source-table" in b for b in html_bodies(at))
+    before, picker = at.session_state["sm_line"], at.selectbox(key="sm_line")
+    picker.select_index(1 if picker.index == 0 else 0).run()  # a pick reruns the view: it must stay built
+    assert not at.exception, at.exception
+    assert any("source-table" in b for b in html_bodies(at)) and at.session_state["sm_line"] != before
+    assert not [b for b in at.button if b.key == "build_smap"]

@@ -147,24 +147,24 @@ def eqn_index(model: JaxprModel | None) -> dict[str, object]:
 def jaxpr_colors(text: str, model: JaxprModel | None, filename: str) -> tuple[dict[int, str], dict[int, int]]:
     """Return (text line → colour, text line → source line) for a printed jaxpr."""
     colors, sources = {}, {}
-    eqns = eqn_index(model)
+    eqns, palette = eqn_index(model), scheme()
     for eqn_id, numbers in equation_lines(text, model).items():
         src = eqns[eqn_id].source  # type: ignore[attr-defined]
         if src is None or not src.file.endswith(filename):
             continue
         for n in numbers:
-            colors[n], sources[n] = line_color(src.line, scheme()), src.line
+            colors[n], sources[n] = line_color(src.line, palette), src.line
     return colors, sources
 
 
 def op_colors(smap: SourceMap, which: str, plain: bool = False) -> tuple[dict[int, str], dict[int, int]]:
     """Return (text line → colour, text line → source line) for StableHLO or compiled HLO text."""
     ops = smap.stablehlo_ops if which == "stablehlo" else smap.hlo_ops
-    colors, sources = {}, {}
+    colors, sources, palette = {}, {}, scheme()
     for op in ops:
         n = op.plain_line if plain else op.text_line
         if op.line is not None and n is not None:
-            colors[n], sources[n] = line_color(op.line, scheme()), op.line
+            colors[n], sources[n] = line_color(op.line, palette), op.line
     return colors, sources
 
 

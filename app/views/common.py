@@ -261,9 +261,10 @@ ON_DEMAND_EQUATIONS = 3000  # above this, views that map every equation wait for
 
 
 def built(kind: str, result: InspectionResult) -> bool:
-    """True when `memo(kind, result, ...)` has already been computed for this result."""
+    """True when `memo(kind, result, ...)` has been computed, or the view asked for, for this result."""
     cache = st.session_state.get("_teaching_cache", {})
-    return (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")) in cache
+    key = (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or ""))
+    return key in cache or key in st.session_state.get("_asked_for", set())
 
 
 def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
@@ -272,7 +273,11 @@ def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
     if total <= ON_DEMAND_EQUATIONS or built(kind, result):
         return True
     st.info(f"{total:,} equations: {what} takes a while to build for a program this size.", icon=":material/hourglass_top:")
-    return st.button(f"Build {what}", key=key, icon=":material/play_arrow:")
+    if not st.button(f"Build {what}", key=key, icon=":material/play_arrow:"):
+        return False
+    asked = st.session_state.setdefault("_asked_for", set())  # later reruns (a click in it) keep it drawn
+    asked.add((kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")))
+    return True
 
 
 def smap_of(result: InspectionResult) -> SourceMap:

@@ -162,17 +162,25 @@ def source_map_tab(result: InspectionResult) -> None:
         _reverse_pickers(result, smap)
 
 
+PICKER_LIMIT = 2000  # options per picker: more is slow to send and useless to scroll (click a line instead)
+
+
 def _reverse_pickers(result: InspectionResult, smap: SourceMap) -> None:
     """Pick an equation or an op: the equation alone (or the op's source line) becomes the selection."""
     texts = {e.id: e.text.splitlines()[0].strip()[:70] for e in walk(result.model_after) if not e.subjaxprs}
+    total_eqns = len(texts)
+    if total_eqns > PICKER_LIMIT:  # the first ones, and the picked one
+        keep = [*list(texts)[:PICKER_LIMIT], st.session_state.get("sm_eqn") or ""]
+        texts = {k: texts[k] for k in keep if k in texts}
 
     def label(eqn: str) -> str:
         line = line_of_equation(smap, eqn)
         return f"{eqn} · {texts[eqn]}" + (f" @{line}" if line else "") if eqn else ""
 
     st.session_state["sm_eqn_pick"] = st.session_state.get("sm_eqn") or ""
-    st.selectbox("…or pick an equation (after)", ["", *texts], key="sm_eqn_pick", format_func=label,
-                 on_change=_from_equation, args=(smap,),
+    more = f" (the first {PICKER_LIMIT:,} of {total_eqns:,}: click a line in a text for any other)"
+    st.selectbox("…or pick an equation (after)" + (more if total_eqns > PICKER_LIMIT else ""), ["", *texts],
+                 key="sm_eqn_pick", format_func=label, on_change=_from_equation, args=(smap,),
                  help="Outlines this equation alone, and selects the source line it was traced from.")  # fmt: skip
     ops = []
     for op in smap.stablehlo_ops:
@@ -181,7 +189,11 @@ def _reverse_pickers(result: InspectionResult, smap: SourceMap) -> None:
     for op in smap.hlo_ops:
         line = line_of_hlo_instruction(smap, op.name)
         ops.append(f"HLO {op.name} ({op.opcode})" + (f" @{line}" if line else ""))
-    st.selectbox("…or pick a StableHLO op / HLO instruction", [""] + ops, key="sm_op", on_change=_from_op,
+    total_ops = len(ops)
+    if total_ops > PICKER_LIMIT:
+        ops = [*ops[:PICKER_LIMIT], *([st.session_state["sm_op"]] if st.session_state.get("sm_op") in ops else [])]
+    more = f" (the first {PICKER_LIMIT:,} of {total_ops:,})" if total_ops > PICKER_LIMIT else ""
+    st.selectbox("…or pick a StableHLO op / HLO instruction" + more, [""] + ops, key="sm_op", on_change=_from_op,
                  help="Selects the source line this op was lowered or compiled from.")  # fmt: skip
 
 
@@ -237,7 +249,10 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
                 "By model scope: "
                 + " · ".join(f"{safe.code_span(k or '(no scope)')} {len(v)}" for k, v in info.scopes.items())
             )
-    jaxpr_t, shlo_t, hlo_t, graph_t = st.tabs(["Jaxpr", "StableHLO", "Compiled HLO", "Graph"], key="sm_view")
+    # The graph is laid out only while its tab is open (opening it reruns this view alone).
+    jaxpr_t, shlo_t, hlo_t, graph_t = st.tabs(
+        ["Jaxpr", "StableHLO", "Compiled HLO", "Graph"], key="sm_view", on_change="rerun"
+    )
     fname = result.request.filename
     lecture = state.lecture()
     with jaxpr_t:
@@ -269,7 +284,7 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
             _clicked(result, text_panes([pane], key="sm_hlo", height=480, lecture=lecture))
         else:
             st.info("No compiled HLO: the inspection stopped before compiling.")
-    if graph_t.open is not False:
+    if graph_t.open:
         with graph_t:
             model = result.model_after or result.model_before
             text = result.jaxpr_after or result.jaxpr_before
