@@ -164,13 +164,28 @@ def search(page, text: str) -> float:  # noqa: ANN001
     return timed(lambda: box.fill(text), page, "seen('.ln-row.hit.cur')")
 
 
+PICKABLE = """() => {
+  const current = document.querySelector('.src-row.sel')?.dataset.src;
+  const rows = deep('.ln-row[data-src]').filter(r => r.checkVisibility() && r.dataset.src !== current);
+  if (rows.length) { rows[0].setAttribute('data-bench-pick', '1'); return rows[0].dataset.src; }
+  for (const s of deep('.scroll')) if (s.checkVisibility()) s.scrollTop = s.scrollHeight; // look further down
+  return null;
+}"""
+
+
 def source_pick(page) -> float:  # noqa: ANN001
-    """Click a painted line in the source map's jaxpr; return seconds until its source line is the selection."""
-    current = page.locator(".src-row.sel").first.get_attribute("data-src")
-    rows = page.locator(".ln-row[data-src] >> visible=true")
-    row = next(rows.nth(i) for i in range(rows.count()) if rows.nth(i).get_attribute("data-src") != current)
-    src = row.get_attribute("data-src")
-    return timed(lambda: row.click(), page, f"seen('.src-row.sel[data-src=\"{src}\"]')")
+    """Click a painted line in the source map's jaxpr from another source line than the selected one;
+    return seconds until that source line is the selection (found and clicked with plain DOM queries)."""
+    src = None
+    for _ in range(20):
+        src = page.evaluate(f"() => {{ const deep = {DEEP}; return ({PICKABLE})(); }}")
+        if src:
+            break
+        page.wait_for_timeout(250)
+    if not src:
+        raise RuntimeError("no painted line of another source line")
+    click = f"() => {{ const deep = {DEEP}; deep('[data-bench-pick]')[0].click(); }}"
+    return timed(lambda: page.evaluate(click), page, f"seen('.src-row.sel[data-src=\"{src}\"]')")
 
 
 def raw_make_jaxpr(n: int) -> float:
