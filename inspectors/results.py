@@ -658,7 +658,7 @@ def _sequence_decoder(tp: Any) -> Decoder:
             _expect(value, list, path, "an array")
             if len(args) != len(value):
                 raise SchemaError(f"{_spell(path)}: {len(value)} items where {len(args)} are required")
-            return tuple(_decoder(a)(v, (path, "[", i), depth + 1) for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(_decoder(a)(v, (path, "[", i), depth + 1) for i, (a, v) in enumerate(zip(args, value, strict=True)))
 
         return fixed
 
