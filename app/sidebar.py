@@ -96,27 +96,32 @@ def sample_picker() -> None:
 # --- pipeline -----------------------------------------------------------------------------------------
 
 
-def _find(step_id: int) -> int:
-    """Return the position of the step with this id."""
-    return next(i for i, s in enumerate(st.session_state["pipeline"]) if s["id"] == step_id)
+def _find(step_id: int) -> int | None:
+    """Return the position of the step with this id (None once a sample or link replaced the pipeline:
+    a step's field can report its last edit in the same run that replaced it)."""
+    return next((i for i, s in enumerate(st.session_state["pipeline"]) if s["id"] == step_id), None)
 
 
 def _move(step_id: int, delta: int) -> None:
     """Move a step up (-1, more inner) or down (+1, more outer)."""
     steps = st.session_state["pipeline"]
     i = _find(step_id)
-    j = i + delta
-    if 0 <= j < len(steps):
-        steps[i], steps[j] = steps[j], steps[i]
+    if i is not None and 0 <= i + delta < len(steps):
+        steps[i], steps[i + delta] = steps[i + delta], steps[i]
 
 
 def _remove(step_id: int) -> None:
     """Remove a step."""
-    st.session_state["pipeline"].pop(_find(step_id))
+    i = _find(step_id)
+    if i is not None:
+        st.session_state["pipeline"].pop(i)
 
 
 def _edit(step_id: int) -> None:
     """Apply an edited spec if it parses; otherwise keep the old one and say why."""
+    position = _find(step_id)
+    if position is None:
+        return
     text = st.session_state[f"step_{step_id}"].strip()
     errors = st.session_state.setdefault("step_errors", {})
     try:
@@ -125,7 +130,7 @@ def _edit(step_id: int) -> None:
         errors[step_id] = str(exc)
         return
     errors.pop(step_id, None)
-    st.session_state["pipeline"][_find(step_id)]["spec"] = text
+    st.session_state["pipeline"][position]["spec"] = text
 
 
 def _add() -> None:

@@ -104,6 +104,16 @@ def test_choosing_a_sample_and_adding_jit_updates_the_views():
     assert code_boxes(at)[1] == expected
 
 
+def test_a_step_edit_arriving_with_a_new_sample_is_dropped_not_a_crash():
+    at = new_app()
+    old = at.session_state["pipeline"][0]["id"]
+    # The browser can report the old step's field in the same run that the sample replaces the pipeline.
+    at.text_input(key=f"step_{old}").input("jit")
+    at.selectbox(key="sample_pick").set_value("vectorization_dot").run()
+    assert not at.exception, at.exception
+    assert [s["spec"] for s in at.session_state["pipeline"]] == ["vmap(in_axes=(0, None))"]
+
+
 def test_pipeline_rows_reorder_and_remove():
     at = new_app()
     at.selectbox(key="add_name").set_value("vmap")
