@@ -22,16 +22,27 @@ EDITOR_CSS = """
 .ace_gutter-cell.ace_error { background-color: rgba(220, 38, 38, 0.18); }
 .explorer-error-line { position: absolute; background: rgba(220, 38, 38, 0.12); }
 """
-RUN_BUTTON = {
-    "name": "Run",
-    "feather": "Play",
-    "primary": True,
-    "hasText": True,
-    "showWithIcon": True,
-    "alwaysOn": True,
-    "commands": ["submit"],
-    "style": {"bottom": "0.46rem", "right": "0.4rem"},
+ROWS = (12, 20)  # the editor's height in lines: at least, at most (then it scrolls)
+LINE_PX = 24  # Ace's line height at 14 px type
+# After a sample or a link replaced the code: scroll Ace (in its own frame) to the entry function, so a
+# sample opens at its code, not its docstring. Runs once per mounted editor.
+SCROLL_JS = """
+export default function ({ data }) {
+  const seen = (window.__explorerEditorScrolled ||= new Set());
+  if (!data.line || seen.has(data.version)) return;
+  seen.add(data.version);
+  let tries = 0;
+  const go = () => {
+    const frame = [...document.querySelectorAll('iframe')].find((f) => (f.title || '').includes('code_editor'));
+    const el = frame && frame.contentWindow && frame.contentWindow.document.querySelector('.ace_editor');
+    const editor = el && el.env && el.env.editor;
+    if (editor && editor.session.getLength() >= data.line) editor.scrollToLine(data.line - 1, false, false, () => {});
+    else if (tries++ < 100) setTimeout(go, 50);
+  };
+  go();
 }
+"""
+_scroll = st.components.v2.component("jaxpr_explorer.editor_scroll", html="<span></span>", js=SCROLL_JS)
 
 
 def _version() -> int:
@@ -59,7 +70,17 @@ def editor(error: InspectError | None = None) -> bool:
     if st.session_state["plain_editor"] or code_editor is None:
         _text_area(version)
         return False
-    return _ace(version, error)
+    if lecture():  # larger type: Ace sizes itself
+        changed = _ace(version, error)
+    else:
+        with st.container(height=editor_height(st.session_state["code"]), border=False, key="editor_box"):
+            changed = _ace(version, error)  # the height is kept for it before Ace loads: no layout jump
+    # Run sits under the editor, never over its text. Pressing it moves the focus out of the editor,
+    # which hands the code over (as Ctrl+Enter does); the rerun it asks for then inspects it.
+    run, hint = st.columns([1, 5], vertical_alignment="center")
+    run.button("Run", key="editor_run", icon=":material/play_arrow:", type="secondary", width="stretch")
+    hint.caption("or Ctrl+Enter in the editor")
+    return changed
 
 
 def _text_area(version: int) -> None:
@@ -73,6 +94,24 @@ def _text_area(version: int) -> None:
         on_change=lambda: _accept(st.session_state[key]),
         label_visibility="collapsed",
     )
+
+
+def entry_line(code: str, entry: str) -> int:
+    """The line of `def <entry>` (its decorators first), or 0 when it is in the first screenful anyway."""
+    lines = code.split("\n")
+    name = entry.split("(")[0].split(".")[0].strip()
+    found = next((i for i, t in enumerate(lines) if name and t.startswith(f"def {name}(")), None)
+    if found is None:
+        return 0
+    while found > 0 and lines[found - 1].startswith("@"):
+        found -= 1
+    return found + 1 if found + 1 > ROWS[1] - 4 else 0
+
+
+def editor_height(code: str) -> int:
+    """The editor's height in pixels for this code (reserved before Ace loads: no layout jump)."""
+    rows = min(max(code.count("\n") + 1, ROWS[0]), ROWS[1])
+    return rows * LINE_PX
 
 
 def _ace(version: int, error: InspectError | None) -> bool:
@@ -93,13 +132,13 @@ def _ace(version: int, error: InspectError | None) -> bool:
                 "type": "fullLine",
             }
         )
+    code = st.session_state["code"]
     response = code_editor(
-        st.session_state["code"],
+        code,
         lang="python",
         theme="default",
-        height=[12, 20],
+        height=list(ROWS),
         key=f"code_editor_{version}",
-        buttons=[RUN_BUTTON],
         response_mode=["blur"],
         options={
             "showLineNumbers": True,
@@ -113,6 +152,7 @@ def _ace(version: int, error: InspectError | None) -> bool:
         props={"annotations": annotations, "markers": markers, "scrollMargin": [0, 0, 0, 0]},
         component_props={"css": EDITOR_CSS},
     )
+    _scroll(key="editor_scroll", data={"version": version, "line": entry_line(code, st.session_state["entry"])})
     event = response.get("id") if response else ""
     if not event or event == st.session_state.get("_editor_event"):
         return False

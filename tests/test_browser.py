@@ -79,6 +79,38 @@ def test_editing_in_the_code_editor_and_pressing_ctrl_enter_updates_the_jaxpr(pa
     assert os.path.exists(ARTIFACTS / "browser-editor.png")
 
 
+def test_the_run_button_sits_under_the_editor_and_applies_an_edit(page):
+    pick_sample(page, "log2")
+    frame = page.locator("iframe[title*='code_editor']")
+    run = page.locator(".st-key-editor_run button")
+    assert run.bounding_box()["y"] >= frame.bounding_box()["y"] + frame.bounding_box()["height"]  # never over code
+    editor = page.frame_locator("iframe[title*='code_editor']").locator(".ace_text-input")
+    editor.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.press("Enter")
+    page.keyboard.insert_text("def halve(x):\n    return x / 2.0\n")
+    run.click()
+    wait_idle(page)
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Function").locator("input").first.click()
+    page.get_by_role("option", name="halve", exact=True).click()  # the edit arrived: its function is listed
+    wait_idle(page)
+    page.locator(".pane >> visible=true").filter(has_text="div").first.wait_for(timeout=60_000)
+
+
+def test_a_sample_opens_scrolled_to_its_function_and_the_editor_keeps_its_place(page):
+    pick_sample(page, "Flax NNX")  # a long docstring above `def train_step`
+    frame = editor_frame(page)
+    page.wait_for_timeout(800)
+    first = int(frame.evaluate(GUTTER)[0][0])
+    code = frame.evaluate("() => document.querySelector('.ace_editor').env.editor.getValue()").split("\n")
+    entry = next(i for i, line in enumerate(code, start=1) if line.startswith("def train_step("))
+    rows = frame.evaluate(GUTTER)
+    assert first > 1 and any(int(n) == entry for n, _, _ in rows)  # the function is on screen
+    # The editor's height was kept before Ace loaded: the views below did not move when it came.
+    box = page.locator(".st-key-editor_box")
+    assert abs(box.bounding_box()["height"] - page.locator("iframe[title*='code_editor']").bounding_box()["height"]) < 2
+
+
 GUTTER = """() => {
   const cells = [...document.querySelectorAll('.ace_gutter-cell')].filter(c => c.offsetParent);
   const rows = [...document.querySelectorAll('.ace_text-layer .ace_line')].filter(r => r.offsetParent);
