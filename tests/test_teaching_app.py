@@ -78,10 +78,16 @@ def plain_text(body: str) -> str:
 
 
 def panes(at: AppTest) -> dict[str, dict]:
-    """The source map's panes, by id (`before`, `after`, `stablehlo`, `hlo`)."""
+    """The source map's panes, by id (`before`, `after`, `stablehlo`, `hlo`), with the lines each outlines
+    (sent in each component's selection element, apart from the texts)."""
     keys = ("-sm_jaxpr", "-sm_stablehlo", "-sm_hlo")
-    found = [e for e in at.get("bidi_component") if e.proto.id.endswith(keys)]
-    return {v["id"]: v for e in found for v in json.loads(e.proto.json)["views"]}
+    elements = {e.proto.id.rsplit("-", 1)[-1]: json.loads(e.proto.json) for e in at.get("bidi_component")}
+    out = {}
+    for key in (k.lstrip("-") for k in keys):
+        if key in elements:
+            chosen = elements[f"{key}_selection"]["selected"]
+            out.update({v["id"]: {**v, "selected": chosen.get(v["id"], [])} for v in elements[key]["views"]})
+    return out
 
 
 def selected_lines(pane: dict) -> set[int]:

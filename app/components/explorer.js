@@ -227,8 +227,28 @@ function buildGraph(root, data, send) {
   root.__cleanup = () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
 }
 
+// Selections sent apart from the texts (see `selection` in explorer.py): a pick changes a few line
+// numbers, so the megabytes of text are not sent again. The last selection per target waits here for
+// panes that are not built yet.
+const selections = (window.__explorerSelections ||= {});
+
+function select(root) {
+  const chosen = selections[root.__target];
+  if (!chosen || !root.__panes) return;
+  for (const pane of root.__panes) {
+    pane.selected = new Set(chosen[pane.view.id] || []);
+    refill(pane);
+    if (pane.selected.size) reveal(pane, pane.scroll, Math.min(...pane.selected) - 1);
+  }
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
+  if (data && data.selectionOf !== undefined) { // the selection channel of another component
+    selections[data.selectionOf] = data.selected;
+    window.dispatchEvent(new CustomEvent("explorer-select", { detail: data.selectionOf }));
+    return;
+  }
   const root = parentElement.querySelector(".explorer") || parentElement;
   if (!data || root.dataset.sig === data.sig) return; // same texts and marks: keep the panes as they are
   (root.__panes || []).forEach((p) => p.observer.disconnect());
@@ -245,4 +265,10 @@ export default function (component) {
   const opts = { height: data.height || 560, lineHeight: data.lecture ? 32 : 19, wrap: data.wrap };
   const send = (pick) => setTriggerValue("pick", pick);
   root.__panes = data.views.map((view) => buildPane(root, view, opts, send));
+  root.__target = data.target || "";
+  if (root.__target && !root.__listening) {
+    root.__listening = true;
+    window.addEventListener("explorer-select", (e) => { if (e.detail === root.__target) select(root); });
+  }
+  if (root.__target) select(root);
 }

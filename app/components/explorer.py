@@ -128,18 +128,29 @@ def _signature(panes: list[dict[str, Any]], height: int, lecture: bool) -> str:
 
 
 def text_panes(
-    panes: list[Pane], key: str, height: int = 560, lecture: bool = False, wrap: bool | None = None
+    panes: list[Pane],
+    key: str,
+    height: int = 560,
+    lecture: bool = False,
+    wrap: bool | None = None,
+    selection: dict[str, set[int]] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None.
 
     Long lines wrap from the start in lecture mode (large type in narrow panes), else they scroll.
+    With `selection` (pane id → lines to outline), the outlines go in a small element of their own
+    after the panes: when only they change (a pick in the source map), the panes' element is the same
+    as before, so Streamlit does not send its texts again and the browser keeps its panes.
     """
     views = [p.data() for p in panes]
     data = {"views": views, "height": height, "lecture": lecture, "wrap": lecture if wrap is None else wrap}
+    if selection is not None:
+        data["target"] = key
     data["sig"] = _signature(views, height, lecture)
-    result = _component(
-        data=data, key=key, on_pick_change=lambda: None
-    )  # `pick` is a trigger: no state default
+    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no default
+    if selection is not None:
+        chosen = {pane: sorted(lines) for pane, lines in selection.items()}
+        _component(data={"selectionOf": key, "selected": chosen}, key=f"{key}_selection")
     return getattr(result, "pick", None)
 
 

@@ -265,23 +265,26 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
                 continue
             colors, sources = jaxpr_colors(text, model, fname)
             name = result.entry if which == "before" else result.expression
-            panes.append(Pane(which, f"{title} · {name}", text, "jaxpr", colors=colors, selected=hl[which], sources=sources))
-        _clicked(result, text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture))
+            panes.append(Pane(which, f"{title} · {name}", text, "jaxpr", colors=colors, sources=sources))
+        # The outlines travel apart from the texts: a pick sends a few line numbers, not the texts again.
+        chosen = {"before": hl["before"], "after": hl["after"]}
+        _clicked(result, text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture, selection=chosen))
     with shlo_t:
         if result.stablehlo_debug:
             colors, sources = op_colors(smap, "stablehlo")
             st.caption("StableHLO with source locations: each op's `loc(...)` names the line it was lowered from.")
-            pane = Pane("stablehlo", "StableHLO", result.stablehlo_debug, "stablehlo", colors=colors,
-                        selected=hl["stablehlo"], sources=sources)  # fmt: skip
-            _clicked(result, text_panes([pane], key="sm_stablehlo", height=480, lecture=lecture))
+            pane = Pane("stablehlo", "StableHLO", result.stablehlo_debug, "stablehlo", colors=colors, sources=sources)
+            chosen = {"stablehlo": hl["stablehlo"]}
+            _clicked(result, text_panes([pane], key="sm_stablehlo", height=480, lecture=lecture, selection=chosen))
         else:
             st.info("No StableHLO: the inspection stopped before lowering.")
     with hlo_t:
         if result.hlo:
             colors, sources = op_colors(smap, "hlo")
             st.caption("Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused).")
-            pane = Pane("hlo", "Compiled HLO", result.hlo, "hlo", colors=colors, selected=hl["hlo"], sources=sources)
-            _clicked(result, text_panes([pane], key="sm_hlo", height=480, lecture=lecture))
+            pane = Pane("hlo", "Compiled HLO", result.hlo, "hlo", colors=colors, sources=sources)
+            chosen = {"hlo": hl["hlo"]}
+            _clicked(result, text_panes([pane], key="sm_hlo", height=480, lecture=lecture, selection=chosen))
         else:
             st.info("No compiled HLO: the inspection stopped before compiling.")
     if graph_t.open:
