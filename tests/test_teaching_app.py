@@ -205,7 +205,10 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
         assert expected and selected_lines(shown[which]) == expected
         rows = printed.split("\n")
         assert sorted(rows[n - 1].split("=")[1].split()[0] for n in expected) == ["mul", "sin"]
-    assert selected_lines(shown["stablehlo"]) == set(info.stablehlo)
+    assert "stablehlo" not in shown  # only the open tab is drawn: a pick re-sends one text
+    at.session_state["sm_view"] = "StableHLO"
+    at.run()
+    assert selected_lines(panes(at)["stablehlo"]) == set(info.stablehlo)
 
 
 def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_source_line():

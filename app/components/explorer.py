@@ -134,6 +134,7 @@ def text_panes(
     lecture: bool = False,
     wrap: bool | None = None,
     selection: dict[str, set[int]] | None = None,
+    on_pick: Any = None,
 ) -> dict[str, Any] | None:
     """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None.
 
@@ -147,7 +148,13 @@ def text_panes(
     if selection is not None:
         data["target"] = key
     data["sig"] = _signature(views, height, lecture)
-    result = _component(data=data, key=key, on_pick_change=lambda: None)  # `pick` is a trigger: no default
+    def picked() -> None:  # before the run it starts: the caller's state is right when the view draws
+        value = st.session_state.get(key)
+        pick = value.get("pick") if isinstance(value, dict) else getattr(value, "pick", None)
+        if on_pick is not None and pick:
+            on_pick(pick)
+
+    result = _component(data=data, key=key, on_pick_change=picked)  # `pick` is a trigger: no default
     if selection is not None:
         chosen = {pane: sorted(lines) for pane, lines in selection.items()}
         _component(data={"selectionOf": key, "selected": chosen}, key=f"{key}_selection")

@@ -7,6 +7,7 @@ equation outlines that equation alone (cond branches included).
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import streamlit as st
 from app import safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import equation_lines, jaxpr_colors, op_colors, scheme
-from app.views.common import on_demand, rerun_views, smap_of
+from app.views.common import on_demand, smap_of
 from app.views.graph import line_graph
 from inspectors.mapping import (
     line_color,
@@ -249,44 +250,49 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
                 "By model scope: "
                 + " · ".join(f"{safe.code_span(k or '(no scope)')} {len(v)}" for k, v in info.scopes.items())
             )
-    # The graph is laid out only while its tab is open (opening it reruns this view alone).
+    # Only the open tab is drawn (opening another reruns this view alone): a pick on a 12,000-equation
+    # program then draws one text, not three texts and a graph.
     jaxpr_t, shlo_t, hlo_t, graph_t = st.tabs(
         ["Jaxpr", "StableHLO", "Compiled HLO", "Graph"], key="sm_view", on_change="rerun"
     )
     fname = result.request.filename
     lecture = state.lecture()
-    with jaxpr_t:
-        panes = []
-        for title, text, model, which in (
-            ("Before", result.jaxpr_before, result.model_before, "before"),
-            ("After", result.jaxpr_after, result.model_after, "after"),
-        ):
-            if text is None or (which == "before" and text == result.jaxpr_after):
-                continue
-            colors, sources = jaxpr_colors(text, model, fname)
-            name = result.entry if which == "before" else result.expression
-            panes.append(Pane(which, f"{title} · {name}", text, "jaxpr", colors=colors, sources=sources))
-        # The outlines travel apart from the texts: a pick sends a few line numbers, not the texts again.
-        chosen = {"before": hl["before"], "after": hl["after"]}
-        _clicked(result, text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture, selection=chosen))
-    with shlo_t:
-        if result.stablehlo_debug:
-            colors, sources = op_colors(smap, "stablehlo")
-            st.caption("StableHLO with source locations: each op's `loc(...)` names the line it was lowered from.")
-            pane = Pane("stablehlo", "StableHLO", result.stablehlo_debug, "stablehlo", colors=colors, sources=sources)
-            chosen = {"stablehlo": hl["stablehlo"]}
-            _clicked(result, text_panes([pane], key="sm_stablehlo", height=480, lecture=lecture, selection=chosen))
-        else:
-            st.info("No StableHLO: the inspection stopped before lowering.")
-    with hlo_t:
-        if result.hlo:
-            colors, sources = op_colors(smap, "hlo")
-            st.caption("Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused).")
-            pane = Pane("hlo", "Compiled HLO", result.hlo, "hlo", colors=colors, sources=sources)
-            chosen = {"hlo": hl["hlo"]}
-            _clicked(result, text_panes([pane], key="sm_hlo", height=480, lecture=lecture, selection=chosen))
-        else:
-            st.info("No compiled HLO: the inspection stopped before compiling.")
+    pick = functools.partial(_clicked, result)
+    if jaxpr_t.open is not False:
+        with jaxpr_t:
+            panes = []
+            for title, text, model, which in (
+                ("Before", result.jaxpr_before, result.model_before, "before"),
+                ("After", result.jaxpr_after, result.model_after, "after"),
+            ):
+                if text is None or (which == "before" and text == result.jaxpr_after):
+                    continue
+                colors, sources = jaxpr_colors(text, model, fname)
+                name = result.entry if which == "before" else result.expression
+                panes.append(Pane(which, f"{title} · {name}", text, "jaxpr", colors=colors, sources=sources))
+            # The outlines travel apart from the texts: a pick sends a few line numbers, not the texts again.
+            chosen = {"before": hl["before"], "after": hl["after"]}
+            text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture, selection=chosen, on_pick=pick)
+    if shlo_t.open:
+        with shlo_t:
+            if result.stablehlo_debug:
+                colors, sources = op_colors(smap, "stablehlo")
+                st.caption("StableHLO with source locations: each op's `loc(...)` names the line it was lowered from.")
+                pane = Pane("stablehlo", "StableHLO", result.stablehlo_debug, "stablehlo", colors=colors, sources=sources)
+                chosen = {"stablehlo": hl["stablehlo"]}
+                text_panes([pane], key="sm_stablehlo", height=480, lecture=lecture, selection=chosen, on_pick=pick)
+            else:
+                st.info("No StableHLO: the inspection stopped before lowering.")
+    if hlo_t.open:
+        with hlo_t:
+            if result.hlo:
+                colors, sources = op_colors(smap, "hlo")
+                st.caption("Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused).")
+                pane = Pane("hlo", "Compiled HLO", result.hlo, "hlo", colors=colors, sources=sources)
+                chosen = {"hlo": hl["hlo"]}
+                text_panes([pane], key="sm_hlo", height=480, lecture=lecture, selection=chosen, on_pick=pick)
+            else:
+                st.info("No compiled HLO: the inspection stopped before compiling.")
     if graph_t.open:
         with graph_t:
             model = result.model_after or result.model_before
@@ -296,8 +302,8 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
 
 
 def _clicked(result: InspectionResult, pick: dict | None) -> None:
-    """A line clicked in a text: select its source line (and its equation, in the jaxpr after)."""
+    """A line clicked in a text (a callback, before the view's run): select its source line, and its
+    equation in the jaxpr after."""
     if not pick or not pick.get("src"):
         return
     _pick_line(int(pick["src"]), _equation_at(result, pick.get("view", ""), int(pick.get("line", 0))))
-    rerun_views()
