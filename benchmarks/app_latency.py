@@ -113,7 +113,7 @@ def tab(page, name: str) -> None:  # noqa: ANN001
     seconds on a page holding a 12,000-equation program)."""
     page.evaluate(
         """(name) => {
-          const list = document.querySelector('.st-key-views [role=tablist]');
+          const list = document.querySelector('.st-key-views [role=tablist]') || document.querySelector('[role=tablist]');
           [...list.querySelectorAll('[role=tab]')].find(t => t.innerText.trim() === name).click();
         }""",
         name,
