@@ -99,12 +99,20 @@ def test_the_run_button_sits_under_the_editor_and_applies_an_edit(page):
 
 def test_a_sample_opens_scrolled_to_its_function_and_the_editor_keeps_its_place(page):
     pick_sample(page, "Flax NNX")  # a long docstring above `def train_step`
-    frame = editor_frame(page)
-    page.wait_for_timeout(800)
-    first = int(frame.evaluate(GUTTER)[0][0])
-    code = frame.evaluate("() => document.querySelector('.ace_editor').env.editor.getValue()").split("\n")
+    value = "() => document.querySelector('.ace_editor').env.editor.getValue()"
+    for _ in range(100):  # the editor remounts with the sample's code a little after the run
+        frame = editor_frame(page)
+        try:
+            code = frame.evaluate(value).split("\n")
+        except Exception:  # noqa: BLE001 - the old frame went away under us
+            code = []
+        if any(line.startswith("def train_step(") for line in code):
+            break
+        page.wait_for_timeout(200)
     entry = next(i for i, line in enumerate(code, start=1) if line.startswith("def train_step("))
+    page.wait_for_timeout(800)  # then Ace scrolls
     rows = frame.evaluate(GUTTER)
+    first = int(rows[0][0])
     assert first > 1 and any(int(n) == entry for n, _, _ in rows)  # the function is on screen
     # The editor's height was kept before Ace loaded: the views below did not move when it came.
     box = page.locator(".st-key-editor_box")

@@ -95,9 +95,9 @@ def source_table_html(rows: list[Row], selected: int | None) -> str:
         out.append(
             f'<tr class="src-row{sel}" data-src="{r.line}" style="{weight}">'
             f'<td style="color:#6b7280;text-align:right;padding:0 0.4rem">{r.line}</td><td>{swatch}</td>'
+            f'<td style="font-family:monospace;white-space:pre;padding:0 0.6rem">{html.escape(r.code)}</td>'
             f'<td style="white-space:nowrap;padding:0 0.4rem" class="status">{status}</td>'
-            f'<td style="white-space:nowrap;color:#6b7280;font-size:0.85em;padding:0 0.4rem">{counts}</td>'
-            f'<td style="font-family:monospace;white-space:pre;padding:0 0.6rem;width:100%">{html.escape(r.code)}</td></tr>'
+            f'<td style="white-space:nowrap;color:#6b7280;font-size:0.85em;padding:0 0.4rem">{counts}</td></tr>'
         )
     return (
         '<div class="explorer-code source-table" style="overflow:auto;border:1px solid #e5e7eb;border-radius:0.5rem">'
@@ -153,7 +153,7 @@ def source_map_tab(result: InspectionResult) -> None:
     with right:
         _mapped_views(result, smap, selected, st.session_state.get("sm_eqn"))
     with left:
-        st.markdown("**Source lines** · colour, and what each produced")
+        st.markdown("**Source lines** · colour, code, and what each produced")
         st.selectbox(
             "Source line", mapped, key="sm_line", on_change=_from_line,
             format_func=lambda n: f"line {n}: {result.request.source.split(chr(10))[n - 1].strip()[:60]}",
