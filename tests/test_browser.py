@@ -100,11 +100,11 @@ def test_the_run_button_sits_under_the_editor_and_applies_an_edit(page):
 def test_a_sample_opens_scrolled_to_its_function_and_the_editor_keeps_its_place(page):
     pick_sample(page, "Flax NNX")  # a long docstring above `def train_step`
     value = "() => document.querySelector('.ace_editor').env.editor.getValue()"
-    for _ in range(100):  # the editor remounts with the sample's code a little after the run
-        frame = editor_frame(page)
+    for _ in range(450):  # the editor is drawn after the inspection, and remounts with the sample's code
         try:
+            frame = editor_frame(page)
             code = frame.evaluate(value).split("\n")
-        except Exception:  # noqa: BLE001 - the old frame went away under us
+        except Exception:  # noqa: BLE001 - no frame yet, or the old one went away under us
             code = []
         if any(line.startswith("def train_step(") for line in code):
             break
