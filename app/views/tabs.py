@@ -5,8 +5,8 @@ a new result only the open view (a link's `?view=` picks it) is drawn in the
 page's run, above a tiny marker that, once the browser has drawn the page, asks
 for the others (a rerun of the tabs' fragment alone). So the first view is on
 screen as soon as it can be, and later runs for the same result draw every view
-at once. A view's own widgets rerun that view alone. A small script keeps `?view=` in the address bar in step with the open
-tab, so a copied link reopens it.
+at once. A view's own widgets rerun that view alone. A small script keeps
+`?view=` in the address bar in step with the open tab, so a copied link reopens it.
 """
 
 from __future__ import annotations
