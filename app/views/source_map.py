@@ -273,32 +273,35 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
             # The outlines travel apart from the texts: a pick sends a few line numbers, not the texts again.
             chosen = {"before": hl["before"], "after": hl["after"]}
             text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture, selection=chosen, on_pick=pick)
-    if shlo_t.open:
-        with shlo_t:
-            if result.stablehlo_debug:
-                colors, sources = op_colors(smap, "stablehlo")
-                st.caption("StableHLO with source locations: each op's `loc(...)` names the line it was lowered from.")
-                pane = Pane("stablehlo", "StableHLO", result.stablehlo_debug, "stablehlo", colors=colors, sources=sources)
-                chosen = {"stablehlo": hl["stablehlo"]}
-                text_panes([pane], key="sm_stablehlo", height=480, lecture=lecture, selection=chosen, on_pick=pick)
-            else:
-                st.info("No StableHLO: the inspection stopped before lowering.")
-    if hlo_t.open:
-        with hlo_t:
-            if result.hlo:
-                colors, sources = op_colors(smap, "hlo")
-                st.caption("Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused).")
-                pane = Pane("hlo", "Compiled HLO", result.hlo, "hlo", colors=colors, sources=sources)
-                chosen = {"hlo": hl["hlo"]}
-                text_panes([pane], key="sm_hlo", height=480, lecture=lecture, selection=chosen, on_pick=pick)
-            else:
-                st.info("No compiled HLO: the inspection stopped before compiling.")
+    for tab, which, text, label, note in (
+        (shlo_t, "stablehlo", result.stablehlo_debug, "StableHLO",
+         "StableHLO with source locations: each op's `loc(...)` names the line it was lowered from."),
+        (hlo_t, "hlo", result.hlo, "Compiled HLO",
+         "Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused)."),
+    ):  # fmt: skip
+        if tab.open:
+            with tab:
+                _op_text(smap, which, text, label, note, hl[which], pick, lecture)
     if graph_t.open:
         with graph_t:
             model = result.model_after or result.model_before
             text = result.jaxpr_after or result.jaxpr_before
             st.caption("Coloured by source line; the selected line's equations are marked as search matches.")
             line_graph(model, text, f"{result.entry} — {result.expression}", line, key="sm_graph")
+
+
+def _op_text(
+    smap: SourceMap, which: str, text: str | None, label: str, note: str, selected: set[int], pick, lecture: bool  # noqa: ANN001
+) -> None:
+    """StableHLO (with locations) or compiled HLO, painted by source line, `selected` outlined."""
+    if not text:
+        stage = "lowering" if which == "stablehlo" else "compiling"
+        st.info(f"No {label if which == 'stablehlo' else 'compiled HLO'}: the inspection stopped before {stage}.")
+        return
+    colors, sources = op_colors(smap, which)
+    st.caption(note)
+    pane = Pane(which, label, text, which, colors=colors, sources=sources)
+    text_panes([pane], key=f"sm_{which}", height=480, lecture=lecture, selection={which: selected}, on_pick=pick)
 
 
 def _clicked(result: InspectionResult, pick: dict | None) -> None:
