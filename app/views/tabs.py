@@ -100,13 +100,9 @@ def views(result: InspectionResult) -> None:
 def _tabs(result: InspectionResult, pairs: list[tuple[str, View]], first: str) -> None:
     """The tab bar and the views (a fragment: the marker's request reruns it alone)."""
     key = state.request_key(result.request)
-    everything = st.session_state.get("_views_drawn") == key or st.session_state.get("all_views_at_once")
-    if not everything:
-        asked = _wake(key="wake_views", data={"id": key, "drawn": False}, default={"wake": ""},
-                      on_wake_change=lambda: None)  # fmt: skip
-        everything = getattr(asked, "wake", None) == key
-    else:
-        _wake(key="wake_views", data={"id": key, "drawn": True}, default={"wake": ""}, on_wake_change=lambda: None)
+    drawn = st.session_state.get("_views_drawn") == key or bool(st.session_state.get("all_views_at_once"))
+    asked = _wake(key="wake_views", data={"id": key, "drawn": drawn}, default={"wake": ""}, on_wake_change=lambda: None)
+    everything = drawn or getattr(asked, "wake", None) == key
     if everything:
         st.session_state["_views_drawn"] = key
     with st.container(key="views"):
