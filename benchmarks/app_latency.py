@@ -43,25 +43,23 @@ def loss(x, w):
         x = jnp.tanh(x * w) + x
     return jnp.sum(x)
 """
-# A JS query over the page, shadow roots included (the explorer component mounts in one). With a view
-# open it looks only inside that view's panel: scanning a page holding 12,000 equations many times a
+# A JS query under some roots, shadow roots included (the explorer component mounts in one).
+UNDER = """(roots, sel) => {
+  roots = [...roots];
+  for (let i = 0; i < roots.length; i++)
+    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  return roots.flatMap(r => [...r.querySelectorAll(sel)]);
+}"""
+# With a view open, only inside that view's panel: scanning a page holding 12,000 equations many times a
 # second would measure the benchmark, not the app.
-DEEP = """(sel) => {
+DEEP = f"""(sel) => {{
   const main = document.querySelector('.st-key-views [role=tablist]');
   const panels = main ? [...document.querySelectorAll('.st-key-views [role=tabpanel]')]
     .filter(p => !p.parentElement.closest('[role=tabpanel]') && p.checkVisibility()) : [];
-  const roots = panels.length ? [panels[0]] : [document];
-  for (let i = 0; i < roots.length; i++)
-    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
-  return roots.flatMap(r => [...r.querySelectorAll(sel)]);
-}"""
-# The whole page, shadow roots included (for what is not inside a view).
-EVERYWHERE = """(sel) => {
-  const roots = [document];
-  for (let i = 0; i < roots.length; i++)
-    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
-  return roots.flatMap(r => [...r.querySelectorAll(sel)]);
-}"""
+  return ({UNDER})(panels.length ? [panels[0]] : [document], sel);
+}}"""
+# The whole page (for what is not inside a view).
+EVERYWHERE = f"(sel) => ({UNDER})([document], sel)"
 IDLE = "document.querySelector(\"[data-test-script-state='notRunning']\") !== null"
 
 
