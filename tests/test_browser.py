@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 
@@ -127,14 +128,17 @@ GUTTER = """() => {
 }"""
 
 
-def editor_frame(page):  # noqa: ANN001, ANN201
-    """The frame that holds the Ace editor."""
-    for frame in page.frames:
-        try:
-            if frame.locator(".ace_gutter-cell").count():
-                return frame
-        except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
-            continue
+def editor_frame(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201
+    """The frame that holds the Ace editor (it is drawn after the inspection, and remounts with new code)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            try:
+                if frame.locator(".ace_gutter-cell").count():
+                    return frame
+            except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
+                continue
+        page.wait_for_timeout(200)
     raise AssertionError("no editor frame")
 
 
