@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect as pyinspect
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -122,12 +123,86 @@ def inspect(
     return result
 
 
-def partial_frame(result: InspectionResult, stages: list[Stage]) -> dict[str, Any]:
-    """Return a streamed partial result: what `result` knows so far, with only the new `stages`.
+# --- streaming from a worker: each stage once, in its own frame, within the caps -----------------
 
-    Earlier stages are not sent again; `InspectionResult.absorb` puts the frames back together.
+ANALYSES = ("source_map", "provenance", "profile", "outputs")  # result fields that travel in frames of their own
+CLOSING_SLACK = 1 << 20  # bytes of a result cap kept for the closing frame (errors, times, cost)
+
+
+def _mb(size: int) -> str:
+    """A size for notes: `9.1 MB`, `240 KB`."""
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{max(size // 1024, 1)} KB"
+
+
+class Streamer:
+    """Sends a result from a worker: one frame per stage, one per analysis, then the closing frame.
+
+    Hosted servers cap each stage and the whole result (`Limits.stage_mb`, `result_mb`): a stage
+    over its cap is sent as a named stub ("hlo-pass:31 is 9.1 MB, over the 8 MB cap per stage:
+    not kept") and every other stage still comes; a jaxpr whose model is too big keeps its text.
+    A pass whose base was not kept is sent with its whole text instead of a delta.
     """
-    return dataclasses.replace(result, stages=list(stages)).to_dict()
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None], stage_cap: int | None, result_cap: int | None):
+        self.emit, self.stage_cap, self.result_cap = emit, stage_cap, result_cap
+        self.sent = 0
+        self.dropped: set[str] = set()
+
+    def stages(self, result: InspectionResult, stages: list[Stage]) -> None:
+        """Send each stage of a finished group (an `on_stage` callback)."""
+        for stage in stages:
+            self._send({"stages": [self._fit(result, stage)]})
+
+    def _fit(self, result: InspectionResult, stage: Stage) -> dict[str, Any]:
+        """Return the stage's frame data: whole, or without its model, or a stub that says why."""
+        if stage.delta is not None and stage.base in self.dropped:
+            stage = dataclasses.replace(stage, text=result.text_of(stage.id), delta=None, base="")
+        data = dataclasses.asdict(stage)
+        size = len(json.dumps(data))
+        why = self._refuse(stage.id, size)
+        if why and stage.model is not None:
+            lean = dataclasses.asdict(dataclasses.replace(stage, model=None))
+            if not self._refuse(stage.id, len(json.dumps(lean))):
+                lean["note"] = f"its model is {_mb(size)}, {why}; the text is kept"
+                return lean
+        if not why:
+            self.dropped.discard(stage.id)
+            return data
+        self.dropped.add(stage.id)
+        stub = Stage(id=stage.id, kind=stage.kind, name=stage.name, expression=stage.expression,
+                     stats=stage.stats, time_s=stage.time_s, group=stage.group, transform=stage.transform,
+                     pipeline=stage.pipeline, pass_name=stage.pass_name, error=stage.error,
+                     note=f"{stage.id} is {_mb(size)}, {why}: not kept")  # fmt: skip
+        return dataclasses.asdict(stub)
+
+    def _refuse(self, what: str, size: int) -> str:
+        """Why `size` bytes cannot be sent now ("" when they can)."""
+        if self.stage_cap is not None and size > self.stage_cap:
+            return f"over the {_mb(self.stage_cap)} cap per stage"
+        if self.result_cap is not None and self.sent + size > self.result_cap - CLOSING_SLACK:
+            return f"past the {_mb(self.result_cap)} cap per result"
+        return ""
+
+    def _send(self, data: dict[str, Any]) -> None:
+        """Emit one frame and count it against the result cap."""
+        self.sent += len(json.dumps(data))
+        self.emit(data)
+
+    def closing(self, result: InspectionResult) -> dict[str, Any]:
+        """Send each analysis in its own frame (or a note why not); return the closing frame's data."""
+        for name in ANALYSES:
+            value = getattr(result, name)
+            if not value:
+                continue
+            data = {name: [dataclasses.asdict(v) for v in value] if isinstance(value, list) else dataclasses.asdict(value)}
+            size = len(json.dumps(data))
+            why = self._refuse(name, size)
+            if why:
+                result.notes.append(f"the {name.replace('_', ' ')} is {_mb(size)}, {why}: not kept")
+            else:
+                self._send(data)
+        lean = dataclasses.replace(result, stages=[], **{name: None for name in ANALYSES if name != "outputs"}, outputs=[])
+        return lean.to_dict()
 
 
 def map_and_trace_back(result: InspectionResult) -> None:
@@ -217,6 +292,8 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
         f = src.entry_function(module, result.entry)
         source.expression = result.entry
+    emit.put(source)  # again, with the entry the import resolved (it went out before the import ran)
+    emit.flush()
     with _stage(result, "transform"):
         pipeline = transforms.parse_pipeline(specs)
         result.expression = transforms.expression(result.entry, pipeline)
@@ -282,6 +359,8 @@ def run_callable(
         dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead
+            emit.put(result.find("hlo"))
+            emit.flush()
         if (req.time or req.profile) and not dead:
             with _stage(result, "run"):
                 call = _time(result, compiled, args, static, device, kwargs)

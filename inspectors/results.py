@@ -356,6 +356,7 @@ class InspectionResult:
     provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
     running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
+    notes: list[str] = field(default_factory=list)  # what was not kept, and why ("the source map is 9.1 MB, over...")
 
     @property
     def ok(self) -> bool:
@@ -415,8 +416,8 @@ class InspectionResult:
         """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
         for stage in partial.stages:
             self.put(stage)
-        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version")
-        for name in (*names, "source_map", "provenance"):
+        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version", "timing")
+        for name in (*names, "source_map", "provenance", "profile", "outputs", "notes"):
             value = getattr(partial, name)
             if value:
                 setattr(self, name, value)

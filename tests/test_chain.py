@@ -151,12 +151,13 @@ def test_progressive_delivery_announces_jaxprs_before_lowering():
 
     request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
     result = inspect(request, use_cache=False, on_stage=heard)
-    assert seen[0] == [("source", True, False)]
-    assert seen[1] == [("jaxpr:2", True, False)]  # the whole pipeline's text first
-    assert seen[2] == [("jaxpr:0", True, False), ("jaxpr:1", True, False)]  # then the partial pipelines'
-    assert seen[3] == [("jaxpr:0", True, True), ("jaxpr:1", True, True), ("jaxpr:2", True, True)]  # then models
-    assert [i for i, _, _ in seen[4]] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
-    assert "hlo" in [i for i, _, _ in seen[5]]
+    assert seen[0] == seen[1] == [("source", True, False)]  # again with the entry the import resolved
+    assert result.find("source").expression == "two"
+    assert seen[2] == [("jaxpr:2", True, False)]  # the whole pipeline's text first
+    assert seen[3] == [("jaxpr:0", True, False), ("jaxpr:1", True, False)]  # then the partial pipelines'
+    assert seen[4] == [("jaxpr:0", True, True), ("jaxpr:1", True, True), ("jaxpr:2", True, True)]  # then models
+    assert [i for i, _, _ in seen[5]] == ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]
+    assert "hlo" in [i for i, _, _ in seen[6]]
     assert {i for group in seen for i, _, _ in group} == {s.id for s in result.stages}
 
 
@@ -169,7 +170,7 @@ def test_a_failing_compile_never_hides_the_jaxprs():
     request = Request(source=code, filename="chain.py", fn="f", args="f32[3]", transforms=["jit"])
     result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
     assert result.error.stage == "compile"
-    assert seen[:5] == [["source"], ["jaxpr:1"], ["jaxpr:0"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
+    assert seen[:6] == [["source"], ["source"], ["jaxpr:1"], ["jaxpr:0"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
     assert "ffi_call" in result.find("jaxpr:1").text and result.hlo is None
 
 
@@ -218,25 +219,34 @@ def test_pass_texts_are_stored_as_line_deltas():
     assert result.stage("hlo-pass:2").text == new and result.find("hlo-pass:2").text is None
 
 
-def test_the_sandboxed_worker_streams_each_group_of_stages_as_it_completes():
+def test_the_sandboxed_worker_streams_each_stage_once_as_it_completes():
     from inspectors.passes import NO_PROGRAMS
     from inspectors.sandbox import Limits, Pool, inspect_in
 
     seen: list[list[str]] = []
+    frames: list[dict] = []
     request = Request(source=SOURCE, filename="chain.py", fn="two", args="f32[3], f32[3]", transforms=["grad", "jit"])
     limits = Limits(isolation="subprocess", timeout_s=60.0, memory_mb=3072, output_mb=8.0, workers=1, queue=4)
     with Pool(limits) as pool:
         pool.start()
         final = inspect_in(pool, request, on_partial=lambda so_far: seen.append([s.id for s in so_far.stages]))
+        raw = pool.run("inspect", {**request.__dict__, "caps": {}}, on_partial=frames.append)
     assert final.ok, final.error and final.error.format()
     # Frames that only say which stage is running leave the stages as they were: keep the changes.
-    # (the models frame re-sends the jaxpr stages, so it too leaves the ids as they were).
     seen = [ids for i, ids in enumerate(seen) if i == 0 or ids != seen[i - 1]]
-    assert seen[:3] == [["source"], ["source", "jaxpr:2"], ["source", "jaxpr:0", "jaxpr:1", "jaxpr:2"]]
-    assert "stablehlo" in seen[3] and "hlo" not in seen[3] and "hlo" in seen[4]
+    assert seen[:2] == [["source"], ["source", "jaxpr:2"]]  # the whole pipeline's jaxpr first
+    assert seen.index([s for s in seen if "stablehlo" in s][0]) < seen.index([s for s in seen if "hlo" in s][0])
     assert seen[-1] == [s.id for s in final.stages]
+    # One stage per frame; a stage goes once, except a jaxpr (its text, then its model) and the
+    # source (again with its expression, once the import resolved the entry).
+    sent = [f["stages"][0]["id"] for f in frames if "stages" in f]
+    assert all(len(f["stages"]) == 1 for f in frames if "stages" in f)
+    twice = {i for i in sent if sent.count(i) > 1}
+    assert twice == {"source", "jaxpr:0", "jaxpr:1", "jaxpr:2"} and max(map(sent.count, sent)) == 2
+    assert raw.data["stages"] == [] and raw.data["source_map"] is None  # the closing frame repeats nothing
     here = inspect(request, use_cache=False)
     assert [s.text for s in final.jaxpr_stages()] == [s.text for s in here.jaxpr_stages()]
+    assert [s.id for s in final.stages] == [s.id for s in here.stages]
     assert all(s.note == NO_PROGRAMS for s in final.of_kind("asm"))
     assert final.source_map == here.source_map and final.provenance == here.provenance
 

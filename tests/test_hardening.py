@@ -23,7 +23,7 @@ from tests.sandbox_util import modes
 
 ATTACKS = Path(__file__).parent / "attacks"
 GOOD = "def f(x):\n    return x * 2.0\n"
-LIMITS = dict(timeout_s=8.0, memory_mb=3072, output_mb=4.0, workers=1, queue=8)
+LIMITS = dict(timeout_s=8.0, memory_mb=3072, output_mb=4.0, stage_mb=4.0, workers=1, queue=8)
 
 
 @pytest.fixture(scope="module", params=modes())

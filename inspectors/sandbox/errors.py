@@ -96,10 +96,12 @@ def output_message(limits: Limits) -> str:
 
 
 def result_message(limits: Limits) -> str:
-    """Explain the result-size limit."""
+    """Explain the result-size limits (a frame over the cap per stage, or a reply over the cap per result)."""
+    caps = [f"{mb:g} MB {what} ({env_name(name)})" for mb, what, name in (
+        (limits.stage_mb, "per stage", "stage_mb"), (limits.result_mb, "per result", "result_mb")) if mb > 0]  # fmt: skip
     return (
-        f"The inspection result is larger than the {limits.output_mb:g} MB output limit per request: the program "
-        f"is too big to show. Try smaller inputs or fewer unrolled steps; the limit is set by {env_name('output_mb')}."
+        f"The worker sent more than this server's caps allow: {' and '.join(caps) or 'no cap'}. The "
+        "inspection keeps to them by itself, so this reply came from the program's own code, not the pipeline."
     )
 
 

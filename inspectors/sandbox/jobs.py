@@ -47,11 +47,16 @@ def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, 
     # Each group of stages goes to the server as soon as it is done: the jaxprs right
     # after tracing, then lowering, compiling, XLA's passes, kernels. objdump cannot
     # run in the sandbox (no new processes): kernels say so instead of trying.
+    # Each stage goes once, in a frame of its own, within the caps the server sent (`caps`, bytes).
     pipeline.DISASSEMBLE = False
-    on_stage = (lambda result, stages: emit(pipeline.partial_frame(result, stages))) if emit else None
+    caps = payload.pop("caps", None) or {}
+    request = request_from_dict(payload)
+    if emit is None:
+        return pipeline.inspect(request, use_cache=False).to_dict()
+    streamer = pipeline.Streamer(emit, caps.get("stage"), caps.get("result"))
     # Each stage as it starts, so a request stopped at the time limit can say where it was.
-    pipeline.stage_listener = (lambda name: emit({"running": name})) if emit else None
-    return pipeline.inspect(request_from_dict(payload), use_cache=False, on_stage=on_stage).to_dict()
+    pipeline.stage_listener = lambda name: emit({"running": name})
+    return streamer.closing(pipeline.inspect(request, use_cache=False, on_stage=streamer.stages))
 
 
 def devices_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:

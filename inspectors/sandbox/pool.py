@@ -29,8 +29,9 @@ from typing import Any
 from inspectors.results import InspectError, InspectionResult, Request, SchemaError
 from inspectors.sandbox import errors
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
-from inspectors.sandbox.limits import Limits
+from inspectors.sandbox.limits import Limits, cap_bytes
 from inspectors.sandbox.protocol import (
+    MAX_CONTROL_FRAME,
     PARTIAL,
     BadFrame,
     FrameTimeout,
@@ -52,6 +53,7 @@ PROTOCOL_SLACK_S = 10.0  # beyond the zygote's own hard deadline
 OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
 USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
+FRAME_ENVELOPE = 1 << 20  # bytes a stage's frame may add around the stage (a closing frame's errors, times)
 SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # one unprivileged uid per worker, when the server is root
 
 
@@ -211,7 +213,10 @@ def _exchange(
 ) -> Reply:
     """Send the request to the child; read its partial frames and its one final frame, each checked."""
     reply = Reply()
-    cap = int(limits.output_mb * 1024 * 1024)
+    # Each stage comes in a frame of its own: a frame may hold one stage (and its envelope); the
+    # whole reply, the result cap. Locally neither is capped (the backstop is the protocol's).
+    whole = cap_bytes(limits.result_mb) or MAX_CONTROL_FRAME * 64
+    one = (cap_bytes(limits.stage_mb) or MAX_CONTROL_FRAME) + FRAME_ENVELOPE
     request = frame(encode_json({"job": job, "payload": payload, "limits": limits.to_dict()}))
     sock.settimeout(max(deadline - time.monotonic(), 0.1))
     try:
@@ -222,7 +227,7 @@ def _exchange(
     fd = sock.fileno()
     try:
         while reply.final is None:
-            blob = read_frame(fd, deadline, cap - reply.received)
+            blob = read_frame(fd, deadline, min(one, whole - reply.received))
             reply.received += len(blob) + 4
             kind, data = parse_child_frame(blob)
             if kind == PARTIAL:
@@ -556,9 +561,10 @@ def inspect_in(
         if on_partial is not None:
             on_partial(so_far)
 
+    caps = {"stage": cap_bytes(pool.limits.stage_mb), "result": cap_bytes(pool.limits.result_mb)}
     outcome = pool.run(
         "inspect",
-        dataclasses.asdict(request),
+        {**dataclasses.asdict(request), "caps": caps},
         session=session,
         client=client,
         on_wait=on_wait,
@@ -575,9 +581,12 @@ def inspect_in(
         kept.error, kept.output, kept.running = outcome.error.to_inspect_error(), outcome.output, ""
         return kept
     try:
-        result = _decode_result(outcome.data or {}, request, outcome.output)
+        closing = _decode_result(outcome.data or {}, request, outcome.output)
     except ValueError as exc:
         return InspectionResult(request=request, error=errors.bad_result(str(exc)).to_inspect_error())
+    # The stages came one by one; the closing frame adds what the worker knows at the end.
+    result = so_far.absorb(closing)
+    result.output, result.running = outcome.output, ""
     if result.error is not None:
         result.error = errors.refine(result.error, pool.limits)
     return result

@@ -1,0 +1,130 @@
+"""Local and hosted limits, each stage streamed once within its cap, and the stage store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from inspectors import Request, inspect
+from inspectors.pipeline import Streamer
+from inspectors.results import InspectionResult
+from inspectors.sandbox import Limits
+
+SOURCE = """\
+import jax.numpy as jnp
+
+
+def loss(w, x):
+    h = jnp.tanh(x @ w)
+    return jnp.mean(h ** 2) + jnp.sum(jnp.sin(w))
+"""
+REQUEST = Request(
+    source=SOURCE, filename="model.py", fn="loss", args="f32[8,8], f32[4,8]", transforms=["grad", "jit"]
+)
+
+
+@pytest.fixture(scope="module")
+def here() -> InspectionResult:
+    """The request inspected in this process (nothing capped)."""
+    return inspect(REQUEST, use_cache=False)
+
+
+def _size(stage) -> int:
+    return len(json.dumps(dataclasses.asdict(stage)))
+
+
+def _rebuilt(
+    result: InspectionResult, stage_cap: int | None, result_cap: int | None = None
+) -> InspectionResult:
+    """Stream `result` through a Streamer with these caps and put the frames back together, as the server does."""
+    frames: list[dict] = []
+    streamer = Streamer(frames.append, stage_cap, result_cap)
+    streamer.stages(result, list(result.stages))
+    closing = streamer.closing(dataclasses.replace(result, notes=[]))
+    so_far = InspectionResult(request=result.request)
+    for data in [*frames, closing]:
+        so_far.absorb(InspectionResult.from_dict({**data, "request": dataclasses.asdict(result.request)}))
+    return so_far
+
+
+def test_local_limits_are_the_machines_and_hosted_ones_strict_per_stage() -> None:
+    local, hosted = Limits.from_env({}), Limits.from_env({"JAXPR_EXPLORER_HOSTED": "1"})
+    assert (local.stage_mb, local.result_mb, local.timeout_s) == (0, 0, 1800)
+    assert local.memory_mb >= hosted.memory_mb and local.tmp_mb > hosted.tmp_mb
+    assert (hosted.stage_mb, hosted.result_mb, hosted.timeout_s, hosted.output_mb) == (8, 64, 20, 16)
+    assert Limits.from_env({"JAXPR_EXPLORER_STAGE_MB": "2"}).stage_mb == 2  # a variable still wins locally
+    assert "no cap per stage" in local.describe() and "8 MB per stage" in hosted.describe()
+
+
+def test_uncapped_streaming_rebuilds_the_result_exactly(here: InspectionResult) -> None:
+    again = _rebuilt(here, None)
+    assert [s.id for s in again.stages] == [s.id for s in here.stages]
+    assert all(again.text_of(s.id) == here.text_of(s.id) for s in here.stages)
+    assert again.source_map == here.source_map and again.provenance == here.provenance and not again.notes
+
+
+def test_a_stage_over_its_cap_is_named_and_every_other_stage_is_kept(here: InspectionResult) -> None:
+    passes = here.of_kind("hlo-pass")
+    assert passes[1].base == "hlo-pass:0" and passes[1].delta is not None  # a delta over the dropped pass
+    cap = _size(passes[0]) - 1  # hlo-pass:0 (a whole module) is just over; its deltas are far under
+    too_big = {s.id for s in here.stages if _size(s) > cap and s.model is None}
+    again = _rebuilt(here, cap)
+    dropped = again.find("hlo-pass:0")
+    assert (
+        dropped.text is None
+        and dropped.note.startswith("hlo-pass:0 is ")
+        and "cap per stage: not kept" in dropped.note
+    )
+    # The pass after it came with its whole text (its base is gone), equal to the uncapped one.
+    assert again.find("hlo-pass:1").delta is None and again.text_of("hlo-pass:1") == here.text_of(
+        "hlo-pass:1"
+    )
+    for stage in here.stages:
+        if stage.id in too_big:
+            assert stage.id in again.find(stage.id).note
+        else:
+            assert again.text_of(stage.id) == here.text_of(stage.id), stage.id
+
+
+def test_a_jaxpr_whose_model_is_over_the_cap_keeps_its_text(here: InspectionResult) -> None:
+    last = here.jaxpr_stages()[-1]
+    cap = len(json.dumps(dataclasses.asdict(dataclasses.replace(last, model=None)))) + 200
+    again = _rebuilt(here, cap).find(last.id)
+    assert again.text == last.text and again.model is None and "its model is" in again.note
+
+
+def test_analyses_over_the_cap_become_notes(here: InspectionResult) -> None:
+    size = len(json.dumps({"source_map": dataclasses.asdict(here.source_map)}))
+    again = _rebuilt(here, size - 1)
+    assert again.source_map is None and any(n.startswith("the source map is ") for n in again.notes)
+    assert again.provenance == here.provenance  # smaller: kept
+
+
+def test_the_result_cap_keeps_the_first_stages_and_names_the_rest(here: InspectionResult) -> None:
+    total = sum(_size(s) for s in here.stages)
+    again = _rebuilt(here, None, result_cap=(1 << 20) + total // 2)
+    notes = [s.note for s in again.stages if "cap per result" in s.note]
+    assert notes and all("past the" in n for n in notes)
+    assert again.text_of("jaxpr:0") == here.text_of("jaxpr:0")
+
+
+def test_the_sandbox_keeps_to_a_hosted_cap_per_stage(here: InspectionResult) -> None:
+    from inspectors.sandbox import Pool, inspect_in
+
+    limits = Limits(
+        isolation="subprocess", timeout_s=60.0, memory_mb=3072, stage_mb=0.004, workers=1, queue=4
+    )
+    with Pool(limits) as pool:
+        result = inspect_in(pool, REQUEST)
+    assert result.ok, result.error and result.error.format()
+    assert [s.id for s in result.stages] == [s.id for s in here.stages]
+    dropped = [s for s in result.stages if s.note.endswith("over the 4 KB cap per stage: not kept")]
+    assert dropped and all(s.note.startswith(f"{s.id} is ") for s in dropped)
+    kept = [
+        s
+        for s in result.stages
+        if s.text is not None and s.id != "stablehlo-debug" and s.kind in ("jaxpr", "stablehlo")
+    ]
+    assert kept and all(s.text == here.text_of(s.id) for s in kept)
