@@ -7,8 +7,11 @@ flight; the queue is bounded and fair by client (the browser's address behind
 nginx, else a cookie, else the session), and every refusal is a result with a
 clear error. Whatever comes back from a worker is validated strictly; a
 malformed result is an error and is never cached.
-Results of untimed requests are cached by content for all sessions (treat them
-as read-only): a workshop opens the same samples many times.
+Every result goes into one stage store (`inspectors.store`: SQLite, stages by
+`(Request.key(), stage id)`, a byte budget with least-recently-used eviction);
+a session gets the result's index and fetches a stage's body when a view reads
+it. Untimed results are served from the store for all sessions (treat them as
+read-only): a workshop opens the same samples many times.
 Limits and pool size come from `JAXPR_EXPLORER_*` environment variables;
 `JAXPR_EXPLORER_HOSTED=1` makes importing this module fail without bwrap.
 """
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
+from inspectors import store as stage_store
 from inspectors.results import InspectionResult, Request, Walkthrough
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
 from inspectors.sandbox import errors as sandbox_errors
@@ -31,12 +35,12 @@ LIMITS = Limits.from_env()
 if LIMITS.hosted:
     choose_mode(LIMITS)  # raises IsolationUnavailable: a hosted server must not start without bwrap
 
-CACHE_BYTES = 256 * 1024 * 1024  # results of untimed requests, shared by all sessions
+# The stage store's byte budget (compressed stage bodies on disk): JAXPR_EXPLORER_STORE_MB.
+STORE_MB = float(os.environ.get("JAXPR_EXPLORER_STORE_MB") or 2048)
+STORE = stage_store.server_store(STORE_MB)
 _lock = threading.Lock()
 _pool: Pool | None = None
 _devices: list[str] | None = None
-_cache: OrderedDict[str, tuple[InspectionResult, int]] = OrderedDict()
-_cache_bytes = 0
 cache_stats = {"hits": 0, "misses": 0}
 
 
@@ -95,13 +99,11 @@ def run_inspection(
     Failures (user errors, limits, a busy session or server) are in `result.error`;
     `on_wait(n)` is called while `n` requests are ahead of this one in the queue.
     """
-    key = _key(request)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            cache_stats["hits"] += 1
-            return _cache[key][0]
-        cache_stats["misses"] += 1
+    key = request.key()
+    if _key(request) is not None and STORE.complete(key):
+        cache_stats["hits"] += 1
+        return STORE.index(key)
+    cache_stats["misses"] += 1
     result = inspect_in(
         pool(),
         request,
@@ -110,29 +112,15 @@ def run_inspection(
         on_wait=on_wait,
         on_partial=on_partial,
     )
-    if key is not None and (result.error is None or not result.error.transient):
-        _remember(key, result)
-    return result
+    if result.error is not None and result.error.transient:
+        return result  # the service's failure, not the program's: never stored
+    STORE.put(key, result)
+    return STORE.index(key) or result
 
 
 def _key(request: Request) -> str | None:
-    """The cache key of an untimed request (timings are never cached: they are measurements)."""
+    """The key of a request the store may answer (timings are never reused: they are measurements)."""
     return None if request.time or request.profile else request.key()
-
-
-def _remember(key: str, result: InspectionResult) -> None:
-    """Cache a deterministic result (an error from the user's code included), evicting the oldest."""
-    global _cache_bytes
-    texts = (result.jaxpr_before, result.jaxpr_after, result.stablehlo, result.stablehlo_debug, result.hlo)
-    size = 3 * sum(len(t or "") for t in texts) + 4096  # the structured models are about twice the text
-    with _lock:
-        if key in _cache or size > CACHE_BYTES // 8:
-            return
-        _cache[key] = (result, size)
-        _cache_bytes += size
-        while _cache_bytes > CACHE_BYTES:
-            _, (_, old) = _cache.popitem(last=False)
-            _cache_bytes -= old
 
 
 def run_walkthrough(

@@ -92,6 +92,7 @@ def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
             if result.hlo is None:
                 return None  # the compile failed: the error says why
             raise EmitError(f"XLA emitted no {kind} kernels for this program on this backend")
+        stages = [result.stage(s.id) for s in stages]  # a saved result's index: bodies by id
         missing = [s for s in stages if s.text is None]
         if len(missing) == len(stages):
             raise EmitError(missing[0].note or f"no {kind} text")
@@ -269,13 +270,14 @@ def open_main(argv: Sequence[str]) -> int:
     from inspectors import live
 
     p = argparse.ArgumentParser(prog="python -m inspectors open", description="Show a saved inspection result.")
-    p.add_argument("result", help="a result saved as JSON (inspect_fn(...).to_json(), --emit json)")
-    choices = sorted([*EMITTERS, *GRAPH_EMITTERS, "html", "summary"])
-    p.add_argument("--emit", default="summary", choices=choices, help="what to print (default: a summary)")
+    p.add_argument("result", help="a saved result: a stage-store file (inspectors.store.save_result) or JSON")
+    p.add_argument("--emit", default="summary", type=_open_emit, metavar="WHAT", help=f"summary, html, or {EMIT_HELP}")
     add_graph_arguments(p)
     ns = p.parse_args(argv)
     try:
-        result = live.open_result(ns.result)
+        from inspectors import store
+
+        result = store.open_saved(ns.result) if store.is_store_file(ns.result) else live.open_result(ns.result)
     except (OSError, ValueError) as exc:
         print(f"error: cannot open {ns.result}: {exc}", file=sys.stderr)
         return 2
@@ -284,12 +286,21 @@ def open_main(argv: Sequence[str]) -> int:
     elif ns.emit == "html":
         text = live.result_html(result, graph_timeout_s=ns.graph_timeout)
     else:
-        text = graph_text(result, ns) if ns.emit in GRAPH_EMITTERS else EMITTERS[ns.emit](result)
+        try:
+            text = emit_text(result, ns)  # every --emit of a live run works on a saved result
+        except EmitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if result.error:
         print(result.error.format(), file=sys.stderr)
     return 0
+
+
+def _open_emit(value: str) -> str:
+    """Check `open --emit`: summary, html, or any --emit of a live run."""
+    return value if value in ("summary", "html") else parse_emit(value)
 
 
 def summary_text(result: InspectionResult) -> str:

@@ -79,6 +79,8 @@ class Request:
         return hashlib.sha256(blob).hexdigest()
 
 
+EVICTED_NOTE = "evicted from the stage store (over its byte budget): inspect the program again to see it"
+
 # Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run).
 STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
 
@@ -313,6 +315,7 @@ class Stage:
     delta: list[LineEdit] | None = None
     note: str = ""  # why a stage has no text ("objdump is not installed")
     error: InspectError | None = None
+    size: int = 0  # bytes of its body as the stage store holds it (an index's summary; 0: not stored)
 
     @property
     def index(self) -> int | None:
@@ -366,11 +369,50 @@ class InspectionResult:
     # --- the chain ----------------------------------------------------------------------------
 
     def find(self, stage_id: str) -> Stage | None:
-        """Return the stored stage `stage_id` (pass texts may be deltas), or None."""
-        for stage in self.stages:
+        """Return the stored stage `stage_id` (pass texts may be deltas), or None.
+
+        A result from the stage store holds summaries: the body is fetched here, on first read.
+        """
+        for i, stage in enumerate(self.stages):
             if stage.id == stage_id:
-                return stage
+                return self._fetched(i, stage) if stage_id in self.__dict__.get("_unfetched", ()) else stage
         return None
+
+    # --- stages fetched from the stage store when read (`inspectors.store`) ---------------------
+
+    HELD = 48  # stage bodies an index keeps at hand; older ones go back to summaries (fetched again)
+
+    def attach_fetch(self, fetch: typing.Callable[[str], Stage | None], ids: set[str]) -> None:
+        """Make stages `ids` summaries whose bodies `fetch(id)` returns when first read."""
+        self.__dict__.update(_fetch=fetch, _unfetched=set(ids), _held={})
+
+    def _fetched(self, i: int, summary: Stage) -> Stage:
+        """Fetch stage `i`'s body; keep at most HELD bodies (the stages the open views read)."""
+        body = self.__dict__["_fetch"](summary.id)
+        if body is None:  # evicted: the summary says so
+            return dataclasses.replace(summary, note=summary.note or EVICTED_NOTE)
+        self.stages[i] = body
+        self._unfetched.discard(summary.id)
+        held = self._held
+        held[summary.id] = summary
+        while len(held) > self.HELD:
+            old_id = next(iter(held))
+            old = held.pop(old_id)
+            self.stages = [old if s.id == old_id else s for s in self.stages]
+            self._unfetched.add(old_id)
+        return body
+
+    def fetched(self) -> InspectionResult:
+        """Return this result with every stage's body (itself if it holds them all)."""
+        if not self.__dict__.get("_unfetched"):
+            return self
+        whole = dataclasses.replace(self, stages=list(self.stages))
+        whole.attach_fetch(self.__dict__["_fetch"], set(self._unfetched))
+        whole.__dict__["_held"], whole.HELD = {}, len(self.stages) + 1
+        for stage in list(whole.stages):
+            whole.find(stage.id)
+        whole.__dict__.pop("_unfetched", None)
+        return whole
 
     def stage(self, stage_id: str) -> Stage | None:
         """Return stage `stage_id` with its full text (a pass's delta applied) and counts, or None.
@@ -404,6 +446,7 @@ class InspectionResult:
     def put(self, stage: Stage) -> Stage:
         """Add `stage` to the chain (replacing a stage of the same id); return it."""
         self.__dict__.pop("_texts", None)
+        self.__dict__.get("_unfetched", set()).discard(stage.id)
         for i, old in enumerate(self.stages):
             if old.id == stage.id:
                 self.stages[i] = stage
@@ -426,16 +469,16 @@ class InspectionResult:
         return self
 
     def of_kind(self, kind: str) -> list[Stage]:
-        """Return the stored stages of one kind, in chain order."""
+        """Return the stages of one kind, in chain order (summaries, for a store's index: read bodies by id)."""
         return [s for s in self.stages if s.kind == kind]
 
     def jaxpr_stages(self) -> list[Stage]:
-        """Return the jaxpr stages, `jaxpr:0` first."""
-        return sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)
+        """Return the jaxpr stages with their bodies, `jaxpr:0` first."""
+        return [self.find(s.id) for s in sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)]
 
     def _last_jaxpr(self) -> Stage | None:
-        stages = self.jaxpr_stages()
-        return stages[-1] if stages else None
+        stages = sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)
+        return self.find(stages[-1].id) if stages else None
 
     def _set(self, stage_id: str, kind: str, attr: str, value: Any) -> None:
         stage = self.find(stage_id) or self.put(Stage(id=stage_id, kind=kind))
@@ -518,8 +561,8 @@ class InspectionResult:
     # --- JSON ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the result as plain JSON-compatible data."""
-        return dataclasses.asdict(self)
+        """Return the result as plain JSON-compatible data (every stage's body fetched)."""
+        return dataclasses.asdict(self.fetched())
 
     def to_json(self, **kwargs: Any) -> str:
         """Return the result as a JSON string."""

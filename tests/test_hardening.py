@@ -187,7 +187,7 @@ def test_a_forged_result_is_refused_and_never_cached(pool: Pool, monkeypatch, na
     result = backend.run_inspection(request, session="forger")
     assert result.error is not None and result.error.kind == kind, result.error and result.error.format()
     assert says in result.error.message, result.error.message
-    assert backend._key(request) not in backend._cache
+    assert not backend.STORE.has(request.key())
     innocent(pool)
 
 

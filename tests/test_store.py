@@ -128,3 +128,87 @@ def test_the_sandbox_keeps_to_a_hosted_cap_per_stage(here: InspectionResult) -> 
         if s.text is not None and s.id != "stablehlo-debug" and s.kind in ("jaxpr", "stablehlo")
     ]
     assert kept and all(s.text == here.text_of(s.id) for s in kept)
+
+
+# --- the stage store ----------------------------------------------------------------------------
+
+
+def _stored(here: InspectionResult, budget: int | None = None):
+    from inspectors.store import StageStore
+
+    store = StageStore(budget_bytes=budget)
+    store.put(REQUEST.key(), here)
+    return store
+
+
+def test_a_stage_is_fetched_only_when_a_view_reads_it(here: InspectionResult) -> None:
+    store = _stored(here)
+    index = store.index(REQUEST.key())
+    assert store.fetches == 0 and [s.id for s in index.stages] == [s.id for s in here.stages]
+    summary = index.stages[-1]
+    assert (
+        summary.text is None and summary.size > 0 and summary.kind == here.stages[-1].kind
+    )  # an index entry
+    assert index.find("hlo").stats == here.find("hlo").stats and store.fetches == 1
+    assert index.text_of("jaxpr:2") == here.text_of("jaxpr:2") and store.fetches == 2
+    assert index.model_after == here.model_after and store.fetches == 2  # held: not fetched again
+    assert index.text_of("hlo-pass:1") == here.text_of("hlo-pass:1")  # a delta: its base is fetched too
+    assert store.fetches == 4
+    assert index.source_map == here.source_map and index.provenance == here.provenance  # in the index itself
+
+
+def test_an_index_holds_a_bounded_number_of_bodies(here: InspectionResult) -> None:
+    store = _stored(here)
+    index = store.index(REQUEST.key())
+    index.HELD = 2
+    for stage_id in ("jaxpr:0", "jaxpr:1", "jaxpr:2"):
+        index.find(stage_id)
+    assert [s.text is not None for s in index.stages[1:4]] == [False, True, True]
+    assert index.text_of("jaxpr:0") == here.text_of("jaxpr:0") and store.fetches == 4  # fetched again
+
+
+def test_eviction_under_the_byte_budget_keeps_open_views_working(here: InspectionResult) -> None:
+    store = _stored(here)
+    budget = store.stored_bytes() * 3 // 2
+    store.budget = budget
+    index = store.index(REQUEST.key())
+    shown = index.find("jaxpr:2")  # a view is open on it
+    other = Request(**{**REQUEST.__dict__, "transforms": ["jit"]})
+    store.put(other.key(), inspect(other, use_cache=False))
+    assert store.stored_bytes() <= budget and store.evictions > 0
+    assert store.complete(other.key()) and not store.complete(REQUEST.key())
+    assert (
+        index.find("jaxpr:2") is shown and index.model_after == here.model_after
+    )  # the open view still reads it
+    evicted = next(s.id for s in index.stages if store.fetch(REQUEST.key(), s.id) is None)
+    assert "evicted from the stage store" in index.find(evicted).note
+
+
+def test_a_saved_result_reopens_equal_to_the_live_one(here: InspectionResult, tmp_path) -> None:
+    from inspectors.store import open_saved, save_result
+
+    path = tmp_path / "result.jxe"
+    save_result(here, str(path))
+    again = open_saved(str(path))
+    assert again.fetched().to_dict() == here.to_dict()
+
+
+@pytest.mark.parametrize(
+    "emit", ["jaxpr", "jaxpr-before", "stages", "hlo-pass:1", "diff:jaxpr:0..jaxpr:1", "stablehlo"]
+)
+def test_the_cli_opens_a_saved_result_with_every_emit(here: InspectionResult, tmp_path, emit: str) -> None:
+    from inspectors.cli import emit_text, main
+    from inspectors.store import save_result
+
+    path = tmp_path / "result.jxe"
+    save_result(here, str(path))
+    ns = type("NS", (), {"emit": emit})()
+    expected = emit_text(here, ns)
+
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["open", str(path), "--emit", emit]) == 0
+    assert out.getvalue() == expected + ("" if expected.endswith("\n") else "\n")
