@@ -1,6 +1,7 @@
-"""Results for the views, cached on the request so tab and option changes never re-trace.
+"""Results for the views, held on the request so tab and option changes never re-trace.
 
-All results come from `app.backend`; this module only remembers them.
+All results come from `app.backend`, as indexes of the stage store: this session holds the
+index of the results it shows and the stage bodies its open views read (`InspectionResult.HELD`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
         return transient.value
 
 
-MEMO_SIZE = 16  # results this session keeps at hand (the backend caches across sessions)
+MEMO_SIZE = 4  # result indexes this session holds (the stage store keeps every result, for all sessions)
 
 
 def inspect(

@@ -11,7 +11,6 @@ import functools
 import inspect as pyinspect
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +27,7 @@ from inspectors.results import (
     chain_order,
     stage_label,
 )
+from inspectors.store import StageStore
 
 jax = jaxsetup.jax()
 
@@ -39,8 +39,16 @@ from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.dead import dead_program_note  # noqa: E402
 from inspectors.jaxpr_model import count_primitives, model_of  # noqa: E402
 
-CACHE_SIZE = 64
-_cache: OrderedDict[str, InspectionResult] = OrderedDict()
+STORE_BYTES = 512 * 1024 * 1024  # this process's stage store (in memory): results by `Request.key()`
+_store: StageStore | None = None
+
+
+def stage_store() -> StageStore:
+    """Return this process's stage store (results of untimed requests, by `Request.key()`)."""
+    global _store
+    if _store is None:
+        _store = StageStore(budget_bytes=STORE_BYTES)
+    return _store
 
 
 class _StageFailed(Exception):
@@ -100,11 +108,10 @@ def inspect(
     """
     use_cache = use_cache and not (request.time or request.profile)
     key = request.key()
-    if use_cache and key in _cache:
-        _cache.move_to_end(key)
-        cached = _cache[key]
+    if use_cache and stage_store().complete(key):
+        cached = stage_store().index(key)
         if on_stage:
-            on_stage(cached, list(cached.stages))
+            on_stage(cached, [cached.find(s.id) for s in cached.stages])
         return cached
     result = InspectionResult(request=request, jax_version=jax.__version__)
     emit = _Emitter(result, on_stage)
@@ -114,12 +121,8 @@ def inspect(
         pass
     emit.flush()
     map_and_trace_back(result)
-    if on_stage and (result.source_map or result.provenance):
-        on_stage(result, [])  # the source map and provenance, once every text they read is there
     if use_cache and not (result.error and result.error.transient):
-        _cache[key] = result
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+        stage_store().put(key, result)
     return result
 
 
@@ -243,8 +246,9 @@ class _Emitter:
 
 
 def clear_cache() -> None:
-    """Forget every cached result."""
-    _cache.clear()
+    """Forget every stored result."""
+    global _store
+    _store = None
 
 
 def list_devices() -> list[str]:

@@ -433,12 +433,16 @@ def test_shape_specs_nest_and_keys_become_prng_keys():
     assert [o.path for o in result.outputs][0] == "[0]"
 
 
-def test_repeated_inspection_is_served_from_cache():
+def test_repeated_inspection_is_served_from_the_stage_store(monkeypatch):
+    from inspectors import pipeline
+
     request = Request(source=MLP, fn="two", args="f32[3], f32[3]", transforms=["grad"])
-    assert inspect(request) is inspect(Request(**vars(request)))
-    assert inspect(
-        Request(source=MLP + "\n", fn="two", args="f32[3], f32[3]", transforms=["grad"])
-    ) is not inspect(request)
+    first = inspect(request)
+    monkeypatch.setattr(pipeline, "_run_stages", lambda *a: pytest.fail("traced again"))
+    again = inspect(Request(**vars(request)))
+    assert again is not first and again.to_dict() == first.to_dict()
+    with pytest.raises(pytest.fail.Exception):
+        inspect(Request(source=MLP + "\n", fn="two", args="f32[3], f32[3]", transforms=["grad"]))
 
 
 def test_outputs_preview_matches_numpy():
