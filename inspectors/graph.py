@@ -61,6 +61,10 @@ class Edge:
     back: bool = False
 
 
+class GraphError(RuntimeError):
+    """A graph that would not be a graph: a cluster added twice or before its parent."""
+
+
 @dataclass
 class Group:
     """A cluster: a sub-jaxpr, a higher-order equation, a folded repeat or a scope."""
@@ -103,6 +107,26 @@ class Graph:
         }
 
 
+def add_group(groups: list[Group], known: set[str], group: Group) -> None:
+    """Add a cluster whose parent was added before it and whose path is new; `known` holds the paths so far.
+
+    Checked when built, the hierarchy cannot hold a cycle: every walk up the parents ends at the top.
+    """
+    if not group.path or group.path in known:
+        raise GraphError(f"cluster {group.path!r} added twice (under {group.parent!r})")
+    if group.parent and group.parent not in known:
+        raise GraphError(f"cluster {group.path!r} added before its parent {group.parent!r}")
+    known.add(group.path)
+    groups.append(group)
+
+
+def check_tree(groups: list[Group]) -> None:
+    """Raise GraphError unless each cluster is new and sits under one listed before it (a tree, in order)."""
+    known: set[str] = set()
+    for g in groups:
+        add_group([], known, g)
+
+
 COLOUR_BY = ("family", "provenance", "line")
 
 
@@ -141,8 +165,13 @@ PASS_THROUGH = ("jit", "pjit", "closed_call", "remat2", "custom_jvp_call", "cust
 
 
 def eqn_count(eqn: Equation) -> int:
-    """Return how many equations an equation stands for, its sub-jaxprs included."""
-    return 1 + sum(eqn_count(e) for s in eqn.subjaxprs for e in s.jaxpr.eqns)
+    """Return how many equations an equation stands for, its sub-jaxprs included (a loop, not recursion)."""
+    count, todo = 0, [eqn]
+    while todo:
+        e = todo.pop()
+        count += 1
+        todo += [inner for s in e.subjaxprs for inner in s.jaxpr.eqns]
+    return count
 
 
 def dropped(v: VarInfo) -> bool:
@@ -504,6 +533,7 @@ class _View:
         self.graph = Graph(title="", colour_by=opts.colour_by, direction=opts.direction)
         self.order: dict[str, int] = {}
         self.edge_keys: set[tuple] = set()
+        self.group_paths: set[str] = set()
         self.matches: set[str] = set()
         self.forced: set[str] = set()
         self.heat = dict(opts.heat)
@@ -533,8 +563,8 @@ class _View:
         self.graph.edges.append(Edge(src, dst, v.name if v else "", v.type if v else "", kind, back))
 
     def group(self, path: str, label: str, parent: str, kind: str) -> None:
-        """Add a cluster."""
-        self.graph.groups.append(Group(path, label, parent, kind))
+        """Add a cluster under one already added: the hierarchy is a tree when built."""
+        add_group(self.graph.groups, self.group_paths, Group(path, label, parent, kind))
 
     # -- the loop
     def jaxpr(
@@ -696,9 +726,13 @@ class _View:
                 continue
             start, end = run[0].start, run[-1].end
             bid = f"{path}/module@{start}-{end}" if path else f"module@{start}-{end}"
-            inner = self.module_items(eqns, run, path, level + 1)
-            label = k[0] + (f" · {k[1]}" if k[1] else "")
-            out.append(Item("block", start, end, id=bid, label=label, items=inner, scope=k[0], level=level))
+            inner, scope = self.module_items(eqns, run, path, level + 1), k[0]
+            if len(inner) == 1 and inner[0].scope and (inner[0].start, inner[0].end) == (start, end):
+                # A scope holding only one scope of the same extent (`LM` around `LM/decoder`, Equinox's
+                # `MaxPool2d` calling `Pool`) is one block `LM/decoder`: as two they would share one id.
+                scope, inner = f"{scope}/{inner[0].scope}", inner[0].items
+            label = scope + (f" · {k[1]}" if k[1] else "")
+            out.append(Item("block", start, end, id=bid, label=label, items=inner, scope=scope, level=level))
         return out
 
     def scope_items(self, eqns: list[Equation], items: list[Item], path: str) -> list[Item]:
@@ -1094,7 +1128,7 @@ def _common_module(groups: set[str], parents: dict[str, str], kinds: dict[str, s
 
     def chain(path: str) -> list[str]:
         out = [path]
-        while path:
+        while path and len(out) <= len(parents):  # a tree's chain is never longer than its clusters
             path = parents.get(path, "")
             out.append(path)
         return out[::-1]
@@ -1145,7 +1179,9 @@ def _local_input_edges(graph: Graph) -> set[int]:
     homes = {n.id: n.group for n in graph.nodes if n.kind == "inputs" and n.group}
 
     def inside(group: str, home: str) -> bool:
-        while group and group != home:
+        for _ in range(len(parents) + 1):  # a tree's chain is never longer than its clusters
+            if not group or group == home:
+                break
             group = parents.get(group, "")
         return group == home
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from inspectors import hlo_text, mlir_text, styles
-from inspectors.graph import Edge, Graph, GraphOptions, Group, Node
+from inspectors.graph import Edge, Graph, GraphOptions, Group, Node, add_group
 
 _DTYPES = {"i1": "bool", "pred": "bool", "ui8": "u8", "ui16": "u16", "ui32": "u32", "ui64": "u64", "s32": "i32", "s64": "i64", "s8": "i8", "s16": "i16"}  # fmt: skip
 _HLO_FAMILY = {
@@ -52,12 +52,17 @@ class _Builder:
     graph: Graph
     order: dict[str, int] = field(default_factory=dict)
     keys: set = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
 
     def node(self, node: Node) -> str:
         """Add a node."""
         self.order[node.id] = len(self.order)
         self.graph.nodes.append(node)
         return node.id
+
+    def group(self, group: Group) -> None:
+        """Add a cluster under one already added (the hierarchy is a tree when built)."""
+        add_group(self.graph.groups, self.paths, group)
 
     def edge(self, src: str | None, dst: str, var: str = "", type_: str = "", kind: str = "data") -> None:
         """Add an edge once."""
@@ -127,7 +132,7 @@ class _StableHLO:
     def func(self, name: str, args: str) -> None:
         """Start a func: a cluster with its arguments as parameter nodes."""
         self.env, self.group = {}, f"func@{name}"
-        self.b.graph.groups.append(Group(self.group, f"func @{name}", "", "func"))
+        self.b.group(Group(self.group, f"func @{name}", "", "func"))
         for arg, typ in _ARG.findall(args):
             self.env[arg] = self.add(Node(f"{self.group}:{arg}", "param", f"{arg}: {short_type(typ)}", self.group, details={"argument": f"{arg}: {typ}"}))
             self.types[arg] = short_type(typ)
@@ -163,7 +168,7 @@ class _StableHLO:
         nid, res, _ = op
         opgroup = f"{self.group}/{res}@{nid.rsplit('#', 1)[-1]}"
         node = next(n for n in reversed(self.b.graph.nodes) if n.id == nid)
-        self.b.graph.groups.append(Group(opgroup, f"{node.label} {res}", self.group, node.label))
+        self.b.group(Group(opgroup, f"{node.label} {res}", self.group, node.label))
         node.group = opgroup
         self.region(opgroup, self.group, 0, op, label)
 
@@ -171,7 +176,7 @@ class _StableHLO:
         """Open region number `count` of an op."""
         path = f"{opgroup}/r{count}"
         label = {"do": "body (do)", "": f"branch {count}"}.get(label, label)
-        self.b.graph.groups.append(Group(path, label, opgroup, "region"))
+        self.b.group(Group(path, label, opgroup, "region"))
         self.stack.append((path, opgroup, outer, count, op, dict(self.env)))
         self.group = path
 
@@ -329,7 +334,7 @@ class _HloView:
                 self.b.edge(env.get(o), nid, "", self.types.get(o, ""))
             return nid
         label = f"{ins.opcode} {ins.name}" + (f" ({_hlo_attr(ins)}, {n_ops} ops)" if ins.opcode == "fusion" else "")
-        self.b.graph.groups.append(Group(cluster, label, path, ins.opcode))
+        self.b.group(Group(cluster, label, path, ins.opcode))
         operands = [env.get(o) for o in ins.operands]
         if ins.opcode == "fusion":  # the fused ops read the operands directly
             return self.computation(callees[0][1], cluster, level + 1, operands, None) or nid
@@ -340,7 +345,7 @@ class _HloView:
         results = []
         for role, comp in callees:
             sub_path = f"{cluster}/{role}"
-            self.b.graph.groups.append(Group(sub_path, f"{role}: {comp}", cluster, "region"))
+            self.b.group(Group(sub_path, f"{role}: {comp}", cluster, "region"))
             results.append(self.computation(comp, sub_path, level + 1, [], nid))
         ret = self.b.node(Node(f"{cluster}:result", "return", f"{ins.opcode} → {ins.name}", cluster, details={"result": ins.type}))
         for r in results:

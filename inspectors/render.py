@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from inspectors import styles
-from inspectors.graph import Edge, Graph, Group, Node, no_gc
+from inspectors.graph import Edge, Graph, GraphError, Group, Node, no_gc
 
 LAYOUT_TIMEOUT_S = 20.0
 SMALL_GRAPH = 150  # up to this many nodes, curved edges are affordable
@@ -199,7 +199,7 @@ def _to_dot(graph: Graph) -> str:
         '  node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]',
         '  edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]',
     ]
-    _emit_group("", by_group, children, graph.colour_by, lines, "  ", stubs)
+    lines += _emit_groups(graph.groups, by_group, children, graph.colour_by, stubs)
     if graph.legend:
         lines.append(legend_node(graph))
     lines += edges
@@ -207,17 +207,40 @@ def _to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _emit_group(
-    path: str, by_group: dict, children: dict, colour_by: str, lines: list[str], pad: str, stubs: dict
-) -> None:
-    """Append the nodes of a group (and the stubs of its long edges) and, nested, its sub-clusters."""
-    lines += [f"{pad}{quote(n.id)}{attrs(node_attrs(n, colour_by))}" for n in by_group.get(path, [])]
-    lines += [f"{pad}{stub}" for stub in stubs.get(path, [])]
-    for g in children.get(path, []):
-        lines.append(f"{pad}subgraph {quote('cluster_' + g.path)} {{")
-        lines.append(f"{pad}  graph{attrs(group_attrs(g))}")
-        _emit_group(g.path, by_group, children, colour_by, lines, pad + "  ", stubs)
-        lines.append(f"{pad}}}")
+def _emit_groups(groups: list[Group], by_group: dict, children: dict, colour_by: str, stubs: dict) -> list[str]:
+    """Return the nodes of each cluster (and the stubs of its long edges), its sub-clusters nested inside.
+
+    A loop over a stack, not recursion: nesting as deep as a program's is fine, and a cluster that is
+    not under the top (a cycle of parents) is an error naming it, never a hang.
+    """
+    lines: list[str] = []
+    stack: list[tuple[str, str, str]] = [("open", "", "  ")]  # (what, cluster path or a DOT line, indent)
+    opened: set[str] = set()
+    queued: set[str] = {""}
+    while stack:
+        what, path, pad = stack.pop()
+        if what == "line":
+            lines.append(path)
+            continue
+        opened.add(path)
+        lines += [f"{pad}{quote(n.id)}{attrs(node_attrs(n, colour_by))}" for n in by_group.get(path, [])]
+        lines += [f"{pad}{stub}" for stub in stubs.get(path, [])]
+        pending = []
+        for g in children.get(path, []):
+            if g.path in queued:
+                raise GraphError(f"cluster {g.path!r} listed twice")
+            queued.add(g.path)
+            pending += [
+                ("line", f"{pad}subgraph {quote('cluster_' + g.path)} {{", ""),
+                ("line", f"{pad}  graph{attrs(group_attrs(g))}", ""),
+                ("open", g.path, pad + "  "),
+                ("line", f"{pad}}}", ""),
+            ]
+        stack += reversed(pending)
+    lost = [g.path for g in groups if g.path not in opened]
+    if lost:
+        raise GraphError(f"clusters not under the top of the graph (a cycle of parents): {', '.join(lost[:5])}")
+    return lines
 
 
 def graphviz_command() -> str:

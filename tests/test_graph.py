@@ -21,6 +21,7 @@ from inspectors import Request, inspect
 from inspectors.graph import (
     Graph,
     GraphOptions,
+    check_tree,
     eqn_count,
     equation_nodes,
     expanded_options,
@@ -413,3 +414,91 @@ def test_one_source_line_in_a_loop_over_layers_splits_by_layer(transformer):
     scopes = line_scopes(model, line)
     assert list(scopes) == [f"layer_{i}/attention" for i in range(6)]
     assert len({len(ids) for ids in scopes.values()}) == 1  # the same equations in every layer
+
+
+# ---------------------------------------------------------------- real shapes that once ran away (issue 20)
+
+MODELS = Path(__file__).parent / "models"
+
+
+def model_file(name: str, transforms: list[str], args: str) -> JaxprModel:
+    """Return the jaxpr model of a pipeline over `loss` from tests/models/NAME.py, imported as Python would."""
+    import importlib.util
+
+    from inspectors.source import eval_args
+    from inspectors.transforms import apply_pipeline, keep_static, parse_pipeline
+
+    path = MODELS / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"graph_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    f, values, _ = keep_static(module.loss, tuple(eval_args(args, module)), {})  # Equinox's activations
+    closed = jax.make_jaxpr(apply_pipeline(f, parse_pipeline(transforms)))(*values)
+    return build_model(closed, str(path), path.read_text())[1]
+
+
+@pytest.fixture(scope="module")
+def linen_lm() -> JaxprModel:
+    """A Flax linen LM under jit(value_and_grad(has_aux=True)): its `LM` scope holds only `LM/decoder`."""
+    return model_file("linen_lm", ["value_and_grad(has_aux=True)", "jit"], "params, tokens")
+
+
+@pytest.fixture(scope="module")
+def eqx_cnn() -> JaxprModel:
+    """An Equinox CNN under jit(value_and_grad): its pools' scopes nest two of the same extent."""
+    return model_file("eqx_cnn", ["value_and_grad", "jit"], "model, images, labels")
+
+
+def test_a_scope_holding_only_one_scope_is_one_cluster_and_the_clusters_form_a_tree(linen_lm):
+    # Before: `LM` and `LM/decoder` were two clusters with one id, the second its own parent; placing the
+    # inputs then followed that parent forever (MemoryError).
+    for opts in (GraphOptions(group_inputs=False), GraphOptions(), GraphOptions(depth=9, budget=1000)):
+        graph = jaxpr_graph(linen_lm, opts)
+        check_tree(graph.groups)
+        assert all(g.path != g.parent for g in graph.groups)
+    labels = [g.label for g in jaxpr_graph(linen_lm).groups if g.kind == "module"]
+    assert "LM/decoder · jvp · 292 equations" in labels
+    assert sum(1 for label in labels if label.startswith("LM/decoder · transpose(jvp)")) == 1
+    assert "<svg" in to_svg(jaxpr_graph(linen_lm))
+
+
+def test_equinox_pools_are_one_cluster_each_and_the_graph_renders(eqx_cnn):
+    # Before: the same self-parented cluster made to_dot recurse without end (RecursionError).
+    graph = jaxpr_graph(eqx_cnn)
+    check_tree(graph.groups)
+    pools = [g.label for g in graph.groups if g.label.startswith("eqx.nn.MaxPool2d/eqx.nn.Pool")]
+    assert len(pools) == 2  # the forward pass and the backward pass
+    assert "<svg" in to_svg(graph)
+    full = jaxpr_graph(eqx_cnn, expanded_options())
+    assert dict(Counter(n.primitive for n in equation_nodes(full))) == count_primitives(eqx_cnn)
+    check_edges(eqx_cnn, full)
+
+
+def test_a_cluster_is_added_only_once_and_only_under_a_cluster_already_added():
+    from inspectors.graph import GraphError, Group, add_group
+
+    groups: list = []
+    known: set[str] = set()
+    add_group(groups, known, Group("a", "a"))
+    add_group(groups, known, Group("a/b", "b", "a"))
+    with pytest.raises(GraphError, match="added twice"):
+        add_group(groups, known, Group("a", "again", "a"))
+    with pytest.raises(GraphError, match="before its parent"):
+        add_group(groups, known, Group("c", "c", "nowhere"))
+    assert [g.path for g in groups] == ["a", "a/b"]
+
+
+def test_dot_of_clusters_nested_thousands_deep_is_a_loop_and_a_cycle_is_an_error():
+    from inspectors.graph import GraphError, Group, Node
+
+    deep = [Group(f"g{i}", f"level {i}", f"g{i - 1}" if i else "") for i in range(5000)]
+    graph = Graph(title="t", nodes=[Node("n", "eqn", "sin", group="g4999")], groups=deep)
+    dot = to_dot(graph)
+    assert dot.count("subgraph ") == 5000 and '"n" [' in dot
+    cyclic = Graph(title="t", groups=[Group("a", "a", "b"), Group("b", "b", "a")])
+    with pytest.raises(GraphError, match="cycle"):
+        to_dot(cyclic)
+    with pytest.raises(GraphError, match="cycle"):
+        to_dot(Graph(title="t", groups=[Group("a", "a", "a")]))  # the shape the Equinox CNN once had
+    with pytest.raises(GraphError, match="listed twice"):
+        to_dot(Graph(title="t", groups=[Group("a", "a"), Group("a", "again")]))
