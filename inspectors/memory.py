@@ -640,3 +640,21 @@ def memory_lines(peak: PeakReport) -> str:
         for b in peak.at_peak
     ]
     return "\n".join([head, *rows])
+
+
+def remat_summary(report: MemoryReport) -> str:
+    """Return the remat comparison as `# ...` lines: as written vs under the policy."""
+    r, res, peak = report.remat, report.residuals, report.peak
+    if r is None or res is None:
+        return ""
+    if r.error:
+        return f"# remat {r.policy}: {r.error}"
+    flops = lambda x: f"{x:.3g}" if x is not None else "not available"  # noqa: E731
+    written_peak = peak.peak_bytes if peak and peak.available else None
+    lines = [
+        f"# remat {r.policy}: residuals {fmt_bytes(res.total_bytes)} → {fmt_bytes(r.residual_bytes)}, "
+        f"peak {fmt_bytes(written_peak)} → {fmt_bytes(r.peak_bytes)}, FLOPs {flops(report.flops)} → {flops(r.flops)}",
+        *[f"#   + {a}" for a in r.added],
+        *[f"#   - {a}" for a in r.removed],
+    ]
+    return "\n".join(lines)
