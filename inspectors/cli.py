@@ -23,7 +23,7 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
-    "residuals": lambda r: _memory_text(r, "residuals"),  # one residual per line: type, bytes, what made it, line
+    "residuals": lambda r: _memory_text(r, "residuals"),  # one per line: type, bytes, what made it, line
     "memory": lambda r: _memory_text(r, "memory"),  # `peak SIZE`, then the buffers live at the peak
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options

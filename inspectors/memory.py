@@ -10,7 +10,7 @@
 - **remat**: the differentiated function under `jax.checkpoint(policy=...)`, traced, lowered and
   compiled once more, beside the program as written (residuals diffed, peak, FLOPs).
 
-Parsing the dump and grouping are plain Python; only `saved_residuals`, `remat` and `attach` run JAX.
+Parsing the dump and grouping are plain Python (no JAX import at module level); only `saved_residuals`, `remat` and `attach` run JAX.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors import hlo_text
 from inspectors.results import (
     InspectionResult,
     LiveBuffer,
@@ -158,7 +157,12 @@ def residual_rows(
     for i, v in enumerate(jaxpr.invars):
         if v in wanted:
             name = names[i] if i < len(names) and names[i] else ""
-            rows.append(_row(v.aval, f"from the argument {name}" if name else f"from the argument at flattened index {i}"))
+            rows.append(
+                _row(
+                    v.aval,
+                    f"from the argument {name}" if name else f"from the argument at flattened index {i}",
+                )
+            )
     for eqn in jaxpr.eqns:
         for v in eqn.outvars:
             if v not in wanted:
@@ -206,10 +210,12 @@ def line_key(r: SavedResidual) -> str:
     """Group key by line: `line 7`, or what made it for inputs (`the arguments`)."""
     if r.line is not None:
         return f"line {r.line}"
-    return "the arguments" if r.made_by.startswith("the argument") else (r.where or r.made_by)
+    return "arguments" if r.made_by.startswith("argument") else (r.where or r.made_by)
 
 
-def report_of(function: str, transform: str, wrt: str, residuals: list[SavedResidual], note: str = "") -> ResidualReport:
+def report_of(
+    function: str, transform: str, wrt: str, residuals: list[SavedResidual], note: str = ""
+) -> ResidualReport:
     """Wrap residuals with their totals and groups."""
     return ResidualReport(
         function=function,
@@ -365,10 +371,14 @@ def find_dump(folder: str, suffix: str) -> str | None:
         return fh.read()
 
 
-NO_ASSIGNMENT = "not available: XLA wrote no buffer assignment for this compile (this backend does not dump one)"
+NO_ASSIGNMENT = (
+    "not available: XLA wrote no buffer assignment for this compile (this backend does not dump one)"
+)
 
 
-def read_peak(folder: str, hlo: str, filename: str, model: Any, arg_paths: list[str], analysis: dict[str, int] | None) -> PeakReport:
+def read_peak(
+    folder: str, hlo: str, filename: str, model: Any, arg_paths: list[str], analysis: dict[str, int] | None
+) -> PeakReport:
     """Read the compiled peak from XLA's dump folder and attribute its buffers to HLO, equations and lines."""
     assignment, live = find_dump(folder, "buffer-assignment.txt"), find_dump(folder, "live-range.txt")
     if assignment is None or live is None:
@@ -377,7 +387,13 @@ def read_peak(folder: str, hlo: str, filename: str, model: Any, arg_paths: list[
 
 
 def peak_from_texts(
-    assignment: str, live: str, hlo: str, filename: str, model: Any, arg_paths: list[str], analysis: dict[str, int] | None
+    assignment: str,
+    live: str,
+    hlo: str,
+    filename: str,
+    model: Any,
+    arg_paths: list[str],
+    analysis: dict[str, int] | None,
 ) -> PeakReport:
     """Build the peak report from the buffer-assignment and live-range texts and the optimized HLO."""
     allocations = parse_buffer_assignment(assignment)
@@ -420,7 +436,9 @@ class _Attributor:
         size, type_, alloc = info
         name = value.split("{")[0]
         kinds = [k for k in ("argument", "output", "temporary", "constant") if k in alloc.kinds]
-        buf = LiveBuffer(value, name, type_.split("{")[0] if "[" in type_ else type_, size, ", ".join(kinds), *live)
+        buf = LiveBuffer(
+            value, name, type_.split("{")[0] if "[" in type_ else type_, size, ", ".join(kinds), *live
+        )
         found = self.module.instructions.get(name)
         if found is None:
             return buf
@@ -501,7 +519,9 @@ def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, fol
             folder, result.hlo or "", result.request.filename, result.model_after, tracer.paths, result.memory
         )
     except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
-        report.peak = PeakReport(available=False, note=f"not available: the buffer assignment could not be read ({exc!r})")
+        report.peak = PeakReport(
+            available=False, note=f"not available: the buffer assignment could not be read ({exc!r})"
+        )
     try:
         _residuals_and_remat(result, report, chain, tracer)
     except Exception as exc:  # noqa: BLE001
@@ -517,7 +537,9 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     names = [t.name for t in chain.pipeline]
     k = grad_step(names)
     if k is None:
-        report.notes.append("no grad, vjp or value_and_grad in the pipeline: nothing is saved for a backward pass")
+        report.notes.append(
+            "no grad, vjp or value_and_grad in the pipeline: nothing is saved for a backward pass"
+        )
         return
     seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
     if seen is None:
@@ -546,10 +568,30 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     link_equations(rows, result.model_after)
     outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
     note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""
-    wrt = "all inputs" if DIFFERENTIATING[t.name] == "all" else f"argnums={positions if len(positions) > 1 else positions[0]}"
+    wrt = (
+        "all inputs"
+        if DIFFERENTIATING[t.name] == "all"
+        else f"argnums={positions if len(positions) > 1 else positions[0]}"
+    )
     report.residuals = report_of(chain.names[k], t.name, wrt, rows, note)
     if req.remat_policy:
-        report.remat = remat(req.remat_policy, f, g, args, static, dyn, kwargs, chain, k, positions, paths, where, tracer, result, rows)
+        report.remat = remat(
+            req.remat_policy,
+            f,
+            g,
+            args,
+            static,
+            dyn,
+            kwargs,
+            chain,
+            k,
+            positions,
+            paths,
+            where,
+            tracer,
+            result,
+            rows,
+        )
 
 
 def _dynamic_positions(positions: tuple[int, ...], static: tuple[int, ...]) -> tuple[int, ...]:
@@ -596,12 +638,16 @@ def remat(
         out.residual_bytes = sum(r.bytes for r in rows)
         out.added, out.removed = diff_residuals(before, rows)
         start = time.perf_counter()
-        variant = transforms.apply_pipeline(jax.checkpoint(f, policy=chosen, static_argnums=static), chain.pipeline[k:])
+        variant = transforms.apply_pipeline(
+            jax.checkpoint(f, policy=chosen, static_argnums=static), chain.pipeline[k:]
+        )
         lowered = jax.jit(_plain(variant), static_argnums=tracer.static).lower(*tracer.args, **tracer.kwargs)
         with passes.dump_folder() as folder:
             compiled = lowered.compile(dump_options(folder))
             analysis = memory_info(compiled)
-            peak = read_peak(folder, compiled.as_text(), result.request.filename, None, tracer.paths, analysis)
+            peak = read_peak(
+                folder, compiled.as_text(), result.request.filename, None, tracer.paths, analysis
+            )
         out.compile_s = time.perf_counter() - start
         out.peak_bytes = peak.peak_bytes if peak.available else None
         out.temp_bytes = (analysis or {}).get("temp_size_in_bytes")

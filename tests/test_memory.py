@@ -47,7 +47,11 @@ def layers_grad() -> InspectionResult:
 def test_residuals_equal_print_saved_residuals(layers_grad: InspectionResult) -> None:
     assert ours(layers_grad) == jax_printed(memory_models.layers, WS, X)
     report = layers_grad.memory_report.residuals
-    lines = [int(m.group(1)) for t in jax_printed(memory_models.layers, WS, X) if (m := re.search(r":(\d+):\d+ ", t))]
+    lines = [
+        int(m.group(1))
+        for t in jax_printed(memory_models.layers, WS, X)
+        if (m := re.search(r":(\d+):\d+ ", t))
+    ]
     assert [r.line for r in report.residuals if r.line is not None] == lines
     assert report.total_bytes == sum(r.bytes for r in report.residuals) > 0
     assert {r.made_by for r in report.residuals} >= {"argument ws[0]", "argument x", "named 'act'"}
@@ -126,7 +130,15 @@ def test_peak_is_held_by_the_matmul_line(held: InspectionResult) -> None:
 def test_remat_policy_compares_with_one_compile(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "layers.py"
     path.write_text(Path(memory_models.__file__).read_text())
-    argv = [str(path), "--fn", "layers", "--args", "[f32[16,16], f32[16,16]], f32[8,16]", "--transform", "vjp"]
+    argv = [
+        str(path),
+        "--fn",
+        "layers",
+        "--args",
+        "[f32[16,16], f32[16,16]], f32[8,16]",
+        "--transform",
+        "vjp",
+    ]
     assert cli_main([*argv, "--emit", "residuals", "--remat-policy", "dots_saveable"]) == 0
     out, err = capsys.readouterr()
     rows = out.splitlines()
@@ -138,7 +150,9 @@ def test_remat_policy_compares_with_one_compile(tmp_path: Path, capsys: pytest.C
     head, *buffers = out.splitlines()
     assert head.startswith("peak ") and re.search(r"peak (\d+) B", head)
     sizes = [int(re.search(r"\s(\d+) B\s", b).group(1)) for b in buffers]
-    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == int(re.search(r"peak (\d+) B", head).group(1))
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == int(
+        re.search(r"peak (\d+) B", head).group(1)
+    )
 
 
 def test_no_grad_says_so(held: InspectionResult) -> None:
@@ -170,7 +184,10 @@ def test_memory_view_in_the_app() -> None:
     report = result.memory_report
     texts = " ".join(m.value for m in at.markdown)
     assert "The compiled peak" in texts
-    assert f"{len(report.residuals.residuals)} residuals, {memory.fmt_bytes(report.residuals.total_bytes)}" in texts
+    assert (
+        f"{len(report.residuals.residuals)} residuals, {memory.fmt_bytes(report.residuals.total_bytes)}"
+        in texts
+    )
     frames = [d.value for d in at.dataframe]
     shown = next((f for f in frames if "JAX prints" in f.columns), None)
     assert shown is not None, [list(f.columns) for f in frames]

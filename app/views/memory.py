@@ -30,7 +30,9 @@ def memory_tab(result: InspectionResult) -> None:
     """Where the memory goes: the peak over the schedule, its buffers, the residuals, remat."""
     report = result.memory_report
     if report is None:
-        st.info("No memory report: the program did not compile (see the error above), or this result predates it.")
+        st.info(
+            "No memory report: the program did not compile (see the error above), or this result predates it."
+        )
         return
     for note in report.notes:
         st.caption(md(note))
@@ -52,9 +54,13 @@ def peak_section(peak: PeakReport) -> None:
         totals_table(peak)
         return
     a, b, c = st.columns(3)
-    a.metric("Peak live", mem.fmt_bytes(peak.peak_bytes), help="bytes live at once, from XLA's buffer assignment")
+    a.metric(
+        "Peak live", mem.fmt_bytes(peak.peak_bytes), help="bytes live at once, from XLA's buffer assignment"
+    )
     step = peak.schedule[peak.peak_step] if peak.peak_step < len(peak.schedule) else ""
-    b.metric("At step", f"{peak.peak_step} of {len(peak.schedule)}", help=f"the schedule's instruction {step}")
+    b.metric(
+        "At step", f"{peak.peak_step} of {len(peak.schedule)}", help=f"the schedule's instruction {step}"
+    )
     c.metric("Buffers live there", f"{len(peak.at_peak)}")
     st.vega_lite_chart(curve_frame(peak), curve_spec(peak), width="stretch", key="memory_curve")
     if peak.note:
@@ -67,16 +73,31 @@ def peak_section(peak: PeakReport) -> None:
                  height=min(TABLE_HEIGHT, 38 + 35 * len(peak.at_peak)))  # fmt: skip
 
 
+def unit_of(peak: PeakReport) -> tuple[str, int]:
+    """The unit the plot's axis reads in: the largest that keeps the peak at 1 or more."""
+    return next(
+        ((u, s) for u, s in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if peak.peak_bytes >= s),
+        ("B", 1),
+    )
+
+
 def curve_frame(peak: PeakReport) -> pd.DataFrame:
     """Bytes live per step of the schedule, with the instruction run there."""
+    unit, size = unit_of(peak)
     return pd.DataFrame(
-        {"step": range(len(peak.live_bytes)), "MiB": [b / 2**20 for b in peak.live_bytes], "instruction": peak.schedule}
+        {
+            "step": range(len(peak.live_bytes)),
+            unit: [b / size for b in peak.live_bytes],
+            "instruction": peak.schedule,
+        }
     )
 
 
 def curve_spec(peak: PeakReport) -> dict:
     """A Vega-Lite area of bytes against program order, the peak marked with a rule and a label."""
-    x = {"field": "step", "type": "quantitative", "title": "program order (step of XLA's schedule)"}
+    x = {"field": "step", "type": "quantitative", "title": "program order (step of XLA's schedule)",
+         "axis": {"tickMinStep": 1}}  # fmt: skip
+    unit, _ = unit_of(peak)
     label = f"peak {mem.fmt_bytes(peak.peak_bytes)} at step {peak.peak_step}"
     return {
         "height": 260,
@@ -85,8 +106,12 @@ def curve_spec(peak: PeakReport) -> dict:
                 "mark": {"type": "area", "line": True, "opacity": 0.35, "interpolate": "step-after"},
                 "encoding": {
                     "x": x,
-                    "y": {"field": "MiB", "type": "quantitative", "title": "MiB live"},
-                    "tooltip": [{"field": "step"}, {"field": "instruction"}, {"field": "MiB", "format": ".3f"}],
+                    "y": {"field": unit, "type": "quantitative", "title": f"{unit} live"},
+                    "tooltip": [
+                        {"field": "step"},
+                        {"field": "instruction"},
+                        {"field": unit, "format": ".3f"},
+                    ],
                 },
             },
             {
@@ -96,8 +121,15 @@ def curve_spec(peak: PeakReport) -> dict:
             },
             {
                 "transform": [{"filter": f"datum.step == {peak.peak_step}"}],
-                "mark": {"type": "text", "color": "#dc2626", "align": "left", "dx": 6, "dy": -6, "text": label},
-                "encoding": {"x": x, "y": {"field": "MiB", "type": "quantitative"}},
+                "mark": {
+                    "type": "text",
+                    "color": "#dc2626",
+                    "align": "left",
+                    "dx": 6,
+                    "dy": -6,
+                    "text": label,
+                },
+                "encoding": {"x": x, "y": {"field": unit, "type": "quantitative"}},
             },
         ],
     }
@@ -157,7 +189,9 @@ def residual_section(res: ResidualReport) -> None:
 
 def groups_frame(groups: list) -> pd.DataFrame:
     """Groups as rows: key, count, bytes."""
-    return pd.DataFrame([{"where": g.key, "residuals": g.count, "bytes": mem.fmt_bytes(g.bytes)} for g in groups])
+    return pd.DataFrame(
+        [{"where": g.key, "residuals": g.count, "bytes": mem.fmt_bytes(g.bytes)} for g in groups]
+    )
 
 
 def residuals_frame(res: ResidualReport) -> pd.DataFrame:
