@@ -78,7 +78,8 @@ def requests(only: str, gpt2: bool) -> list[tuple[str, Request]]:
             out.append((s.name, Request(source=s.source(), filename=f"{s.name}.py")))
     if gpt2:
         out.append(("gpt2_small_decoder", Request(source=GPT2, filename="gpt2.py", fn="loss",
-                                                 args="params, tokens", transforms=["grad", "jit"])))  # fmt: skip
+                                                 args="params, tokens",
+                                                 transforms=["grad", "jit"])))  # fmt: skip
     return out
 
 
@@ -128,7 +129,8 @@ def main() -> None:
             row += f" {remat.compile_s if remat else float('nan'):>8.3f}s {compile_s:>8.3f}s"
         print(row, flush=True)
     print(
-        f"\nmedian memory-stage share of an inspection: {100 * statistics.median(shares):.1f} % (target <= 10 %)"
+        f"\nmedian memory-stage share of an inspection: {100 * statistics.median(shares):.1f} %"
+        " (target <= 10 %)"
     )
 
 

@@ -10,7 +10,8 @@
 - **remat**: the differentiated function under `jax.checkpoint(policy=...)`, traced, lowered and
   compiled once more, beside the program as written (residuals diffed, peak, FLOPs).
 
-Parsing the dump and grouping are plain Python (no JAX import at module level); only `saved_residuals`, `remat` and `attach` run JAX.
+Parsing the dump and grouping are plain Python (no JAX import at module level);
+only `saved_residuals`, `remat` and `attach` run JAX.
 """
 
 from __future__ import annotations
@@ -511,7 +512,7 @@ def diff_residuals(before: list[SavedResidual], after: list[SavedResidual]) -> t
 
 
 def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, folder: str) -> None:
-    """Add the memory report to `result` (in the worker, right after compiling); never fails the inspection."""
+    """Add the memory report to `result` (in the worker, right after compiling); never raises."""
     start = time.perf_counter()
     report = MemoryReport(flops=result.cost.flops if result.cost else None)
     try:
@@ -699,7 +700,8 @@ def remat_summary(report: MemoryReport) -> str:
     written_peak = peak.peak_bytes if peak and peak.available else None
     lines = [
         f"# remat {r.policy}: residuals {fmt_bytes(res.total_bytes)} → {fmt_bytes(r.residual_bytes)}, "
-        f"peak {fmt_bytes(written_peak)} → {fmt_bytes(r.peak_bytes)}, FLOPs {flops(report.flops)} → {flops(r.flops)}",
+        f"peak {fmt_bytes(written_peak)} → {fmt_bytes(r.peak_bytes)}, "
+        f"FLOPs {flops(report.flops)} → {flops(r.flops)}",
         *[f"#   + {a}" for a in r.added],
         *[f"#   - {a}" for a in r.removed],
     ]

@@ -1255,7 +1255,7 @@ class RematComparison:
     flops: float | None = None
     compile_s: float = 0.0
     residuals: list[SavedResidual] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)  # only the variant saves these: `f32[3] output of sin line 7`
+    added: list[str] = field(default_factory=list)  # only the variant saves these
     removed: list[str] = field(default_factory=list)  # residuals only the program as written saves
     error: str = ""
 

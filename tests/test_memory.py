@@ -1,4 +1,4 @@
-"""Where the memory goes: residuals against JAX's `print_saved_residuals`, the peak against `memory_analysis()`."""
+"""Where the memory goes: residuals against `print_saved_residuals`, peaks against `memory_analysis()`."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_grad_of_a_pytree_loss_groups_by_line_and_scope() -> None:
 
 
 def test_grad_of_one_argument_saves_what_that_grad_needs() -> None:
-    """grad(argnums=0) keeps `x` (not differentiated) as JAX keeps a closed-over value: same types, same lines."""
+    """grad(argnums=0) keeps `x` (not differentiated) as JAX keeps a closed-over value: same types, lines."""
     r = inspect_fn(memory_models.layers, WS, X, transforms=["grad", "jit"])
     closed = jax_printed(lambda ws: memory_models.layers(ws, X), WS)
     # JAX lists a closed-over value first, as a constant; the grad's undifferentiated input is that value.

@@ -1,4 +1,4 @@
-"""The Memory view: residuals saved for the backward pass, the compiled peak and who holds it, remat side by side.
+"""The Memory view: residuals saved for the backward pass, the compiled peak and who holds it, remat.
 
 Everything shown was computed in the worker (`inspectors.memory`, into `result.memory_report`):
 this view only draws it. A remat comparison is a request with `remat_policy` set, run on demand
@@ -140,7 +140,8 @@ def totals_table(peak: PeakReport) -> None:
     rows = []
     for what, ours, theirs in mem.reconcile(peak):
         agree = "" if ours is None or theirs is None else ("✓ equal" if ours == theirs else "differs")
-        rows.append({"total": what, "buffer assignment": mem.fmt_bytes(ours), "memory_analysis()": mem.fmt_bytes(theirs),
+        rows.append({"total": what, "buffer assignment": mem.fmt_bytes(ours),
+                     "memory_analysis()": mem.fmt_bytes(theirs),
                      "agree": agree})  # fmt: skip
     st.dataframe(pd.DataFrame(rows), key="memory_totals", hide_index=True)
     xla_peak = peak.analysis.get("peak_memory_in_bytes")
@@ -157,7 +158,7 @@ def buffers_frame(peak: PeakReport) -> pd.DataFrame:
         [
             {
                 "type": b.type, "bytes": mem.fmt_bytes(b.bytes), "HLO": b.instruction, "kind": b.kind,
-                "line": f"line {b.line}" if b.line is not None else (f"argument {b.argument}" if b.argument else ""),
+                "line": f"line {b.line}" if b.line is not None else (b.argument and f"argument {b.argument}"),
                 "phase": b.phase, "primitive": b.primitive, "equations": ", ".join(b.equations),
                 "live": f"{b.start}–{b.end}",
             }
@@ -246,7 +247,8 @@ def comparison_table(report: MemoryReport, remat) -> None:  # noqa: ANN001 - Rem
         [
             {"": "residuals", "as written": f"{len(res.residuals)} · {mem.fmt_bytes(res.total_bytes)}",
              remat.policy: f"{remat.residual_count} · {mem.fmt_bytes(remat.residual_bytes)}"},
-            {"": "peak live", "as written": mem.fmt_bytes(written_peak), remat.policy: mem.fmt_bytes(remat.peak_bytes)},
+            {"": "peak live", "as written": mem.fmt_bytes(written_peak),
+             remat.policy: mem.fmt_bytes(remat.peak_bytes)},
             {"": "FLOPs", "as written": flops(report.flops), remat.policy: flops(remat.flops)},
         ]
     )  # fmt: skip
