@@ -23,6 +23,8 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
+    "residuals": lambda r: _memory_text(r, "residuals"),  # one per line: type, bytes, what made it, line
+    "memory": lambda r: _memory_text(r, "memory"),  # `peak SIZE`, then the buffers live at the peak
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
@@ -134,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emit", default="jaxpr", type=parse_emit, metavar="WHAT", help=EMIT_HELP)
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
     p.add_argument("--profile", action="store_true", help="measure time per compiled op (implies --time)")
+    p.add_argument(
+        "--remat-policy",
+        metavar="NAME",
+        help="compile the grad's function once more under jax.checkpoint with this policy and compare memory: "
+        "nothing_saveable, dots_saveable, dots_with_no_batch_dims_saveable, save_only_these_names:a,b",
+    )
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
@@ -203,6 +211,7 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         time=ns.time or _profiles(ns),
         profile=_profiles(ns),
         time_budget_s=ns.time_budget,
+        remat_policy=getattr(ns, "remat_policy", None) or None,
     )
 
 
@@ -419,6 +428,27 @@ def _profile_table(result: InspectionResult) -> str | None:
     from inspectors.profile import table
 
     return table(result.profile) if result.profile is not None else None
+
+
+def _memory_text(result: InspectionResult, what: str) -> str | None:
+    """Return `--emit residuals` or `--emit memory` (None when the compile failed: the error says why)."""
+    from inspectors import memory
+
+    report = result.memory_report
+    if report is None:
+        return None
+    if what == "residuals":
+        if report.residuals is None:
+            raise EmitError("; ".join(report.notes) or "no residuals: the pipeline has no grad")
+        text = memory.residual_lines(report.residuals)
+        total = report.residuals
+        print(f"# {len(total.residuals)} residuals, {memory.fmt_bytes(total.total_bytes)}", file=sys.stderr)
+        if report.remat:
+            print(memory.remat_summary(report), file=sys.stderr)
+        return text
+    if report.peak is None:
+        raise EmitError("; ".join(report.notes) or "no buffer assignment")
+    return memory.memory_lines(report.peak)
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -33,7 +33,7 @@ jax = jaxsetup.jax()
 
 import jax.extend.core as jex  # noqa: E402
 
-from inspectors import passes, profile, timing, transforms  # noqa: E402
+from inspectors import memory, passes, profile, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
 from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.dead import dead_program_note  # noqa: E402
@@ -353,13 +353,15 @@ def run_callable(
         with passes.dump_folder() as folder:
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
             with _stage(result, "compile"):
-                compiled = lowered.compile(None if skip else passes.compile_options(folder))
+                options = memory.dump_options(folder) if skip else passes.compile_options(folder)
+                compiled = lowered.compile(options)
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
+            memory.attach(result, chain, tracer, compiled, folder)  # residuals, peak, remat; never raises
         dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead

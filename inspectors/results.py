@@ -66,6 +66,7 @@ class Request:
     time: bool = False
     time_budget_s: float = 1.0
     profile: bool = False  # measure time per compiled op (implies `time`): `InspectionResult.profile`
+    remat_policy: str | None = None  # compare with the grad's function under this checkpoint policy (memory)
 
     def key(self) -> str:
         """Return a digest of everything that determines the result: every cache's key.
@@ -360,6 +361,7 @@ class InspectionResult:
     profile: Profile | None = None  # time per compiled op, when `request.profile`
     running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
     notes: list[str] = field(default_factory=list)  # what was not kept, and why ("the source map is 9.1 MB, over...")
+    memory_report: MemoryReport | None = None  # residuals, the compiled peak, remat (inspectors.memory)
 
     @property
     def ok(self) -> bool:
@@ -1206,4 +1208,108 @@ class Profile:
     cost_source: str = "estimated from HLO shapes"
     ops: list[ProfileOp] = field(default_factory=list)  # hottest first
     lines: list[LineProfile] = field(default_factory=list)  # hottest first
+    notes: list[str] = field(default_factory=list)
+
+
+# --- memory: where it goes (inspectors.memory) ---------------------------------------------------
+
+
+@dataclass
+class SavedResidual:
+    """One value the forward pass saves for the backward pass, as `print_saved_residuals` lists it."""
+
+    type: str  # `f32[64,256]`
+    bytes: int
+    made_by: str  # `output of tanh`, `argument ws[0]`, `named 'h'`, `output of jitted function 'f'`
+    primitive: str = ""  # the equation's primitive ("" for arguments, constants, literals)
+    line: int | None = None  # the user's line
+    where: str = ""  # JAX's summary of the equation's source (`main.py:7:12 (f)`)
+    scope: str = ""  # model scope from the name stack (Flax/Equinox layer, named_scope)
+    equation: str = ""  # the forward equation's id in the transformed jaxpr (best effort)
+    jax_text: str = ""  # the line exactly as `jax.ad_checkpoint.print_saved_residuals` prints it
+
+
+@dataclass
+class MemoryGroup:
+    """Residuals (or buffers) grouped by one key: a source line or a model scope."""
+
+    key: str
+    count: int
+    bytes: int
+
+
+@dataclass
+class ResidualReport:
+    """Every residual the differentiated function saves, grouped by line and scope, with totals."""
+
+    function: str  # what was differentiated: `loss`
+    transform: str  # the transform that differentiates it: `grad`, `nnx.grad`, `vjp`
+    wrt: str = ""  # which inputs: `argnums=0`, `all inputs`
+    residuals: list[SavedResidual] = field(default_factory=list)
+    total_bytes: int = 0
+    by_line: list[MemoryGroup] = field(default_factory=list)
+    by_scope: list[MemoryGroup] = field(default_factory=list)
+    note: str = ""  # per example under vmap, and the like
+
+
+@dataclass
+class LiveBuffer:
+    """A buffer of the compiled module, with its live range and what it came from."""
+
+    value: str  # XLA's value name: `sort.0{1}`
+    instruction: str  # the HLO instruction that defines it
+    type: str
+    bytes: int
+    kind: str  # "argument", "output", "argument, output" (aliased), "temporary", "constant"
+    start: int = 0  # first and last step of the schedule it is live in
+    end: int = 0
+    line: int | None = None
+    primitive: str = ""
+    phase: str = ""  # "forward", "backward" or ""
+    equations: list[str] = field(default_factory=list)
+    argument: str = ""  # the input it holds (`ws[0]`) for parameters
+
+
+@dataclass
+class PeakReport:
+    """Bytes live over the compiled schedule, from XLA's buffer assignment, and who holds the peak."""
+
+    available: bool
+    note: str = ""  # why not available, or what is estimated
+    peak_bytes: int = 0
+    peak_step: int = 0
+    xla_peak_bytes: int | None = None  # the peak XLA's live-range dump states (should equal peak_bytes)
+    schedule: list[str] = field(default_factory=list)  # instruction per step
+    live_bytes: list[int] = field(default_factory=list)  # bytes live at each step
+    at_peak: list[LiveBuffer] = field(default_factory=list)  # largest first
+    totals: dict[str, int] = field(default_factory=dict)  # from the buffer assignment: argument, output, ...
+    analysis: dict[str, int] = field(default_factory=dict)  # `Compiled.memory_analysis()`
+    aliases: list[str] = field(default_factory=list)  # donated or aliased inputs: `output {0} ← params[0]`
+
+
+@dataclass
+class RematComparison:
+    """The differentiated function under a checkpoint policy, beside the program as written."""
+
+    policy: str
+    residual_bytes: int = 0
+    residual_count: int = 0
+    peak_bytes: int | None = None
+    temp_bytes: int | None = None
+    flops: float | None = None
+    compile_s: float = 0.0
+    residuals: list[SavedResidual] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # only the variant saves these
+    removed: list[str] = field(default_factory=list)  # residuals only the program as written saves
+    error: str = ""
+
+
+@dataclass
+class MemoryReport(JsonMixin):
+    """Where the memory goes: residuals saved for the backward pass, the compiled peak, remat side by side."""
+
+    residuals: ResidualReport | None = None
+    peak: PeakReport | None = None
+    remat: RematComparison | None = None
+    flops: float | None = None  # the program as written (`cost_analysis()`), beside the remat variant's
     notes: list[str] = field(default_factory=list)

@@ -1,0 +1,708 @@
+"""Where the memory goes: residuals saved for the backward pass, the compiled peak, remat side by side.
+
+- **residuals**: the list `jax.ad_checkpoint.print_saved_residuals` prints, computed the way it
+  computes it (public pieces only: `jax.make_jaxpr` of `jax.vjp`, whose last outputs are the
+  residuals the pullback closes over), for the function the pipeline's grad differentiates, with
+  respect to the inputs that grad differentiates; each with bytes, line and model scope.
+- **peak**: XLA's own buffer assignment of the compiled module (its dump: `*-buffer-assignment.txt`
+  and `*-live-range.txt`): bytes live at each step of the schedule, the peak, the buffers live
+  there with their HLO instruction, equation and line, totals beside `memory_analysis()`.
+- **remat**: the differentiated function under `jax.checkpoint(policy=...)`, traced, lowered and
+  compiled once more, beside the program as written (residuals diffed, peak, FLOPs).
+
+Parsing the dump and grouping are plain Python (no JAX import at module level);
+only `saved_residuals`, `remat` and `attach` run JAX.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspectors.results import (
+    InspectionResult,
+    LiveBuffer,
+    MemoryGroup,
+    MemoryReport,
+    PeakReport,
+    RematComparison,
+    ResidualReport,
+    SavedResidual,
+)
+
+# The pipeline's transforms that differentiate, and which inputs they differentiate by default:
+# "argnums" (jax: `argnums`, default 0), "first" (the libraries: the first argument), "all" (vjp).
+DIFFERENTIATING: dict[str, str] = {
+    "grad": "argnums", "value_and_grad": "argnums", "vjp": "all",
+    "nnx.grad": "argnums", "nnx.value_and_grad": "argnums",
+    "eqx.filter_grad": "first", "eqx.filter_value_and_grad": "first",
+}  # fmt: skip
+POLICIES = (
+    "nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable", "everything_saveable",
+    "save_only_these_names", "save_any_names_but_these",
+)  # fmt: skip  # `jax.checkpoint_policies` by name; the two `names` ones take `:a,b`
+DUMP_OPTIONS = {"xla_dump_hlo_as_text": True}  # no pass regex: the optimized module and its buffer assignment
+
+
+def dump_options(folder: str) -> dict[str, Any]:
+    """Compiler options that make XLA write the optimized module's buffer assignment into `folder`."""
+    return {"xla_dump_to": folder, **DUMP_OPTIONS}
+
+
+def fmt_bytes(n: float | None) -> str:
+    """Return a size as people read it: `1.75 MiB`, `512 B`."""
+    if n is None:
+        return "not available"
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{int(n)} B"
+
+
+# --- residuals: what print_saved_residuals computes, for the pipeline's grad -----------------------
+
+
+def grad_step(names: list[str]) -> int | None:
+    """Return the index of the pipeline's first differentiating transform, or None."""
+    return next((k for k, name in enumerate(names) if name in DIFFERENTIATING), None)
+
+
+def diff_positions(name: str, options: dict[str, Any], n_args: int) -> tuple[int, ...]:
+    """Return the positional arguments a differentiating transform differentiates."""
+    rule = DIFFERENTIATING[name]
+    if rule == "all":
+        return tuple(range(n_args))
+    if rule == "first":
+        return (0,)
+    argnums = options.get("argnums", 0)
+    return tuple(argnums) if isinstance(argnums, (tuple, list)) else (argnums,)
+
+
+def saved_residuals(
+    f: Callable,
+    args: tuple,
+    kwargs: dict,
+    diff: tuple[int, ...],
+    names: list[str],
+    where: Callable[[Any], tuple[int | None, str]],
+) -> list[SavedResidual]:
+    """Return the residuals `jax.vjp` of `f` saves, differentiating the inexact leaves of `args[diff]`.
+
+    `names[j]` names flat input j (`ws[0]`, as JAX's own `arg_names`); `where(source_info)`
+    returns (user line, scope). With every input differentiated this is exactly JAX's
+    `print_saved_residuals(f, *args)`.
+    """
+    import jax
+
+    flat, tree = jax.tree_util.tree_flatten((tuple(args), dict(kwargs)))
+    owners = _owners(args, kwargs)
+    wrt = [j for j, leaf in enumerate(flat) if owners[j] in diff and _inexact(leaf)]
+
+    def linearized(*leaves: Any) -> Any:
+        def of_diff(*d: Any) -> Any:
+            full = list(leaves)
+            for j, v in zip(wrt, d, strict=True):
+                full[j] = v
+            a, kw = jax.tree_util.tree_unflatten(tree, full)
+            return f(*a, **kw)
+
+        return jax.vjp(of_diff, *[leaves[j] for j in wrt])
+
+    closed, shape = jax.make_jaxpr(linearized, return_shape=True)(*flat)
+    n_res = len(jax.tree_util.tree_leaves(shape[1]))  # the pullback's leaves are its residuals
+    jaxpr = closed.jaxpr
+    return residual_rows(jaxpr, list(jaxpr.outvars[len(jaxpr.outvars) - n_res :]), names, where)
+
+
+def _owners(args: tuple, kwargs: dict) -> list[int | str]:
+    """Return, per flat input leaf, the position (or keyword) of the argument it belongs to."""
+    import jax
+
+    owners: list[int | str] = []
+    for i, a in enumerate(args):
+        owners += [i] * len(jax.tree_util.tree_leaves(a))
+    for k, v in kwargs.items():
+        owners += [k] * len(jax.tree_util.tree_leaves(v))
+    return owners
+
+
+def _inexact(leaf: Any) -> bool:
+    """True for a floating or complex leaf: what grad can differentiate."""
+    import jax
+    import numpy as np
+
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and jax.dtypes.issubdtype(dtype, np.inexact)
+
+
+def residual_rows(
+    jaxpr: Any, outvars: list[Any], names: list[str], where: Callable[[Any], tuple[int | None, str]]
+) -> list[SavedResidual]:
+    """Describe residual variables in `print_saved_residuals`'s order and words (literals, constants,
+    arguments, then equation outputs), looking through `reduce_precision` as JAX does."""
+    import jax.extend.core as jex
+    from jax.extend import source_info_util
+
+    literals = [v for v in outvars if isinstance(v, jex.Literal)]
+    subst = {e.outvars[0]: e.invars[0] for e in jaxpr.eqns if e.primitive.name == "reduce_precision"}
+    wanted = {subst.get(v, v) for v in outvars if not isinstance(v, jex.Literal)}
+    rows = [_row(v.aval, "from a literal") for v in literals]
+    rows += [_row(v.aval, "from a constant") for v in jaxpr.constvars if v in wanted]
+    for i, v in enumerate(jaxpr.invars):
+        if v in wanted:
+            name = names[i] if i < len(names) and names[i] else ""
+            rows.append(
+                _row(
+                    v.aval,
+                    f"from the argument {name}" if name else f"from the argument at flattened index {i}",
+                )
+            )
+    for eqn in jaxpr.eqns:
+        for v in eqn.outvars:
+            if v not in wanted:
+                continue
+            src = source_info_util.summarize(eqn.source_info)
+            line, scope = where(eqn.source_info)
+            rows.append(_row(v.aval, f"{_made_by(eqn)} from {src}", eqn.primitive.name, line, src, scope))
+    return rows
+
+
+def _made_by(eqn: Any) -> str:
+    """JAX's words for an equation's residual: named, a jitted function's output, a primitive's."""
+    name = eqn.params.get("name") if eqn.primitive.name == "name" else None
+    prim = eqn.params.get("_prim")
+    if name is None and type(prim).__name__ == "CheckpointName":
+        name = prim.name
+    if name is not None:
+        return f"named '{name}'"
+    if eqn.primitive.name == "jit":
+        return f"output of jitted function '{eqn.params['name']}'"
+    return f"output of {eqn.primitive.name}"
+
+
+def _row(
+    aval: Any, words: str, primitive: str = "", line: int | None = None, src: str = "", scope: str = ""
+) -> SavedResidual:
+    """One residual: its type, size, what made it, as JAX prints it."""
+    short = aval.str_short(short_dtypes=True)
+    size = int(math.prod(aval.shape) * aval.dtype.itemsize) if hasattr(aval, "shape") else 0
+    made_by = words.removeprefix("from the ").removeprefix("from ").split(" from ")[0]
+    return SavedResidual(short, size, made_by, primitive, line, src, scope, "", f"{short} {words}")
+
+
+def group(residuals: list[SavedResidual], key: Callable[[SavedResidual], str]) -> list[MemoryGroup]:
+    """Return residuals grouped by `key`, largest total first."""
+    counts: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    for r in residuals:
+        counts[key(r)] += 1
+        sizes[key(r)] += r.bytes
+    return [MemoryGroup(k, counts[k], sizes[k]) for k in sorted(sizes, key=lambda k: (-sizes[k], k))]
+
+
+def line_key(r: SavedResidual) -> str:
+    """Group key by line: `line 7`, or what made it for inputs (`the arguments`)."""
+    if r.line is not None:
+        return f"line {r.line}"
+    return "arguments" if r.made_by.startswith("argument") else (r.where or r.made_by)
+
+
+def report_of(
+    function: str, transform: str, wrt: str, residuals: list[SavedResidual], note: str = ""
+) -> ResidualReport:
+    """Wrap residuals with their totals and groups."""
+    return ResidualReport(
+        function=function,
+        transform=transform,
+        wrt=wrt,
+        residuals=residuals,
+        total_bytes=sum(r.bytes for r in residuals),
+        by_line=group(residuals, line_key),
+        by_scope=group(residuals, lambda r: r.scope or "(no scope)"),
+        note=note,
+    )
+
+
+def link_equations(residuals: list[SavedResidual], model: Any) -> None:
+    """Name each residual's forward equation in the transformed jaxpr: the n-th of its line and primitive."""
+    from inspectors.mapping import phase
+    from inspectors.results import walk
+
+    queues: dict[tuple[int | None, str], list[str]] = defaultdict(list)
+    for eqn in walk(model):
+        if eqn.source is not None and phase(eqn.name_stack) != "backward":
+            queues[(eqn.source.line, eqn.primitive)].append(eqn.id)
+    for r in residuals:
+        queue = queues.get((r.line, r.primitive)) if r.primitive else None
+        if queue:
+            r.equation = queue.pop(0)
+
+
+# --- the compiled peak: XLA's buffer assignment --------------------------------------------------
+
+_ALLOCATION = re.compile(r"^allocation (\d+): size (\d+), (.*):$")
+_VALUE = re.compile(r"^ value: <\d+ ([^ >]+)(?: @\d+)?> \(size=(\d+),offset=(\d+)\): (.*)$")
+_RANGE = re.compile(r"^\s+(\S+?\{[\d,]*\}):(\d+)-(\d+)$")
+_STEP = re.compile(r"^\s+(\d+):(\S+)$")
+_PEAK = re.compile(r"Stack trace breakdown for peak usage: ([\d ]+) bytes")
+_ALIAS = re.compile(r"input_output_alias=\{(.*?)\}\s*(?:,|$)")
+_ALIAS_ROW = re.compile(r"\{([\d,\s]*)\}:\s*\((\d+),\s*\{([\d,\s]*)\}")
+
+
+@dataclass
+class Allocation:
+    """One allocation of XLA's buffer assignment: its size, kind and the values it holds."""
+
+    size: int
+    kinds: set[str] = field(default_factory=set)  # argument, output, temporary, constant, thread-local
+    parameter: int | None = None
+    values: list[tuple[str, int, str, int]] = field(default_factory=list)  # (value, size, type, offset)
+
+
+def allocation_kinds(text: str) -> tuple[set[str], int | None]:
+    """Read an allocation header's attributes (`parameter 0, ...`, `maybe-live-out`, `preallocated-temp`)."""
+    kinds: set[str] = set()
+    m = re.search(r"parameter (\d+)", text)
+    if m:
+        kinds.add("argument")
+    if "maybe-live-out" in text or "output shape" in text:
+        kinds.add("output")
+    if "constant" in text:
+        kinds.add("constant")
+    if "thread-local" in text:
+        kinds.add("thread-local")
+    if not kinds:
+        kinds.add("temporary")
+    return kinds, int(m.group(1)) if m else None
+
+
+def parse_buffer_assignment(text: str) -> list[Allocation]:
+    """Parse `*-buffer-assignment.txt`: allocations and the values each holds."""
+    out: list[Allocation] = []
+    for line in text.splitlines():
+        if m := _ALLOCATION.match(line):
+            kinds, parameter = allocation_kinds(m.group(3))
+            out.append(Allocation(int(m.group(2)), kinds, parameter))
+        elif (v := _VALUE.match(line)) and out:
+            name = v.group(1) if "{" in v.group(1) else v.group(1) + "{}"
+            out[-1].values.append((name, int(v.group(2)), v.group(4), int(v.group(3))))
+        elif line.startswith(("Total bytes used", "Used values")):
+            break
+    return out
+
+
+def parse_live_range(text: str) -> tuple[list[str], dict[str, tuple[int, int]], int | None]:
+    """Parse `*-live-range.txt`: the instruction sequence, each value's live range, XLA's peak."""
+    sequence: list[str] = []
+    ranges: dict[str, tuple[int, int]] = {}
+    section = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped in ("InstructionSequence:", "BufferLiveRange:"):
+            section = stripped
+        elif stripped.startswith("Live ranges at"):
+            section = "peak"
+        elif section == "InstructionSequence:" and (m := _STEP.match(line)):
+            sequence.append(m.group(2))
+        elif section == "BufferLiveRange:" and (m := _RANGE.match(line)):
+            ranges[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    peak = _PEAK.search(text)
+    return sequence, ranges, int(peak.group(1).replace(" ", "")) if peak else None
+
+
+def live_curve(allocations: list[Allocation], ranges: dict[str, tuple[int, int]], steps: int) -> list[int]:
+    """Return bytes live at each step: per allocation, the union of the byte ranges of its live values.
+
+    Values that share bytes (an in-place update, a bitcast) count once, as the heap XLA
+    simulates counts them: the curve's peak is `memory_analysis().peak_memory_in_bytes`.
+    """
+    delta = [0] * (steps + 2)
+    for a in allocations:
+        if "thread-local" in a.kinds:
+            continue
+        spans = [(ranges[n], offset, size) for n, size, _, offset in a.values if n in ranges and size]
+        points = sorted({s for (s, _), _, _ in spans} | {e + 1 for (_, e), _, _ in spans})
+        previous = 0
+        for i, t in enumerate(points):
+            live = _union([(o, o + z) for (s, e), o, z in spans if s <= t <= e]) if i < len(points) - 1 else 0
+            delta[t] += live - previous
+            previous = live
+    out, live = [], 0
+    for d in delta[:steps]:
+        live += d
+        out.append(live)
+    return out
+
+
+def _union(intervals: list[tuple[int, int]]) -> int:
+    """Return the bytes covered by byte ranges [start, end)."""
+    total, reach = 0, -1
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def totals_of(allocations: list[Allocation]) -> dict[str, int]:
+    """Sum allocations by kind, as `memory_analysis()` counts them (aliased ones once in each)."""
+    out = {"argument": 0, "output": 0, "alias": 0, "temporary": 0, "constant": 0}
+    for a in allocations:
+        if "thread-local" in a.kinds:
+            continue
+        for kind in ("argument", "output", "temporary", "constant"):
+            out[kind] += a.size if kind in a.kinds else 0
+        out["alias"] += a.size if {"argument", "output"} <= a.kinds else 0
+    return out
+
+
+def find_dump(folder: str, suffix: str) -> str | None:
+    """Return the text of the largest `*after_optimizations-<suffix>` file of a dump folder."""
+    paths = glob.glob(os.path.join(folder, f"*after_optimizations-{suffix}"))
+    if not paths:
+        return None
+    with open(max(paths, key=os.path.getsize), encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+NO_ASSIGNMENT = (
+    "not available: XLA wrote no buffer assignment for this compile (this backend does not dump one)"
+)
+
+
+def read_peak(
+    folder: str, hlo: str, filename: str, model: Any, arg_paths: list[str], analysis: dict[str, int] | None
+) -> PeakReport:
+    """Read the compiled peak from XLA's dump folder and attribute its buffers to HLO, equations and lines."""
+    assignment, live = find_dump(folder, "buffer-assignment.txt"), find_dump(folder, "live-range.txt")
+    if assignment is None or live is None:
+        return PeakReport(available=False, note=NO_ASSIGNMENT, analysis=dict(analysis or {}))
+    return peak_from_texts(assignment, live, hlo, filename, model, arg_paths, analysis)
+
+
+def peak_from_texts(
+    assignment: str,
+    live: str,
+    hlo: str,
+    filename: str,
+    model: Any,
+    arg_paths: list[str],
+    analysis: dict[str, int] | None,
+) -> PeakReport:
+    """Build the peak report from the buffer-assignment and live-range texts and the optimized HLO."""
+    allocations = parse_buffer_assignment(assignment)
+    sequence, ranges, xla_peak = parse_live_range(live)
+    values: dict[str, tuple[int, str, Allocation]] = {}
+    for a in allocations:
+        for name, size, type_, _ in a.values:
+            values[name] = (size, type_, a)
+    sizes = {name: v[0] for name, v in values.items()}
+    curve = live_curve(allocations, ranges, len(sequence))
+    peak = max(curve) if curve else 0
+    step = curve.index(peak) if curve else 0
+    live_now = [n for n, (s, e) in ranges.items() if s <= step <= e and sizes.get(n, 0) > 0]
+    attribute = _Attributor(hlo, filename, model, arg_paths)
+    at_peak = [attribute(n, values[n], ranges[n]) for n in live_now if n in values]
+    at_peak.sort(key=lambda b: (-b.bytes, b.start, b.value))
+    note = "" if xla_peak in (None, peak) else f"XLA's live-range dump states a peak of {xla_peak} bytes"
+    return PeakReport(
+        available=True, note=note, peak_bytes=peak, peak_step=step, xla_peak_bytes=xla_peak,
+        schedule=sequence, live_bytes=curve, at_peak=at_peak, totals=totals_of(allocations),
+        analysis=dict(analysis or {}), aliases=aliases(hlo, arg_paths),
+    )  # fmt: skip
+
+
+class _Attributor:
+    """Names a buffer's HLO instruction, line, primitive, phase and equations (the profile's resolver)."""
+
+    def __init__(self, hlo: str, filename: str, model: Any, arg_paths: list[str]) -> None:
+        from inspectors import profile
+        from inspectors.results import InspectionResult, Request
+
+        self.module = profile.Module.read(hlo, filename)
+        holder = InspectionResult(request=Request(source="", filename=filename))
+        if model is not None:
+            holder.model_after = model
+        self.resolver = profile.Resolver(self.module, profile.EquationIndex(holder))
+        self.arg_paths = arg_paths
+
+    def __call__(self, value: str, info: tuple[int, str, Allocation], live: tuple[int, int]) -> LiveBuffer:
+        size, type_, alloc = info
+        name = value.split("{")[0]
+        kinds = [k for k in ("argument", "output", "temporary", "constant") if k in alloc.kinds]
+        buf = LiveBuffer(
+            value, name, type_.split("{")[0] if "[" in type_ else type_, size, ", ".join(kinds), *live
+        )
+        found = self.module.instructions.get(name)
+        if found is None:
+            return buf
+        ins = found[1]
+        if ins.opcode == "parameter" and ins.parameter_number is not None:
+            n = ins.parameter_number
+            buf.argument = self.arg_paths[n] if n < len(self.arg_paths) else f"parameter {n}"
+            return buf
+        src = self.resolver.source(ins, ins)
+        buf.line, buf.primitive, buf.phase = src.line, src.primitive, src.phase
+        from inspectors.profile import arrays
+
+        shape = arrays(ins.type)
+        dims = shape[0][1] if shape else None
+        buf.equations = [i for i, _ in self.resolver.eqns.match(src.line, src.primitive, src.phase, dims)][:4]
+        return buf
+
+
+def aliases(hlo: str, arg_paths: list[str]) -> list[str]:
+    """Return the module's input/output aliases (donated inputs): `output {0} ← params[0] (parameter 0)`."""
+    head = next((line for line in hlo.splitlines() if line.startswith("HloModule")), "")
+    m = _ALIAS.search(head)
+    out = []
+    for out_index, param, _ in _ALIAS_ROW.findall(m.group(1) if m else ""):
+        n = int(param)
+        name = arg_paths[n] if n < len(arg_paths) else f"parameter {n}"
+        out.append(f"output {{{out_index}}} ← {name} (parameter {n})")
+    return out
+
+
+def reconcile(peak: PeakReport) -> list[tuple[str, int | None, int | None]]:
+    """Return (what, buffer assignment, memory_analysis()) rows: the totals side by side."""
+    a = peak.analysis
+    rows = [
+        ("arguments", peak.totals.get("argument"), a.get("argument_size_in_bytes")),
+        ("outputs", peak.totals.get("output"), a.get("output_size_in_bytes")),
+        ("aliased", peak.totals.get("alias"), a.get("alias_size_in_bytes")),
+        ("temporaries", peak.totals.get("temporary"), a.get("temp_size_in_bytes")),
+    ]
+    return rows
+
+
+# --- remat side by side ------------------------------------------------------------------------
+
+
+def policy_of(spec: str) -> Any:
+    """Return `jax.checkpoint_policies.NAME` (`save_only_these_names:h,k` takes names)."""
+    import jax
+
+    name, _, names = spec.partition(":")
+    if name not in POLICIES:
+        raise ValueError(f"unknown checkpoint policy {name!r}; known: {', '.join(POLICIES)}")
+    policy = getattr(jax.checkpoint_policies, name)
+    if name in ("save_only_these_names", "save_any_names_but_these"):
+        return policy(*[n.strip() for n in names.split(",") if n.strip()])
+    return policy
+
+
+def diff_residuals(before: list[SavedResidual], after: list[SavedResidual]) -> tuple[list[str], list[str]]:
+    """Return (only in after, only in before): residuals as `type made_by line N`, counted as multisets."""
+
+    def key(r: SavedResidual) -> str:
+        return f"{r.type} {r.made_by}" + (f" line {r.line}" if r.line is not None else "")
+
+    a, b = Counter(map(key, before)), Counter(map(key, after))
+    return sorted((b - a).elements()), sorted((a - b).elements())
+
+
+# --- the worker's one call -----------------------------------------------------------------------
+
+
+def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, folder: str) -> None:
+    """Add the memory report to `result` (in the worker, right after compiling); never raises."""
+    start = time.perf_counter()
+    report = MemoryReport(flops=result.cost.flops if result.cost else None)
+    try:
+        report.peak = read_peak(
+            folder, result.hlo or "", result.request.filename, result.model_after, tracer.paths, result.memory
+        )
+    except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
+        report.peak = PeakReport(
+            available=False, note=f"not available: the buffer assignment could not be read ({exc!r})"
+        )
+    try:
+        _residuals_and_remat(result, report, chain, tracer)
+    except Exception as exc:  # noqa: BLE001
+        report.notes.append(f"residuals could not be computed: {type(exc).__name__}: {exc}")
+    result.memory_report = report
+    result.stage_times["memory"] = time.perf_counter() - start
+
+
+def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: Any, tracer: Any) -> None:
+    """Residuals of the pipeline's grad, and the remat variant when the request names a policy."""
+    from inspectors.jaxpr_model import user_location
+
+    names = [t.name for t in chain.pipeline]
+    k = grad_step(names)
+    if k is None:
+        report.notes.append(
+            "no grad, vjp or value_and_grad in the pipeline: nothing is saved for a backward pass"
+        )
+        return
+    seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
+    if seen is None:
+        report.notes.append("the outer transforms never called the differentiated function")
+        return
+    args, static, kwargs = seen
+    f = chain.fns[k]
+    dyn = tuple(a for i, a in enumerate(args) if i not in static)
+    g = _with_static(f, args, static)
+    from inspectors.pipeline import arg_paths
+
+    paths = arg_paths(chain.fns[0], args, static, kwargs)
+    t = chain.pipeline[k]
+    positions = _dynamic_positions(diff_positions(t.name, t.options, len(args)), static)
+    req = result.request
+    lines = req.source.splitlines()
+
+    def where(source_info: Any) -> tuple[int | None, str]:
+        from inspectors.graph import scope_path
+
+        loc = user_location(source_info, req.filename, lines, tracer.codes)
+        stack = str(getattr(source_info, "name_stack", ""))
+        return (loc.line if loc else None), "/".join(scope_path(_Named(stack)))
+
+    rows = saved_residuals(g, dyn, kwargs, positions, paths, where)
+    link_equations(rows, result.model_after)
+    outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
+    note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""
+    wrt = (
+        "all inputs"
+        if DIFFERENTIATING[t.name] == "all"
+        else f"argnums={positions if len(positions) > 1 else positions[0]}"
+    )
+    report.residuals = report_of(chain.names[k], t.name, wrt, rows, note)
+    if req.remat_policy:
+        report.remat = remat(
+            req.remat_policy,
+            f,
+            g,
+            args,
+            static,
+            dyn,
+            kwargs,
+            chain,
+            k,
+            positions,
+            paths,
+            where,
+            tracer,
+            result,
+            rows,
+        )
+
+
+def _dynamic_positions(positions: tuple[int, ...], static: tuple[int, ...]) -> tuple[int, ...]:
+    """Renumber argument positions after static ones are taken out."""
+    return tuple(p - sum(s < p for s in static) for p in positions if p not in static)
+
+
+def _with_static(f: Callable, args: tuple, static: tuple[int, ...]) -> Callable:
+    """Return `f` over its traced arguments only, the static ones put back."""
+    if not static:
+        return f
+
+    def g(*dyn: Any, **kwargs: Any) -> Any:
+        it = iter(dyn)
+        return f(*[args[i] if i in static else next(it) for i in range(len(args))], **kwargs)
+
+    return g
+
+
+@dataclass
+class _Named:
+    """Just enough of an Equation for `graph.scope_path`."""
+
+    name_stack: str
+
+
+def remat(
+    policy: str, f: Callable, g: Callable, args: tuple, static: tuple[int, ...], dyn: tuple, kwargs: dict,
+    chain: Any, k: int, positions: tuple[int, ...], paths: list[str], where: Callable, tracer: Any,
+    result: InspectionResult, before: list[SavedResidual],
+) -> RematComparison:  # fmt: skip
+    """Checkpoint the differentiated function with `policy`, compile the pipeline over it once, compare."""
+    import jax
+
+    from inspectors import passes, transforms
+    from inspectors.pipeline import _plain, cost_info, memory_info
+
+    out = RematComparison(policy=policy)
+    try:
+        chosen = policy_of(policy)
+        rows = saved_residuals(jax.checkpoint(g, policy=chosen), dyn, kwargs, positions, paths, where)
+        link_equations(rows, result.model_after)
+        out.residuals, out.residual_count = rows, len(rows)
+        out.residual_bytes = sum(r.bytes for r in rows)
+        out.added, out.removed = diff_residuals(before, rows)
+        start = time.perf_counter()
+        variant = transforms.apply_pipeline(
+            jax.checkpoint(f, policy=chosen, static_argnums=static), chain.pipeline[k:]
+        )
+        lowered = jax.jit(_plain(variant), static_argnums=tracer.static).lower(*tracer.args, **tracer.kwargs)
+        with passes.dump_folder() as folder:
+            compiled = lowered.compile(dump_options(folder))
+            analysis = memory_info(compiled)
+            peak = read_peak(
+                folder, compiled.as_text(), result.request.filename, None, tracer.paths, analysis
+            )
+        out.compile_s = time.perf_counter() - start
+        out.peak_bytes = peak.peak_bytes if peak.available else None
+        out.temp_bytes = (analysis or {}).get("temp_size_in_bytes")
+        cost = cost_info(compiled)
+        out.flops = cost.flops if cost else None
+    except Exception as exc:  # noqa: BLE001 - a policy that does not apply is reported, not raised
+        out.error = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+# --- text for the CLI ----------------------------------------------------------------------------
+
+
+def residual_lines(report: ResidualReport) -> str:
+    """`--emit residuals`: one residual per line: type, bytes, what made it, `line N`."""
+    rows = [
+        f"{r.type:<16} {r.bytes:>12} B  {r.made_by}" + (f"  line {r.line}" if r.line is not None else "")
+        for r in report.residuals
+    ]
+    return "\n".join(rows)
+
+
+def memory_lines(peak: PeakReport) -> str:
+    """`--emit memory`: `peak SIZE`, then the buffers live at the peak, largest first."""
+    if not peak.available:
+        return f"peak {peak.note}"
+    step = peak.schedule[peak.peak_step] if peak.peak_step < len(peak.schedule) else ""
+    head = (
+        f"peak {peak.peak_bytes} B ({fmt_bytes(peak.peak_bytes)}) at step {peak.peak_step} of "
+        f"{len(peak.schedule)} ({step}), {len(peak.at_peak)} buffers live"
+    )
+    rows = [
+        f"{b.type:<20} {b.bytes:>12} B  {b.instruction:<28} {b.kind}"
+        + (f"  line {b.line}" if b.line is not None else "")
+        + (f"  argument {b.argument}" if b.argument else "")
+        for b in peak.at_peak
+    ]
+    return "\n".join([head, *rows])
+
+
+def remat_summary(report: MemoryReport) -> str:
+    """Return the remat comparison as `# ...` lines: as written vs under the policy."""
+    r, res, peak = report.remat, report.residuals, report.peak
+    if r is None or res is None:
+        return ""
+    if r.error:
+        return f"# remat {r.policy}: {r.error}"
+    flops = lambda x: f"{x:.3g}" if x is not None else "not available"  # noqa: E731
+    written_peak = peak.peak_bytes if peak and peak.available else None
+    lines = [
+        f"# remat {r.policy}: residuals {fmt_bytes(res.total_bytes)} → {fmt_bytes(r.residual_bytes)}, "
+        f"peak {fmt_bytes(written_peak)} → {fmt_bytes(r.peak_bytes)}, "
+        f"FLOPs {flops(report.flops)} → {flops(r.flops)}",
+        *[f"#   + {a}" for a in r.added],
+        *[f"#   - {a}" for a in r.removed],
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,199 @@
+"""Where the memory goes: residuals against `print_saved_residuals`, peaks against `memory_analysis()`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import sys
+from pathlib import Path
+
+import jax
+import jax.ad_checkpoint
+import jax.numpy as jnp
+import pytest
+
+from inspectors import inspect_fn, memory
+from inspectors.cli import main as cli_main
+from inspectors.results import InspectionResult
+
+sys.path.insert(0, str(Path(__file__).parent))
+from models import eqx_mlp, linen_mlp, memory_models, nnx_mlp  # noqa: E402
+
+WS = [jnp.ones((16, 16)) * 0.1, jnp.ones((16, 16)) * 0.2]
+X = jnp.ones((8, 16))
+PARAMS = {"x": jnp.ones((8, 16)), "w1": jnp.ones((16, 32)), "w2": jnp.ones((32, 4))}
+
+
+def jax_printed(f, *args) -> list[str]:  # noqa: ANN001
+    """Return what `jax.ad_checkpoint.print_saved_residuals` prints, one line per residual."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        jax.ad_checkpoint.print_saved_residuals(f, *args)
+    return out.getvalue().splitlines()
+
+
+def ours(result: InspectionResult) -> list[str]:
+    """Return our residual list as JAX words each line."""
+    return [r.jax_text for r in result.memory_report.residuals.residuals]
+
+
+@pytest.fixture(scope="module")
+def layers_grad() -> InspectionResult:
+    """`jit(vjp(layers))` on two layers: every input differentiated, so JAX's list is the whole answer."""
+    return inspect_fn(memory_models.layers, WS, X, transforms=["vjp", "jit"])
+
+
+def test_residuals_equal_print_saved_residuals(layers_grad: InspectionResult) -> None:
+    assert ours(layers_grad) == jax_printed(memory_models.layers, WS, X)
+    report = layers_grad.memory_report.residuals
+    lines = [
+        int(m.group(1))
+        for t in jax_printed(memory_models.layers, WS, X)
+        if (m := re.search(r":(\d+):\d+ ", t))
+    ]
+    assert [r.line for r in report.residuals if r.line is not None] == lines
+    assert report.total_bytes == sum(r.bytes for r in report.residuals) > 0
+    assert {r.made_by for r in report.residuals} >= {"argument ws[0]", "argument x", "named 'act'"}
+
+
+@pytest.mark.parametrize(
+    "policy",
+    ["nothing_saveable", "dots_saveable", "dots_with_no_batch_dims_saveable", "save_only_these_names:act"],
+)
+def test_residuals_under_checkpoint_policies_equal_jax(policy: str) -> None:
+    chosen = memory.policy_of(policy)
+    f = jax.checkpoint(memory_models.layers, policy=chosen)
+    r = inspect_fn(f, WS, X, transforms=["vjp"])
+    assert ours(r) == jax_printed(f, WS, X)
+    assert ours(r) != jax_printed(memory_models.layers, WS, X)  # the policy changed what is saved
+
+
+def test_grad_of_a_pytree_loss_groups_by_line_and_scope() -> None:
+    r = inspect_fn(memory_models.mlp_loss, PARAMS, transforms=["grad", "jit"])
+    assert ours(r) == jax_printed(memory_models.mlp_loss, PARAMS)
+    rep = r.memory_report.residuals
+    assert sum(g.bytes for g in rep.by_line) == rep.total_bytes == sum(g.bytes for g in rep.by_scope)
+    assert "hidden" in {g.key for g in rep.by_scope}
+
+
+def test_grad_of_one_argument_saves_what_that_grad_needs() -> None:
+    """grad(argnums=0) keeps `x` (not differentiated) as JAX keeps a closed-over value: same types, lines."""
+    r = inspect_fn(memory_models.layers, WS, X, transforms=["grad", "jit"])
+    closed = jax_printed(lambda ws: memory_models.layers(ws, X), WS)
+    # JAX lists a closed-over value first, as a constant; the grad's undifferentiated input is that value.
+    assert sorted(t.replace("from the argument x", "from a constant") for t in ours(r)) == sorted(closed)
+    assert "f32[16,16] from the argument ws[0]" not in ours(r)  # only dx would need ws[0]
+
+
+@pytest.mark.parametrize(
+    ("module", "model", "transform"),
+    [(linen_mlp, "params", "vjp"), (nnx_mlp, "model", "vjp"), (eqx_mlp, "model", "vjp")],
+)
+def test_library_models_equal_jax(module, model: str, transform: str) -> None:  # noqa: ANN001
+    x = jnp.ones((4, 8))
+    if module is linen_mlp:
+        args = (module.params, x)
+        f = module.loss
+    else:
+        args, f = (getattr(module, model), x), module.loss
+    r = inspect_fn(f, *args, transforms=[transform])
+    assert r.error is None, r.error and r.error.format()
+    assert ours(r) == jax_printed(f, *args)
+
+
+@pytest.fixture(scope="module")
+def held() -> InspectionResult:
+    return inspect_fn(memory_models.held, jnp.ones((512, 8)), jnp.ones((8, 512)), transforms=["jit"])
+
+
+def test_peak_totals_equal_memory_analysis(held: InspectionResult, layers_grad: InspectionResult) -> None:
+    for result in (held, layers_grad):
+        peak = result.memory_report.peak
+        assert peak.available
+        for what, assigned, analysed in memory.reconcile(peak):
+            assert assigned == analysed, what
+        assert peak.analysis == result.memory
+        assert peak.peak_bytes == max(peak.live_bytes) == peak.live_bytes[peak.peak_step]
+        assert peak.peak_bytes <= sum(peak.totals[k] for k in ("argument", "output", "temporary", "constant"))
+
+
+def test_peak_is_held_by_the_matmul_line(held: InspectionResult) -> None:
+    source = Path(memory_models.__file__).read_text().splitlines()
+    matmul = next(i for i, line in enumerate(source, 1) if "c = a @ b" in line)
+    first = held.memory_report.peak.at_peak[0]
+    assert first.line == matmul and first.type == "f32[512,512]" and first.bytes == 512 * 512 * 4
+    assert first.instruction in held.hlo
+    assert held.memory_report.peak.xla_peak_bytes == held.memory_report.peak.peak_bytes
+
+
+def test_remat_policy_compares_with_one_compile(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "layers.py"
+    path.write_text(Path(memory_models.__file__).read_text())
+    argv = [
+        str(path),
+        "--fn",
+        "layers",
+        "--args",
+        "[f32[16,16], f32[16,16]], f32[8,16]",
+        "--transform",
+        "vjp",
+    ]
+    assert cli_main([*argv, "--emit", "residuals", "--remat-policy", "dots_saveable"]) == 0
+    out, err = capsys.readouterr()
+    rows = out.splitlines()
+    assert rows and all(re.match(r"^\S+\s+\d+ B  \S.*", row) for row in rows)
+    assert "output of tanh  line 10" in out
+    assert "# remat dots_saveable" in err and "+ f32[8,16] output of dot_general line 10" in err
+    assert cli_main([*argv, "--emit", "memory"]) == 0
+    out, _ = capsys.readouterr()
+    head, *buffers = out.splitlines()
+    assert head.startswith("peak ") and re.search(r"peak (\d+) B", head)
+    sizes = [int(re.search(r"\s(\d+) B\s", b).group(1)) for b in buffers]
+    assert sizes == sorted(sizes, reverse=True) and sum(sizes) == int(
+        re.search(r"peak (\d+) B", head).group(1)
+    )
+
+
+def test_no_grad_says_so(held: InspectionResult) -> None:
+    assert held.memory_report.residuals is None
+    assert "no grad" in held.memory_report.notes[0]
+
+
+def test_report_survives_json(layers_grad: InspectionResult) -> None:
+    again = InspectionResult.from_json(layers_grad.to_json())
+    assert again.memory_report == layers_grad.memory_report
+
+
+def test_no_buffer_assignment_is_not_available(tmp_path: Path) -> None:
+    peak = memory.read_peak(str(tmp_path), "", "main.py", None, [], {"temp_size_in_bytes": 4})
+    assert not peak.available and "not available" in peak.note and peak.analysis == {"temp_size_in_bytes": 4}
+
+
+def test_memory_view_in_the_app() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    app = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True
+    at.query_params["view"] = "Memory"
+    at.run()
+    assert not at.exception, at.exception
+    result = next(iter(at.session_state["_inspections"].values()))
+    report = result.memory_report
+    texts = " ".join(m.value for m in at.markdown)
+    assert "The compiled peak" in texts
+    assert (
+        f"{len(report.residuals.residuals)} residuals, {memory.fmt_bytes(report.residuals.total_bytes)}"
+        in texts
+    )
+    frames = [d.value for d in at.dataframe]
+    shown = next((f for f in frames if "JAX prints" in f.columns), None)
+    assert shown is not None, [list(f.columns) for f in frames]
+    assert list(shown["JAX prints"]) == [r.jax_text for r in report.residuals.residuals]
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    at.button(key="memory_compare").click().run()
+    assert not at.exception, at.exception
+    remat = next(f for f in (d.value for d in at.dataframe) if "as written" in f.columns)
+    assert list(remat.iloc[:, 0]) == ["residuals", "peak live", "FLOPs"]
