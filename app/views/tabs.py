@@ -16,7 +16,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import state
-from app.views import chain, profile, provenance, source_map, stages
+from app.views import chain, profile, provenance, sharding, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
 
@@ -56,6 +56,7 @@ TABS: list[tuple[str, View]] = [
     ("Source map", own_fragment(source_map.source_map_tab)),
     ("Provenance", own_fragment(provenance.provenance_tab)),
     ("Profile", own_fragment(profile.profile_tab)),
+    ("Sharding", own_fragment(sharding.sharding_tab)),
     ("Stats", own_fragment(stages.stats_tab)),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels
