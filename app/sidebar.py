@@ -37,6 +37,7 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
         st.divider()
         function_and_inputs()
         device_picker()
+        devices_picker()
         options()
     return slot
 
@@ -264,6 +265,21 @@ def device_picker() -> None:
         key="device",
         format_func=lambda d: device_label(d, devices) if d else f"default ({default})",
         help="Where to lower, compile and time: every device of every backend JAX found.",
+    )
+
+
+# --- sharding: how many virtual CPU devices (the Sharding view) ---
+DEVICE_COUNTS = ["", 1, 2, 4, 8]
+
+
+def devices_picker() -> None:
+    """How many virtual CPU devices the worker splits the host into (a fresh worker per request can)."""
+    st.selectbox(
+        "Virtual CPU devices",
+        DEVICE_COUNTS,
+        key="devices",
+        format_func=lambda n: f"{n}" if n else "default",
+        help="Split the CPU into N devices for meshes and collectives (the Sharding view); default: the worker's.",
     )
 
 

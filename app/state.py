@@ -305,6 +305,7 @@ def request(*, timed: bool = False) -> Request:
         device=state["device"] or None,
         time=timed,
         time_budget_s=float(state["time_budget_s"]) if timed else 1.0,
+        devices=state.get("devices") or None,  # the sidebar's virtual CPU devices (sharding)
     )
 
 

@@ -25,6 +25,8 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
     "residuals": lambda r: _memory_text(r, "residuals"),  # one per line: type, bytes, what made it, line
     "memory": lambda r: _memory_text(r, "memory"),  # `peak SIZE`, then the buffers live at the peak
+    "sharding": lambda r: _sharding_text(r, "layouts"),  # the mesh; each input and output: sharding, shard type
+    "collectives": lambda r: _sharding_text(r, "collectives"),  # one collective per line: opcode, bytes, axes, line
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
@@ -33,7 +35,8 @@ EMIT_HELP = (
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
     "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
-    "json, json-stream (one JSON line per stage as it completes), dot, svg"
+    "json, json-stream (one JSON line per stage as it completes), dot, svg, "
+    "sharding (mesh and layouts), collectives (one per line: opcode, bytes, mesh axes, line)"
 )
 
 
@@ -145,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=1.0, help="seconds for timing (default 1)")
     p.add_argument("--device", help="device as platform:id, e.g. cpu:0 (see --list-devices)")
     p.add_argument("--list-devices", action="store_true", help="print the available devices and exit")
+    p.add_argument("--devices", type=int, metavar="N", help="split the CPU into N virtual devices (1, 2, 4, 8)")
     p.add_argument(
         "--isolated",
         action="store_true",
@@ -212,6 +216,7 @@ def request_from_args(ns: argparse.Namespace) -> Request:
         profile=_profiles(ns),
         time_budget_s=ns.time_budget,
         remat_policy=getattr(ns, "remat_policy", None) or None,
+        devices=ns.devices,
     )
 
 
@@ -449,6 +454,13 @@ def _memory_text(result: InspectionResult, what: str) -> str | None:
     if report.peak is None:
         raise EmitError("; ".join(report.notes) or "no buffer assignment")
     return memory.memory_lines(report.peak)
+def _sharding_text(result: InspectionResult, what: str) -> str | None:
+    """Return `--emit sharding` or `--emit collectives` (None when the program did not compile)."""
+    from inspectors import sharding
+
+    if result.sharding is None:
+        return None
+    return (sharding.layouts_text if what == "layouts" else sharding.collectives_text)(result.sharding)
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -33,7 +33,7 @@ jax = jaxsetup.jax()
 
 import jax.extend.core as jex  # noqa: E402
 
-from inspectors import memory, passes, profile, timing, transforms  # noqa: E402
+from inspectors import memory, passes, profile, sharding, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
 from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.dead import dead_program_note  # noqa: E402
@@ -292,6 +292,7 @@ def _run_stages(result: InspectionResult, emit: _Emitter) -> None:
     args_expr = req.args if req.args is not None else defaults.args
     specs = req.transforms if req.transforms is not None else defaults.transforms
     with _stage(result, "load"):
+        sharding.use_devices(req.devices)  # before the user's code can start JAX's backend
         module = src.load_module(req.source, req.filename)
         result.entry = src.resolve_entry(module, req.fn, defaults, req.source)
         f = src.entry_function(module, result.entry)
@@ -359,6 +360,8 @@ def run_callable(
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
+            # --- sharding: the mesh, layouts and collectives, read while the compiled object is at hand
+            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths)
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
             memory.attach(result, chain, tracer, compiled, folder)  # residuals, peak, remat; never raises

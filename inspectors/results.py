@@ -67,6 +67,7 @@ class Request:
     time_budget_s: float = 1.0
     profile: bool = False  # measure time per compiled op (implies `time`): `InspectionResult.profile`
     remat_policy: str | None = None  # compare with the grad's function under this checkpoint policy (memory)
+    devices: int | None = None  # virtual CPU devices to split the host into (None: the process's default)
 
     def key(self) -> str:
         """Return a digest of everything that determines the result: every cache's key.
@@ -362,6 +363,7 @@ class InspectionResult:
     running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
     notes: list[str] = field(default_factory=list)  # what was not kept, and why ("the source map is 9.1 MB, over...")
     memory_report: MemoryReport | None = None  # residuals, the compiled peak, remat (inspectors.memory)
+    sharding: Sharding | None = None  # the mesh, layouts and collectives (inspectors.sharding), after compiling
 
     @property
     def ok(self) -> bool:
@@ -1313,3 +1315,103 @@ class MemoryReport(JsonMixin):
     remat: RematComparison | None = None
     flops: float | None = None  # the program as written (`cost_analysis()`), beside the remat variant's
     notes: list[str] = field(default_factory=list)
+# --- sharding: the device mesh, layouts over it, every collective traced to its line (inspectors.sharding) ---
+
+
+@dataclass
+class MeshAxis:
+    """One axis of the device mesh: its name, size and type (Explicit, Auto or Manual)."""
+
+    name: str
+    size: int
+    type: str = "Auto"
+
+
+@dataclass
+class MeshInfo:
+    """The program's device mesh: its axes, and the device ids in mesh (row-major) order."""
+
+    axes: list[MeshAxis] = field(default_factory=list)
+    device_ids: list[int] = field(default_factory=list)
+    source: str = ""  # where it was found: the shardings, a shard_map's mesh, the jaxpr's types
+
+
+@dataclass
+class ShardBlock:
+    """One block of an array, [start, stop) per dimension, and the devices that hold it."""
+
+    start: list[int]
+    stop: list[int]
+    devices: list[int]
+
+
+@dataclass
+class Layout:
+    """An array over the mesh: its sharding, the shard each device holds, which device holds which block."""
+
+    role: str  # "input", "output" or "equation" (explicit mode: a result's type)
+    path: str  # the input's or output's pytree path, or the equation's variable
+    type: str  # the global type: `f32[256,256]`
+    sharding: str  # `P('data', None)`, "replicated", or the sharding's own text
+    shard_type: str  # what one device holds: `f32[64,256]`
+    replicated: bool = False
+    shard_bytes: int = 0
+    blocks: list[ShardBlock] = field(default_factory=list)
+    eqn: str = ""  # role "equation": the equation id
+    primitive: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Collective:
+    """One collective of the compiled module (an async start/done pair counts once), traced to its line."""
+
+    name: str  # the HLO instruction (`all-gather.1`, `all-reduce-start`)
+    opcode: str  # all-gather, all-reduce, reduce-scatter, all-to-all, collective-permute, ...
+    asynchronous: bool = False
+    type: str = ""  # its result type, as XLA printed it
+    operand_bytes: float = 0.0  # per device
+    bytes_per_device: float = 0.0  # moved per device (ring estimate, `inspectors.sharding`)
+    group_size: int = 1
+    groups: str = ""  # `replica_groups=` as printed
+    mesh_axes: list[str] = field(default_factory=list)  # the mesh axes its groups run over
+    line: int | None = None
+    column: int | None = None
+    primitive: str = ""  # the jaxpr primitive in its metadata
+    phase: str = ""  # "forward", "backward" or ""
+    equations: list[str] = field(default_factory=list)  # equation ids of the final jaxpr
+    requested: bool = False  # the program asked for it (psum in shard_map, reshard), else XLA inserted it
+    reason: str = ""
+    computation: str = ""
+    text_line: int = 0  # its line in the compiled HLO text
+
+
+@dataclass
+class CollectiveTotal:
+    """Collectives rolled up by source line or by mesh axis."""
+
+    line: int | None = None
+    axis: str = ""
+    count: int = 0
+    bytes_per_device: float = 0.0
+    opcodes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Sharding(JsonMixin):
+    """Where the bytes move: the mesh, each input's and output's layout, every collective and its line."""
+
+    devices: int = 1  # partitions of the compiled module
+    platform: str = ""
+    available: int = 0  # devices the process had
+    mesh: MeshInfo | None = None
+    mode: str = ""  # "explicit", "automatic (XLA's propagation)", "manual (shard_map)", "single device"
+    inputs: list[Layout] = field(default_factory=list)
+    outputs: list[Layout] = field(default_factory=list)
+    equations: list[Layout] = field(default_factory=list)  # explicit mode: each equation's result
+    collectives: list[Collective] = field(default_factory=list)
+    by_line: list[CollectiveTotal] = field(default_factory=list)
+    by_axis: list[CollectiveTotal] = field(default_factory=list)
+    bytes_per_device: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    time_s: float = 0.0
