@@ -356,6 +356,7 @@ class InspectionResult:
     provenance: Provenance | None = None  # what grad, vmap and jit did, likewise
     profile: Profile | None = None  # time per compiled op, when `request.profile`
     running: str = ""  # streamed frames only: the stage that started last (import, trace, compile, run...)
+    primitives: PrimitiveCards | None = None  # a card per primitive of the chain, computed in the worker
 
     @property
     def ok(self) -> bool:
@@ -416,7 +417,7 @@ class InspectionResult:
         for stage in partial.stages:
             self.put(stage)
         names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version")
-        for name in (*names, "source_map", "provenance"):
+        for name in (*names, "source_map", "provenance", "primitives"):
             value = getattr(partial, name)
             if value:
                 setattr(self, name, value)
@@ -1163,3 +1164,69 @@ class Profile:
     ops: list[ProfileOp] = field(default_factory=list)  # hottest first
     lines: list[LineProfile] = field(default_factory=list)  # hottest first
     notes: list[str] = field(default_factory=list)
+
+
+# --- primitives ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ParamNote:
+    """One parameter of one equation: its value as JAX prints it and what it means there."""
+
+    name: str
+    value: str
+    meaning: str  # "" when there is no explanation for it yet
+
+
+@dataclass
+class PrimitiveUse:
+    """One equation of the program that binds the primitive, with its parameters explained."""
+
+    stage: str  # jaxpr:K
+    eqn: str  # equation id in that stage's model
+    text: str  # its first printed line
+    params: list[ParamNote] = field(default_factory=list)
+
+
+@dataclass
+class LiveExample:
+    """The primitive bound through its `jax.lax` (or `jax`) function on small concrete inputs, in the worker."""
+
+    code: str  # the call, as run: `lax.dot_general(m, n, (([1], [0]), ([], [])))`
+    inputs: list[list[str]] = field(default_factory=list)  # [name, expression, value]
+    output: str = ""
+    output_type: str = ""  # `f32[2,2]`
+    error: str = ""
+
+
+@dataclass
+class PrimitiveCard:
+    """What one primitive does, for this program: description, its equations' parameters, rules, lowering."""
+
+    name: str
+    family: str
+    described: bool  # False: "no description yet" (a newer JAX, a custom primitive)
+    summary: str = ""
+    formula: str = ""
+    binds: str = ""  # the function that binds it: `jax.lax.dot_general`
+    counts: dict[str, int] = field(default_factory=dict)  # equations per jaxpr stage
+    rules: dict[str, bool] = field(default_factory=dict)  # jvp, transpose, batching, lowering: registered?
+    rule_notes: list[str] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)  # what the chain's grad / vmap made of it here
+    lowers_to: dict[str, int] = field(default_factory=dict)  # StableHLO op: count
+    lowering_note: str = ""  # where `lowers_to` was read from
+    uses: list[PrimitiveUse] = field(default_factory=list)  # distinct parameter sets, last stage first
+    uses_total: int = 0
+    example: LiveExample | None = None
+
+
+@dataclass
+class PrimitiveCards(JsonMixin):
+    """A card for every primitive in every jaxpr stage of the chain (sub-jaxprs included)."""
+
+    stage: str = ""  # the stage whose counts the panel lists (the last jaxpr stage)
+    cards: list[PrimitiveCard] = field(default_factory=list)
+
+    def card(self, name: str) -> PrimitiveCard | None:
+        """Return the card of primitive `name`, or None."""
+        return next((c for c in self.cards if c.name == name), None)
