@@ -23,6 +23,7 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "hlo": lambda r: r.hlo,
     "json": lambda r: r.to_json(indent=1),
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
+    "primitives": lambda r: _primitives_listing(r),  # one row per primitive: count, what it does, its ops
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
@@ -31,7 +32,8 @@ EMIT_HELP = (
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
     "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
-    "json, json-stream (one JSON line per stage as it completes), dot, svg"
+    "json, json-stream (one JSON line per stage as it completes), dot, svg, "
+    "primitives (one line per primitive: count, what it computes, the StableHLO ops it lowers to)"
 )
 
 
@@ -408,6 +410,13 @@ def _profile_table(result: InspectionResult) -> str | None:
     from inspectors.profile import table
 
     return table(result.profile) if result.profile is not None else None
+
+
+def _primitives_listing(result: InspectionResult) -> str | None:
+    """Return the `--emit primitives` listing (None when no jaxpr was traced)."""
+    from inspectors.primitives import listing
+
+    return listing(result.primitives)
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -349,3 +349,21 @@ def cards_of(result: InspectionResult, closed: dict[int, Any], with_examples: bo
     last = stages[-1].id if stages else ""
     order = sorted(seen, key=lambda n: (-seen[n].counts.get(last, 0), -sum(seen[n].counts.values()), n))
     return PrimitiveCards(stage=last, cards=[card(n, seen[n], result, with_examples) for n in order])
+
+
+def listing(cards: PrimitiveCards | None) -> str | None:
+    """Return one line per primitive: name, count in the last stage, what it computes, what it lowers to."""
+    if cards is None:
+        return None
+    rows = []
+    for c in cards.cards:
+        count = c.counts.get(cards.stage, 0)
+        ops = ", ".join(c.lowers_to) or "-"
+        rows.append(f"{c.name:<24} {count:>5}  {first_sentence(c.summary):<72}  {ops}")
+    return "\n".join(rows)
+
+
+def first_sentence(text: str, limit: int = 72) -> str:
+    """Return the first sentence of a description, cut to `limit` characters."""
+    head = text.split(". ")[0].split(": ")[0].rstrip(".")
+    return head if len(head) <= limit else head[: limit - 1] + "…"
