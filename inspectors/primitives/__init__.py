@@ -39,6 +39,7 @@ NO_DESCRIPTION = "no description yet"
 MAX_USES = 4  # distinct parameter sets explained per card (a GPT-2 has hundreds of dot_generals)
 VALUE_LIMIT = 300  # characters of a printed parameter value kept on a card
 SKIPPED_OPS = {"stablehlo.return", "func.return", "return", ""}
+CONSTANT_OPS = {"stablehlo.constant"}
 CALLS = {"jit", "pjit", "closed_call", "core_call"}  # lowered to a func.call of a function of their own
 
 
@@ -227,7 +228,9 @@ def lowering_alone(eqn: Any) -> dict[str, int]:
 def lowering_of(name: str, seen: _Seen, result: InspectionResult) -> tuple[dict[str, int], str]:
     """Return (ops, where they were read): the program's source map, else this equation lowered alone."""
     found = lowering_from_map(name, result)
-    if found:
+    # Ops a lowering rule traces through `mlir.lower_fun` carry the inner primitives' names, not this one's:
+    # only constants left under its name means the real ops are elsewhere, so lower it alone to see them.
+    if set(found) - CONSTANT_OPS:
         return found, "this program's StableHLO (source map)"
     if seen.first is None:
         return {}, ""

@@ -35,7 +35,7 @@ INPUTS: dict[str, str] = {
     "img": "jnp.arange(32.0).reshape(1, 2, 4, 4)",
     "ker": "jnp.ones((1, 2, 2, 2))",
     "key": "jax.random.key(0)",
-    "mesh": "jax.make_mesh((1,), ('i',))",
+    "mesh": "jax.make_mesh((1,), ('i',), axis_types=(jax.sharding.AxisType.Auto,))",
 }
 
 # name | what it computes | formula | binding function | example call
@@ -126,7 +126,7 @@ reduce_xor | Takes exclusive OR along some dimensions. | y = ⊕_axes x | jax.la
 reduce_precision_p | Rounds to fewer bits. | y = round(x) | jax.lax.reduce_precision | -
 argmax | Gives the index of the largest element along one dimension. | y = argmax_axis x | jax.lax.argmax (jnp.argmax) | jnp.argmax(m, axis=1)
 argmin | Gives the index of the smallest element along one dimension. | y = argmin_axis x | jax.lax.argmin (jnp.argmin) | jnp.argmin(m, axis=1)
-reduce | Folds the elements along some dimensions with a function of its own (its `jaxpr`). | y = fold(f, init, x) | jax.lax.reduce | lax.reduce(m, 0.0, lax.add, (0,))
+reduce | Folds the elements along some dimensions with a function of its own (its `jaxpr`). | y = fold(f, init, x) | jax.lax.reduce | lax.reduce(m, 0.0, lambda s, v: s + 2.0 * v, (0,))
 reduce_window_sum | Adds up every window that slides over the input. | y[i] = Σ_{w} x[i·s + w] | jax.lax.reduce_window | -
 reduce_window_max | Takes the largest element of every window that slides over the input (max pooling). | y[i] = max_{w} x[i·s + w] | jax.lax.reduce_window | -
 reduce_window | Folds every sliding window with a function of its own. | y[i] = fold(f, x[window i]) | jax.lax.reduce_window | -
@@ -141,7 +141,7 @@ broadcast_in_dim | Makes a larger array by placing the input's dimensions at cho
 reshape | Gives the same elements, in row-major order, another shape. | out = x viewed as new_sizes | jax.lax.reshape | lax.reshape(m, (3, 2))
 transpose | Permutes the dimensions. | out[…, i_{perm[k]}, …] = x[…, i_k, …] | jax.lax.transpose | lax.transpose(m, (1, 0))
 squeeze | Removes dimensions of size 1. | out = x without its size-1 dims | jax.lax.squeeze | lax.squeeze(m[None], (0,))
-expand_dims | Adds dimensions of size 1. | out = x with new size-1 dims | jax.lax.expand_dims | lax.expand_dims(x, (0,))
+expand_dims | Adds dimensions of size 1. | out = x with new size-1 dims | jax.lax.expand_dims | -
 rev | Reverses the order of elements along some dimensions. | out[i] = x[n − 1 − i] | jax.lax.rev | lax.rev(x, (0,))
 concatenate | Joins arrays end to end along one dimension. | out = [x₁; x₂; …] | jax.lax.concatenate | lax.concatenate([x, y], 0)
 split | Cuts an array into consecutive pieces along one dimension. | [x₁, x₂, …] = x | jax.lax.split | lax.split(jnp.arange(5.0), (2, 3))
@@ -185,17 +185,17 @@ custom_jvp_call | Calls a function whose derivative is given by a rule of its ow
 custom_vjp_call | Calls a function whose backward pass is given by a rule of its own (`jax.custom_vjp`). | outs = f(*ins), with custom fwd/bwd | jax.custom_vjp | clip_gradient(x)
 custom_vjp_call_jaxpr | Calls a function whose backward pass is given by a rule of its own (`jax.custom_vjp`). | outs = f(*ins), with custom fwd/bwd | jax.custom_vjp | -
 custom_lin | Stands for a custom_vjp's backward rule in a linearized program, until transposition runs it. | ct_in = bwd(res, ct_out) | jax.custom_vjp (internal) | -
-checkpoint | Runs its jaxpr and, under grad, recomputes it in the backward pass instead of saving its intermediates. | outs = jaxpr(*ins); backward recomputes | jax.checkpoint (jax.remat) | jax.checkpoint(jnp.sin)(x)
+checkpoint | Runs its jaxpr and, under grad, recomputes it in the backward pass instead of saving its intermediates. | outs = jaxpr(*ins); backward recomputes | jax.checkpoint (jax.remat) | -
 remat2 | Runs its jaxpr and, under grad, recomputes it in the backward pass instead of saving its intermediates (the `checkpoint` primitive). | outs = jaxpr(*ins); backward recomputes | jax.checkpoint (jax.remat) | jax.checkpoint(jnp.sin)(x)
 shard_map | Runs its jaxpr once per device on that device's shard of the inputs (per-device code; collectives talk between them). | out shards = jaxpr(in shards) per device | jax.shard_map | jax.shard_map(lambda a: a * 2.0, mesh=mesh, in_specs=P('i'), out_specs=P('i'))(x)
 xla_pmap | Runs its jaxpr once per device, mapped over the leading dimension (`jax.pmap`). | outs[d] = jaxpr(ins[d]) | jax.pmap | -
-psum | Sums a value over the devices (or vmapped instances) of a named mesh axis: every one gets the total. | y = Σ_devices x | jax.lax.psum | jax.shard_map(lambda a: lax.psum(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P())(x)
+psum | Sums a value over the devices (or vmapped instances) of a named mesh axis: every one gets the total. | y = Σ_devices x | jax.lax.psum | jax.shard_map(lambda a: lax.psum(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P(), check_vma=False)(x)
 psum_invariant | Sums a value over a mesh axis when the result is known to be the same on every device. | y = Σ_devices x | jax.lax.psum (under shard_map) | -
 pmax | Takes the maximum of a value over the devices of a named axis. | y = max_devices x | jax.lax.pmax | jax.shard_map(lambda a: lax.pmax(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P())(x)
 pmin | Takes the minimum of a value over the devices of a named axis. | y = min_devices x | jax.lax.pmin | jax.shard_map(lambda a: lax.pmin(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P())(x)
 pmean | Averages a value over the devices of a named axis. | y = mean_devices x | jax.lax.pmean | -
 ppermute | Sends each device's value to another device, by a fixed list of (source, destination) pairs. | y[dst] = x[src] | jax.lax.ppermute | jax.shard_map(lambda a: lax.ppermute(a, 'i', [(0, 0)]), mesh=mesh, in_specs=P('i'), out_specs=P('i'))(x)
-all_gather | Gives every device the values of all devices along a named axis, stacked or concatenated. | y = [x₀, x₁, …] | jax.lax.all_gather | jax.shard_map(lambda a: lax.all_gather(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P())(x)
+all_gather | Gives every device the values of all devices along a named axis, stacked or concatenated. | y = [x₀, x₁, …] | jax.lax.all_gather | jax.shard_map(lambda a: lax.all_gather(a, 'i'), mesh=mesh, in_specs=P('i'), out_specs=P(), check_vma=False)(x)
 all_to_all | Splits each device's value into pieces and sends piece k to device k. | y[d][k] = x[k][d] | jax.lax.all_to_all | -
 reduce_scatter | Sums over the devices of an axis and leaves each device one piece of the total. | y[d] = (Σ x)[piece d] | jax.lax.psum_scatter | -
 psum_scatter | Sums over the devices of an axis and leaves each device one piece of the total. | y[d] = (Σ x)[piece d] | jax.lax.psum_scatter | -

@@ -622,6 +622,11 @@ BY_PRIMITIVE: dict[tuple[str, str], Explainer] = {
     ("random_bits", "shape"): key_shape,
     ("random_split", "shape"): key_shape,
     ("empty2", "dtype"): lambda v, e: f"of dtype {v}",
+    **{
+        (p, "axes"): collective_axes
+        for p in ("psum", "psum_invariant", "pmax", "pmin", "pmean", "pbroadcast")
+    },
+    ("pvary", "axes"): pvary_axes,
     ("while", "cond_nconsts"): nconsts("condition"),
     ("while", "body_nconsts"): nconsts("body"),
 }
@@ -738,6 +743,9 @@ BY_PARAM: dict[str, Explainer] = {
     "effect": lambda v, e: f"effect {v}",
     "partitioned": lambda v, e: f"{v}",
     "debug_info": lambda v, e: "where the function was defined (for messages)",
+    "memory_space": lambda v, e: f"where the buffer lives: {v}",
+    "concrete_mesh": lambda v, e: f"the devices behind the mesh: {mesh(v, e)}",
+    "newly_manual_axes": lambda v, e: f"mesh axes this shard_map makes manual: {tuple(v)}",
     "implicit_broadcast": lambda v, e: "broadcasts from a scalar" if v else "no implicit broadcast",
 }
 
