@@ -178,7 +178,7 @@ def test_rules_are_read_from_jaxs_registries():
         e.primitive.name: e.primitive
         for e in jax.make_jaxpr(lambda x: jnp.sin(x) @ x.T)(jnp.ones((2, 2))).eqns
     }
-    for name, prim in prims.items():
+    for prim in prims.values():
         rules = primitives.registered_rules(prim)
         assert rules["jvp"] == (prim in ad.primitive_jvps)
         assert rules["transpose"] == (prim in ad.primitive_transposes)
@@ -351,3 +351,55 @@ def test_the_issues_coverage_list_is_described():
         random_fold_in random_wrap random_unwrap threefry2x32 jit cond while scan custom_jvp_call custom_vjp_call
         checkpoint remat2 shard_map psum pmax pmin ppermute all_gather all_to_all axis_index psum_scatter"""
     assert [n for n in wanted.split() if n not in DOCS] == []
+
+
+# --- the panel ---------------------------------------------------------------------------------------
+
+
+def test_the_panel_lists_the_programs_primitives_with_jaxs_counts_and_opens_a_card():
+    from collections import Counter
+
+    from app import state
+    from tests.test_app import new_app
+
+    at = new_app()
+    closed = jax.make_jaxpr(jax.grad(_default_entry()))(*_default_args())
+    counts: Counter[str] = Counter()
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for sub in jex.jaxprs_in_params(eqn.params):
+                visit(sub)
+
+    visit(closed.jaxpr)
+    labels = {b.key: b.label for b in at.button if (b.key or "").startswith("prim_")}
+    assert labels == {f"prim_{n}": f"{n} ×{c}".replace("_", "\\_") for n, c in counts.items()}
+    heads = [m.value for m in at.markdown if m.value.startswith("### `")]
+    top = max(counts.values())
+    assert len(heads) == 1 and counts[heads[0][5:-1]] == top, heads  # a busiest primitive's card by default
+    at.button(key="prim_dot_general").click().run()
+    assert not at.exception
+    heads = [m.value for m in at.markdown if m.value.startswith("### `")]
+    assert [m.value for m in at.markdown if m.value.startswith("### `")] == ["### `dot_general`"]
+    body = "\n".join(m.value for m in at.markdown)
+    assert "contracts dimension" in body and "`stablehlo.dot_general` ×" in body
+    assert state.DEFAULT_SAMPLE == "differentiability_grad"
+
+
+def _default_entry():
+    from app import state
+    from inspectors import catalog, source
+
+    sample = catalog.get_sample(state.DEFAULT_SAMPLE)
+    module = source.load_module(sample.source(), state.FILENAME)
+    return getattr(module, sample.entry)
+
+
+def _default_args():
+    from app import state
+    from inspectors import catalog, source
+
+    sample = catalog.get_sample(state.DEFAULT_SAMPLE)
+    module = source.load_module(sample.source(), state.FILENAME)
+    return source.eval_args(sample.args, module)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import state
-from app.views import chain, profile, provenance, source_map, stages
+from app.views import chain, primitives, profile, provenance, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
 
@@ -57,6 +57,7 @@ TABS: list[tuple[str, View]] = [
     ("Provenance", own_fragment(provenance.provenance_tab)),
     ("Profile", own_fragment(profile.profile_tab)),
     ("Stats", own_fragment(stages.stats_tab)),
+    ("Primitives", own_fragment(primitives.primitives_tab)),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels
 URL_JS = """
