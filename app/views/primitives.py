@@ -69,12 +69,12 @@ def primitives_tab(result: InspectionResult) -> None:
         f"{len(cards.cards)} primitives, {total} equations in {safe.md(last)} (sub-jaxprs included); "
         "counts are of that stage. Click one for its card, or click a primitive name in the Jaxpr view."
     )
-    _family_rows(cards)
     chosen = card_for(result, st.session_state.get(SELECTED) or "") or cards.cards[0]
+    _family_rows(cards, chosen.name)
     show_card(chosen)
 
 
-def _family_rows(cards: PrimitiveCards) -> None:
+def _family_rows(cards: PrimitiveCards, chosen: str) -> None:
     """One row per family (the graph's colours): a button per primitive with its count."""
     by_family: dict[str, list[PrimitiveCard]] = {}
     for c in cards.cards:
@@ -92,9 +92,8 @@ def _family_rows(cards: PrimitiveCards) -> None:
             for c in by_family[fam]:
                 count = c.counts.get(cards.stage, 0)
                 text = f"{c.name} ×{count}" if count else f"{c.name} (earlier stages)"
-                st.button(
-                    safe.md(text), key=f"prim_{c.name}", on_click=_select, args=(c.name,), type="tertiary"
-                )
+                kind = "secondary" if c.name == chosen else "tertiary"
+                st.button(safe.md(text), key=f"prim_{c.name}", on_click=_select, args=(c.name,), type=kind)
 
 
 def _select(name: str) -> None:
@@ -113,7 +112,7 @@ def show_card(card: PrimitiveCard) -> None:
         st.html(LECTURE_CSS)
     with st.container(border=True, key="primitive_card_box"):
         marker = "" if card.described else "  ·  :orange-badge[no description yet]"
-        st.markdown(f"### {safe.code_span(card.name)}{marker}")
+        st.markdown(f"### {safe.md(card.name)}{marker}")
         fam = FAMILIES[card.family].label if card.family in FAMILIES else card.family
         st.caption(
             f"family: {safe.md(fam)}" + (f" · bound by {safe.code_span(card.binds)}" if card.binds else "")
@@ -128,6 +127,7 @@ def show_card(card: PrimitiveCard) -> None:
                 "JAX itself says about it: its parameters, registered rules and lowering."
             )
         _uses(card)
+        _chain(card)
         _rules(card)
         _lowering(card)
         _example(card)
@@ -138,7 +138,7 @@ def _uses(card: PrimitiveCard) -> None:
     st.markdown(f"**In this program** — {counts}")
     shown = len(card.uses)
     for use in card.uses:
-        st.code(use.text, language=None)
+        st.code(use.text, language=None, wrap_lines=True)
         if not use.params:
             st.caption("no parameters")
         lines = []
@@ -155,8 +155,14 @@ def _uses(card: PrimitiveCard) -> None:
 def _rules(card: PrimitiveCard) -> None:
     marks = " · ".join(f"{name} {'✓' if card.rules.get(name) else '✗'}" for name in RULES)
     st.markdown(f"**Rules JAX registers** — {marks}")
-    for note in card.rule_notes + card.transforms:
-        st.markdown(f"- {rich(note)}")
+    if card.rule_notes:
+        st.markdown("\n".join(f"- {rich(note)}" for note in card.rule_notes))
+
+
+def _chain(card: PrimitiveCard) -> None:
+    if card.transforms:
+        st.markdown("**Through the chain** — what this program's transforms made of it")
+        st.markdown("\n".join(f"- {rich(note)}" for note in card.transforms))
 
 
 def _lowering(card: PrimitiveCard) -> None:

@@ -75,8 +75,15 @@ def use_of(stage_id: str, eqn: Any, meqn: Equation) -> PrimitiveUse:
         text = shown.get(name) or _jaxpr_value(value)
         text = text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
         notes.append(ParamNote(name=name, value=text, meaning=explain(meqn.primitive, name, value, view)))
-    first = meqn.text.splitlines()[0] if meqn.text else meqn.primitive
-    return PrimitiveUse(stage=stage_id, eqn=meqn.id, text=first, params=notes)
+    return PrimitiveUse(stage=stage_id, eqn=meqn.id, text=one_line(meqn), params=notes)
+
+
+def one_line(meqn: Equation) -> str:
+    """Return an equation's printed text on one line (a nested jaxpr shown as `…`)."""
+    lines = [line.strip() for line in (meqn.text or meqn.primitive).splitlines()]
+    if meqn.subjaxprs and len(lines) > 2:
+        return f"{lines[0]} … {lines[-1]}"
+    return " ".join(lines).replace("[ ", "[").replace(" ]", "]")
 
 
 def _jaxpr_value(value: Any) -> str:
