@@ -27,6 +27,7 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "memory": lambda r: _memory_text(r, "memory"),  # `peak SIZE`, then the buffers live at the peak
     "sharding": lambda r: _sharding_text(r, "layouts"),  # the mesh; each input and output: sharding, shard type
     "collectives": lambda r: _sharding_text(r, "collectives"),  # one collective per line: opcode, bytes, axes, line
+    "primitives": lambda r: _primitives_listing(r),  # one row per primitive: count, what it does, its ops
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
 STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
@@ -36,7 +37,8 @@ EMIT_HELP = (
     "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
     "json, json-stream (one JSON line per stage as it completes), dot, svg, "
-    "sharding (mesh and layouts), collectives (one per line: opcode, bytes, mesh axes, line)"
+    "sharding (mesh and layouts), collectives (one per line: opcode, bytes, mesh axes, line), "
+    "primitives (one line per primitive: count, what it computes, the StableHLO ops it lowers to)"
 )
 
 
@@ -461,6 +463,11 @@ def _sharding_text(result: InspectionResult, what: str) -> str | None:
     if result.sharding is None:
         return None
     return (sharding.layouts_text if what == "layouts" else sharding.collectives_text)(result.sharding)
+def _primitives_listing(result: InspectionResult) -> str | None:
+    """Return the `--emit primitives` listing (None when no jaxpr was traced)."""
+    from inspectors.primitives import listing
+
+    return listing(result.primitives)
 
 
 def _error_dict(result: InspectionResult) -> dict:

@@ -221,6 +221,25 @@ def map_and_trace_back(result: InspectionResult) -> None:
     except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
         result.source_map, result.provenance = None, None
     result.stage_times["maps"] = time.perf_counter() - start
+    primitive_cards(result)
+
+
+# --- primitives: a card per primitive of the chain (inspectors.primitives) ---
+
+
+def primitive_cards(result: InspectionResult) -> None:
+    """Attach a card per primitive, from the ClosedJaxprs traced for this result (then let them go)."""
+    closed = result.__dict__.pop("_closed", None)
+    if not closed:
+        return
+    from inspectors import primitives
+
+    start = time.perf_counter()
+    try:
+        result.primitives = primitives.cards_of(result, closed)
+    except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
+        result.primitives = None
+    result.stage_times["primitives"] = time.perf_counter() - start
 
 
 class _Emitter:
@@ -337,6 +356,7 @@ def run_callable(
             start = time.perf_counter()
             tracer.build_models()
             result.stage_times["models"] = time.perf_counter() - start
+            result.__dict__["_closed"] = tracer.closed  # for the primitive cards (not a field: never sent)
             emit.flush()
         if after_error:
             result.error = after_error

@@ -339,6 +339,10 @@ def chain_order(stage: Stage) -> tuple[int, int, str]:
     return rank, int(tail) if tail.isdigit() else 0, tail
 
 
+# Result-level analyses computed in the worker after compiling: a streamed frame that has one brings it.
+ANALYSES = ("memory_report", "sharding", "primitives")
+
+
 @dataclass
 class InspectionResult:
     """Everything one inspection found: the chain of stages, XLA's analyses, timing, the first error."""
@@ -364,6 +368,7 @@ class InspectionResult:
     notes: list[str] = field(default_factory=list)  # what was not kept, and why ("the source map is 9.1 MB, over...")
     memory_report: MemoryReport | None = None  # residuals, the compiled peak, remat (inspectors.memory)
     sharding: Sharding | None = None  # the mesh, layouts and collectives (inspectors.sharding), after compiling
+    primitives: PrimitiveCards | None = None  # a card per primitive of the chain, computed in the worker
 
     @property
     def ok(self) -> bool:
@@ -464,7 +469,7 @@ class InspectionResult:
         for stage in partial.stages:
             self.put(stage)
         names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version", "timing")
-        for name in (*names, "source_map", "provenance", "profile", "outputs", "notes"):
+        for name in (*names, "source_map", "provenance", "profile", "outputs", "notes", *ANALYSES):
             value = getattr(partial, name)
             if value:
                 setattr(self, name, value)
@@ -1303,6 +1308,36 @@ class RematComparison:
     residuals: list[SavedResidual] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # only the variant saves these
     removed: list[str] = field(default_factory=list)  # residuals only the program as written saves
+# --- primitives ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ParamNote:
+    """One parameter of one equation: its value as JAX prints it and what it means there."""
+
+    name: str
+    value: str
+    meaning: str  # "" when there is no explanation for it yet
+
+
+@dataclass
+class PrimitiveUse:
+    """One equation of the program that binds the primitive, with its parameters explained."""
+
+    stage: str  # jaxpr:K
+    eqn: str  # equation id in that stage's model
+    text: str  # its first printed line
+    params: list[ParamNote] = field(default_factory=list)
+
+
+@dataclass
+class LiveExample:
+    """The primitive bound through its `jax.lax` (or `jax`) function on small concrete inputs, in the worker."""
+
+    code: str  # the call, as run: `lax.dot_general(m, n, (([1], [0]), ([], [])))`
+    inputs: list[list[str]] = field(default_factory=list)  # [name, expression, value]
+    output: str = ""
+    output_type: str = ""  # `f32[2,2]`
     error: str = ""
 
 
@@ -1415,3 +1450,33 @@ class Sharding(JsonMixin):
     bytes_per_device: float = 0.0
     notes: list[str] = field(default_factory=list)
     time_s: float = 0.0
+class PrimitiveCard:
+    """What one primitive does, for this program: description, its equations' parameters, rules, lowering."""
+
+    name: str
+    family: str
+    described: bool  # False: "no description yet" (a newer JAX, a custom primitive)
+    summary: str = ""
+    formula: str = ""
+    binds: str = ""  # the function that binds it: `jax.lax.dot_general`
+    counts: dict[str, int] = field(default_factory=dict)  # equations per jaxpr stage
+    rules: dict[str, bool] = field(default_factory=dict)  # jvp, transpose, batching, lowering: registered?
+    rule_notes: list[str] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)  # what the chain's grad / vmap made of it here
+    lowers_to: dict[str, int] = field(default_factory=dict)  # StableHLO op: count
+    lowering_note: str = ""  # where `lowers_to` was read from
+    uses: list[PrimitiveUse] = field(default_factory=list)  # distinct parameter sets, last stage first
+    uses_total: int = 0
+    example: LiveExample | None = None
+
+
+@dataclass
+class PrimitiveCards(JsonMixin):
+    """A card for every primitive in every jaxpr stage of the chain (sub-jaxprs included)."""
+
+    stage: str = ""  # the stage whose counts the panel lists (the last jaxpr stage)
+    cards: list[PrimitiveCard] = field(default_factory=list)
+
+    def card(self, name: str) -> PrimitiveCard | None:
+        """Return the card of primitive `name`, or None."""
+        return next((c for c in self.cards if c.name == name), None)

@@ -121,7 +121,11 @@ function buildPane(root, view, opts, send) {
   input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); go(e.shiftKey ? -1 : 1); } });
   box.querySelector(".prev").addEventListener("click", () => go(-1));
   box.querySelector(".next").addEventListener("click", () => go(1));
+  if (view.prims && view.prims.length) box.classList.add("prims");
   code.addEventListener("click", (e) => {
+    // A primitive's name (Pygments' Name.Function token) opens its card: an event of its own, not a line pick.
+    const token = view.prims && e.target.closest(".nf");
+    if (token && opts.primitive && view.prims.includes(token.textContent)) { opts.primitive(token.textContent); return; }
     const row = e.target.closest(".ln-row");
     if (row && row.dataset.src && send) send({ view: view.id, line: +row.dataset.line, src: +row.dataset.src });
   });
@@ -264,6 +268,7 @@ export default function (component) {
   root.className = `explorer cols-${Math.min(data.views.length, 2)}${data.lecture ? " lecture" : ""}`;
   const opts = { height: data.height || 560, lineHeight: data.lecture ? 32 : 19, wrap: data.wrap };
   const send = (pick) => setTriggerValue("pick", pick);
+  opts.primitive = (name) => setTriggerValue("primitive", name);
   root.__panes = data.views.map((view) => buildPane(root, view, opts, send));
   root.__target = data.target || "";
   if (root.__target && !root.__listening) {

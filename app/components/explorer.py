@@ -101,6 +101,7 @@ class Pane:
     scroll_to: int = 0  # a line to open at (samples open at their function, not the docstring)
     emphasis: dict[int, set[str]] = field(default_factory=dict)  # line → variable names to underline there
     emphasis_everywhere: set[str] = field(default_factory=set)  # names underlined on every line
+    primitives: set[str] = field(default_factory=set)  # primitive names that open their card when clicked
 
     def data(self) -> dict[str, Any]:
         """Return the pane as the component's JSON."""
@@ -118,6 +119,7 @@ class Pane:
             "scrollTo": self.scroll_to,
             "em": {str(k): sorted(v) for k, v in self.emphasis.items()},
             "emAll": sorted(self.emphasis_everywhere),
+            "prims": sorted(self.primitives),
         }
 
 
@@ -135,9 +137,11 @@ def text_panes(
     wrap: bool | None = None,
     selection: dict[str, set[int]] | None = None,
     on_pick: Any = None,
+    on_primitive: Any = None,
 ) -> dict[str, Any] | None:
     """Draw the panes side by side; return the line last clicked (`{view, line, src}`) or None.
 
+    `on_primitive(name)` hears a click on a primitive's name in a pane that lists it in `primitives`.
     Long lines wrap from the start in lecture mode (large type in narrow panes), else they scroll.
     With `selection` (pane id → lines to outline), the outlines go in a small element of their own
     after the panes: when only they change (a pick in the source map), the panes' element is the same
@@ -154,7 +158,15 @@ def text_panes(
         if on_pick is not None and pick:
             on_pick(pick)
 
-    result = _component(data=data, key=key, on_pick_change=picked)  # `pick` is a trigger: no default
+    def primitive() -> None:  # a clicked primitive name (panes with `primitives`): its own event
+        value = st.session_state.get(key)
+        name = value.get("primitive") if isinstance(value, dict) else getattr(value, "primitive", None)
+        if on_primitive is not None and name:
+            on_primitive(name)
+
+    result = _component(  # `pick` and `primitive` are triggers: no defaults
+        data=data, key=key, on_pick_change=picked, on_primitive_change=primitive
+    )
     if selection is not None:
         chosen = {pane: sorted(lines) for pane, lines in selection.items()}
         _component(data={"selectionOf": key, "selected": chosen}, key=f"{key}_selection")

@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import safe, state
 from app.components.explorer import Pane, text_panes
-from app.views import graph
+from app.views import graph, primitives
 from app.views.common import download, missing
 from inspectors.results import InspectionResult
 
@@ -31,13 +31,14 @@ def jaxpr_tab(result: InspectionResult) -> None:
     if result.jaxpr_before is not None and result.jaxpr_before == result.jaxpr_after:
         sides = sides[1:]
     panes = []
+    prims = {c.name for c in result.primitives.cards} if result.primitives else set()  # names that open a card
     buttons = st.columns(4, vertical_alignment="center")
     for i, (tag, expr, text, total) in enumerate(sides):
         if text is None:
             continue
         meta = f"{total} equations" if total is not None else ""
         title = f"{'Before' if tag == 'before' else 'After'} · {expr or '?'}"
-        panes.append(Pane(id=tag, title=title, text=text, language="jaxpr", meta=meta))
+        panes.append(Pane(id=tag, title=title, text=text, language="jaxpr", meta=meta, primitives=prims))
         with buttons[i]:
             download(f"jaxpr {tag}", text, f"{result.entry or 'jaxpr'}_{tag}.jaxpr.txt", f"dl_jaxpr_{tag}")
     if not panes:
@@ -45,7 +46,8 @@ def jaxpr_tab(result: InspectionResult) -> None:
         return
     if len(sides) == 2 and sides[1][2] is None:
         st.info(f"No jaxpr after the transforms: the inspection stopped at {safe.md(result.error.stage)}.")
-    text_panes(panes, key="jaxpr_text", height=TEXT_HEIGHT, lecture=state.lecture())
+    text_panes(panes, key="jaxpr_text", height=TEXT_HEIGHT, lecture=state.lecture(), on_primitive=primitives.open_card)
+    primitives.pending_dialog(result)  # a clicked primitive name: its card, in a dialog over this view
 
 
 def graph_tab(result: InspectionResult) -> None:

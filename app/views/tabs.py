@@ -16,7 +16,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import state
-from app.views import chain, memory, profile, provenance, sharding, source_map, stages
+from app.views import chain, memory, primitives, profile, provenance, sharding, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
 
@@ -55,9 +55,10 @@ TABS: list[tuple[str, View]] = [
     ("Compiled HLO", own_fragment(stages.hlo_tab)),
     ("Source map", own_fragment(source_map.source_map_tab)),
     ("Provenance", own_fragment(provenance.provenance_tab)),
-    ("Profile", own_fragment(profile.profile_tab)),
+    ("Primitives", own_fragment(primitives.primitives_tab)),
     ("Memory", own_fragment(memory.memory_tab)),
     ("Sharding", own_fragment(sharding.sharding_tab)),
+    ("Profile", own_fragment(profile.profile_tab)),
     ("Stats", own_fragment(stages.stats_tab)),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels
