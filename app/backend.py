@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from inspectors import store as stage_store
 from inspectors.results import InspectionResult, Request, Walkthrough
-from inspectors.sandbox import Limits, Pool, devices_in, inspect_in
+from inspectors.sandbox import Limits, Pool, devices_in, inspect_in, validate
 from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import isolation_status as _isolation_status
 from inspectors.sandbox.launcher import choose_mode
@@ -144,6 +144,8 @@ def run_walkthrough(
         return failed
     try:
         walk = Walkthrough.from_dict(outcome.data or {})
+        if walk.inspection is not None:  # its chain, checked as inspect_in checks one
+            validate.check(walk.inspection)
     except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
         failed.trace_error = sandbox_errors.bad_result(f"a malformed walkthrough: {exc}").to_inspect_error()
         return failed

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import html
+import re
 import string
 
 MAX_EXPRESSION_CHARS = 300  # the Function field: `loss`, `partial(loss, model)`, ...
@@ -40,6 +41,18 @@ def code_span(text: object) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+
+
+def prose(text: object) -> str:
+    """Return `text` for markdown with its `code spans` kept as code, and nothing else formatting."""
+    out, pos, text = [], 0, str(text)
+    for match in CODE_SPAN.finditer(text):
+        out += [md(text[pos : match.start()]), code_span(match.group(2).strip())]
+        pos = match.end()
+    return "".join(out) + md(text[pos:])
 
 
 def html_text(text: object) -> str:

@@ -119,9 +119,10 @@ def summary_of(a: Stage, b: Stage) -> JaxprDiff | TextDiff:
 def diff(a: Stage, b: Stage) -> None:
     """Two stages side by side, the lines that differ painted; the counts that changed."""
     left, right = changed_lines(a.text or "", b.text or "")
-    what = f"**{b.transform}**: " if b.transform else ""
+    what = f"**{safe.md(b.transform)}**: " if b.transform else ""
     st.markdown(
-        f"{what}{len(left)} line(s) of `{a.id}` removed or changed, {len(right)} line(s) of `{b.id}` added or changed."
+        f"{what}{len(left)} line(s) of {safe.code_span(a.id)} removed or changed, "
+        f"{len(right)} line(s) of {safe.code_span(b.id)} added or changed."
     )
     structural = summary_of(a, b)
     for line in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."

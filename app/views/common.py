@@ -98,12 +98,14 @@ def error_box(error: InspectError, code: str) -> None:
         if error.line and error.location and error.location.file == state.FILENAME:
             st.html(CODE_BOX.format(height=260, body=excerpt_html(code, error.line)))
         if error.hint:
-            st.info(error.hint, icon=":material/lightbulb:")
+            st.info(safe.prose(error.hint), icon=":material/lightbulb:")
         frames = [f for f in error.user_frames if f.line != error.line]
         if frames:
             with st.expander("Your frames in the traceback"):
                 for f in error.user_frames:
-                    st.markdown(f"- line {f.line}, in `{f.function}`: `{f.code.strip()}`")
+                    st.markdown(
+                        f"- line {f.line}, in {safe.code_span(f.function)}: {safe.code_span(f.code.strip())}"
+                    )
 
 
 def stale_banner(result: InspectionResult) -> None:
@@ -130,7 +132,7 @@ def guarded(render: Callable[[InspectionResult], None], result: InspectionResult
 def missing(what: str, result: InspectionResult) -> None:
     """Say why a stage has nothing to show."""
     stage = result.error.stage if result.error else "an earlier stage"
-    st.info(f"No {what}: the inspection stopped at {stage}.")
+    st.info(f"No {what}: the inspection stopped at {safe.md(stage)}.")
 
 
 def download(label: str, text: str, filename: str, key: str) -> None:

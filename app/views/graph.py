@@ -92,10 +92,11 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
             _open(key, picked["node"].removeprefix("eqn_"))
     elif status == "timeout":
         st.warning(
-            f"Layout stopped: {payload}. Lower the depth or the node budget, or search for what you need."
+            f"Layout stopped: {safe.md(payload)}. "
+            "Lower the depth or the node budget, or search for what you need."
         )
     else:
-        st.error(payload)
+        st.error(safe.md(payload))
     left, right = st.columns(2)
     left.download_button(
         "DOT", dot, f"{filename}.dot", "text/vnd.graphviz", key=f"{key}_dot", icon=":material/download:"
@@ -263,7 +264,7 @@ def line_graph(
     graph, dot = _cached_graph(f"line-{key}", (text, title), opts, lambda: jaxpr_graph(model, opts, title))
     status, payload = layout(dot)
     if status != "svg":
-        st.warning(payload)
+        st.warning(safe.md(payload))
         return
     details = {n.id: n.details for n in graph.nodes if n.details}
     graph_view(payload, details, [n.id for n in graph.nodes if n.match], [], key=f"{key}_view", height=height)

@@ -214,7 +214,7 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
     text = f" {code_span(code[op.line - 1].strip())}" if op.line and 0 < op.line <= len(code) else ""
     phase = f", {op.phase}" if op.phase else ""
     st.markdown(
-        f"**{md(op.name)}** ({md(op.opcode)}, {op.kind}{phase}) · {100 * op.share:.1f} % · "
+        f"**{md(op.name)}** ({md(op.opcode)}, {md(op.kind)}{md(phase)}) · {100 * op.share:.1f} % · "
         f"{prof.fmt_time(op.time_s)} per call, {op.calls:g} execution(s) · {where}{text}"
     )
     eqns = {e.id: e for e in walk(result.model_after)}

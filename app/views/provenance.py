@@ -7,7 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from app import state
+from app import safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import (
     BACKWARD_FILL,
@@ -141,8 +141,8 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
         with st.expander(f"Params vmap changed ({len(changed)} equations)"):
             for m in changed:
                 st.markdown(
-                    f"- `{m.after}` {m.primitive}: "
-                    + "; ".join(f"`{k}`: {v}" for k, v in m.changed_params.items())
+                    f"- {safe.code_span(m.after)} {safe.md(m.primitive)}: "
+                    + "; ".join(f"{safe.code_span(k)}: {safe.md(v)}" for k, v in m.changed_params.items())
                 )
     where = equation_lines(result.jaxpr_after or "", result.model_after)
     colors = {n: INTRODUCED_FILL for i in vmap.introduced for n in where.get(i.id, [])}

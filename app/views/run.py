@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
@@ -34,7 +32,7 @@ def run_panel(view: InspectionResult) -> None:
         key = state.request_key(state.request())
         if clicked:
             device = st.session_state["device"] or "the default device"
-            with st.spinner(f"Compiling and timing on {device}…", show_time=True):
+            with st.spinner(f"Compiling and timing on {safe.md(device)}…", show_time=True):
                 state.keep_timing(key, inspection.run_and_time(state.request(timed=True)))
         timed = st.session_state["timings"].get(key)
         if timed is None:
@@ -84,7 +82,9 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
     a, b = st.columns(2)
     a.metric("Min call", fmt_seconds(t.min_s), help="The fastest call (compile time is in the line above the views)")
     b.metric(
-        "Median call", fmt_seconds(t.median_s), help=f"{t.repeat} repeats × {t.number} calls on {t.device}"
+        "Median call",
+        fmt_seconds(t.median_s),
+        help=f"{t.repeat} repeats × {t.number} calls on {safe.md(t.device)}",
     )
     c, d = st.columns(2)
     c.metric("p90 call", fmt_seconds(t.p90_s), help="90th percentile of the per-call times of the repeats")
@@ -95,7 +95,8 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
     )
     st.caption(
         f"min {fmt_seconds(t.min_s)} · median {fmt_seconds(t.median_s)} · p90 {fmt_seconds(t.p90_s)} · "
-        f"first call {fmt_seconds(t.first_call_s)} — {t.repeat} repeats × {t.number} calls on `{t.device}`"
+        f"first call {fmt_seconds(t.first_call_s)} — {t.repeat} repeats × {t.number} calls on "
+        f"{safe.code_span(t.device)}"
     )
     cost = timed.cost
     memory = timed.memory or {}
@@ -117,7 +118,7 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
     st.markdown(f"**Outputs ({len(timed.outputs)})**")
     for out in timed.outputs:  # one block per output, never in an inner scroll box
         shape = "×".join(map(str, out.shape)) or "scalar"
-        st.markdown(f"`{html.escape(out.path)}` {out.dtype}[{shape}]")
+        st.markdown(f"{safe.code_span(out.path)} {safe.md(out.dtype)}{safe.md(f'[{shape}]')}")
         st.code(out.preview, language="text", wrap_lines=True)
     if timed.output:
         with st.expander("Printed output", expanded=False):

@@ -82,7 +82,7 @@ def source_table_html(rows: list[Row], selected: int | None) -> str:
             if r.color
             else '<span style="display:inline-block;width:1.1em"></span>'
         )
-        status = r.status
+        status = html.escape(r.status)  # a label of ours, or a forged status: text either way
         if status == "produced nothing":
             status = f'<span style="color:#b45309;font-style:italic">{status}</span>'
         counts = (

@@ -192,7 +192,8 @@ def step_tracing(w: Walkthrough) -> None:
         )  # fmt: skip
     if w.static_args:
         st.caption(
-            "Static (plain Python) arguments, not traced: " + ", ".join(f"`{s}`" for s in w.static_args)
+            "Static (plain Python) arguments, not traced: "
+            + ", ".join(safe.code_span(s) for s in w.static_args)
         )
     err = w.trace_error
     if err is None:
@@ -218,7 +219,7 @@ def step_tracing(w: Walkthrough) -> None:
     if w.fix:
         st.markdown("**The fix**")
         for kind, text in fix_parts(w.fix):
-            st.code(text, language="python") if kind == "code" else st.markdown(text)
+            st.code(text, language="python") if kind == "code" else st.markdown(safe.prose(text))
 
 
 CODE_LINE = re.compile(r"\s|[\w.]+ = |[\w.]+\(")  # indented, an assignment, or a call: code
@@ -281,11 +282,12 @@ def step_jvp(w: Walkthrough) -> None:
 def step_vmap(w: Walkthrough) -> None:
     """4, under vmap: the batching interpreter, one equation at a time, with each value's batch axis."""
     run = w.vmap
-    axes = ", ".join(f"`{a.path}`: {ax}" for a, ax in zip(w.avals, run.input_axes, strict=False))
+    pairs = zip(w.avals, run.input_axes, strict=False)
+    axes = ", ".join(f"{safe.code_span(a.path)}: {safe.md(ax)}" for a, ax in pairs)
     st.markdown(
         f"`jax.vmap` is an interpreter too: it walks the **per-example** jaxpr of {safe.code_span(w.entry)}, carrying each "
         f"value with its **batch axis** (or *not batched*), and applies each primitive's batching rule. "
-        f"A batch of {run.batch_size} seeded random examples; in_axes = ({', '.join(run.in_axes)})."
+        f"A batch of {run.batch_size} seeded random examples; in_axes = ({safe.md(', '.join(run.in_axes))})."
     )
     if axes:
         st.caption(f"Batch axis of each input: {axes}")
@@ -340,7 +342,7 @@ def _interpreted_so_far(w: Walkthrough, eqn_ids: list[str], k: int) -> None:
 
 def _vmap_step_view(s) -> None:  # noqa: ANN001 - a VmapStep
     """One vmap step: the equation, batched values with their axes, the batching rule's jaxpr."""
-    st.markdown(f"**Equation {s.index + 1}** · `{s.primitive}`")
+    st.markdown(f"**Equation {s.index + 1}** · {safe.code_span(s.primitive)}")
     st.code(s.text, language="text")
     st.markdown("**In** (value · batch axis)")
     _values_table([f"in {i}" for i in range(len(s.in_values))], [], [], s.in_values, s.in_axes, ("value", "batch axis"))
@@ -348,7 +350,7 @@ def _vmap_step_view(s) -> None:  # noqa: ANN001 - a VmapStep
     _values_table([f"out {i}" for i in range(len(s.out_values))], [], [], s.out_values, s.out_axes, ("value", "batch axis"))
     if s.batched_text:
         st.markdown("**What the batching rule makes of it** "
-                    + (f"({', '.join(f'`{p}`' for p in s.added_primitives)})" if s.added_primitives else ""))  # fmt: skip
+                    + (f"({', '.join(map(safe.code_span, s.added_primitives))})" if s.added_primitives else ""))  # fmt: skip
         st.code(s.batched_text, language="text")
     else:
         st.caption("Nothing batched flows in: the equation runs once, as it is.")
@@ -405,7 +407,7 @@ def _values_table(
 def _jvp_step_view(s) -> None:  # noqa: ANN001 - a JvpStep
     """One interpreter step: the equation, values in and out, the tangent equations it adds."""
     st.markdown(
-        f"**Equation {s.index + 1}** · `{s.primitive}`"
+        f"**Equation {s.index + 1}** · {safe.code_span(s.primitive)}"
         + (" (evaluated whole by `jax.jvp`)" if s.opaque else "")
     )
     st.code(s.text, language="text")
@@ -415,7 +417,7 @@ def _jvp_step_view(s) -> None:  # noqa: ANN001 - a JvpStep
     _values_table([f"out {i}" for i in range(len(s.out_primals))], [], [], s.out_primals, s.out_tangents)
     if s.jvp_text:
         st.markdown("**What this equation adds to the transformed jaxpr** "
-                    + (f"({', '.join(f'`{p}`' for p in s.added_primitives)})" if s.added_primitives else ""))  # fmt: skip
+                    + (f"({', '.join(map(safe.code_span, s.added_primitives))})" if s.added_primitives else ""))  # fmt: skip
         st.code(s.jvp_text, language="text")
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -26,11 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors.results import InspectError, InspectionResult, Request, SchemaError
-from inspectors.sandbox import errors
+from inspectors.results import InspectError, InspectionResult, Request, SchemaError, Stage
+from inspectors.sandbox import errors, validate
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits, cap_bytes
 from inspectors.sandbox.protocol import (
+    HEADER,
     MAX_CONTROL_FRAME,
     PARTIAL,
     BadFrame,
@@ -39,8 +41,6 @@ from inspectors.sandbox.protocol import (
     encode_json,
     frame,
     parse_child_frame,
-    read_exact,
-    read_frame,
     recv_message,
     send_message,
 )
@@ -50,6 +50,8 @@ log = logging.getLogger("inspectors.sandbox")
 
 STARTUP_TIMEOUT_S = 120.0  # importing JAX on a loaded machine
 PROTOCOL_SLACK_S = 10.0  # beyond the zygote's own hard deadline
+KILL_GRACE_S = 3.0  # after the server's word to kill a child, its report
+DRAIN_S = 1.0  # after the child ended, reading what it left in its socket (at most a socket buffer)
 OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
 USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
@@ -151,7 +153,11 @@ class Worker:
         limits: Limits,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
     ) -> tuple[dict[str, Any], Reply, str]:
-        """Run one request; return the zygote's report, the child's reply and its printed output."""
+        """Run one request; return the zygote's report, the child's reply and its printed output.
+
+        The zygote's report on how the child ended is always read before this returns or
+        raises (a caller's exception included), so the next request never reads this one's.
+        """
         deadline = time.monotonic() + limits.timeout_s + PROTOCOL_SLACK_S
         mine, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         output = os.memfd_create("jaxpr-explorer-output", os.MFD_CLOEXEC)
@@ -159,19 +165,30 @@ class Worker:
         try:
             send_message(self.ctl, {"limits": limits.to_dict()}, [child.fileno(), output])
             child.close()
-            reply = _exchange(mine, job, payload, limits, deadline, on_partial)
-            if reply.problem:
-                send_message(self.ctl, {"kill": reply.problem})
-            report, _ = recv_message(self.ctl, deadline)
-            if report is None:
-                raise EOFError("the zygote exited")
-            return report, reply, _tail(output)
+            channel = _Channel(mine, self.ctl, deadline)
+            try:
+                reply = _exchange(channel, job, payload, limits, on_partial)
+            except BaseException:
+                self._finish(channel, "cancelled")  # e.g. the page's script was stopped mid-stream
+                raise
+            return self._finish(channel, reply.problem), reply, _tail(output)
         finally:
             self.busy = False
             self.served += 1
             mine.close()
             child.close()
             os.close(output)
+
+    def _finish(self, channel: _Channel, problem: str) -> dict[str, Any]:
+        """Stop the child if the reply had a problem; return the zygote's report (killing the zygote if none comes)."""
+        try:
+            if channel.report is None and problem:
+                send_message(self.ctl, {"kill": problem})
+                return channel.wait_report(KILL_GRACE_S)
+            return channel.wait_report()
+        except BaseException:
+            self.kill()  # no report: this zygote's state is unknown, so it is not reused
+            raise
 
     def kill(self) -> None:
         """Kill the zygote and everything it started; remove its temp directory."""
@@ -203,12 +220,76 @@ class _LogDrain:
         return self._tail.decode("utf-8", errors="replace")
 
 
+class _Channel:
+    """A request's socket, read with its deadline while watching the zygote for the child's end.
+
+    Once the zygote reports that the child ended, nothing more can be written: what is already
+    in the socket is read within DRAIN_S, then the socket counts as closed, even if the child
+    left a copy of its end open somewhere (sent over a socket pair to itself, say).
+    """
+
+    def __init__(self, sock: socket.socket, ctl: socket.socket, deadline: float) -> None:
+        self.sock, self.ctl, self.deadline = sock, ctl, deadline
+        self.report: dict[str, Any] | None = None
+
+    def _note_report(self) -> None:
+        """Read the zygote's report (it comes only after the child ended); shorten the deadline."""
+        report, _ = recv_message(self.ctl)
+        if report is None:
+            raise EOFError("the zygote exited")
+        self.report = report
+        self.deadline = min(self.deadline, time.monotonic() + DRAIN_S)
+
+    def read_exact(self, n: int) -> bytes:
+        """Read exactly `n` bytes: EOFError when the child's end is closed (or the child is gone and it is drained)."""
+        chunks, fd = [], self.sock.fileno()
+        while n > 0:
+            watched = [fd] if self.report is not None else [fd, self.ctl]
+            left = self.deadline - time.monotonic()
+            ready = select.select(watched, [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                if self.report is not None:
+                    raise EOFError("the child ended; its socket was held open elsewhere")
+                raise FrameTimeout()
+            if self.ctl in ready and fd not in ready:
+                self._note_report()
+                continue
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError("pipe closed")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def read_frame(self, cap: int) -> bytes:
+        """Read one frame of at most `cap` bytes."""
+        (size,) = HEADER.unpack(self.read_exact(HEADER.size))
+        if size > cap:
+            raise FrameTooLarge(f"frame of {size} bytes exceeds {cap}")
+        return self.read_exact(size)
+
+    def closed_after(self) -> bool:
+        """Wait for the child's end to close (or the child to end); True if it sent anything more."""
+        try:
+            return bool(self.read_exact(1))
+        except EOFError:
+            return False
+
+    def wait_report(self, grace: float = 0.0) -> dict[str, Any]:
+        """Return the zygote's report, waiting for it until the request's deadline (or `grace` s from now)."""
+        if self.report is None:
+            report, _ = recv_message(self.ctl, max(self.deadline, time.monotonic() + grace))
+            if report is None:
+                raise EOFError("the zygote exited")
+            self.report = report
+        return self.report
+
+
 def _exchange(
-    sock: socket.socket,
+    channel: _Channel,
     job: str,
     payload: dict[str, Any],
     limits: Limits,
-    deadline: float,
     on_partial: Callable[[dict[str, Any]], None] | None,
 ) -> Reply:
     """Send the request to the child; read its partial frames and its one final frame, each checked."""
@@ -218,24 +299,24 @@ def _exchange(
     whole = cap_bytes(limits.result_mb) or MAX_CONTROL_FRAME * 64
     one = (cap_bytes(limits.stage_mb) or MAX_CONTROL_FRAME) + FRAME_ENVELOPE
     request = frame(encode_json({"job": job, "payload": payload, "limits": limits.to_dict()}))
-    sock.settimeout(max(deadline - time.monotonic(), 0.1))
+    sock = channel.sock
+    sock.settimeout(max(channel.deadline - time.monotonic(), 0.1))
     try:
         sock.sendall(request)
     except OSError:
         return reply  # the child died before reading it; the zygote's report says how
     sock.settimeout(None)  # reads below wait with select and the deadline
-    fd = sock.fileno()
     try:
         while reply.final is None:
-            blob = read_frame(fd, deadline, min(one, whole - reply.received))
+            blob = channel.read_frame(min(one, whole - reply.received))
             reply.received += len(blob) + 4
             kind, data = parse_child_frame(blob)
             if kind == PARTIAL:
                 if on_partial is not None:
-                    on_partial(data)
+                    _hear(on_partial, data)
             else:
                 reply.final = (kind, data)
-        if read_exact_or_eof(fd, deadline):
+        if channel.closed_after():
             reply.final, reply.problem = None, "extra_data"
     except EOFError:
         pass
@@ -248,12 +329,14 @@ def _exchange(
     return reply
 
 
-def read_exact_or_eof(fd: int, deadline: float) -> bool:
-    """Wait for the child's end of the socket to close; True if it sent anything more."""
+def _hear(on_partial: Callable[[dict[str, Any]], None], data: dict[str, Any]) -> None:
+    """Pass a partial frame on; anything it breaks (short of the caller being stopped) refuses the reply."""
     try:
-        return bool(read_exact(fd, 1, deadline))
-    except EOFError:
-        return False
+        on_partial(data)
+    except BadFrame:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a frame no decoder foresaw is still only this request's fault
+        raise BadFrame(f"a partial result could not be read ({type(exc).__name__})") from None
 
 
 def _tail(fd: int) -> str:
@@ -553,11 +636,11 @@ def inspect_in(
         if bad:
             return
         try:
-            result = _decode_result(data, request, "")
-        except ValueError as exc:
-            bad.append(str(exc))
-            return
-        so_far.absorb(result)
+            result = _decode_result(data, request, "", earlier=so_far.stages)
+            so_far.absorb(result)
+        except Exception as exc:  # noqa: BLE001 - whatever a forged frame breaks, it is that request's BadResult
+            bad.append(str(exc) or type(exc).__name__)
+            raise BadFrame(f"a partial result: {bad[0]}") from None
         if on_partial is not None:
             on_partial(so_far)
 
@@ -592,12 +675,18 @@ def inspect_in(
     return result
 
 
-def _decode_result(data: dict[str, Any], request: Request, output: str) -> InspectionResult:
-    """Decode an untrusted result strictly; the request and output are the server's own, never the worker's."""
+def _decode_result(
+    data: dict[str, Any], request: Request, output: str, earlier: list[Stage] | None = None
+) -> InspectionResult:
+    """Decode an untrusted result strictly, then check its chain (`validate`) against the `earlier` stages.
+
+    The request and output are the server's own, never the worker's.
+    """
     try:
         result = InspectionResult.from_dict({**data, "request": dataclasses.asdict(request), "output": ""})
     except SchemaError as exc:
         raise ValueError(str(exc)) from None
+    validate.check(result, earlier or ())
     result.request = request
     result.output = output
     return result

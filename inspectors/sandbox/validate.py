@@ -1,0 +1,190 @@
+"""Semantic checks of a decoded worker result, before the server reads any of it.
+
+The strict decoder (`results._decode`) only proves that a worker's JSON has the
+result model's types. A forged result can still be well typed and harmful: a
+chain of pass deltas whose edits copy their base grows exponentially when the
+server expands it, a stage id with a non-ASCII digit breaks sorting, a base that
+names itself never ends. `check(result)` refuses all of that from the stored
+form alone, without expanding a single text:
+
+- stage ids and kinds come from a closed grammar (`STAGE_ID`, `KIND_OF`);
+- a delta's edits are in order, inside their base, and add no line breaks;
+- every base exists and no chain of bases returns to where it started;
+- each expanded text and the whole expansion fit `MAX_TEXT_CHARS` and
+  `MAX_EXPANDED_CHARS` (sizes computed from line lengths, never by expanding);
+- stage names the server echoes (the running stage, an error's stage, a
+  source line's status) come from small grammars too.
+
+A violation raises `InvalidResult` (a ValueError) naming the field: the pool
+turns it into that request's `BadResult`, never a worker restart.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterable
+
+from inspectors.results import InspectError, InspectionResult, LineEdit, Stage
+
+# id                         kind        (see the chain in inspectors/results.py)
+KIND_OF = {
+    "source": "source",
+    "jaxpr": "jaxpr",
+    "stablehlo": "stablehlo",
+    "stablehlo-debug": "stablehlo",
+    "hlo-unoptimized": "hlo",
+    "hlo-pass": "hlo-pass",
+    "hlo": "hlo",
+    "llvm": "llvm",
+    "asm": "asm",
+    "ptx": "ptx",
+}
+STAGE_ID = re.compile(
+    r"(?P<head>source|stablehlo|stablehlo-debug|hlo-unoptimized|hlo)"
+    r"|(?P<indexed>jaxpr|hlo-pass):(?:0|[1-9][0-9]{0,5})"
+    r"|(?P<kernel>llvm|asm|ptx):[A-Za-z0-9_.\-]{1,200}"
+)  # ASCII digits only: `int()` accepts other scripts' digits, sorting by them broke the chain
+STAGE_NAME = re.compile(r"[a-z_\-]{1,40}(?::[0-9]{1,6})?")  # load, trace_transformed, trace:2, queue
+LINE_STATUSES = frozenset({"traced", "lowered", "called", "nothing"})
+LINE_BREAK = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")  # what str.splitlines splits on
+MAX_TEXT_CHARS = 64 << 20  # one expanded text (a GPT-2-sized optimized HLO is 1.7 MB)
+MAX_EXPANDED_CHARS = 512 << 20  # every text of a result, expanded (its 42 pass texts: about 70 MB)
+MAX_EXPANDED_LINES = 16 << 20  # lines over all texts: bounds the line-length arrays below
+
+
+class InvalidResult(ValueError):
+    """A well-typed result that breaks the chain's rules."""
+
+
+def check(result: InspectionResult, earlier: Iterable[Stage] = ()) -> None:
+    """Raise InvalidResult unless `result` (with the `earlier` stages it adds to) obeys the chain's rules."""
+    for i, stage in enumerate(result.stages):
+        _check_stage(stage, f"$.stages[{i}]")
+    ids = [s.id for s in result.stages]
+    if len(set(ids)) != len(ids):
+        raise InvalidResult("$.stages: a stage id appears twice")
+    chain = {s.id: s for s in earlier}
+    chain.update({s.id: s for s in result.stages})
+    sizes(chain)
+    _check_names(result)
+
+
+def _check_stage(stage: Stage, path: str) -> None:
+    """One stage's id, kind, base and delta shape."""
+    match = STAGE_ID.fullmatch(stage.id)
+    if match is None:
+        raise InvalidResult(f"{path}.id: {stage.id[:60]!r} is not a stage id")
+    head = stage.id.partition(":")[0]
+    if stage.kind != KIND_OF[head]:
+        raise InvalidResult(f"{path}.kind: {stage.kind[:40]!r} where {KIND_OF[head]!r}")
+    if stage.delta is None:
+        if stage.base:
+            raise InvalidResult(f"{path}.base: a base without a delta")
+        return
+    if stage.text is not None:
+        raise InvalidResult(f"{path}: both a text and a delta")
+    if not STAGE_ID.fullmatch(stage.base or ""):
+        raise InvalidResult(f"{path}.base: {stage.base[:60]!r} is not a stage id")
+    previous_end = 0
+    for j, edit in enumerate(stage.delta):
+        where = f"{path}.delta[{j}]"
+        if not previous_end <= edit.start <= edit.end:
+            raise InvalidResult(f"{where}: lines {edit.start}..{edit.end} out of order")
+        previous_end = edit.end
+        if any(LINE_BREAK.search(line) for line in edit.lines):
+            raise InvalidResult(f"{where}.lines: a line with a line break in it")
+    if stage.error is not None:
+        _check_error(stage.error, f"{path}.error")
+
+
+def sizes(chain: dict[str, Stage]) -> dict[str, int]:
+    """Return each stage's expanded text size in characters, checking bases, ranges and caps.
+
+    Works on line lengths only: a delta's size follows from its base's line lengths and its
+    own added lines, so a forged chain is refused before any text is built.
+    """
+    lengths: dict[str, array] = {}
+    total_chars = total_lines = 0
+    for stage_id in _base_order(chain):
+        stage = chain[stage_id]
+        if stage.delta is None:
+            line_lengths = array("q", map(len, (stage.text or "").splitlines()))
+        else:
+            line_lengths = _apply_lengths(lengths[stage.base], stage.delta, stage_id)
+        total_lines += len(line_lengths)
+        if total_lines > MAX_EXPANDED_LINES:
+            raise InvalidResult(f"$.stages: more than {MAX_EXPANDED_LINES} lines once expanded")
+        chars = sum(line_lengths) + len(line_lengths)
+        if chars > MAX_TEXT_CHARS:
+            raise InvalidResult(
+                f"stage {stage_id}: its text would be {chars} characters (cap {MAX_TEXT_CHARS})"
+            )
+        total_chars += chars
+        if total_chars > MAX_EXPANDED_CHARS:
+            raise InvalidResult(f"$.stages: the texts would be over {MAX_EXPANDED_CHARS} characters expanded")
+        lengths[stage_id] = line_lengths
+    return {stage_id: sum(v) + len(v) for stage_id, v in lengths.items()}
+
+
+def _base_order(chain: dict[str, Stage]) -> list[str]:
+    """Stage ids with every base before the stages that edit it; a missing base or a cycle raises."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: placed
+    for start in chain:
+        path: list[str] = []
+        node: str | None = start
+        while node is not None and state.get(node) != 2:
+            if state.get(node) == 1:
+                raise InvalidResult(f"stage {node}: its chain of bases returns to itself")
+            state[node] = 1
+            path.append(node)
+            stage = chain[node]
+            if stage.delta is None:
+                node = None
+            elif stage.base not in chain:
+                raise InvalidResult(f"stage {node}: its base {stage.base[:60]!r} is not in the result")
+            else:
+                node = stage.base
+        for placed in reversed(path):
+            state[placed] = 2
+            order.append(placed)
+    return order
+
+
+def _apply_lengths(base: array, delta: list[LineEdit], stage_id: str) -> array:
+    """The line lengths of `base`'s text with `delta` applied (as `results.apply_delta` would)."""
+    out, pos = array("q"), 0
+    for edit in delta:
+        if edit.end > len(base):
+            raise InvalidResult(
+                f"stage {stage_id}: an edit of lines {edit.start}..{edit.end} past its base's end"
+            )
+        out.extend(base[pos : edit.start])
+        out.extend(map(len, edit.lines))
+        pos = edit.end
+    out.extend(base[pos:])
+    return out
+
+
+def _check_error(error: InspectError, path: str) -> None:
+    """An error's stage is a pipeline stage's name."""
+    if not STAGE_NAME.fullmatch(error.stage):
+        raise InvalidResult(f"{path}.stage: {error.stage[:40]!r} is not a stage name")
+
+
+def _check_names(result: InspectionResult) -> None:
+    """The short names the server shows or routes by: running stage, errors' stages, times, line statuses."""
+    if result.running and not STAGE_NAME.fullmatch(result.running):
+        raise InvalidResult(f"$.running: {result.running[:40]!r} is not a stage name")
+    if result.error is not None:
+        _check_error(result.error, "$.error")
+    for name in result.stage_times:
+        if not STAGE_NAME.fullmatch(name):
+            raise InvalidResult(f"$.stage_times: {name[:40]!r} is not a stage name")
+    if result.source_map is not None:
+        for i, info in enumerate(result.source_map.lines):
+            if info.status not in LINE_STATUSES:
+                raise InvalidResult(
+                    f"$.source_map.lines[{i}].status: {info.status[:40]!r} is not a line status"
+                )
