@@ -61,20 +61,19 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
 
 
 # The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened,
-# and a sample's long label wraps in the picker instead of being cut.
+# and a long option wraps in a picker's list instead of being cut.
 LAYOUT_CSS = """
 <style>
 .block-container { padding-top: 1.2rem !important; padding-left: 2.5rem; padding-right: 2.5rem; }
 .st-key-editor_scroll { display: none; }  /* the editor's script: no gap for an empty element */
-[data-testid="stSidebar"] [data-baseweb="select"] div { white-space: normal; overflow-wrap: anywhere; }
-[data-testid="stSidebar"] [data-baseweb="select"] [value] { text-overflow: clip; }
-[data-baseweb="popover"] li[role="option"] { white-space: normal; height: auto; min-height: 2rem; }
+[role="listbox"] [role="option"], [role="listbox"] [role="option"] * { white-space: normal !important;
+  overflow-wrap: anywhere; text-overflow: clip !important; height: auto !important; }
 </style>
 """
 
 st.set_page_config(
     page_title="Jaxpr Explorer",
-    page_icon=":material/biotech:",
+    page_icon=str(ROOT / "app" / "icon.png"),  # a file, served by the app: a `:material/` icon is fetched from a CDN
     layout="wide",
     initial_sidebar_state=state.sidebar_state(),  # collapsed for a lecture link
 )
