@@ -73,7 +73,7 @@ LAYOUT_CSS = """
 
 st.set_page_config(
     page_title="Jaxpr Explorer",
-    page_icon=str(ROOT / "app" / "icon.png"),  # a file, served by the app: a `:material/` icon is fetched from a CDN
+    page_icon=str(ROOT / "app" / "icon.png"),  # served by the app; a `:material/` icon comes from a CDN
     layout="wide",
     initial_sidebar_state=state.sidebar_state(),  # collapsed for a lecture link
 )
