@@ -151,7 +151,8 @@ def test_open_takes_every_emit_of_the_file_form_and_prints_the_same_text(capsys,
         assert code == 0, err
         text = result.text_of(emit if emit != "jaxpr" else result.jaxpr_stages()[-1].id)
         assert out == (text if text.endswith("\n") else text + "\n")  # as printed for the file form
-    for emit in ["passes", "stages", "llvm", f"diff:{passes[10]}..{passes[11]}", "diff:jaxpr:0..jaxpr:1", "dot"]:
+    others = ["passes", "stages", "llvm", f"diff:{passes[10]}..{passes[11]}", "diff:jaxpr:0..jaxpr:1", "dot"]
+    for emit in others:
         code, out, err = run_cli(capsys, "open", path, "--emit", emit)
         assert code == 0 and out.strip(), (emit, err)
     code, _, err = run_cli(capsys, "open", path, "--emit", "jaxpr:9")
