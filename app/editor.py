@@ -8,9 +8,12 @@ button or when the editor loses focus.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import streamlit
 import streamlit as st
 
-from app.state import edit_code, lecture
+from app.state import declared_entry, edit_code, lecture
 from inspectors.results import InspectError
 
 try:
@@ -18,31 +21,62 @@ try:
 except ImportError:  # the fallback below keeps the app usable
     code_editor = None
 
+# Ace's "textmate" theme, not the component's "streamlit_light": that one @imports a web font from a CDN
+# (a failed request on every mount offline). The font is the one Streamlit itself ships, when it is found.
+ACE_THEME = "textmate"
 EDITOR_CSS = """
-.ace_gutter-cell.ace_error { background-color: rgba(220, 38, 38, 0.18); }
-.explorer-error-line { position: absolute; background: rgba(220, 38, 38, 0.12); }
+{font_face}
+.ace_editor, .ace_editor * {{ font-family: {font} !important; }}
+.ace_editor {{ line-height: {line}px !important; }}
+.ace_gutter {{ background: #f7f7f8; color: #9ca3af; }}
+.ace_gutter-cell.ace_error {{ background-color: rgba(220, 38, 38, 0.18); }}
+.explorer-error-line {{ position: absolute; background: rgba(220, 38, 38, 0.12); }}
 """
-ROWS = (12, 20)  # the editor's height in lines: at least, at most (then it scrolls)
-LINE_PX = 24  # Ace's line height at 14 px type
-# After a sample or a link replaced the code: scroll Ace (in its own frame) to the entry function, so a
-# sample opens at its code, not its docstring. Runs once per mounted editor.
-SCROLL_JS = """
+ROWS = (8, 20)  # the editor's height in lines: at least, at most (then it scrolls)
+LINE_PX = 20  # the line height set above, at 14 px type
+# The window height left for what is not the editor: the title row, Run, the view tabs and the first eight
+# lines of the jaxpr (measured by tests/test_browser_first_screen.py at 1366×768, 1600×1000, 1920×1080).
+BELOW_PX = 560
+# Runs in the page, reaching into Ace's frame. (1) The editor takes the height kept for it, which depends on
+# the window (see `reserve_css`): Ace then shows exactly that many lines, so the jaxpr below stays on the
+# first screen. (2) After a sample or a link replaced the code, Ace scrolls to the entry function, so a
+# sample opens at its code, not its docstring (once per mounted editor).
+EDITOR_JS = """
 export default function ({ data }) {
   const seen = (window.__explorerEditorScrolled ||= new Set());
-  if (!data.line || seen.has(data.version)) return;
-  seen.add(data.version);
-  let tries = 0;
-  const go = () => {
+  const find = () => {
     const frame = [...document.querySelectorAll('iframe')].find((f) => (f.title || '').includes('code_editor'));
     const el = frame && frame.contentWindow && frame.contentWindow.document.querySelector('.ace_editor');
-    const editor = el && el.env && el.env.editor;
-    if (editor && editor.session.getLength() >= data.line) editor.scrollToLine(data.line - 1, false, false, () => {});
-    else if (tries++ < 100) setTimeout(go, 50);
+    return el && el.env && el.env.editor;
+  };
+  const fit = (editor) => {
+    const box = document.querySelector('.st-key-editor_box');
+    const kept = box ? parseFloat(getComputedStyle(box).minHeight) : 0;
+    if (!kept) return;  // lecture mode: Ace sizes itself
+    const px = `${Math.round(kept)}px`;
+    if (editor.container.style.height !== px) { editor.container.style.height = px; editor.resize(); }
+  };
+  let tries = 0;
+  const go = () => {
+    const editor = find();
+    if (!editor || editor.session.getLength() < data.line) {
+      if (tries++ < 100) setTimeout(go, 50);
+      return;
+    }
+    fit(editor);
+    if (data.line && !seen.has(data.version)) {
+      seen.add(data.version);
+      editor.scrollToLine(data.line - 1, false, false, () => {});
+    }
   };
   go();
+  if (!window.__explorerEditorFit) {
+    window.__explorerEditorFit = true;
+    window.addEventListener('resize', () => { const e = find(); if (e) fit(e); });
+  }
 }
 """
-_scroll = st.components.v2.component("jaxpr_explorer.editor_scroll", html="<span></span>", js=SCROLL_JS)
+_editor_js = st.components.v2.component("jaxpr_explorer.editor_scroll", html="<span></span>", js=EDITOR_JS)
 
 
 def _version() -> int:
@@ -73,14 +107,24 @@ def editor(error: InspectError | None = None) -> bool:
     if lecture():  # larger type: Ace sizes itself
         changed = _ace(version, error)
     else:
-        with st.container(height=editor_height(st.session_state["code"]), border=False, key="editor_box"):
-            changed = _ace(version, error)  # the height is kept for it before Ace loads: no layout jump
-    # Run sits under the editor, never over its text. Pressing it moves the focus out of the editor,
-    # which hands the code over (as Ctrl+Enter does); the rerun it asks for then inspects it.
-    run, hint = st.columns([1, 5], vertical_alignment="center")
-    run.button("Run", key="editor_run", icon=":material/play_arrow:", type="secondary", width="stretch")
-    hint.caption("or Ctrl+Enter in the editor")
+        # The height is kept for Ace before it loads (no layout jump) as a minimum, not a fixed-height
+        # scrolling box: a box of its own would catch the wheel and trap the page's scrolling.
+        st.html(reserve_css(st.session_state["code"]))
+        with st.container(border=False, key="editor_box"):
+            changed = _ace(version, error)
     return changed
+
+
+def run_bar() -> st.delta_generator.DeltaGenerator:
+    """Run, under the editor (never over its text); return the slot beside it, for the stage times."""
+    # Pressing Run moves the focus out of the editor, which hands the code over (as Ctrl+Enter does);
+    # the rerun it asks for then inspects it.
+    run, beside = st.columns([1, 4], vertical_alignment="center", gap="small")
+    run.button(
+        "Run", key="editor_run", icon=":material/play_arrow:", type="secondary", width="stretch",
+        help="Inspect the edited code (or press Ctrl+Enter in the editor).",
+    )  # fmt: skip
+    return beside
 
 
 def _text_area(version: int) -> None:
@@ -97,21 +141,54 @@ def _text_area(version: int) -> None:
 
 
 def entry_line(code: str, entry: str) -> int:
-    """The line of `def <entry>` (its decorators first), or 0 when it is in the first screenful anyway."""
+    """The line of `def <entry>` (its decorators and comments first), or 0 when its start is on the first
+    half-screen anyway."""
     lines = code.split("\n")
     name = entry.split("(")[0].split(".")[0].strip()
     found = next((i for i, t in enumerate(lines) if name and t.startswith(f"def {name}(")), None)
     if found is None:
         return 0
-    while found > 0 and lines[found - 1].startswith("@"):
+    while found > 0 and lines[found - 1].startswith(("@", "#")):
         found -= 1
-    return found + 1 if found + 1 > ROWS[1] - 4 else 0
+    return found + 1 if found + 1 > ROWS[1] // 2 else 0
 
 
-def editor_height(code: str) -> int:
-    """The editor's height in pixels for this code (reserved before Ace loads: no layout jump)."""
+def editor_height(code: str, line_px: int = LINE_PX) -> int:
+    """The editor's tallest height in pixels for this code (on a tall window)."""
     rows = min(max(code.count("\n") + 1, ROWS[0]), ROWS[1])
-    return rows * LINE_PX
+    return rows * line_px
+
+
+def reserve_css(code: str) -> str:
+    """The height kept for the editor before Ace loads (no layout jump): as tall as the code needs, up to
+    `ROWS[1]` lines, but leaving `BELOW_PX` of the window for the views, down to `ROWS[0]` lines."""
+    low, high = ROWS[0] * LINE_PX, editor_height(code)
+    return f"<style>.st-key-editor_box {{ min-height: clamp({low}px, calc(100vh - {BELOW_PX}px), {high}px); }}</style>"
+
+
+def _streamlit_font() -> tuple[str, str]:
+    """An @font-face for the code font Streamlit ships (found in its package), and the font stack."""
+    stack = '"DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace'
+    media = Path(streamlit.__file__).parent / "static" / "static" / "media"
+    found = sorted(media.glob("SourceCodeVF-Upright*.woff2"))
+    if not found:
+        return "", stack
+    # The editor's frame is /component/<name>/index.html: two levels under the app's root.
+    face = f"@font-face {{ font-family: 'Explorer Code'; src: url('../../static/media/{found[0].name}'); }}"
+    return face, f"'Explorer Code', {stack}"
+
+
+FONT_FACE, FONT = _streamlit_font()
+
+
+def editor_css() -> str:
+    """The stylesheet injected into the editor's frame."""
+    return EDITOR_CSS.format(font_face=FONT_FACE, font=FONT, line=_line_px())
+
+
+def _line_px() -> int:
+    """Ace's line height: larger in lecture mode."""
+    return 30 if lecture() else LINE_PX
 
 
 def _ace(version: int, error: InspectError | None) -> bool:
@@ -136,8 +213,10 @@ def _ace(version: int, error: InspectError | None) -> bool:
     response = code_editor(
         code,
         lang="python",
-        theme="default",
-        height=list(ROWS),
+        theme="light",
+        # A fixed height (not Ace's auto-height by lines, which ignores scrollPastEnd); the page's script
+        # then fits it to the height kept for it.
+        height=f"{editor_height(code, _line_px())}px",
         key=f"code_editor_{version}",
         response_mode=["blur"],
         options={
@@ -146,13 +225,22 @@ def _ace(version: int, error: InspectError | None) -> bool:
             "tabSize": 4,
             "useSoftTabs": True,
             "fontSize": 20 if lecture() else 14,  # lecture mode: readable from the back row
+            "wrap": True,  # a long line wraps (indented) instead of running out of sight
+            "indentedSoftWrap": True,
+            "scrollPastEnd": 1,  # so the entry function can sit at the top even near the file's end
         },
         # Ace's default 15 px scroll margin shifted the text, not the gutter, after a scroll or a
         # replaced document: line numbers and the error marker sat one row off (issue 12, bug 1).
-        props={"annotations": annotations, "markers": markers, "scrollMargin": [0, 0, 0, 0]},
-        component_props={"css": EDITOR_CSS},
+        props={
+            "annotations": annotations,
+            "markers": markers,
+            "scrollMargin": [0, 0, 0, 0],
+            "theme": ACE_THEME,
+        },
+        component_props={"css": editor_css()},
     )
-    _scroll(key="editor_scroll", data={"version": version, "line": entry_line(code, st.session_state["entry"])})
+    line = entry_line(code, st.session_state["entry"] or declared_entry() or "")
+    _editor_js(key="editor_scroll", data={"version": version, "line": line, "line_px": LINE_PX})
     event = response.get("id") if response else ""
     if not event or event == st.session_state.get("_editor_event"):
         return False

@@ -25,21 +25,23 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     """Editor and lesson, the inspection, then every view of it as a tab."""
     with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
         queue_note, preview = st.empty(), common.Progress(st.empty())
-        result = inspection.inspect(state.request(), on_wait=common.queue_position(queue_note), on_partial=preview)
+        result = inspection.inspect(
+            state.request(), on_wait=common.queue_position(queue_note), on_partial=preview
+        )
         queue_note.empty()
         preview.finish()
     state.remember(result)
     sidebar.show_expression(expression_slot, result.entry)
 
-    common.header()
-    lecture.mode_bar()
+    lecture.title_bar()
     common.url_notice()
     # Lecture mode puts the code beside the views, so a projector's first screen shows code and jaxpr.
     code_col, side_col = st.columns([2, 3] if state.lecture() else [3, 2], gap="medium")
     with code_col:
         if editor.editor(result.error):
             st.rerun()  # new code from the editor: inspect it before drawing anything else
-        common.stage_strip(result)
+        with editor.run_bar():
+            common.stage_strip(result)
     with side_col:
         common.lesson(result)
         if not state.lecture():  # lecture mode: fewer panels
@@ -57,13 +59,26 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
             common.stale_banner(shown)
         tabs.views(shown)
 
+
+# The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened,
+# and a long option wraps in a picker's list instead of being cut.
+LAYOUT_CSS = """
+<style>
+.block-container { padding-top: 1.2rem !important; padding-left: 2.5rem; padding-right: 2.5rem; }
+.st-key-editor_scroll { display: none; }  /* the editor's script: no gap for an empty element */
+[role="listbox"] [role="option"], [role="listbox"] [role="option"] * { white-space: normal !important;
+  overflow-wrap: anywhere; text-overflow: clip !important; height: auto !important; }
+</style>
+"""
+
 st.set_page_config(
     page_title="Jaxpr Explorer",
-    page_icon=":material/biotech:",
+    page_icon=str(ROOT / "app" / "icon.png"),  # served by the app; a `:material/` icon comes from a CDN
     layout="wide",
     initial_sidebar_state=state.sidebar_state(),  # collapsed for a lecture link
 )
 state.init()
+st.html(LAYOUT_CSS)
 lecture.lecture_theme()
 slot = sidebar.sidebar()
 if state.walkthrough_mode():  # "how JAX works", step by step: its own page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import streamlit as st
@@ -46,11 +47,9 @@ def sidebar() -> st.delta_generator.DeltaGenerator:
 
 
 def _sample_label(name: str | None) -> str:
-    """`Differentiability · grad of a least-squares loss`."""
+    """`grad of a least-squares loss` (its stream is the caption under the picker: labels fit the box)."""
     sample = state.sample_named(name)
-    if sample is None:
-        return "Your own code"
-    return f"{STREAM_TITLES.get(sample.stream, sample.stream)} · {sample.title}"
+    return "Your own code" if sample is None else sample.title
 
 
 def _on_pick() -> None:
@@ -78,9 +77,12 @@ def sample_picker() -> None:
         key="sample_pick",
         format_func=_sample_label,
         on_change=_on_pick,
-        help="Teaching samples grouped by stream; picking one loads its code, inputs and transforms.",
+        help="Teaching samples, in order of their streams (randomness, control flow, differentiability, …); "
+        "picking one loads its code, inputs and transforms.",
     )
     sample = state.sample_named(current)
+    if sample:
+        st.caption(f"Stream: {STREAM_TITLES.get(sample.stream, sample.stream)}")
     if sample and st.session_state["code"] != sample.source():
         left, right = st.columns([3, 2], vertical_alignment="center")
         left.caption(":material/edit: edited")
@@ -210,7 +212,31 @@ def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None
         text = expression(entry, parse_pipeline(state.specs()))
     except TransformSpecError:
         text = " ∘ ".join(state.specs())
-    slot.code(text, language="python", wrap_lines=True)
+    slot.code(break_expression(text), language="python", wrap_lines=False)
+
+
+EXPRESSION_WIDTH = 32  # characters that fit the sidebar's code box on one line
+
+
+def break_expression(text: str, width: int = EXPRESSION_WIDTH, indent: int = 0) -> str:
+    """Break a long call expression between its arguments, never inside one (Black's style):
+    `jit(vmap(grad(loss), in_axes=(None, 0)))` → `jit(\n    vmap(grad(loss), in_axes=(None, 0))\n)`."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return text
+    return _broken(node, width, indent)
+
+
+def _broken(node: ast.expr, width: int, indent: int) -> str:
+    """One call, on one line if it fits, else one argument per line, each broken the same way."""
+    flat = ast.unparse(node)
+    if indent + len(flat) <= width or not isinstance(node, ast.Call):
+        return flat
+    pad = " " * (indent + 4)
+    args = [_broken(a, width, indent + 4) for a in node.args]
+    args += [f"{k.arg}={_broken(k.value, width, indent + 4 + len(k.arg) + 1)}" for k in node.keywords]
+    return f"{ast.unparse(node.func)}(\n" + ",\n".join(pad + a for a in args) + "\n" + " " * indent + ")"
 
 
 # --- function, inputs, device, options ----------------------------------------------------------------

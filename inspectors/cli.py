@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
@@ -34,12 +35,32 @@ STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jax
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
-    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm (per kernel), ptx (GPU), stages (the chain), "
+    "hlo-pass:I (the module after pass I), hlo (optimized), llvm, asm, ptx (GPU) (every kernel), "
+    "llvm:K, asm:K, ptx:K (one kernel, by its stage id), stages (the chain), "
     "diff:A..B (two stages: jaxpr:1..jaxpr:2, hlo-pass:3..hlo-pass:4), "
-    "json, json-stream (one JSON line per stage as it completes), dot, svg, "
+    "profile (time per compiled op; implies --profile), "
+    "json, json-stream (one JSON line per stage as it completes), dot, svg (graphs, options below), "
     "sharding (mesh and layouts), collectives (one per line: opcode, bytes, mesh axes, line), "
+    "residuals, memory (where the memory goes), "
     "primitives (one line per primitive: count, what it computes, the StableHLO ops it lowers to)"
 )
+EPILOG = """commands:
+  python -m inspectors FILE.py [options]           inspect a file (a sample declares its own entry,
+                                                   inputs and pipeline)
+  python -m inspectors --list-devices              list every device of every backend
+  python -m inspectors open RESULT.json [--emit W] a saved result (--emit json, inspect_fn(...).to_json()):
+                                                   a summary, or any --emit above and html; nothing re-runs
+  python -m inspectors FILE.py --emit profile      the profile: time per compiled op, joined to source lines
+
+exit status: 0 ok, 1 the program failed (the error on stderr, its last line JSON), 2 bad usage or a stage the
+result does not have (the message names the stages it has)"""
+
+
+def emit_help() -> str:
+    """EMIT_HELP, plus any --emit a table has that it does not name yet (so --help lists every one)."""
+    names = [*EMITTERS, *STAGE_EMITTERS, *GRAPH_EMITTERS]
+    extra = [n for n in names if not re.search(rf"(^|[ (,:]){re.escape(n)}([ ,(:]|$)", EMIT_HELP)]
+    return EMIT_HELP + (f"; also {', '.join(extra)}" if extra else "")
 
 
 class EmitError(ValueError):
@@ -53,7 +74,7 @@ def parse_emit(value: str) -> str:
         return value
     if sep and head in STAGE_HEADS and tail and (head != "diff" or ".." in tail):
         return value
-    raise argparse.ArgumentTypeError(f"unknown --emit {value!r}; {EMIT_HELP}")
+    raise argparse.ArgumentTypeError(f"unknown --emit {value!r}; {emit_help()}")
 
 
 def stage_text(result: InspectionResult, stage_id: str) -> str | None:
@@ -70,13 +91,19 @@ def stage_text(result: InspectionResult, stage_id: str) -> str | None:
 
 
 def chain_listing(result: InspectionResult) -> str:
-    """Return one line per stage: id, kind, name, time."""
+    """Return one line per stage: id, kind, time, name, in columns as wide as their longest entry.
+
+    A stage's time is its own (a jaxpr's trace, the compile for `hlo`); passes and kernels have none: XLA does
+    not report how long each took, and the compile's time on every row would read as a time per pass."""
     rows = []
     for s in result.stages:
-        took = f"{s.time_s * 1000:.1f} ms" if s.time_s is not None else ""
+        took = f"{s.time_s * 1000:.1f} ms" if s.time_s is not None else "–"
         state = "error" if s.error else (s.note and "no text") or ""
-        rows.append(f"{s.id:<18} {s.kind:<10} {took:>10}  {s.name}{'  [' + state + ']' if state else ''}")
-    return "\n".join(rows)
+        rows.append((s.id, s.kind, took, s.name + (f"  [{state}]" if state else "")))
+    if not rows:
+        return ""
+    wid, wkind, wtook = (max(len(r[i]) for r in rows) for i in range(3))
+    return "\n".join(f"{i:<{wid}}  {k:<{wkind}}  {t:>{wtook}}  {n}".rstrip() for i, k, t, n in rows)
 
 
 def passes_listing(result: InspectionResult) -> str | None:
@@ -123,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m inspectors",
         description="Trace, transform, lower and compile a JAX function; print any stage.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="Python source file (use - for standard input)")
+    p.add_argument("file", nargs="?", help="Python source file (- for standard input); see also `open` below")
     p.add_argument(
         "--fn",
         help="entry function or expression, e.g. loss, 'partial(loss, model)', model.__call__ "
@@ -138,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="transform, innermost first, repeatable: grad, vmap(in_axes=(None, 0)), jit, ...",
     )
     p.add_argument("--no-transforms", action="store_true", help="ignore the file's default pipeline")
-    p.add_argument("--emit", default="jaxpr", type=parse_emit, metavar="WHAT", help=EMIT_HELP)
+    p.add_argument("--emit", default="jaxpr", type=parse_emit, metavar="WHAT", help=emit_help())
     p.add_argument("--time", action="store_true", help="run and time the compiled function")
     p.add_argument("--profile", action="store_true", help="measure time per compiled op (implies --time)")
     p.add_argument(
@@ -227,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["open"]:
         return open_main(argv[1:])
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.file is None and not ns.list_devices:
+        parser.error("the following arguments are required: file (or --list-devices, or open RESULT.json)")
     inspect, list_devices = _runners(ns)
 
     if ns.list_devices:
@@ -287,7 +319,10 @@ def open_main(argv: Sequence[str]) -> int:
 
     p = argparse.ArgumentParser(prog="python -m inspectors open", description="Show a saved inspection result.")
     p.add_argument("result", help="a saved result: a stage-store file (inspectors.store.save_result) or JSON")
-    p.add_argument("--emit", default="summary", type=_open_emit, metavar="WHAT", help=f"summary, html, or {EMIT_HELP}")
+    p.add_argument(
+        "--emit", default="summary", type=_open_emit, metavar="WHAT",
+        help=f"summary (the default: what it holds), html (one page), or any of the file form's: {emit_help()}",
+    )  # fmt: skip
     add_graph_arguments(p)
     ns = p.parse_args(argv)
     try:
@@ -297,16 +332,14 @@ def open_main(argv: Sequence[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot open {ns.result}: {exc}", file=sys.stderr)
         return 2
-    if ns.emit == "summary":
-        text = summary_text(result)
-    elif ns.emit == "html":
-        text = live.result_html(result, graph_timeout_s=ns.graph_timeout)
-    else:
-        try:
-            text = emit_text(result, ns)  # every --emit of a live run works on a saved result
-        except EmitError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        text = _open_text(result, ns)
+    except EmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # render.LayoutError / LayoutTimeout
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if result.error:
@@ -315,18 +348,39 @@ def open_main(argv: Sequence[str]) -> int:
 
 
 def _open_emit(value: str) -> str:
-    """Check `open --emit`: summary, html, or any --emit of a live run."""
+    """Check `open`'s --emit: summary, html, or any --emit of the file form."""
     return value if value in ("summary", "html") else parse_emit(value)
 
 
+def _open_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
+    """Return what `open --emit` asks for, from the saved result alone."""
+    from inspectors import live
+
+    if ns.emit == "summary":
+        return summary_text(result)
+    if ns.emit == "html":
+        return live.result_html(result, graph_timeout_s=ns.graph_timeout)
+    if ns.emit == "json-stream":  # the saved stages, one line each, then the closing line
+        StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")).finish(result)
+        return None
+    return emit_text(result, ns)
+
+
+def _inputs_line(result: InspectionResult) -> str:
+    """The inputs as the request gave them, else as the first jaxpr's input types, else `none`."""
+    if result.request.args:
+        return result.request.args
+    first = next((s for s in result.jaxpr_stages() if s.text), None)
+    # `{ lambda consts ; a:f32[3] b:f32[8,3]. let`: the input binders, between the `;` and `. let`
+    head = first.text.split("\n", 1)[0].partition(";")[2].rpartition(". let")[0].strip() if first else ""
+    return f"{head} (as traced)" if head else "none"
+
+
 def summary_text(result: InspectionResult) -> str:
-    """Return what a saved result holds: the expression, its inputs, its stages and timing."""
-    stages = [name for name, attr in (("jaxpr-before", "jaxpr_before"), ("jaxpr", "jaxpr_after"),
-              ("stablehlo", "stablehlo"), ("hlo", "hlo")) if getattr(result, attr)]  # fmt: skip
+    """Return what a saved result holds: the expression, its inputs, its timing, then every stage."""
     lines = [
         f"{result.expression or result.entry}  ({result.request.filename}, JAX {result.jax_version})",
-        f"inputs: {result.request.args or ''}",
-        f"stages: {', '.join(stages) or 'none'} (print one with --emit)",
+        f"inputs: {_inputs_line(result)}",
     ]
     if result.stats:
         lines.append(f"equations: {result.stats.total_before} before, {result.stats.total_after} after")
@@ -335,6 +389,7 @@ def summary_text(result: InspectionResult) -> str:
         lines.append(f"run on {t.device}: median {t.median_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)")
     if result.error:
         lines.append(f"error: {result.error.kind} during {result.error.stage}")
+    lines += [f"{len(result.stages)} stages (print one with --emit ID):", chain_listing(result)]
     return "\n".join(lines)
 
 

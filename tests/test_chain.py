@@ -140,7 +140,10 @@ def test_chain_runs_from_source_to_optimized_hlo_in_order():
         "reduce_sum": 1,
         "broadcast_in_dim": 1,
     }
-    assert all(s.time_s is not None and s.time_s >= 0 for s in result.stages if s.kind != "source")
+    own_time = [s for s in result.stages if s.kind not in ("source", "hlo-pass", "llvm", "asm", "ptx")]
+    assert all(s.time_s is not None and s.time_s >= 0 for s in own_time)
+    # XLA does not report a time per pass or per kernel: none is shown rather than the compile's on each
+    assert all(s.time_s is None for s in result.stages if s.kind in ("hlo-pass", "llvm", "asm"))
 
 
 def test_progressive_delivery_announces_jaxprs_before_lowering():

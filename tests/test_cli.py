@@ -105,6 +105,86 @@ def test_list_devices(capsys):
     assert code == 0 and out.split() == [f"cpu:{i}" for i in range(4)]
 
 
+def test_list_devices_alone_needs_no_file(capsys):
+    code, out, _ = run_cli(capsys, "--list-devices")
+    assert code == 0 and out.split() == [str(d).replace("TFRT_CPU_", "cpu:") for d in jax.devices("cpu")]
+
+
+def test_no_file_is_a_usage_error_that_names_the_other_forms(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2 and "--list-devices, or open RESULT.json" in capsys.readouterr().err
+
+
+def test_help_lists_open_profile_and_every_emit(capsys):
+    from inspectors.cli import EMITTERS, GRAPH_EMITTERS, STAGE_EMITTERS, STAGE_HEADS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "python -m inspectors open RESULT.json" in text and "--emit profile" in text
+    for name in [*EMITTERS, *STAGE_EMITTERS, *GRAPH_EMITTERS, "json-stream", *(f"{h}:" for h in STAGE_HEADS)]:
+        assert name in text, name
+
+
+# --- a saved result: `open FILE` ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The MLP sample inspected once (passes and kernels recorded), saved as JSON, and its result."""
+    from inspectors import Request, inspect
+
+    source = open("samples/slides_mlp.py").read()
+    result = inspect(Request(source=source, filename="samples/slides_mlp.py"), use_cache=False)
+    path = tmp_path_factory.mktemp("saved") / "mlp.json"
+    path.write_text(result.to_json())
+    return path, result
+
+
+def test_open_takes_every_emit_of_the_file_form_and_prints_the_same_text(capsys, saved):
+    path, result = saved
+    passes = [s.id for s in result.of_kind("hlo-pass")]
+    assert len(passes) > 11
+    for emit in ["jaxpr", "jaxpr:1", "hlo-pass:11", "stablehlo", "hlo", "hlo-unoptimized", passes[-1]]:
+        code, out, err = run_cli(capsys, "open", path, "--emit", emit)
+        assert code == 0, err
+        text = result.text_of(emit if emit != "jaxpr" else result.jaxpr_stages()[-1].id)
+        assert out == (text if text.endswith("\n") else text + "\n")  # as printed for the file form
+    others = ["passes", "stages", "llvm", f"diff:{passes[10]}..{passes[11]}", "diff:jaxpr:0..jaxpr:1", "dot"]
+    for emit in others:
+        code, out, err = run_cli(capsys, "open", path, "--emit", emit)
+        assert code == 0 and out.strip(), (emit, err)
+    code, _, err = run_cli(capsys, "open", path, "--emit", "jaxpr:9")
+    assert code == 2 and "no stage 'jaxpr:9'" in err and "jaxpr:2" in err
+
+
+def test_open_summary_names_the_inputs_and_every_stage(capsys, saved):
+    path, result = saved
+    code, out, _ = run_cli(capsys, "open", path)
+    lines = out.splitlines()
+    inputs = next(line for line in lines if line.startswith("inputs:"))
+    first = result.jaxpr_stages()[0].text.split("\n", 1)[0]  # `{ lambda ; a:f32[8,16] ... . let`
+    assert code == 0 and inputs.removeprefix("inputs: ").split(" (")[0] in first
+    assert f"{len(result.stages)} stages" in out
+    listed = [line.split()[0] for line in lines[lines.index(next(x for x in lines if " stages " in x)) + 1 :]]
+    assert listed == [s.id for s in result.stages]
+
+
+def test_stage_listing_is_in_aligned_columns_and_passes_have_no_time_of_their_own(capsys, saved):
+    path, result = saved
+    _, out, _ = run_cli(capsys, "open", path, "--emit", "stages")
+    rows = out.rstrip("\n").split("\n")
+    assert len(rows) == len(result.stages) and any(s.id.startswith(("llvm:", "asm:")) for s in result.stages)
+    kind_at = {row.index(stage.kind, len(stage.id)) for row, stage in zip(rows, result.stages, strict=True)}
+    assert len(kind_at) == 1  # every kind starts in the same column, long kernel ids included
+    for row, stage in zip(rows, result.stages, strict=True):
+        if stage.kind in ("hlo-pass", "llvm", "asm"):
+            assert stage.time_s is None and " ms " not in row  # XLA does not say how long each pass took
+        if stage.kind == "jaxpr":
+            assert stage.time_s is not None and f"{stage.time_s * 1000:.1f} ms" in row
+
+
 def test_module_entry_point_runs_as_a_process(user_file):
     proc = subprocess.run(
         [sys.executable, "-m", "inspectors", str(user_file), "--args", "f32[2], f32[2]", "--emit", "jaxpr"],

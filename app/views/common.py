@@ -59,7 +59,7 @@ def header() -> None:
     st.html(PAGE_CSS)
     st.markdown(
         "### :material/biotech: Jaxpr Explorer\n"
-        "<span style='color:#6b7280'>Write a JAX function, pick transformations, and see every stage: "
+        "<span style='color:#6b7280;font-size:0.9rem'>Every stage of a JAX function: "
         "jaxpr → StableHLO → compiled HLO → timing.</span>",
         unsafe_allow_html=True,
     )

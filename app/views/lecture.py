@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import state
+from app.views import common
 
 MODE_LABELS = {"explore": "Explore", "walkthrough": "Walkthrough"}
 LECTURE_CSS = """
@@ -63,7 +64,7 @@ def mode_bar() -> None:
     """Explore | Walkthrough, and the lecture-mode switch (both also in the URL)."""
     st.session_state["mode_pick"] = st.session_state["mode"]
     st.session_state["lecture_pick"] = st.session_state["lecture"]
-    left, right = st.columns([3, 2], vertical_alignment="center")
+    left, right = st.columns([3, 2], vertical_alignment="center", gap="small")
     left.segmented_control(
         "Mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode_pick", on_change=_set_mode,
         required=True, label_visibility="collapsed",
@@ -73,6 +74,16 @@ def mode_bar() -> None:
         "Lecture mode", key="lecture_pick", on_change=_set_lecture,
         help="Large type, high contrast, fewer panels: for a projector. Links keep it (`lecture=1`).",
     )  # fmt: skip
+
+
+def title_bar() -> None:
+    """The title and, on its right, the mode bar: one row, so the first screen keeps its height for the
+    code and the jaxpr."""
+    title, modes = st.columns([3, 2], vertical_alignment="center")
+    with title:
+        common.header()
+    with modes:
+        mode_bar()
 
 
 def lecture_theme() -> None:

@@ -142,6 +142,9 @@ def stats_tab(result: InspectionResult) -> None:
     frame = stats_frame(result)
     table, chart = st.columns([2, 3], gap="medium")
     table.dataframe(frame, height=min(38 + 35 * len(frame), 520), width="stretch")
+    if frame.empty:  # no equations: a chart of nothing only makes the browser warn
+        chart.caption("No equations: nothing to chart.")
+        return
     with chart:
         st.bar_chart(
             frame[["before", "after"]],

@@ -104,8 +104,7 @@ def walkthrough_page(expression_slot) -> None:  # noqa: ANN001 - a sidebar slot
     from app import sidebar  # the sidebar's expression slot shows the pipeline here too
 
     sidebar.show_expression(expression_slot, w.entry)
-    common.header()
-    lecture.mode_bar()
+    lecture.title_bar()
     st.session_state["_jvp_total"] = _jvp_total(w)
     st.session_state["jvp_step"] = min(st.session_state.get("jvp_step", 0), _jvp_total(w))
     step = st.session_state["step"]

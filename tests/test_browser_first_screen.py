@@ -1,0 +1,103 @@
+"""The first screen in a real browser: the jaxpr is on it at every common window size, and nothing is fetched
+from the internet (fonts, icons) — the app works offline.
+
+Each size loads the default sample and measures where the jaxpr's first line is drawn (inside the explorer
+component's shadow root), saving a screenshot under screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from tests.browser_util import ROOT, browser_marks, launch_chromium, open_app, streamlit_server, wait_idle
+from tests.jax_reference import exec_source
+
+pytestmark = browser_marks()
+SHOTS = ROOT / "screenshots"
+SIZES = [(1366, 768), (1600, 1000), (1920, 1080)]
+LINES_ON_SCREEN = 3  # at least this many jaxpr lines must be visible without scrolling
+LINE_PX = 19  # the explorer's line height (app/components/explorer.css)
+# The first visible numbered line of any explorer pane, shadow roots included: its text and where it is drawn.
+FIRST_LINE = """() => {
+  const roots = [document];
+  for (let i = 0; i < roots.length; i++)
+    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  const rows = roots.flatMap(r => [...r.querySelectorAll('.ln-row')]).filter(e => e.checkVisibility());
+  if (!rows.length) return null;
+  const box = rows[0].getBoundingClientRect();
+  return {top: box.top, text: rows[0].querySelector('.tx').textContent, scrollY: window.scrollY};
+}"""
+LOCAL_SCHEMES = ("blob", "data", "about")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, shared by the tests of this module."""
+    yield from launch_chromium()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free 127.0.0.1 port."""
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    SHOTS.mkdir(exist_ok=True)
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def default_jaxpr_first_line() -> str:
+    """The first line of JAX's own jaxpr of the default sample (`loss` of differentiability_grad)."""
+    module = exec_source(
+        (ROOT / "samples" / "differentiability_grad.py").read_text(), "differentiability_grad.py"
+    )
+    specs = [jax.ShapeDtypeStruct(s, jnp.float32) for s in ((3,), (8, 3), (8,))]
+    return str(jax.make_jaxpr(module.loss)(*specs)).split("\n")[0]
+
+
+def first_line(page) -> dict:  # noqa: ANN001 - a Playwright page
+    """Wait for the jaxpr to be drawn; return its first line's text and position."""
+    page.wait_for_function(f"() => ({FIRST_LINE})() !== null", timeout=90_000)
+    wait_idle(page)
+    page.wait_for_timeout(800)  # the editor fits itself to the window after it loads
+    return page.evaluate(FIRST_LINE)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_jaxpr_is_on_the_first_screen_and_nothing_is_fetched_from_the_internet(
+    browser, server, default_jaxpr_first_line, size
+):
+    width, height = size
+    page = browser.new_page(viewport={"width": width, "height": height})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    open_app(page, server)
+    line = first_line(page)
+    page.screenshot(path=str(SHOTS / f"first_screen_{width}x{height}.png"))
+    print(f"{width}x{height}: the jaxpr's first line is drawn at {line['top']:.0f} px")  # pytest -s shows it
+    assert line["text"] == default_jaxpr_first_line
+    assert line["scrollY"] == 0 and line["top"] + LINES_ON_SCREEN * LINE_PX <= height, line
+    here = urlparse(server).netloc
+    remote = [u for u in requests if urlparse(u).scheme not in LOCAL_SCHEMES and urlparse(u).netloc != here]
+    assert remote == []  # no web font, no icon font, no favicon from a CDN
+    page.close()
+
+
+def test_the_editor_never_traps_the_page_scroll(browser, server):
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    open_app(page, server)
+    first_line(page)
+    editor = page.locator("iframe[title*='code_editor']").first.bounding_box()
+    page.mouse.move(editor["x"] + editor["width"] / 2, editor["y"] + editor["height"] / 2)
+    for _ in range(12):  # past the end of the editor's own text: the page goes on scrolling
+        page.mouse.wheel(0, 400)
+        page.wait_for_timeout(120)
+    assert (
+        page.evaluate("window.scrollY") > 0
+        or page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop") > 0
+    )
+    page.close()
