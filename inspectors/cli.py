@@ -207,7 +207,8 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
 
 def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     """Return the DOT or SVG of the graph the options ask for (None when that stage failed)."""
-    from inspectors import graph, hlo_graph, render
+    from inspectors import graph, render
+    from inspectors.graph import bounded
 
     opts = graph.GraphOptions(
         depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
@@ -216,15 +217,14 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
-        model = result.model_before if ns.graph_of == "before" else result.model_after
-        g = graph.jaxpr_graph(model, opts, title) if model else None
+        source = result.model_before if ns.graph_of == "before" else result.model_after
     else:
-        text = result.stablehlo if ns.graph_of == "stablehlo" else result.hlo
-        build = hlo_graph.stablehlo_graph if ns.graph_of == "stablehlo" else hlo_graph.hlo_graph
-        g = build(text, opts, title) if text else None
-    if g is None:
+        source = result.stablehlo if ns.graph_of == "stablehlo" else result.hlo
+    if not source:
         return None
-    dot = render.to_dot(g)
+    # Built in a child process under a time and memory limit (GraphTooLarge names what to collapse).
+    kind = ns.graph_of if ns.graph_of in ("stablehlo", "hlo") else "jaxpr"
+    _, dot = bounded.bounded_build(bounded.BuildRequest(kind, source, opts, title))
     return dot if ns.emit == "dot" else render.dot_to_svg(dot, timeout=ns.graph_timeout)
 
 
@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # render.LayoutError / LayoutTimeout
+    except RuntimeError as exc:  # render.LayoutError / LayoutTimeout, graph.bounded.GraphTooLarge
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if text is not None:

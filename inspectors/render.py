@@ -18,6 +18,7 @@ from inspectors import styles
 from inspectors.graph import Edge, Graph, GraphError, Group, Node, no_gc
 
 LAYOUT_TIMEOUT_S = 20.0
+LAYOUT_MEMORY_MB = int(os.environ.get("JAXPR_EXPLORER_LAYOUT_MEMORY_MB", "3072"))
 SMALL_GRAPH = 150  # up to this many nodes, curved edges are affordable
 STUB_LABEL = 32  # characters of the producer's name a long edge's stub shows
 
@@ -255,20 +256,44 @@ def graphviz_command() -> str:
     return found
 
 
-def dot_to_svg(dot: str, timeout: float = LAYOUT_TIMEOUT_S) -> str:
-    """Lay out DOT and return SVG; raise LayoutTimeout past `timeout` seconds."""
+# Caps the address space, then becomes Graphviz: a limit set in the parent (preexec_fn) would fork the
+# server's threaded process; `-S` skips site imports, so this costs milliseconds.
+_CAPPED_EXEC = (
+    "import os, resource, sys; mb = int(sys.argv[1]) << 20; "
+    "resource.setrlimit(resource.RLIMIT_AS, (mb, mb)); resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def layout_command(memory_mb: int = LAYOUT_MEMORY_MB) -> list[str]:
+    """Return the command that lays out DOT as SVG, under a memory limit where the system has one."""
+    cmd = [graphviz_command(), "-Tsvg"]
+    return [sys.executable, "-S", "-c", _CAPPED_EXEC, str(memory_mb), *cmd] if os.name == "posix" else cmd
+
+
+def dot_to_svg(dot: str, timeout: float = LAYOUT_TIMEOUT_S, memory_mb: int = LAYOUT_MEMORY_MB) -> str:
+    """Lay out DOT and return SVG; raise LayoutTimeout past `timeout` seconds, LayoutError past `memory_mb`."""
     try:
-        proc = subprocess.run(
-            [graphviz_command(), "-Tsvg"], input=dot.encode(), capture_output=True, timeout=timeout
-        )
+        proc = subprocess.run(layout_command(memory_mb), input=dot.encode(), capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise LayoutTimeout(
             f"layout took longer than {timeout:g} s; collapse more (lower the depth or the node budget) or search"
         ) from None
+    if proc.returncode != 0 and _out_of_memory(proc):
+        raise LayoutError(
+            f"layout ran past its memory limit ({memory_mb} MB); collapse more (lower the depth or the node"
+            " budget) or search"
+        )
     if proc.returncode != 0 or not proc.stdout:
         err = proc.stderr.decode(errors="replace").strip()
         raise LayoutError(f"Graphviz failed (exit {proc.returncode}): {err[:500]}")
     return proc.stdout.decode()
+
+
+def _out_of_memory(proc: subprocess.CompletedProcess) -> bool:
+    """Return whether Graphviz died for want of memory (a failed allocation or a kill)."""
+    err = proc.stderr.decode(errors="replace").lower()
+    return proc.returncode < 0 or "out of memory" in err or "malloc" in err or "cannot allocate" in err
 
 
 def to_svg(graph: Graph, timeout: float = LAYOUT_TIMEOUT_S) -> str:

@@ -502,3 +502,35 @@ def test_dot_of_clusters_nested_thousands_deep_is_a_loop_and_a_cycle_is_an_error
         to_dot(Graph(title="t", groups=[Group("a", "a", "a")]))  # the shape the Equinox CNN once had
     with pytest.raises(GraphError, match="listed twice"):
         to_dot(Graph(title="t", groups=[Group("a", "a"), Group("a", "again")]))
+
+
+# ---------------------------------------------------------------- every build bounded in time and memory
+
+
+def test_a_bounded_build_gives_the_graph_and_dot_of_an_in_process_build(linen_lm):
+    from inspectors.graph.bounded import BuildRequest, bounded_build
+
+    graph, dot = bounded_build(BuildRequest("jaxpr", linen_lm, GraphOptions(), "lm"))
+    assert graph == jaxpr_graph(linen_lm, GraphOptions(), "lm")
+    assert dot == to_dot(graph)
+
+
+def test_a_build_past_its_time_limit_says_so_and_names_what_to_collapse(linen_lm):
+    from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build, collapse_advice
+
+    advice = collapse_advice(linen_lm)
+    assert [a[0] for a in advice] == ["scope LM/decoder", "scope LM/decoder/block_0", "scope LM/decoder/block_1"]
+    from inspectors.graph import scope_path
+
+    assert advice[0][2] == sum(1 for e in walk(linen_lm) if scope_path(e)[:2] == ("LM", "decoder"))
+    with pytest.raises(GraphTooLarge, match=r"took longer than 0.01 s \(limits 0.01 s, \d+ MB\)\. Its largest parts: scope LM/decoder \(model scope"):
+        bounded_build(BuildRequest("jaxpr", linen_lm, GraphOptions(), "lm"), timeout=0.01)
+
+
+def test_a_build_past_its_memory_limit_says_so(unrolled):
+    from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
+
+    # Every one of 13,500 equations drawn needs far more than 40 MB above the interpreter's own.
+    with pytest.raises(GraphTooLarge, match="memory limit") as err:
+        bounded_build(BuildRequest("jaxpr", unrolled, expanded_options(), "unrolled"), memory_mb=40)
+    assert "could not be drawn" in str(err.value)

@@ -116,3 +116,10 @@ def test_cli_emits_dot_and_svg_with_graph_options(root, capsys):
     assert "<svg" in capsys.readouterr().out
     assert main([sample, "--emit", "dot", "--graph-of", "stablehlo", "--graph-search", "while"]) == 0
     assert 'penwidth="3"' in capsys.readouterr().out  # the match is highlighted
+
+
+def test_layout_past_its_memory_limit_is_a_layout_error_not_a_dead_machine():
+    edges = "\n".join(f"n{i} -> n{(i * 7919) % 3000}" for i in range(3000))
+    with pytest.raises(LayoutError, match="memory limit \\(30 MB\\)"):
+        dot_to_svg(f"digraph {{ {edges} }}", timeout=30, memory_mb=30)
+    assert "<svg" in dot_to_svg("digraph { a -> b }", memory_mb=200)

@@ -18,10 +18,9 @@ import streamlit as st
 from app import safe, state
 from app.components.explorer import graph_view
 from app.views.common import rerun_views
-from inspectors.graph import COLOUR_BY, Graph, GraphOptions, jaxpr_graph
-from inspectors.hlo_graph import hlo_graph as build_hlo_graph
-from inspectors.hlo_graph import stablehlo_graph
-from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, to_dot
+from inspectors.graph import COLOUR_BY, Graph, GraphOptions
+from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
+from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg
 from inspectors.results import InspectionResult, JaxprModel
 
 LAYOUT_LIMIT_S = 10.0
@@ -50,16 +49,27 @@ def layout(dot: str, timeout: float = LAYOUT_LIMIT_S) -> tuple[str, str]:
         return "error", str(exc)
 
 
-def _cached_graph(kind: str, source: tuple[str | None, ...], opts: GraphOptions, build) -> tuple[Graph, str]:
-    """Return (graph, DOT), remembered per session for the same texts and options."""
+def _cached_graph(key: str, source: tuple, req: BuildRequest) -> tuple[Graph | None, str]:
+    """Return (graph, DOT), or (None, why) when the build ran past its limits; remembered per session.
+
+    The build runs in a child process under a time and memory limit (`inspectors.graph.bounded`):
+    a graph that cannot be drawn costs this view a message, never the server.
+    """
     cache: OrderedDict = st.session_state.setdefault("_graph_cache", OrderedDict())
-    key = (kind, source, opts)
-    if key not in cache:
-        graph = build()
-        cache[key] = (graph, to_dot(graph))
+    ckey = (key, source, req.options, req.title)  # `source`: the texts the graph is of
+    if ckey not in cache:
+        try:
+            cache[ckey] = bounded_build(req)
+        except GraphTooLarge as exc:
+            cache[ckey] = (None, str(exc))
         while len(cache) > _GRAPH_CACHE_SIZE:
             cache.popitem(last=False)
-    return cache[key]
+    return cache[ckey]
+
+
+def too_large(message: str) -> None:
+    """Say that a graph cannot be drawn, and what to collapse (the other views are unaffected)."""
+    st.warning(safe.md(message), icon=":material/account_tree:")
 
 
 def _open(key: str, expand_id: str) -> None:
@@ -224,10 +234,11 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
             text = result.jaxpr_before if label == "before" else result.jaxpr_after
-            source = (text, result.request.source, result.request.filename, title)
-            graph, dot = _cached_graph(
-                f"jaxpr-{label}", source, opts, lambda m=model, t=title: jaxpr_graph(m, opts, t)
-            )
+            source = (text, result.request.source, result.request.filename)
+            graph, dot = _cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
+            if graph is None:
+                too_large(dot)
+                continue
             show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}", height)
             drawn.append(graph)
     with st.expander("Expand or collapse sub-graphs"):
@@ -245,9 +256,11 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
         )
         return
     opts = options_widgets(key, hlo=True)
-    build = stablehlo_graph if which == "stablehlo" else build_hlo_graph
     title = f"{label} of {result.entry or 'f'}"
-    graph, dot = _cached_graph(which, (text, title), opts, lambda: build(text, opts, title))
+    graph, dot = _cached_graph(which, (text,), BuildRequest(which, text, opts, title))
+    if graph is None:
+        too_large(dot)
+        return
     show_graph(graph, dot, key, f"{result.entry or 'module'}_{which}", height)
     with st.expander("Expand or collapse fusions, loops and calls"):
         expand_widgets([graph], key)
@@ -261,7 +274,10 @@ def line_graph(
         st.info("No jaxpr to draw.")
         return
     opts = GraphOptions(colour_by="line", search=f"line {line}" if line else "", depth=2)
-    graph, dot = _cached_graph(f"line-{key}", (text, title), opts, lambda: jaxpr_graph(model, opts, title))
+    graph, dot = _cached_graph(f"line-{key}", (text,), BuildRequest("jaxpr", model, opts, title))
+    if graph is None:
+        too_large(dot)
+        return
     status, payload = layout(dot)
     if status != "svg":
         st.warning(safe.md(payload))

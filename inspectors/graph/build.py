@@ -1,189 +1,41 @@
-"""Graphs of jaxprs: the graph model (Graph, Node, Edge, Group) and the view that fills it.
+"""The build: the autodidax loop over a jaxpr's equations, filling the graph model.
 
-`jaxpr_graph(model, options)` is the autodidax loop over a `JaxprModel`: an
-environment maps each variable to the node that produced it, every equation
-reads its inputs from it and writes its outputs to it, and sub-jaxprs recurse
-into nested groups with slash paths (`0/jaxpr/1/body_jaxpr`). What is visible
-(collapsed sub-jaxprs, folded repeats, summary nodes under a node budget, the
-path to a search match) is decided here, on the data; `inspectors.render`
-only turns the result into DOT. Works on the JSON result alone: no JAX import.
+An environment maps each variable to the node that produced it; every equation reads
+its inputs from it and writes its outputs to it; sub-jaxprs become nested clusters with
+slash paths (`0/jaxpr/1/body_jaxpr`) and deterministic ids. A plan per equation list
+(folds of repeated blocks, blocks by model scope, summaries) says what one list shows;
+`build_view` draws one view of the whole program, or None when it would pass the node budget.
 """
 
 from __future__ import annotations
 
-import gc
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inspectors import styles
-from inspectors.results import Equation, JaxprModel, VarInfo, walk
-
-
-@dataclass
-class Node:
-    """A visible node: an equation, an input/const/output, or a summary of many equations."""
-
-    id: str
-    kind: str  # input, const, output, eqn, call, return, collapsed, summary, drop, op, param
-    label: str
-    group: str = ""
-    primitive: str = ""
-    family: str = "other"
-    sublabel: str = ""
-    provenance: str = ""
-    line: int | None = None
-    count: int = 1
-    details: dict[str, str] = field(default_factory=dict)
-    match: bool = False
-    heat: float | None = None  # share of the measured time (colour by "time"), None if unmeasured
-
-    @property
-    def expand_id(self) -> str:
-        """Return the id `GraphOptions.expand` takes for this node (`eqn_0/jaxpr/3` → `0/jaxpr/3`).
-
-        A StableHLO call opens its callee (`func@inner`); an input group opens by its own id.
-        """
-        return self.details.get("expand") or self.id.removeprefix("eqn_")
-
-
-@dataclass
-class Edge:
-    """A variable flowing from its producer to one consumer (or a binding into a sub-graph)."""
-
-    src: str
-    dst: str
-    var: str = ""
-    type: str = ""
-    kind: str = "data"  # data, bind, carry, drop
-    back: bool = False
-
-
-class GraphError(RuntimeError):
-    """A graph that would not be a graph: a cluster added twice or before its parent."""
-
-
-@dataclass
-class Group:
-    """A cluster: a sub-jaxpr, a higher-order equation, a folded repeat or a scope."""
-
-    path: str
-    label: str
-    parent: str = ""
-    kind: str = ""
-
-
-@dataclass
-class Graph:
-    """A visible graph, ready to render."""
-
-    title: str
-    nodes: list[Node] = field(default_factory=list)
-    edges: list[Edge] = field(default_factory=list)
-    groups: list[Group] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    legend: list[tuple[str, str]] = field(default_factory=list)
-    colour_by: str = "family"
-    direction: str = "TB"
-    edge_labels: bool = True
-    total_equations: int = 0
-
-    def expandable(self) -> dict[str, str]:
-        """Return the collapsed nodes and summaries that can open, by their `expand` id, with a label."""
-        return {
-            n.expand_id: f"{n.label} {n.sublabel.splitlines()[0] if n.sublabel else ''} ({n.expand_id})"
-            for n in self.nodes
-            if n.kind in ("collapsed", "summary", "inputs") or "expand" in n.details
-        }
-
-    def collapsible(self) -> dict[str, str]:
-        """Return the open sub-graphs that can close, by their `collapse` path, with a label."""
-        return {
-            g.path: f"{g.label.splitlines()[0]} ({g.path})"
-            for g in self.groups
-            if g.kind not in ("region", "fold", "func") and not g.kind.endswith(("jaxpr", "]"))
-        }
-
-
-def add_group(groups: list[Group], known: set[str], group: Group) -> None:
-    """Add a cluster whose parent was added before it and whose path is new; `known` holds the paths so far.
-
-    Checked when built, the hierarchy cannot hold a cycle: every walk up the parents ends at the top.
-    """
-    if not group.path or group.path in known:
-        raise GraphError(f"cluster {group.path!r} added twice (under {group.parent!r})")
-    if group.parent and group.parent not in known:
-        raise GraphError(f"cluster {group.path!r} added before its parent {group.parent!r}")
-    known.add(group.path)
-    groups.append(group)
-
-
-def check_tree(groups: list[Group]) -> None:
-    """Raise GraphError unless each cluster is new and sits under one listed before it (a tree, in order)."""
-    known: set[str] = set()
-    for g in groups:
-        add_group([], known, g)
-
-
-COLOUR_BY = ("family", "provenance", "line")
-
-
-@dataclass(frozen=True)
-class GraphOptions:
-    """What to show: shared by the CLI (`--graph-*` flags) and the app's widgets."""
-
-    depth: int = 3
-    colour_by: str = "family"
-    expand: frozenset[str] = frozenset()
-    collapse: frozenset[str] = frozenset()
-    budget: int = 250
-    fold: bool = True
-    search: str = ""
-    direction: str = "TB"
-    edge_labels: bool = True
-    legend: bool = True
-    long_edges: int = 12
-    heat: tuple[tuple[str, float], ...] = ()  # (equation id or HLO instruction, share of measured time)
-    group_inputs: bool = True  # many inputs drawn as one node per pytree prefix
-
-
-FOLD_MIN_EQNS = 40  # lists shorter than this stay unfolded: small programs read better in full
-FOLD_MIN_REPEATS = 3
-FOLD_MAX_PERIOD = 64
-SUMMARY_CHUNKS = 24
-ANCHOR = "<call>"  # env key of the call node of the sub-jaxpr being drawn (not a variable name)
-PREVIOUS = "<previous>"  # env key of the node drawn last in this jaxpr
-CALL_GROUP = "<call group>"  # env key of the cluster the call's own equations sit in
-EDGE_LABEL_LIMIT = 300  # beyond this many edges, labels cost too much layout time
-LONG_EDGE_GRAPH = 40  # graphs with more nodes than this draw long edges as stubs
-MAX_SCOPE_LEVELS = 6  # model scopes deeper than this are never tried open one level at a time
-INPUT_GROUP_MIN = 9  # jaxprs with at least this many inputs group them by pytree prefix
-INPUT_GROUPS_MAX = 12  # at most this many input groups per jaxpr
-PASS_THROUGH = ("jit", "pjit", "closed_call", "remat2", "custom_jvp_call", "custom_vjp_call")
-
-
-def eqn_count(eqn: Equation) -> int:
-    """Return how many equations an equation stands for, its sub-jaxprs included (a loop, not recursion)."""
-    count, todo = 0, [eqn]
-    while todo:
-        e = todo.pop()
-        count += 1
-        todo += [inner for s in e.subjaxprs for inner in s.jaxpr.eqns]
-    return count
-
-
-def dropped(v: VarInfo) -> bool:
-    """Return whether an output is unused: JAX prints it as `_`."""
-    return v.dropped
-
-
-def literal_text(name: str) -> str:
-    """Return a literal as a reader expects it: `TypedInt(0, dtype=int32)` → `0`."""
-    m = re.fullmatch(r"\w+\((.*?), dtype=\w+\)", name)
-    return m.group(1) if m else name
-
+from inspectors.graph.model import (
+    ANCHOR,
+    CALL_GROUP,
+    FOLD_MIN_EQNS,
+    INPUT_GROUP_MIN,
+    INPUT_GROUPS_MAX,
+    PASS_THROUGH,
+    PREVIOUS,
+    SUMMARY_CHUNKS,
+    Edge,
+    Graph,
+    GraphOptions,
+    Group,
+    Node,
+    add_group,
+    dropped,
+    eqn_count,
+    literal_text,
+)
+from inspectors.graph.passes import ancestors, find_folds, scope_path, signature
+from inspectors.results import Equation, JaxprModel, VarInfo
 
 # ---------------------------------------------------------------- inputs grouped by pytree prefix
 
@@ -378,111 +230,6 @@ def binding(primitive: str) -> Binding:
     return BINDINGS.get(primitive) or Binding(
         label=lambda e: " ".join(filter(None, [e.primitive, styles.param_label(e.primitive, e.params)]))
     )
-
-
-# ---------------------------------------------------------------- folding and search
-
-
-_TRANSFORM_WRAPPER = re.compile(r"[A-Za-z_]\w*\(|\)")
-
-
-def scope_path(eqn: Equation) -> tuple[str, ...]:
-    """Return the model scopes an equation was traced in, from JAX's name stack.
-
-    Flax linen module paths, Equinox module names and `jax.named_scope`s all land
-    in the name stack beside the transforms: `transpose(jvp(MLP))/Dense_1` is
-    scope `MLP/Dense_1` seen through `transpose(jvp(...))`.
-    """
-    return tuple(c for c in _TRANSFORM_WRAPPER.sub("", eqn.name_stack).split("/") if c)
-
-
-def signature(eqn: Equation) -> tuple:
-    """Return what makes two equations 'the same' for folding repeated blocks."""
-    return (
-        scope_path(eqn),
-        eqn.primitive,
-        tuple(v.type for v in eqn.invars),
-        tuple(v.type for v in eqn.outvars),
-        tuple(sorted(eqn.params.items())),
-        eqn.source.line if eqn.source else None,
-        eqn.provenance,
-        len(eqn.subjaxprs),
-    )
-
-
-def find_folds(
-    sigs: list[int], min_reps: int = FOLD_MIN_REPEATS, max_period: int = FOLD_MAX_PERIOD
-) -> list[tuple[int, int, int]]:
-    """Return (start, period, repeats) of maximal runs of a block repeated back to back."""
-    folds, i, n = [], 0, len(sigs)
-    while i < n:
-        best = None
-        for p in range(1, min(max_period, (n - i) // min_reps) + 1):
-            j = i
-            while j + p < n and sigs[j] == sigs[j + p]:
-                j += 1
-            reps = (j - i) // p + 1
-            if (
-                reps >= min_reps
-                and p * reps >= 2 * min_reps
-                and (best is None or p * reps > best[1] * best[2])
-            ):
-                best = (i, p, reps)
-        if best:
-            folds.append(best)
-            i += best[1] * best[2]
-        else:
-            i += 1
-    return folds
-
-
-def search_matches(model: JaxprModel, query: str, limit: int = 200) -> list[str]:
-    """Return ids of equations matching a query: a primitive, a variable, a source line (`line 12`),
-    or a function or scope name (`softmax`: a jit's name, the function a line is in, a name-stack scope)."""
-    q = query.strip()
-    if not q:
-        return []
-    m = re.fullmatch(r"(?:line\s*|:)?(\d+)", q)
-    hits = []
-    for e in walk(model):
-        if m:
-            ok = e.source is not None and e.source.line == int(m.group(1))
-        else:
-            names = {v.name for v in e.invars + e.outvars if not v.literal}
-            ok = e.primitive == q or q in names or (len(q) > 2 and q in e.primitive) or _named(e, q)
-            # Model scopes too: `layer_3`, `attention`, `Dense_0`, `layer_3/attention`.
-            ok = ok or (len(q) > 2 and q in "/".join(scope_path(e)))
-        if ok:
-            hits.append(e.id)
-            if len(hits) >= limit:
-                break
-    return hits
-
-
-def line_scopes(model: JaxprModel, line: int) -> dict[str, list[str]]:
-    """Split the equations of one source line by model scope: a line in a loop over layers, layer by layer.
-
-    Returns `{"layer_0/attention": [eqn ids], "layer_1/attention": [...], ...}` in program
-    order; equations traced outside any scope are under "".
-    """
-    out: dict[str, list[str]] = {}
-    for e in walk(model):
-        if e.source is not None and e.source.line == line:
-            out.setdefault("/".join(scope_path(e)), []).append(e.id)
-    return out
-
-
-def _named(e: Equation, q: str) -> bool:
-    """True when `q` names the equation's jit, its function, or a scope on its name stack."""
-    function = e.source.function if e.source else ""
-    scopes = re.split(r"[/()]", e.name_stack)
-    return len(q) > 2 and (e.params.get("name") == q or function == q or q in scopes)
-
-
-def ancestors(eqn_id: str) -> list[str]:
-    """Return the ids of the equations whose sub-jaxprs contain `eqn_id` (`0/jaxpr/1/...` → `0`, `0/jaxpr/1`)."""
-    parts = eqn_id.split("/")
-    return ["/".join(parts[:k]) for k in range(1, len(parts) - 1, 2)]
 
 
 # ---------------------------------------------------------------- items: what one list of equations shows
@@ -1023,177 +770,12 @@ class _View:
         return cid, rid
 
 
-def _legend(model: JaxprModel, opts: GraphOptions) -> list[tuple[str, str]]:
-    """Return the legend rows for the chosen colouring of a model."""
-    provs = sorted({e.provenance for e in walk(model)}, key=lambda p: (len(p), p))
-    lines = sorted({(e.source.line, e.source.code) for e in walk(model) if e.source})
-    return styles.legend(opts.colour_by, provs, lines)
-
-
-def jaxpr_graph(model: JaxprModel, options: GraphOptions | None = None, title: str = "jaxpr") -> Graph:
-    """Return the visible graph of a jaxpr model under the options (depth, folds, budget, search)."""
-    with no_gc():
-        return _jaxpr_graph(model, options or GraphOptions(), title)
-
-
-@contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cycle collector: tens of thousands of small acyclic objects only make it cost time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _jaxpr_graph(model: JaxprModel, opts: GraphOptions, title: str) -> Graph:
-    """Build the view (see jaxpr_graph)."""
-    matches = search_matches(model, opts.search)
-    plans: dict = {}
-    graph, notes = None, []
-    levels = min(max((len(scope_path(e)) for e in walk(model)), default=0), MAX_SCOPE_LEVELS)
-    opens: list[int | None] = [None, *range(levels - 1, -1, -1)]
-    # A program wrapped in one call (the top-level jit of a model) is shown open: one box says nothing.
-    lowest = 1 if opts.depth >= 1 and is_wrapped(model) else 0
-    for depth in range(max(opts.depth, 0), lowest - 1, -1):
-        for scope_open in opens:
-            try:
-                graph = _attempt(model, opts, depth, False, opts.budget, plans, matches, scope_open)
-            except _OverBudget:
-                continue
-            if depth < opts.depth:
-                notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
-            if scope_open is not None:
-                notes.append(f"model scopes below level {scope_open} drawn closed; expand or search to open")
-            break
-        if graph is not None:
-            break
-    if graph is None:
-        graph = _attempt(model, opts, lowest, True, None, plans, matches, 0 if levels else None)
-        notes.append(
-            f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more"
-        )
-    graph.title = title
-    graph.total_equations = sum(1 for _ in walk(model))
-    graph.notes = notes + ([f"search '{opts.search}': {len(matches)} match(es)"] if opts.search else [])
-    graph.edge_labels = opts.edge_labels and len(graph.edges) <= EDGE_LABEL_LIMIT
-    place_inputs(graph)
-    if opts.long_edges and len(graph.nodes) > LONG_EDGE_GRAPH:
-        mark_long_edges(graph, opts.long_edges)
-    graph.legend = _legend(model, opts) if opts.legend else []
-    return graph
-
-
-INPUT_KINDS = ("input", "inputs", "const", "param")
-
-
-def place_inputs(graph: Graph) -> int:
-    """Move each input group that one model scope alone reads into that scope's cluster; return how many.
-
-    `params.decoder.layer_3` then sits at the top of layer 3's box, hung by an invisible
-    edge under what precedes the layer, instead of in a row of inputs across the whole
-    graph with an edge to every layer (which dot lays out as a staircase).
-    """
-    parents = {g.path: g.parent for g in graph.groups}
-    kinds = {g.path: g.kind for g in graph.groups}
-    by_id = {n.id: n for n in graph.nodes}
-    readers: dict[str, list[str]] = {}
-    for e in graph.edges:
-        if e.src in by_id and by_id[e.src].kind == "inputs" and e.dst in by_id:
-            readers.setdefault(e.src, []).append(e.dst)
-    rank = ranks(graph)
-    moved = 0
-    for nid, consumers in readers.items():
-        home = _common_module({by_id[c].group for c in consumers}, parents, kinds)
-        if not home:
-            continue
-        first = min(consumers, key=lambda c: rank.get(c, 0))
-        before = [
-            e.src
-            for e in graph.edges
-            if e.dst == first and not e.back and e.kind != "bind" and by_id.get(e.src, first).kind not in INPUT_KINDS
-        ]
-        if not before:
-            continue
-        by_id[nid].group = home
-        graph.edges.append(Edge(max(before, key=lambda x: rank.get(x, 0)), nid, kind="anchor"))
-        moved += 1
-    return moved
-
-
-def _common_module(groups: set[str], parents: dict[str, str], kinds: dict[str, str]) -> str:
-    """Return the innermost model-scope cluster holding all these groups ("" if none)."""
-
-    def chain(path: str) -> list[str]:
-        out = [path]
-        while path and len(out) <= len(parents):  # a tree's chain is never longer than its clusters
-            path = parents.get(path, "")
-            out.append(path)
-        return out[::-1]
-
-    common = ""
-    for level in zip(*(chain(g) for g in groups), strict=False):
-        if len(set(level)) > 1:
-            break
-        common = level[0]
-    return next((p for p in reversed(chain(common)) if kinds.get(p) == "module"), "")
-
-
-def ranks(graph: Graph) -> dict[str, int]:
-    """Return each node's longest-path depth along forward edges (nodes are created in program order)."""
-    incoming: dict[str, list[str]] = {}
-    for e in graph.edges:
-        if not e.back:
-            incoming.setdefault(e.dst, []).append(e.src)
-    rank: dict[str, int] = {}
-    for n in graph.nodes:
-        rank[n.id] = max((rank.get(src, 0) + 1 for src in incoming.get(n.id, ())), default=0)
-    return rank
-
-
-def mark_long_edges(graph: Graph, span: int) -> int:
-    """Turn data edges spanning more than `span` nodes (in program order) into stubs; return how many.
-
-    Long edges (a grad's forward values read by its backward pass) make dot's
-    layout explode; a stub at the consumer naming the producer keeps the
-    information and the layout fast.
-    """
-    rank = ranks(graph)
-    local = _local_input_edges(graph)
-    count = 0
-    for e in graph.edges:
-        if e.kind == "data" and not e.back and rank.get(e.dst, 0) - rank.get(e.src, 0) > span and id(e) not in local:
-            e.kind = "long"
-            count += 1
-    if count:
-        graph.notes.append(f"{count} long edges drawn as stubs at their consumer ('from ...')")
-    return count
-
-
-def _local_input_edges(graph: Graph) -> set[int]:
-    """Edges from an input group placed in a scope's cluster to nodes inside that cluster: never stubs."""
-    parents = {g.path: g.parent for g in graph.groups}
-    group_of = {n.id: n.group for n in graph.nodes}
-    homes = {n.id: n.group for n in graph.nodes if n.kind == "inputs" and n.group}
-
-    def inside(group: str, home: str) -> bool:
-        for _ in range(len(parents) + 1):  # a tree's chain is never longer than its clusters
-            if not group or group == home:
-                break
-            group = parents.get(group, "")
-        return group == home
-
-    return {id(e) for e in graph.edges if e.src in homes and inside(group_of.get(e.dst, ""), homes[e.src])}
-
-
 def is_wrapped(model: JaxprModel) -> bool:
     """Return whether a program is one call around everything (a few equations, one with a body)."""
     return len(model.eqns) <= 3 and any(e.subjaxprs for e in model.eqns)
 
 
-def _attempt(
+def build_view(
     model: JaxprModel,
     opts: GraphOptions,
     depth: int,
@@ -1202,22 +784,17 @@ def _attempt(
     plans: dict,
     matches: list[str],
     scope_open: int | None = None,
-) -> Graph:
-    """Build one view; raise _OverBudget when it grows past the budget."""
+) -> Graph | None:
+    """Build one view of a program, or return None as soon as it grows past `budget` nodes.
+
+    `depth`: levels of sub-jaxprs open; `chunk`: long lists summarised; `scope_open`: model scopes
+    nested deeper than this drawn closed (None: all open); `plans` is shared between views.
+    """
     view = _View(opts, depth, chunk, budget, plans, scope_open)
     view.matches = set(matches)
     view.forced = {a for m in matches for a in ancestors(m)}
-    view.jaxpr(model, "", 0, "", {})
+    try:
+        view.jaxpr(model, "", 0, "", {})
+    except _OverBudget:
+        return None
     return view.graph
-
-
-def equation_nodes(graph: Graph) -> list[Node]:
-    """Return the nodes that stand for one equation each (for checks against the jaxpr)."""
-    return [n for n in graph.nodes if n.kind in ("eqn", "call", "collapsed")]
-
-
-def expanded_options(**kw: object) -> GraphOptions:
-    """Return options that show every equation: no folding, no budget, everything open."""
-    base = dict(depth=10_000, fold=False, budget=10**9, legend=False, long_edges=0, group_inputs=False)
-    base.update(kw)
-    return GraphOptions(**base)  # type: ignore[arg-type]
