@@ -119,11 +119,9 @@ def run_bar() -> st.delta_generator.DeltaGenerator:
     """Run, under the editor (never over its text); return the slot beside it, for the stage times."""
     # Pressing Run moves the focus out of the editor, which hands the code over (as Ctrl+Enter does);
     # the rerun it asks for then inspects it.
-    run, beside = st.columns([1, 4], vertical_alignment="center", gap="small")
-    run.button(
-        "Run", key="editor_run", icon=":material/play_arrow:", type="secondary", width="stretch",
-        help="Inspect the edited code (or press Ctrl+Enter in the editor).",
-    )  # fmt: skip
+    run, beside = st.columns([2, 5], vertical_alignment="center", gap="small")
+    # The shortcut is in the label: a help tooltip would cost a second (hidden) button, a hint a second line.
+    run.button("Run · Ctrl+Enter", key="editor_run", icon=":material/play_arrow:", width="stretch")
     return beside
 
 
@@ -153,17 +151,18 @@ def entry_line(code: str, entry: str) -> int:
     return found + 1 if found + 1 > ROWS[1] // 2 else 0
 
 
-def editor_height(code: str, line_px: int = LINE_PX) -> int:
+def editor_height(code: str) -> int:
     """The editor's tallest height in pixels for this code (on a tall window)."""
     rows = min(max(code.count("\n") + 1, ROWS[0]), ROWS[1])
-    return rows * line_px
+    return rows * LINE_PX
 
 
 def reserve_css(code: str) -> str:
     """The height kept for the editor before Ace loads (no layout jump): as tall as the code needs, up to
     `ROWS[1]` lines, but leaving `BELOW_PX` of the window for the views, down to `ROWS[0]` lines."""
     low, high = ROWS[0] * LINE_PX, editor_height(code)
-    return f"<style>.st-key-editor_box {{ min-height: clamp({low}px, calc(100vh - {BELOW_PX}px), {high}px); }}</style>"
+    box = f".st-key-editor_box {{ min-height: clamp({low}px, calc(100vh - {BELOW_PX}px), {high}px); }}"
+    return f"<style>{box} .st-key-editor_box iframe {{ display: block; }}</style>"  # block: no baseline gap
 
 
 def _streamlit_font() -> tuple[str, str]:
@@ -183,12 +182,9 @@ FONT_FACE, FONT = _streamlit_font()
 
 def editor_css() -> str:
     """The stylesheet injected into the editor's frame."""
-    return EDITOR_CSS.format(font_face=FONT_FACE, font=FONT, line=_line_px())
-
-
-def _line_px() -> int:
-    """Ace's line height: larger in lecture mode."""
-    return 30 if lecture() else LINE_PX
+    css = EDITOR_CSS.format(font_face=FONT_FACE, font=FONT, line=LINE_PX)
+    # Lecture mode: Ace's own line height for its larger type (a forced one there put the gutter a row off).
+    return css.replace(f".ace_editor {{ line-height: {LINE_PX}px !important; }}", "") if lecture() else css
 
 
 def _ace(version: int, error: InspectError | None) -> bool:
@@ -216,7 +212,7 @@ def _ace(version: int, error: InspectError | None) -> bool:
         theme="light",
         # A fixed height (not Ace's auto-height by lines, which ignores scrollPastEnd); the page's script
         # then fits it to the height kept for it.
-        height=f"{editor_height(code, _line_px())}px",
+        height=list(ROWS) if lecture() else f"{editor_height(code)}px",  # lecture: Ace sizes itself by lines
         key=f"code_editor_{version}",
         response_mode=["blur"],
         options={

@@ -122,7 +122,8 @@ def test_a_sample_opens_scrolled_to_its_function_and_the_editor_keeps_its_place(
 
 GUTTER = """() => {
   const cells = [...document.querySelectorAll('.ace_gutter-cell')].filter(c => c.offsetParent);
-  const rows = [...document.querySelectorAll('.ace_text-layer .ace_line')].filter(r => r.offsetParent);
+  // one child of the text layer per document line (a wrapped line is one group of screen rows)
+  const rows = [...document.querySelectorAll('.ace_text-layer > *')].filter(r => r.offsetParent);
   return cells.map((c, i) => [c.textContent.trim(), c.getBoundingClientRect().top,
                               rows[i] ? rows[i].getBoundingClientRect().top : null]);
 }"""
