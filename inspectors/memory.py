@@ -327,11 +327,20 @@ def live_curve(allocations: list[Allocation], ranges: dict[str, tuple[int, int]]
     for a in allocations:
         if "thread-local" in a.kinds:
             continue
-        spans = [(ranges[n], offset, size) for n, size, _, offset in a.values if n in ranges and size]
-        points = sorted({s for (s, _), _, _ in spans} | {e + 1 for (_, e), _, _ in spans})
+        events: dict[int, list[tuple[int, tuple[int, int]]]] = defaultdict(list)
+        for n, size, _, offset in a.values:
+            if n in ranges and size:
+                start, end = ranges[n]
+                events[start].append((1, (offset, offset + size)))
+                events[end + 1].append((-1, (offset, offset + size)))
+        active: Counter[tuple[int, int]] = Counter()
         previous = 0
-        for i, t in enumerate(points):
-            live = _union([(o, o + z) for (s, e), o, z in spans if s <= t <= e]) if i < len(points) - 1 else 0
+        for t in sorted(events):  # a sweep: only the values live between two events are measured
+            for sign, span in events[t]:
+                active[span] += sign
+                if not active[span]:
+                    del active[span]
+            live = _union(list(active))
             delta[t] += live - previous
             previous = live
     out, live = [], 0
