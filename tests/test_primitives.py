@@ -447,9 +447,26 @@ def test_clicking_a_primitive_in_the_jaxpr_view_opens_its_card(browser, server, 
     wait_idle(page)
     text = dialog.inner_text()
     assert "dot_general" in text and "contracts dimension" in text and "stablehlo.dot_general" in text
-    size = dialog.locator(".st-key-primitive_card_box [data-testid='stMarkdownContainer'] p").nth(1).evaluate(
-        "e => parseFloat(getComputedStyle(e).fontSize)"
+    size = (
+        dialog.locator(".st-key-primitive_card_box [data-testid='stMarkdownContainer'] p")
+        .nth(1)
+        .evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
     )
     assert (size >= 24) if lecture else (size < 20), size
     page.screenshot(path=str(SHOTS / f"card_from_jaxpr_{'lecture' if lecture else 'explore'}.png"))
     page.close()
+
+
+def test_each_equation_the_walkthrough_interprets_links_to_its_card():
+    from tests.test_teaching_app import click
+    from tests.test_teaching_app import new_app as teaching_app
+
+    at = teaching_app({"mode": "walkthrough", "step": "4", "sample": "differentiability_grad"})
+    f, args = _default_entry(), _default_args()
+    names = [e.primitive.name for e in jax.make_jaxpr(f)(*args).jaxpr.eqns]
+    for k, name in enumerate(names, start=1):
+        click(at, "wt_next")
+        assert at.session_state["jvp_step"] == k
+        popover = next(p for p in at.get("popover") if p.proto.id.endswith("-wt_card"))
+        assert popover.proto.popover.label == f"What {name} does".replace("_", "\\_")
+        assert card_heads(at)[-1] == name  # the card inside it
