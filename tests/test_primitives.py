@@ -4,6 +4,7 @@ real shapes, registered rules read from JAX, live examples equal to the same `ja
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import jax
 import jax.extend.core as jex
@@ -21,6 +22,7 @@ from inspectors.primitives.docs import DOCS, INPUTS
 from inspectors.results import InspectionResult, Stage, walk
 from inspectors.source import eval_args, read_defaults
 from inspectors.transforms import apply_pipeline, parse_pipeline, static_argnums
+from tests.browser_util import CHROMIUM, ROOT, launch_chromium, streamlit_server, wait_idle
 from tests.jax_reference import exec_source
 
 PROGRAM = """
@@ -409,3 +411,62 @@ def _default_args():
     sample = catalog.get_sample(state.DEFAULT_SAMPLE)
     module = source.load_module(sample.source(), state.FILENAME)
     return source.eval_args(sample.args, module)
+
+
+# --- in a real browser: a card opened from the Jaxpr view; lecture mode's large type ------------------
+
+SHOTS = ROOT / "screenshots" / "primitives"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, shared by the browser tests of this module."""
+    yield from launch_chromium()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free 127.0.0.1 port."""
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server() as url:
+        yield url
+
+
+@pytest.mark.parametrize("lecture", [False, True], ids=["explore", "lecture"])
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing")
+def test_clicking_a_primitive_in_the_jaxpr_view_opens_its_card(browser, server, lecture):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{server}/?lecture=1" if lecture else server)
+    page.wait_for_selector(".pane.prims .nf", timeout=120_000)
+    wait_idle(page)
+    page.locator(".pane.prims .nf", has_text="dot_general").first.click()
+    dialog = page.locator("[role='dialog']")
+    dialog.wait_for(timeout=60_000)
+    wait_idle(page)
+    text = dialog.inner_text()
+    assert "dot_general" in text and "contracts dimension" in text and "stablehlo.dot_general" in text
+    size = (
+        dialog.locator(".st-key-primitive_card_box [data-testid='stMarkdownContainer'] p")
+        .nth(1)
+        .evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    )
+    assert (size >= 24) if lecture else (size < 20), size
+    page.screenshot(path=str(SHOTS / f"card_from_jaxpr_{'lecture' if lecture else 'explore'}.png"))
+    page.close()
+
+
+def test_each_equation_the_walkthrough_interprets_links_to_its_card():
+    from tests.test_teaching_app import click
+    from tests.test_teaching_app import new_app as teaching_app
+
+    at = teaching_app({"mode": "walkthrough", "step": "4", "sample": "differentiability_grad"})
+    f, args = _default_entry(), _default_args()
+    names = [e.primitive.name for e in jax.make_jaxpr(f)(*args).jaxpr.eqns]
+    for k, name in enumerate(names, start=1):
+        click(at, "wt_next")
+        assert at.session_state["jvp_step"] == k
+        popover = next(p for p in at.get("popover") if p.proto.id.endswith("-wt_card"))
+        assert popover.proto.popover.label == f"What {name} does".replace("_", "\\_")
+        assert card_heads(at)[-1] == name  # the card inside it

@@ -57,6 +57,15 @@ def show_card_for(result: InspectionResult, name: str) -> bool:
     return card is not None
 
 
+def card_popover(result: InspectionResult | None, name: str, key: str) -> None:
+    """A small "what `name` does" button opening its card in a popover (the walkthrough's interpreter steps)."""
+    card = card_for(result, name) if result is not None else None
+    if card is None:
+        return
+    with st.popover(f"What {safe.md(name)} does", icon=":material/menu_book:", key=key):
+        show_card(card)
+
+
 def primitives_tab(result: InspectionResult) -> None:
     """The program's primitives grouped by family, with counts; the chosen one's card below."""
     cards = result.primitives

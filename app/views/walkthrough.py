@@ -24,7 +24,7 @@ from app.components.painted import (
     scheme,
     show_painted,
 )
-from app.views import common, lecture
+from app.views import common, lecture, primitives
 from app.views.graph import line_graph
 from app.views.provenance import fusion_table
 from app.views.run import timing_figures
@@ -311,6 +311,7 @@ def _interpreter(w: Walkthrough, steps: list, truncated: bool, start, view, resu
             start()
         else:
             view(steps[k - 1])
+            primitives.card_popover(w.inspection, steps[k - 1].primitive, key="wt_card")  # its card
     if k == len(steps):
         result()
 
