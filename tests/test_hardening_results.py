@@ -267,3 +267,39 @@ def test_a_request_socket_sent_in_flight_does_not_hold_the_server(pool: Pool, th
     else:
         assert result.error is not None and result.error.kind == "ProgramExited", result.error.format()
         assert "stopped answering" not in result.error.message
+
+
+# --- 6. worker uids are leased per host, across replicas ----------------------------------------
+
+
+@pytest.mark.parametrize("mode", modes())
+def test_worker_uids_are_leased_per_host_across_replicas(mode: str, tmp_path, monkeypatch, root) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from inspectors.sandbox import uids
+
+    monkeypatch.setenv(uids.LOCK_DIR_ENV, str(tmp_path))
+    replica = (
+        "from inspectors.sandbox import uids\nlease = uids.lease()\nprint(lease.uid, flush=True)\ninput()\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", replica], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        theirs = int(other.stdout.readline())
+        with Pool(Limits(isolation=mode, **{**LIMITS, "workers": 2})) as two:
+            two.start()
+            mine = sorted(w.uid for w in two.workers())
+            assert len(set(mine)) == 2 and theirs not in mine, (mine, theirs)
+            result = inspect_in(two, Request(source="import os\nprint(os.getuid())\n" + GOOD, args="f32[3]"))
+            assert result.ok, result.error and result.error.format()
+            if os.geteuid() == 0:  # user code runs as the worker's leased uid
+                assert int(result.output) in mine, (result.output, mine)
+    finally:
+        other.kill()
+        other.wait()
+    again = uids.lease()
+    assert again.uid == theirs  # the replica's uid is free again once it is gone
+    again.release()
