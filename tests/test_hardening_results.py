@@ -303,3 +303,34 @@ def test_worker_uids_are_leased_per_host_across_replicas(mode: str, tmp_path, mo
     again = uids.lease()
     assert again.uid == theirs  # the replica's uid is free again once it is gone
     again.release()
+
+
+# --- 7. shared memory a child could hold outside its address-space limit ------------------------
+
+HOLD_SHARED = """
+import ctypes, os
+seen = {}
+try:
+    fd = os.memfd_create("hold")  # pages of a memfd need never be mapped: RLIMIT_AS would not count them
+    os.write(fd, b"1" * (8 << 20))
+    seen["memfd"] = "held 8 MB"
+except OSError as exc:
+    seen["memfd"] = f"errno {exc.errno}"
+try:
+    from multiprocessing import shared_memory
+    shared_memory.SharedMemory(create=True, size=8 << 20)
+    seen["posix shm"] = "held 8 MB"
+except OSError as exc:
+    seen["posix shm"] = f"errno {exc.errno}"
+libc = ctypes.CDLL(None, use_errno=True)
+segment = libc.shmget(0, 8 << 20, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+seen["sysv shm"] = "held 8 MB" if segment >= 0 else f"errno {ctypes.get_errno()}"
+raise RuntimeError(repr(seen))
+"""
+
+
+def test_user_code_cannot_create_shared_memory_outside_its_limit(pool: Pool) -> None:
+    result = attack(pool, HOLD_SHARED + GOOD)
+    assert result.error is not None and result.error.kind == "RuntimeError", result.error
+    seen = eval(result.error.message)  # noqa: S307 - our own repr of a dict of strings
+    assert seen["memfd"] == "errno 1" and not any("held" in v for v in seen.values()), seen
