@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import zlib
+from collections.abc import Callable
 from difflib import SequenceMatcher
 from itertools import count
 from typing import Any
@@ -179,7 +180,70 @@ def decode(text: str) -> dict[str, Any]:
         raise ValueError(f"cannot read the shared state: {exc}") from None
     if not isinstance(data, dict) or data.get("v") not in URL_VERSIONS:
         raise ValueError("the shared state comes from a newer version of the explorer")
+    for name, value in data.items():
+        problem = field_problem(name, value)
+        if problem:
+            raise ValueError(f"its field `{name[:40]}` {problem}")
     return data
+
+
+SCALAR = (str, int, float, bool)
+MAX_LINK_TRANSFORMS = 32  # steps in a shared pipeline
+MAX_LINK_FIELD_CHARS = 300  # a transform spec, an input spec, a stage id, a device name
+
+
+def _text(value: Any) -> str | None:
+    """Why `value` is not a short string, or None."""
+    if not isinstance(value, str):
+        return f"is {_kind(value)}, not text"
+    return f"is longer than {MAX_LINK_FIELD_CHARS} characters" if len(value) > MAX_LINK_FIELD_CHARS else None
+
+
+def _texts(most: int) -> Callable[[Any], str | None]:
+    """A check for a list of at most `most` short strings."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, list):
+            return f"is {_kind(value)}, not a list"
+        if len(value) > most:
+            return f"has more than {most} entries"
+        return next((f"has an entry that {p}" for p in map(_text, value) if p), None)
+
+    return check
+
+
+JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", str: "text", list: "a list", dict: "an object"}
+
+
+def _kind(value: Any) -> str:
+    """`value`'s JSON kind, for a notice: a number, a list, null."""
+    return JSON_KINDS.get(type(value), "null")
+
+
+# Each field of a shared link (any version) and the check its value must pass; others are ignored.
+LINK_FIELDS: dict[str, Callable[[Any], str | None]] = {
+    "v": lambda v: None if type(v) is int else f"is {_kind(v)}, not a version number",
+    "code": lambda v: None if isinstance(v, str) else f"is {_kind(v)}, not text",
+    "sample": lambda v: None if v is None else _text(v),
+    "entry": _text,
+    "args": lambda v: None if isinstance(v, str) and len(v) <= 4 * MAX_LINK_FIELD_CHARS else "is not input specs",
+    "device": _text,
+    "debug_locations": lambda v: None if isinstance(v, bool) else f"is {_kind(v)}, not true or false",
+    "time_budget_s": lambda v: None if type(v) in (int, float) else f"is {_kind(v)}, not a number",
+    "graph": lambda v: (
+        None
+        if isinstance(v, dict) and len(v) <= 64 and all(isinstance(x, SCALAR) for x in v.values())
+        else "is not an object of graph options"
+    ),
+    "stages": _texts(2),
+    "transforms": _texts(MAX_LINK_TRANSFORMS),
+}
+
+
+def field_problem(name: str, value: Any) -> str | None:
+    """Why one decoded link field cannot be used, or None."""
+    check = LINK_FIELDS.get(name)
+    return check(value) if check is not None else None
 
 
 def apply(data: dict[str, Any]) -> None:

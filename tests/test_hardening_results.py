@@ -267,3 +267,70 @@ def test_a_request_socket_sent_in_flight_does_not_hold_the_server(pool: Pool, th
     else:
         assert result.error is not None and result.error.kind == "ProgramExited", result.error.format()
         assert "stopped answering" not in result.error.message
+
+
+# --- 6. worker uids are leased per host, across replicas ----------------------------------------
+
+
+@pytest.mark.parametrize("mode", modes())
+def test_worker_uids_are_leased_per_host_across_replicas(mode: str, tmp_path, monkeypatch, root) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from inspectors.sandbox import uids
+
+    monkeypatch.setenv(uids.LOCK_DIR_ENV, str(tmp_path))
+    replica = (
+        "from inspectors.sandbox import uids\nlease = uids.lease()\nprint(lease.uid, flush=True)\ninput()\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", replica], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        theirs = int(other.stdout.readline())
+        with Pool(Limits(isolation=mode, **{**LIMITS, "workers": 2})) as two:
+            two.start()
+            mine = sorted(w.uid for w in two.workers())
+            assert len(set(mine)) == 2 and theirs not in mine, (mine, theirs)
+            result = inspect_in(two, Request(source="import os\nprint(os.getuid())\n" + GOOD, args="f32[3]"))
+            assert result.ok, result.error and result.error.format()
+            if os.geteuid() == 0:  # user code runs as the worker's leased uid
+                assert int(result.output) in mine, (result.output, mine)
+    finally:
+        other.kill()
+        other.wait()
+    again = uids.lease()
+    assert again.uid == theirs  # the replica's uid is free again once it is gone
+    again.release()
+
+
+# --- 7. shared memory a child could hold outside its address-space limit ------------------------
+
+HOLD_SHARED = """
+import ctypes, os
+seen = {}
+try:
+    fd = os.memfd_create("hold")  # pages of a memfd need never be mapped: RLIMIT_AS would not count them
+    os.write(fd, b"1" * (8 << 20))
+    seen["memfd"] = "held 8 MB"
+except OSError as exc:
+    seen["memfd"] = f"errno {exc.errno}"
+try:
+    from multiprocessing import shared_memory
+    shared_memory.SharedMemory(create=True, size=8 << 20)
+    seen["posix shm"] = "held 8 MB"
+except OSError as exc:
+    seen["posix shm"] = f"errno {exc.errno}"
+libc = ctypes.CDLL(None, use_errno=True)
+segment = libc.shmget(0, 8 << 20, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+seen["sysv shm"] = "held 8 MB" if segment >= 0 else f"errno {ctypes.get_errno()}"
+raise RuntimeError(repr(seen))
+"""
+
+
+def test_user_code_cannot_create_shared_memory_outside_its_limit(pool: Pool) -> None:
+    result = attack(pool, HOLD_SHARED + GOOD)
+    assert result.error is not None and result.error.kind == "RuntimeError", result.error
+    seen = eval(result.error.message)  # noqa: S307 - our own repr of a dict of strings
+    assert seen["memfd"] == "errno 1" and not any("held" in v for v in seen.values()), seen

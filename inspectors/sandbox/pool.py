@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspectors.results import InspectError, InspectionResult, Request, SchemaError, Stage
-from inspectors.sandbox import errors, validate
+from inspectors.sandbox import errors, uids, validate
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits, cap_bytes
 from inspectors.sandbox.protocol import (
@@ -56,7 +56,6 @@ OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
 USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
 FRAME_ENVELOPE = 1 << 20  # bytes a stage's frame may add around the stage (a closing frame's errors, times)
-SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # one unprivileged uid per worker, when the server is root
 
 
 @dataclass
@@ -118,12 +117,19 @@ class Worker:
 
     def __init__(self, launch: Launch) -> None:
         self.launch = launch
-        # Its own uid, so its children's thread limit is theirs alone; the server's pid spreads
-        # replicas (each with its own serials) over the range.
-        self.uid = SANDBOX_UID_BASE + (os.getpid() * 64 + next(_SERIALS)) % SANDBOX_UIDS
+        # Its own uid, so its children's thread limit is theirs alone: leased for this host
+        # (every replica's workers included) until the worker stops.
+        try:
+            self.uid_lease = uids.lease()
+        except (uids.NoFreeUid, OSError) as exc:
+            raise errors.WorkerError("WorkerCrashed", f"no sandbox uid is free: {exc}") from None
+        self.uid = self.uid_lease.uid
         self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.proc = _SPAWNER.submit(_popen, launch, theirs.fileno(), self.uid).result()
+        except BaseException:
+            self.uid_lease.release()
+            raise
         finally:
             theirs.close()
         self.log = _LogDrain(self.proc.stderr)
@@ -198,6 +204,7 @@ class Worker:
             pass
         self.ctl.close()
         self.proc.wait()
+        self.uid_lease.release()  # after the zygote (and so every child of it) is gone
         for path in self.launch.cleanup:
             shutil.rmtree(path, ignore_errors=True)
 
