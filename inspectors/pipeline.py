@@ -278,10 +278,10 @@ def run_callable(
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
-            # --- sharding: the mesh, layouts and collectives, read while the compiled object is at hand
-            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths)
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
+            # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
+            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths)
         dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead

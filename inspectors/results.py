@@ -1201,7 +1201,7 @@ class ShardBlock:
 class Layout:
     """An array over the mesh: its sharding, the shard each device holds, which device holds which block."""
 
-    role: str  # "input", "output" or "equation" (explicit mode: a result's type)
+    role: str  # "input", "output", "equation" (explicit mode: a result's type) or "propagated" (automatic)
     path: str  # the input's or output's pytree path, or the equation's variable
     type: str  # the global type: `f32[256,256]`
     sharding: str  # `P('data', None)`, "replicated", or the sharding's own text
@@ -1261,6 +1261,7 @@ class Sharding(JsonMixin):
     inputs: list[Layout] = field(default_factory=list)
     outputs: list[Layout] = field(default_factory=list)
     equations: list[Layout] = field(default_factory=list)  # explicit mode: each equation's result
+    propagated: list[Layout] = field(default_factory=list)  # automatic mode: shardings after XLA's propagation
     collectives: list[Collective] = field(default_factory=list)
     by_line: list[CollectiveTotal] = field(default_factory=list)
     by_axis: list[CollectiveTotal] = field(default_factory=list)

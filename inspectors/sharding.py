@@ -447,7 +447,12 @@ def _spec_of_type(type_text: str) -> str:
             parts.append(repr(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(repr, axes)) + ")")
         else:
             parts.append("None")
-    return "P(" + ", ".join(parts) + ")"
+    return spec_of(parts)
+
+
+def spec_of(parts: list[str]) -> str:
+    """A PartitionSpec's text as JAX prints it: `P('data', None)`, `P('data',)`, `P()`."""
+    return "P(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def _flat_with_paths(tree: Any, names: list[str]) -> Iterator[tuple[str, Any]]:
@@ -499,6 +504,87 @@ def mode_of(mesh: MeshInfo | None, closed: Any, partitions: int) -> str:
     return "automatic (XLA's propagation)"
 
 
+# --- automatic mode: shardings after XLA's propagation, from the pass record ----------------------
+
+PROPAGATION_PASSES = ("shardy-xla", "sharding-propagation")  # the module after these holds every sharding
+_HLO_SHARDING = re.compile(r"sharding=(\{(?:[^{}]|\{[^{}]*\})*\})")
+_TILES = re.compile(r"devices=\[([\d,]+)\]")
+
+
+def propagated_layouts(result: InspectionResult, mesh: MeshInfo | None) -> tuple[list[Layout], str]:
+    """Each instruction's sharding once XLA propagated them (global types), mapped to its line and equation.
+
+    Read from the recorded pass that propagates shardings (Shardy or GSPMD); returns the
+    layouts and a note when there is no such pass in the record.
+    """
+    stage = next((st for st in result.of_kind("hlo-pass") if st.pass_name in PROPAGATION_PASSES), None)
+    text = result.text_of(stage.id) if stage is not None else None
+    if not text:
+        return (
+            [],
+            "XLA's sharding propagation is not in the pass record, so propagated shardings are not shown",
+        )
+    module = hlo_text.parse(text)
+    eqns = _equations_by_line(result)
+    out = []
+    for ins in module.computations[module.entry].instructions if module.entry in module.computations else []:
+        found = _HLO_SHARDING.search(ins.attrs)
+        if not found or ins.opcode in ("parameter", "constant", "tuple", "get-tuple-element"):
+            continue
+        op = mapping._hlo_op(ins, module.tables, result.request.filename)
+        if op.line is None:
+            continue
+        matched = [
+            e
+            for e in eqns.get((op.line, op.primitive), [])
+            if not op.phase or mapping.phase(e.name_stack) == op.phase
+        ]
+        out.append(_propagated(ins, found.group(1), op, matched[0].id if matched else "", mesh))
+    return out, ""
+
+
+def _propagated(
+    ins: hlo_text.Instruction, hlo_sharding: str, op: Any, eqn: str, mesh: MeshInfo | None
+) -> Layout:
+    """One instruction's propagated sharding as a layout."""
+    global_type = re.sub(r"\{[^}]*\}", "", ins.type)
+    dtype, dims = _ARRAY.search(global_type).groups() if _ARRAY.search(global_type) else ("", "")
+    shape = [int(d) for d in dims.split(",") if d.strip()]
+    tiles = (
+        [int(t) for t in _TILES.search(hlo_sharding).group(1).split(",")]
+        if _TILES.search(hlo_sharding)
+        else []
+    )
+    shard = [-(-n // t) for n, t in zip(shape, tiles, strict=False)] + shape[len(tiles) :] if tiles else shape
+    return Layout(
+        role="propagated",
+        path=ins.name,
+        type=global_type,
+        sharding=_spec_of_tiles(tiles[: len(shape)], mesh) or hlo_sharding,
+        shard_type=f"{dtype}[{','.join(map(str, shard))}]",
+        replicated="replicated" in hlo_sharding,
+        eqn=eqn,
+        primitive=op.primitive,
+        line=op.line,
+    )
+
+
+def _spec_of_tiles(tiles: list[int], mesh: MeshInfo | None) -> str:
+    """`[4,1]` on a mesh data=4 → `P('data', None)`; "" when a tile count matches no single axis."""
+    if not tiles or mesh is None:
+        return ""
+    sizes = {a.size: [b.name for b in mesh.axes if b.size == a.size] for a in mesh.axes}
+    parts = []
+    for t in tiles:
+        if t == 1:
+            parts.append("None")
+        elif len(sizes.get(t, [])) == 1:
+            parts.append(repr(sizes[t][0]))
+        else:
+            return ""
+    return spec_of(parts)
+
+
 # --- the whole analysis -----------------------------------------------------------------------
 
 
@@ -531,19 +617,23 @@ def analyze(
         for path, o in _flat_with_paths(compiled.out_info, [])
     ]
     coll = collectives(result, mesh, partitions)
+    mode = mode_of(mesh, closed, partitions)
+    propagated, note = propagated_layouts(result, mesh) if mode.startswith("automatic") else ([], "")
     sharding = Sharding(
         devices=partitions,
         platform=platform,
         available=len(jax.devices()),
         mesh=mesh,
-        mode=mode_of(mesh, closed, partitions),
+        mode=mode,
         inputs=ins,
         outputs=outs,
         equations=equation_layouts(result, mesh) if mesh else [],
+        propagated=propagated,
         collectives=coll,
         by_line=totals(coll, "line"),
         by_axis=totals(coll, "axis"),
         bytes_per_device=sum(c.bytes_per_device for c in coll),
+        notes=[note] if note else [],
     )
     sharding.time_s = time.perf_counter() - start
     return sharding

@@ -286,3 +286,71 @@ def test_a_single_device_program_has_no_collectives():
     assert s.devices == 1 and s.collectives == [] and s.mode == "single device"
     assert [(lay.sharding, lay.shard_type) for lay in s.inputs] == [("replicated", "f32[8]")]
     assert json.loads(result.to_json())["sharding"]["devices"] == 1
+
+
+AUTOMATIC = """import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+
+def mesh():
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
+
+
+def by_rows(shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32, sharding=NamedSharding(mesh(), P("data", None)))
+
+
+def f(x, w):
+    h = jnp.tanh(x @ w)
+    h = jax.lax.with_sharding_constraint(h, NamedSharding(mesh(), P(None, "data")))
+    return (h * 2).sum(axis=0)
+"""
+
+
+def test_automatic_mode_shows_shardings_after_propagation_at_their_equations():
+    result = inspect(
+        Request(source=AUTOMATIC, fn="f", args="by_rows((64, 256)), by_rows((256, 128))"), use_cache=False
+    )
+    s = result.sharding
+    assert s.mode == "automatic (XLA's propagation)" and s.mesh.axes == [MeshAxis("data", 4, "Auto")]
+    eqns = {e.id: e for e in jax_walk(result)}
+    by_primitive = {lay.primitive: lay for lay in s.propagated}
+    constraint = by_primitive["sharding_constraint"]
+    assert (constraint.sharding, constraint.shard_type) == (
+        "P(None, 'data')",
+        "f32[64,32]",
+    )  # what the user asked
+    assert eqns[constraint.eqn].primitive == "sharding_constraint" and constraint.line == 16
+    (out,) = s.outputs  # the root's propagated sharding is the compiled output's
+    assert (by_primitive["reduce_sum"].sharding, by_primitive["reduce_sum"].shard_type) == (
+        out.sharding,
+        out.shard_type,
+    )
+    for lay in s.propagated:
+        assert eqns[lay.eqn].primitive == lay.primitive and eqns[lay.eqn].source.line == lay.line
+    assert {c.line for c in s.collectives} == {15}
+
+
+def test_explicit_equation_shardings_equal_the_jaxpr_avals_shardings(fsdp):
+    """Each equation's result sharding, read from the printed type, is the sharding JAX gave its aval."""
+    module = load_module(fsdp.request.source, fsdp.request.filename)
+    jitted = jax.jit(jax.jit(module.gradients))  # as the pipeline traces a pipeline ending in jit
+    closed = jitted.trace(module.sharded_params(), module.sharded_batch()).jaxpr
+    expected = []
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            for var in eqn.outvars:
+                spec = var.aval.sharding.spec
+                if any(p is not None for p in spec):
+                    shard = [n // (4 if p else 1) for n, p in zip(var.aval.shape, spec, strict=False)]
+                    expected.append(
+                        (eqn.primitive.name, str(spec), sharding.short_type(var.aval.dtype, shard))
+                    )
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                visit(getattr(sub, "jaxpr", sub))
+
+    visit(closed.jaxpr)
+    got = [(e.primitive, e.sharding, e.shard_type) for e in fsdp.sharding.equations]
+    assert sorted(got) == sorted(expected) and got
