@@ -273,7 +273,8 @@ def run_callable(
         with passes.dump_folder() as folder:
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
             with _stage(result, "compile"):
-                compiled = lowered.compile(None if skip else passes.compile_options(folder))
+                with sharding.compiler_output() as printed:  # XLA's partitioner warnings, read and passed on
+                    compiled = lowered.compile(None if skip else passes.compile_options(folder))
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
@@ -281,7 +282,7 @@ def run_callable(
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
-            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths)
+            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
         dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead

@@ -1250,6 +1250,16 @@ class CollectiveTotal:
 
 
 @dataclass
+class ShardingWarning:
+    """A message XLA printed while compiling (a full rematerialization, a resharding), at its line."""
+
+    message: str
+    line: int | None = None
+    op_name: str = ""  # the jaxpr path in the message's metadata (`jit(f)/add`)
+    kind: str = ""  # "full rematerialization", ...
+
+
+@dataclass
 class Sharding(JsonMixin):
     """Where the bytes move: the mesh, each input's and output's layout, every collective and its line."""
 
@@ -1268,3 +1278,4 @@ class Sharding(JsonMixin):
     bytes_per_device: float = 0.0
     notes: list[str] = field(default_factory=list)
     time_s: float = 0.0
+    warnings: list[ShardingWarning] = field(default_factory=list)  # XLA's, while compiling

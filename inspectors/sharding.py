@@ -14,9 +14,12 @@ reduce-scatter and all-to-all (n-1)/n·S, collective-permute and broadcast S.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,6 +35,7 @@ from inspectors.results import (
     MeshInfo,
     ShardBlock,
     Sharding,
+    ShardingWarning,
     walk,
 )
 
@@ -585,6 +589,67 @@ def _spec_of_tiles(tiles: list[int], mesh: MeshInfo | None) -> str:
     return spec_of(parts)
 
 
+# --- what XLA prints while compiling ----------------------------------------------------------
+
+# Messages of XLA's SPMD partitioner worth a warning, by a phrase they contain: the kind shown.
+WARNING_KINDS = {
+    "full rematerialization": "full rematerialization",
+    "resharding": "resharding",
+    "[spmd]": "partitioner",
+}
+_MESSAGE_FRAME = re.compile(r"stack_frame_id=(\d+)")
+_MESSAGE_OP = re.compile(r'op_name="((?:[^"\\]|\\.)*)"')
+
+
+class CompilerOutput:
+    """What the process wrote to its stderr (file descriptor 2, where XLA's C++ logs go) while compiling."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def compiler_output() -> Iterator[CompilerOutput]:
+    """Capture fd 2 for the block, then write it back unchanged: XLA's messages are read, never lost."""
+    out = CompilerOutput()
+    try:
+        saved, spool = os.dup(2), tempfile.TemporaryFile()
+    except OSError:  # no descriptor or file to spare: compile without reading the messages
+        yield out
+        return
+    os.dup2(spool.fileno(), 2)
+    try:
+        yield out
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        spool.seek(0)
+        data = spool.read()
+        spool.close()
+        if data:
+            os.write(2, data)
+        out.text = data.decode("utf-8", "replace")
+
+
+def compiler_warnings(result: InspectionResult, text: str) -> list[ShardingWarning]:
+    """XLA's partitioner messages in `text`, each at the user's line its metadata's stack frame names."""
+    tables = hlo_text.tables(result.text_of("hlo") or "")
+    found = []
+    for line in text.splitlines():
+        lower = line.lower()
+        kind = next((k for phrase, k in WARNING_KINDS.items() if phrase in lower), "")
+        if not kind:
+            continue
+        frame = _MESSAGE_FRAME.search(line)
+        chain = tables.chain(int(frame.group(1))) if frame else iter(())
+        user = [ln for file, ln, *_ in chain if mapping.same_file(file, result.request.filename)]
+        op = _MESSAGE_OP.search(line)
+        message = line.split("] ", 1)[1] if "] " in line else line
+        found.append(
+            ShardingWarning(message.strip(), user[0] if user else None, op.group(1) if op else "", kind)
+        )
+    return found
+
+
 # --- the whole analysis -----------------------------------------------------------------------
 
 
@@ -592,7 +657,11 @@ _PARTITIONS = re.compile(r"num_partitions=(\d+)")
 
 
 def analyze(
-    result: InspectionResult, compiled: Any, closed: Any = None, paths: list[str] | None = None
+    result: InspectionResult,
+    compiled: Any,
+    closed: Any = None,
+    paths: list[str] | None = None,
+    printed: str = "",
 ) -> Sharding:
     """Return the mesh, layouts and collectives of a compiled program (in the worker, after compiling)."""
     import jax
@@ -634,17 +703,25 @@ def analyze(
         by_axis=totals(coll, "axis"),
         bytes_per_device=sum(c.bytes_per_device for c in coll),
         notes=[note] if note else [],
+        warnings=compiler_warnings(result, printed) if printed else [],
     )
     sharding.time_s = time.perf_counter() - start
     return sharding
 
 
 def analyze_guarded(
-    result: InspectionResult, compiled: Any, closed: Any = None, paths: list[str] | None = None
+    result: InspectionResult,
+    compiled: Any,
+    closed: Any = None,
+    paths: list[str] | None = None,
+    printed: str = "",
 ) -> None:
-    """Set `result.sharding`; an analysis that fails leaves a note, never hides the compiled stages."""
+    """Set `result.sharding`; an analysis that fails leaves a note, never hides the compiled stages.
+
+    `printed` is what XLA wrote while compiling (`compiler_output`): its partitioner warnings.
+    """
     try:
-        result.sharding = analyze(result, compiled, closed, paths)
+        result.sharding = analyze(result, compiled, closed, paths, printed)
     except Exception as exc:  # noqa: BLE001 - a teaching view that fails must not lose the stages
         result.sharding = Sharding(notes=[f"the sharding analysis failed: {exc!r}"])
     result.stage_times["sharding"] = result.sharding.time_s
@@ -672,6 +749,7 @@ def mesh_text(s: Sharding) -> str:
 def layouts_text(s: Sharding) -> str:
     """`--emit sharding`: the mesh, then each input and output: sharding and per-device shard type."""
     lines = [f"# {mesh_text(s)}", *(f"# {n}" for n in s.notes)]
+    lines += [f"# warning (line {w.line or '?'}): {w.message}" for w in s.warnings]
     for lay in s.inputs + s.outputs:
         lines.append(
             f"{lay.role:<6} {lay.path:<24} {lay.type:<16} {lay.sharding:<22} shard {lay.shard_type} of {lay.type}"

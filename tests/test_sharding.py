@@ -354,3 +354,33 @@ def test_explicit_equation_shardings_equal_the_jaxpr_avals_shardings(fsdp):
     visit(closed.jaxpr)
     got = [(e.primitive, e.sharding, e.shard_type) for e in fsdp.sharding.equations]
     assert sorted(got) == sorted(expected) and got
+
+
+REMATERIALIZED = """import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+
+def mesh():
+    return jax.make_mesh((2, 2), ("x", "y"), axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def spec(*names):
+    return jax.ShapeDtypeStruct((16, 16, 16), jnp.float32, sharding=NamedSharding(mesh(), P(*names)))
+
+
+def f(a, b, c):
+    d = a + b
+    d = jax.lax.with_sharding_constraint(d, NamedSharding(mesh(), P(None, ("x", "y"), None)))
+    return c + d
+"""
+
+
+def test_xla_full_rematerialization_warning_is_caught_at_its_line(capfd):
+    args = 'spec("y", None, "x"), spec("y", None, "x"), spec(None, ("x", "y"), None)'
+    result = inspect(Request(source=REMATERIALIZED, fn="f", args=args), use_cache=False)
+    printed = capfd.readouterr().err  # XLA's own message still reaches stderr
+    (w,) = [w for w in result.sharding.warnings if w.kind == "full rematerialization"]
+    assert w.message in printed and "Involuntary full rematerialization" in w.message
+    assert w.line == 15 and w.op_name.endswith("add")  # `d = a + b`
+    assert "warning (line 15)" in sharding.layouts_text(result.sharding)

@@ -28,7 +28,10 @@ def sharding_tab(result: InspectionResult) -> None:
         missing("sharding analysis (it runs after compiling)", result)
         return
     for note in s.notes:
-        st.warning(note, icon=":material/warning:")
+        st.info(note, icon=":material/info:")
+    for w in s.warnings:  # XLA's, while compiling: the line its metadata names
+        where = f"line {w.line}" if w.line else "no line"
+        st.warning(f"XLA, {md(w.kind)} at {where}: {md(w.message)}", icon=":material/warning:")
     summary(s)
     mesh_picture(s.mesh)
     collectives_section(result, s)
