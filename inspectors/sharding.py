@@ -75,7 +75,9 @@ DTYPE_BYTES = {
     "bf16": 2, "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16,
 }  # fmt: skip
 _ARRAY = re.compile(r"\b([a-z]+\d*(?:e\d+m\d+\w*)?)\[([\d,\s]*)\]")
-_MESH_GROUPS = re.compile(r"mesh\[([^\]]*)\]\s*(?:T\(([\d,\s]*)\))?\s*\{([^}]*)\}")
+_MESH_HEAD = re.compile(r"mesh\[([^\]]*)\]")
+_DEVICE_IDS = re.compile(r",\s*device_ids=\(((?:[^()]|\([^()]*\))*)\)")
+_IOTA_ORDER = re.compile(r"\[([\d,\s]+)\](?:T\(([\d,\s]*)\))?")
 _IOTA_GROUPS = re.compile(r"\[([\d,\s]+)\]<=\[([\d,\s]+)\](?:T\(([\d,\s]*)\))?")
 _ATTR = re.compile(r"(replica_groups|source_target_pairs)=")
 _SHARDED_DIM = re.compile(r"(\d+)@(\w+|\([^)]*\))")
@@ -183,25 +185,41 @@ def _iota_groups(group_dims: str, reshape: str, perm: str | None) -> list[list[i
 
 
 def _mesh_groups(text: str) -> list[list[int]] | None:
-    """`mesh['axis_0'=2,'axis_1'=4] {'axis_1'}`: devices that differ only along the braced axes."""
+    """`mesh['axis_0'=2,'axis_1'=4] {'axis_1'}`: devices that differ only along the braced axes.
+
+    The mesh may name its device order: `mesh[...], device_ids=([2,2]T(1,0)) {...}` (an iota,
+    maybe transposed, laid over the mesh's shape) or an explicit list of ids.
+    """
     import numpy as np
 
-    m = _MESH_GROUPS.match(text)
+    m = _MESH_HEAD.match(text)
     if not m:
         return None
     pairs = [p.split("=") for p in m.group(1).split(",") if "=" in p]
     names = [n.strip().strip("'\"") for n, _ in pairs]
-    sizes = [int(s) for _, s in pairs]
-    ids = np.arange(math.prod(sizes)).reshape(sizes)
-    if m.group(2):
-        ids = ids.transpose(_ints(m.group(2)))
-        names = [names[i] for i in _ints(m.group(2))]
-        sizes = list(ids.shape)
+    sizes = [int(v) for _, v in pairs]
+    rest = text[m.end() :]
+    ids = np.arange(math.prod(sizes))
+    if order := _DEVICE_IDS.match(rest):
+        iota = _IOTA_ORDER.fullmatch(order.group(1).strip())
+        if iota:
+            ids = np.arange(math.prod(_ints(iota.group(1)))).reshape(_ints(iota.group(1)))
+            ids = (ids.transpose(_ints(iota.group(2))) if iota.group(2) else ids).reshape(-1)
+        else:
+            ids = np.array(_ints(order.group(1)))
+        rest = rest[order.end() :]
+    braced = re.match(r"\s*\{([^}]*)\}", rest)
+    if braced is None or ids.size != math.prod(sizes):
+        return None
+    ids = ids.reshape(sizes)
     over = [
-        names.index(n.strip().strip("'\"")) for n in m.group(3).split(",") if n.strip().strip("'\"") in names
+        names.index(n.strip().strip("'\""))
+        for n in braced.group(1).split(",")
+        if n.strip().strip("'\"") in names
     ]
-    rest = [i for i in range(len(names)) if i not in over]
-    return ids.transpose(rest + over).reshape(-1, math.prod(sizes[i] for i in over) if over else 1).tolist()
+    keep = [i for i in range(len(names)) if i not in over]
+    group = math.prod(sizes[i] for i in over) if over else 1
+    return ids.transpose(keep + over).reshape(-1, group).tolist()
 
 
 def axes_of_groups(groups: list[list[int]], mesh: MeshInfo | None, permute: bool = False) -> list[str]:

@@ -228,6 +228,16 @@ GROUPS = [
     ("replica_groups=mesh['axis_0'=2,'axis_1'=4] {'axis_0'}", [[0, 4], [1, 5], [2, 6], [3, 7]], ["a"]),
     ("replica_groups=mesh['axis_0'=1,'axis_1'=8] {'axis_1'}", [list(range(8))], ["a", "b"]),
     ("replica_groups={}", [list(range(8))], ["a", "b"]),
+    (
+        "replica_groups=mesh['axis_0'=2,'axis_1'=1,'axis_2'=4], device_ids=([4,2]T(1,0)) {'axis_2'}",
+        [[0, 2, 4, 6], [1, 3, 5, 7]],
+        [],
+    ),
+    (
+        "replica_groups=mesh['axis_0'=4,'axis_1'=2], device_ids=([2,4]T(1,0)) {'axis_0'}",
+        [[0, 1, 2, 3], [4, 5, 6, 7]],
+        ["b"],
+    ),
 ]
 
 
@@ -374,6 +384,16 @@ def f(a, b, c):
     d = jax.lax.with_sharding_constraint(d, NamedSharding(mesh(), P(None, ("x", "y"), None)))
     return c + d
 """
+
+
+def test_the_full_remat_sample_gathers_over_each_axis_at_the_warned_line():
+    result = inspect_sample("parallelization_full_remat")
+    s, line = result.sharding, line_of(result, "d = a + b  # XLA warns")
+    assert [w.line for w in s.warnings if w.kind == "full rematerialization"] == [line]
+    assert sorted((c.opcode, tuple(c.mesh_axes), c.line) for c in s.collectives) == [
+        ("all-gather", ("x",), line),
+        ("all-gather", ("y",), line),
+    ]
 
 
 def test_xla_full_rematerialization_warning_is_caught_at_its_line(capfd):
