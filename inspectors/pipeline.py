@@ -375,16 +375,17 @@ def run_callable(
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
             with _stage(result, "compile"):
                 options = memory.dump_options(folder) if skip else passes.compile_options(folder)
-                compiled = lowered.compile(options)
+                with sharding.compiler_output() as printed:  # XLA's partitioner warnings, read and passed on
+                    compiled = lowered.compile(options)
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
-            # --- sharding: the mesh, layouts and collectives, read while the compiled object is at hand
-            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths)
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
             memory.attach(result, chain, tracer, compiled, folder)  # residuals, peak, remat; never raises
+            # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
+            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
         dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead

@@ -1308,6 +1308,20 @@ class RematComparison:
     residuals: list[SavedResidual] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # only the variant saves these
     removed: list[str] = field(default_factory=list)  # residuals only the program as written saves
+    error: str = ""
+
+
+@dataclass
+class MemoryReport(JsonMixin):
+    """Where the memory goes: residuals saved for the backward pass, the compiled peak, remat side by side."""
+
+    residuals: ResidualReport | None = None
+    peak: PeakReport | None = None
+    remat: RematComparison | None = None
+    flops: float | None = None  # the program as written (`cost_analysis()`), beside the remat variant's
+    notes: list[str] = field(default_factory=list)
+
+
 # --- primitives ---------------------------------------------------------------------------------
 
 
@@ -1342,14 +1356,38 @@ class LiveExample:
 
 
 @dataclass
-class MemoryReport(JsonMixin):
-    """Where the memory goes: residuals saved for the backward pass, the compiled peak, remat side by side."""
+class PrimitiveCard:
+    """What one primitive does, for this program: description, its equations' parameters, rules, lowering."""
 
-    residuals: ResidualReport | None = None
-    peak: PeakReport | None = None
-    remat: RematComparison | None = None
-    flops: float | None = None  # the program as written (`cost_analysis()`), beside the remat variant's
-    notes: list[str] = field(default_factory=list)
+    name: str
+    family: str
+    described: bool  # False: "no description yet" (a newer JAX, a custom primitive)
+    summary: str = ""
+    formula: str = ""
+    binds: str = ""  # the function that binds it: `jax.lax.dot_general`
+    counts: dict[str, int] = field(default_factory=dict)  # equations per jaxpr stage
+    rules: dict[str, bool] = field(default_factory=dict)  # jvp, transpose, batching, lowering: registered?
+    rule_notes: list[str] = field(default_factory=list)
+    transforms: list[str] = field(default_factory=list)  # what the chain's grad / vmap made of it here
+    lowers_to: dict[str, int] = field(default_factory=dict)  # StableHLO op: count
+    lowering_note: str = ""  # where `lowers_to` was read from
+    uses: list[PrimitiveUse] = field(default_factory=list)  # distinct parameter sets, last stage first
+    uses_total: int = 0
+    example: LiveExample | None = None
+
+
+@dataclass
+class PrimitiveCards(JsonMixin):
+    """A card for every primitive in every jaxpr stage of the chain (sub-jaxprs included)."""
+
+    stage: str = ""  # the stage whose counts the panel lists (the last jaxpr stage)
+    cards: list[PrimitiveCard] = field(default_factory=list)
+
+    def card(self, name: str) -> PrimitiveCard | None:
+        """Return the card of primitive `name`, or None."""
+        return next((c for c in self.cards if c.name == name), None)
+
+
 # --- sharding: the device mesh, layouts over it, every collective traced to its line (inspectors.sharding) ---
 
 
@@ -1384,7 +1422,7 @@ class ShardBlock:
 class Layout:
     """An array over the mesh: its sharding, the shard each device holds, which device holds which block."""
 
-    role: str  # "input", "output" or "equation" (explicit mode: a result's type)
+    role: str  # "input", "output", "equation" (explicit mode: a result's type) or "propagated" (automatic)
     path: str  # the input's or output's pytree path, or the equation's variable
     type: str  # the global type: `f32[256,256]`
     sharding: str  # `P('data', None)`, "replicated", or the sharding's own text
@@ -1433,6 +1471,16 @@ class CollectiveTotal:
 
 
 @dataclass
+class ShardingWarning:
+    """A message XLA printed while compiling (a full rematerialization, a resharding), at its line."""
+
+    message: str
+    line: int | None = None
+    op_name: str = ""  # the jaxpr path in the message's metadata (`jit(f)/add`)
+    kind: str = ""  # "full rematerialization", ...
+
+
+@dataclass
 class Sharding(JsonMixin):
     """Where the bytes move: the mesh, each input's and output's layout, every collective and its line."""
 
@@ -1444,39 +1492,11 @@ class Sharding(JsonMixin):
     inputs: list[Layout] = field(default_factory=list)
     outputs: list[Layout] = field(default_factory=list)
     equations: list[Layout] = field(default_factory=list)  # explicit mode: each equation's result
+    propagated: list[Layout] = field(default_factory=list)  # automatic mode: shardings after XLA's propagation
     collectives: list[Collective] = field(default_factory=list)
     by_line: list[CollectiveTotal] = field(default_factory=list)
     by_axis: list[CollectiveTotal] = field(default_factory=list)
     bytes_per_device: float = 0.0
     notes: list[str] = field(default_factory=list)
     time_s: float = 0.0
-class PrimitiveCard:
-    """What one primitive does, for this program: description, its equations' parameters, rules, lowering."""
-
-    name: str
-    family: str
-    described: bool  # False: "no description yet" (a newer JAX, a custom primitive)
-    summary: str = ""
-    formula: str = ""
-    binds: str = ""  # the function that binds it: `jax.lax.dot_general`
-    counts: dict[str, int] = field(default_factory=dict)  # equations per jaxpr stage
-    rules: dict[str, bool] = field(default_factory=dict)  # jvp, transpose, batching, lowering: registered?
-    rule_notes: list[str] = field(default_factory=list)
-    transforms: list[str] = field(default_factory=list)  # what the chain's grad / vmap made of it here
-    lowers_to: dict[str, int] = field(default_factory=dict)  # StableHLO op: count
-    lowering_note: str = ""  # where `lowers_to` was read from
-    uses: list[PrimitiveUse] = field(default_factory=list)  # distinct parameter sets, last stage first
-    uses_total: int = 0
-    example: LiveExample | None = None
-
-
-@dataclass
-class PrimitiveCards(JsonMixin):
-    """A card for every primitive in every jaxpr stage of the chain (sub-jaxprs included)."""
-
-    stage: str = ""  # the stage whose counts the panel lists (the last jaxpr stage)
-    cards: list[PrimitiveCard] = field(default_factory=list)
-
-    def card(self, name: str) -> PrimitiveCard | None:
-        """Return the card of primitive `name`, or None."""
-        return next((c for c in self.cards if c.name == name), None)
+    warnings: list[ShardingWarning] = field(default_factory=list)  # XLA's, while compiling

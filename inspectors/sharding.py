@@ -14,9 +14,12 @@ reduce-scatter and all-to-all (n-1)/n·S, collective-permute and broadcast S.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,6 +35,7 @@ from inspectors.results import (
     MeshInfo,
     ShardBlock,
     Sharding,
+    ShardingWarning,
     walk,
 )
 
@@ -71,7 +75,9 @@ DTYPE_BYTES = {
     "bf16": 2, "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16,
 }  # fmt: skip
 _ARRAY = re.compile(r"\b([a-z]+\d*(?:e\d+m\d+\w*)?)\[([\d,\s]*)\]")
-_MESH_GROUPS = re.compile(r"mesh\[([^\]]*)\]\s*(?:T\(([\d,\s]*)\))?\s*\{([^}]*)\}")
+_MESH_HEAD = re.compile(r"mesh\[([^\]]*)\]")
+_DEVICE_IDS = re.compile(r",\s*device_ids=\(((?:[^()]|\([^()]*\))*)\)")
+_IOTA_ORDER = re.compile(r"\[([\d,\s]+)\](?:T\(([\d,\s]*)\))?")
 _IOTA_GROUPS = re.compile(r"\[([\d,\s]+)\]<=\[([\d,\s]+)\](?:T\(([\d,\s]*)\))?")
 _ATTR = re.compile(r"(replica_groups|source_target_pairs)=")
 _SHARDED_DIM = re.compile(r"(\d+)@(\w+|\([^)]*\))")
@@ -179,25 +185,41 @@ def _iota_groups(group_dims: str, reshape: str, perm: str | None) -> list[list[i
 
 
 def _mesh_groups(text: str) -> list[list[int]] | None:
-    """`mesh['axis_0'=2,'axis_1'=4] {'axis_1'}`: devices that differ only along the braced axes."""
+    """`mesh['axis_0'=2,'axis_1'=4] {'axis_1'}`: devices that differ only along the braced axes.
+
+    The mesh may name its device order: `mesh[...], device_ids=([2,2]T(1,0)) {...}` (an iota,
+    maybe transposed, laid over the mesh's shape) or an explicit list of ids.
+    """
     import numpy as np
 
-    m = _MESH_GROUPS.match(text)
+    m = _MESH_HEAD.match(text)
     if not m:
         return None
     pairs = [p.split("=") for p in m.group(1).split(",") if "=" in p]
     names = [n.strip().strip("'\"") for n, _ in pairs]
-    sizes = [int(s) for _, s in pairs]
-    ids = np.arange(math.prod(sizes)).reshape(sizes)
-    if m.group(2):
-        ids = ids.transpose(_ints(m.group(2)))
-        names = [names[i] for i in _ints(m.group(2))]
-        sizes = list(ids.shape)
+    sizes = [int(v) for _, v in pairs]
+    rest = text[m.end() :]
+    ids = np.arange(math.prod(sizes))
+    if order := _DEVICE_IDS.match(rest):
+        iota = _IOTA_ORDER.fullmatch(order.group(1).strip())
+        if iota:
+            ids = np.arange(math.prod(_ints(iota.group(1)))).reshape(_ints(iota.group(1)))
+            ids = (ids.transpose(_ints(iota.group(2))) if iota.group(2) else ids).reshape(-1)
+        else:
+            ids = np.array(_ints(order.group(1)))
+        rest = rest[order.end() :]
+    braced = re.match(r"\s*\{([^}]*)\}", rest)
+    if braced is None or ids.size != math.prod(sizes):
+        return None
+    ids = ids.reshape(sizes)
     over = [
-        names.index(n.strip().strip("'\"")) for n in m.group(3).split(",") if n.strip().strip("'\"") in names
+        names.index(n.strip().strip("'\""))
+        for n in braced.group(1).split(",")
+        if n.strip().strip("'\"") in names
     ]
-    rest = [i for i in range(len(names)) if i not in over]
-    return ids.transpose(rest + over).reshape(-1, math.prod(sizes[i] for i in over) if over else 1).tolist()
+    keep = [i for i in range(len(names)) if i not in over]
+    group = math.prod(sizes[i] for i in over) if over else 1
+    return ids.transpose(keep + over).reshape(-1, group).tolist()
 
 
 def axes_of_groups(groups: list[list[int]], mesh: MeshInfo | None, permute: bool = False) -> list[str]:
@@ -447,7 +469,12 @@ def _spec_of_type(type_text: str) -> str:
             parts.append(repr(axes[0]) if len(axes) == 1 else "(" + ", ".join(map(repr, axes)) + ")")
         else:
             parts.append("None")
-    return "P(" + ", ".join(parts) + ")"
+    return spec_of(parts)
+
+
+def spec_of(parts: list[str]) -> str:
+    """A PartitionSpec's text as JAX prints it: `P('data', None)`, `P('data',)`, `P()`."""
+    return "P(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def _flat_with_paths(tree: Any, names: list[str]) -> Iterator[tuple[str, Any]]:
@@ -499,6 +526,148 @@ def mode_of(mesh: MeshInfo | None, closed: Any, partitions: int) -> str:
     return "automatic (XLA's propagation)"
 
 
+# --- automatic mode: shardings after XLA's propagation, from the pass record ----------------------
+
+PROPAGATION_PASSES = ("shardy-xla", "sharding-propagation")  # the module after these holds every sharding
+_HLO_SHARDING = re.compile(r"sharding=(\{(?:[^{}]|\{[^{}]*\})*\})")
+_TILES = re.compile(r"devices=\[([\d,]+)\]")
+
+
+def propagated_layouts(result: InspectionResult, mesh: MeshInfo | None) -> tuple[list[Layout], str]:
+    """Each instruction's sharding once XLA propagated them (global types), mapped to its line and equation.
+
+    Read from the recorded pass that propagates shardings (Shardy or GSPMD); returns the
+    layouts and a note when there is no such pass in the record.
+    """
+    stage = next((st for st in result.of_kind("hlo-pass") if st.pass_name in PROPAGATION_PASSES), None)
+    text = result.text_of(stage.id) if stage is not None else None
+    if not text:
+        return (
+            [],
+            "XLA's sharding propagation is not in the pass record, so propagated shardings are not shown",
+        )
+    module = hlo_text.parse(text)
+    eqns = _equations_by_line(result)
+    out = []
+    for ins in module.computations[module.entry].instructions if module.entry in module.computations else []:
+        found = _HLO_SHARDING.search(ins.attrs)
+        if not found or ins.opcode in ("parameter", "constant", "tuple", "get-tuple-element"):
+            continue
+        op = mapping._hlo_op(ins, module.tables, result.request.filename)
+        if op.line is None:
+            continue
+        matched = [
+            e
+            for e in eqns.get((op.line, op.primitive), [])
+            if not op.phase or mapping.phase(e.name_stack) == op.phase
+        ]
+        out.append(_propagated(ins, found.group(1), op, matched[0].id if matched else "", mesh))
+    return out, ""
+
+
+def _propagated(
+    ins: hlo_text.Instruction, hlo_sharding: str, op: Any, eqn: str, mesh: MeshInfo | None
+) -> Layout:
+    """One instruction's propagated sharding as a layout."""
+    global_type = re.sub(r"\{[^}]*\}", "", ins.type)
+    dtype, dims = _ARRAY.search(global_type).groups() if _ARRAY.search(global_type) else ("", "")
+    shape = [int(d) for d in dims.split(",") if d.strip()]
+    tiles = (
+        [int(t) for t in _TILES.search(hlo_sharding).group(1).split(",")]
+        if _TILES.search(hlo_sharding)
+        else []
+    )
+    shard = [-(-n // t) for n, t in zip(shape, tiles, strict=False)] + shape[len(tiles) :] if tiles else shape
+    return Layout(
+        role="propagated",
+        path=ins.name,
+        type=global_type,
+        sharding=_spec_of_tiles(tiles[: len(shape)], mesh) or hlo_sharding,
+        shard_type=f"{dtype}[{','.join(map(str, shard))}]",
+        replicated="replicated" in hlo_sharding,
+        eqn=eqn,
+        primitive=op.primitive,
+        line=op.line,
+    )
+
+
+def _spec_of_tiles(tiles: list[int], mesh: MeshInfo | None) -> str:
+    """`[4,1]` on a mesh data=4 → `P('data', None)`; "" when a tile count matches no single axis."""
+    if not tiles or mesh is None:
+        return ""
+    sizes = {a.size: [b.name for b in mesh.axes if b.size == a.size] for a in mesh.axes}
+    parts = []
+    for t in tiles:
+        if t == 1:
+            parts.append("None")
+        elif len(sizes.get(t, [])) == 1:
+            parts.append(repr(sizes[t][0]))
+        else:
+            return ""
+    return spec_of(parts)
+
+
+# --- what XLA prints while compiling ----------------------------------------------------------
+
+# Messages of XLA's SPMD partitioner worth a warning, by a phrase they contain: the kind shown.
+WARNING_KINDS = {
+    "full rematerialization": "full rematerialization",
+    "resharding": "resharding",
+    "[spmd]": "partitioner",
+}
+_MESSAGE_FRAME = re.compile(r"stack_frame_id=(\d+)")
+_MESSAGE_OP = re.compile(r'op_name="((?:[^"\\]|\\.)*)"')
+
+
+class CompilerOutput:
+    """What the process wrote to its stderr (file descriptor 2, where XLA's C++ logs go) while compiling."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def compiler_output() -> Iterator[CompilerOutput]:
+    """Capture fd 2 for the block, then write it back unchanged: XLA's messages are read, never lost."""
+    out = CompilerOutput()
+    try:
+        saved, spool = os.dup(2), tempfile.TemporaryFile()
+    except OSError:  # no descriptor or file to spare: compile without reading the messages
+        yield out
+        return
+    os.dup2(spool.fileno(), 2)
+    try:
+        yield out
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        spool.seek(0)
+        data = spool.read()
+        spool.close()
+        if data:
+            os.write(2, data)
+        out.text = data.decode("utf-8", "replace")
+
+
+def compiler_warnings(result: InspectionResult, text: str) -> list[ShardingWarning]:
+    """XLA's partitioner messages in `text`, each at the user's line its metadata's stack frame names."""
+    tables = hlo_text.tables(result.text_of("hlo") or "")
+    found = []
+    for line in text.splitlines():
+        lower = line.lower()
+        kind = next((k for phrase, k in WARNING_KINDS.items() if phrase in lower), "")
+        if not kind:
+            continue
+        frame = _MESSAGE_FRAME.search(line)
+        chain = tables.chain(int(frame.group(1))) if frame else iter(())
+        user = [ln for file, ln, *_ in chain if mapping.same_file(file, result.request.filename)]
+        op = _MESSAGE_OP.search(line)
+        message = line.split("] ", 1)[1] if "] " in line else line
+        found.append(
+            ShardingWarning(message.strip(), user[0] if user else None, op.group(1) if op else "", kind)
+        )
+    return found
+
+
 # --- the whole analysis -----------------------------------------------------------------------
 
 
@@ -506,7 +675,11 @@ _PARTITIONS = re.compile(r"num_partitions=(\d+)")
 
 
 def analyze(
-    result: InspectionResult, compiled: Any, closed: Any = None, paths: list[str] | None = None
+    result: InspectionResult,
+    compiled: Any,
+    closed: Any = None,
+    paths: list[str] | None = None,
+    printed: str = "",
 ) -> Sharding:
     """Return the mesh, layouts and collectives of a compiled program (in the worker, after compiling)."""
     import jax
@@ -531,30 +704,42 @@ def analyze(
         for path, o in _flat_with_paths(compiled.out_info, [])
     ]
     coll = collectives(result, mesh, partitions)
+    mode = mode_of(mesh, closed, partitions)
+    propagated, note = propagated_layouts(result, mesh) if mode.startswith("automatic") else ([], "")
     sharding = Sharding(
         devices=partitions,
         platform=platform,
         available=len(jax.devices()),
         mesh=mesh,
-        mode=mode_of(mesh, closed, partitions),
+        mode=mode,
         inputs=ins,
         outputs=outs,
         equations=equation_layouts(result, mesh) if mesh else [],
+        propagated=propagated,
         collectives=coll,
         by_line=totals(coll, "line"),
         by_axis=totals(coll, "axis"),
         bytes_per_device=sum(c.bytes_per_device for c in coll),
+        notes=[note] if note else [],
+        warnings=compiler_warnings(result, printed) if printed else [],
     )
     sharding.time_s = time.perf_counter() - start
     return sharding
 
 
 def analyze_guarded(
-    result: InspectionResult, compiled: Any, closed: Any = None, paths: list[str] | None = None
+    result: InspectionResult,
+    compiled: Any,
+    closed: Any = None,
+    paths: list[str] | None = None,
+    printed: str = "",
 ) -> None:
-    """Set `result.sharding`; an analysis that fails leaves a note, never hides the compiled stages."""
+    """Set `result.sharding`; an analysis that fails leaves a note, never hides the compiled stages.
+
+    `printed` is what XLA wrote while compiling (`compiler_output`): its partitioner warnings.
+    """
     try:
-        result.sharding = analyze(result, compiled, closed, paths)
+        result.sharding = analyze(result, compiled, closed, paths, printed)
     except Exception as exc:  # noqa: BLE001 - a teaching view that fails must not lose the stages
         result.sharding = Sharding(notes=[f"the sharding analysis failed: {exc!r}"])
     result.stage_times["sharding"] = result.sharding.time_s
@@ -582,6 +767,7 @@ def mesh_text(s: Sharding) -> str:
 def layouts_text(s: Sharding) -> str:
     """`--emit sharding`: the mesh, then each input and output: sharding and per-device shard type."""
     lines = [f"# {mesh_text(s)}", *(f"# {n}" for n in s.notes)]
+    lines += [f"# warning (line {w.line or '?'}): {w.message}" for w in s.warnings]
     for lay in s.inputs + s.outputs:
         lines.append(
             f"{lay.role:<6} {lay.path:<24} {lay.type:<16} {lay.sharding:<22} shard {lay.shard_type} of {lay.type}"

@@ -228,6 +228,16 @@ GROUPS = [
     ("replica_groups=mesh['axis_0'=2,'axis_1'=4] {'axis_0'}", [[0, 4], [1, 5], [2, 6], [3, 7]], ["a"]),
     ("replica_groups=mesh['axis_0'=1,'axis_1'=8] {'axis_1'}", [list(range(8))], ["a", "b"]),
     ("replica_groups={}", [list(range(8))], ["a", "b"]),
+    (
+        "replica_groups=mesh['axis_0'=2,'axis_1'=1,'axis_2'=4], device_ids=([4,2]T(1,0)) {'axis_2'}",
+        [[0, 2, 4, 6], [1, 3, 5, 7]],
+        [],
+    ),
+    (
+        "replica_groups=mesh['axis_0'=4,'axis_1'=2], device_ids=([2,4]T(1,0)) {'axis_0'}",
+        [[0, 1, 2, 3], [4, 5, 6, 7]],
+        ["b"],
+    ),
 ]
 
 
@@ -286,3 +296,111 @@ def test_a_single_device_program_has_no_collectives():
     assert s.devices == 1 and s.collectives == [] and s.mode == "single device"
     assert [(lay.sharding, lay.shard_type) for lay in s.inputs] == [("replicated", "f32[8]")]
     assert json.loads(result.to_json())["sharding"]["devices"] == 1
+
+
+AUTOMATIC = """import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+
+def mesh():
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
+
+
+def by_rows(shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32, sharding=NamedSharding(mesh(), P("data", None)))
+
+
+def f(x, w):
+    h = jnp.tanh(x @ w)
+    h = jax.lax.with_sharding_constraint(h, NamedSharding(mesh(), P(None, "data")))
+    return (h * 2).sum(axis=0)
+"""
+
+
+def test_automatic_mode_shows_shardings_after_propagation_at_their_equations():
+    result = inspect(
+        Request(source=AUTOMATIC, fn="f", args="by_rows((64, 256)), by_rows((256, 128))"), use_cache=False
+    )
+    s = result.sharding
+    assert s.mode == "automatic (XLA's propagation)" and s.mesh.axes == [MeshAxis("data", 4, "Auto")]
+    eqns = {e.id: e for e in jax_walk(result)}
+    by_primitive = {lay.primitive: lay for lay in s.propagated}
+    constraint = by_primitive["sharding_constraint"]
+    assert (constraint.sharding, constraint.shard_type) == (
+        "P(None, 'data')",
+        "f32[64,32]",
+    )  # what the user asked
+    assert eqns[constraint.eqn].primitive == "sharding_constraint" and constraint.line == 16
+    (out,) = s.outputs  # the root's propagated sharding is the compiled output's
+    assert (by_primitive["reduce_sum"].sharding, by_primitive["reduce_sum"].shard_type) == (
+        out.sharding,
+        out.shard_type,
+    )
+    for lay in s.propagated:
+        assert eqns[lay.eqn].primitive == lay.primitive and eqns[lay.eqn].source.line == lay.line
+    assert {c.line for c in s.collectives} == {15}
+
+
+def test_explicit_equation_shardings_equal_the_jaxpr_avals_shardings(fsdp):
+    """Each equation's result sharding, read from the printed type, is the sharding JAX gave its aval."""
+    module = load_module(fsdp.request.source, fsdp.request.filename)
+    jitted = jax.jit(jax.jit(module.gradients))  # as the pipeline traces a pipeline ending in jit
+    closed = jitted.trace(module.sharded_params(), module.sharded_batch()).jaxpr
+    expected = []
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            for var in eqn.outvars:
+                spec = var.aval.sharding.spec
+                if any(p is not None for p in spec):
+                    shard = [n // (4 if p else 1) for n, p in zip(var.aval.shape, spec, strict=False)]
+                    expected.append(
+                        (eqn.primitive.name, str(spec), sharding.short_type(var.aval.dtype, shard))
+                    )
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                visit(getattr(sub, "jaxpr", sub))
+
+    visit(closed.jaxpr)
+    got = [(e.primitive, e.sharding, e.shard_type) for e in fsdp.sharding.equations]
+    assert sorted(got) == sorted(expected) and got
+
+
+REMATERIALIZED = """import jax
+import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+
+def mesh():
+    return jax.make_mesh((2, 2), ("x", "y"), axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def spec(*names):
+    return jax.ShapeDtypeStruct((16, 16, 16), jnp.float32, sharding=NamedSharding(mesh(), P(*names)))
+
+
+def f(a, b, c):
+    d = a + b
+    d = jax.lax.with_sharding_constraint(d, NamedSharding(mesh(), P(None, ("x", "y"), None)))
+    return c + d
+"""
+
+
+def test_the_full_remat_sample_gathers_over_each_axis_at_the_warned_line():
+    result = inspect_sample("parallelization_full_remat")
+    s, line = result.sharding, line_of(result, "d = a + b  # XLA warns")
+    assert [w.line for w in s.warnings if w.kind == "full rematerialization"] == [line]
+    assert sorted((c.opcode, tuple(c.mesh_axes), c.line) for c in s.collectives) == [
+        ("all-gather", ("x",), line),
+        ("all-gather", ("y",), line),
+    ]
+
+
+def test_xla_full_rematerialization_warning_is_caught_at_its_line(capfd):
+    args = 'spec("y", None, "x"), spec("y", None, "x"), spec(None, ("x", "y"), None)'
+    result = inspect(Request(source=REMATERIALIZED, fn="f", args=args), use_cache=False)
+    printed = capfd.readouterr().err  # XLA's own message still reaches stderr
+    (w,) = [w for w in result.sharding.warnings if w.kind == "full rematerialization"]
+    assert w.message in printed and "Involuntary full rematerialization" in w.message
+    assert w.line == 15 and w.op_name.endswith("add")  # `d = a + b`
+    assert "warning (line 15)" in sharding.layouts_text(result.sharding)

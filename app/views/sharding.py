@@ -28,7 +28,10 @@ def sharding_tab(result: InspectionResult) -> None:
         missing("sharding analysis (it runs after compiling)", result)
         return
     for note in s.notes:
-        st.warning(note, icon=":material/warning:")
+        st.info(note, icon=":material/info:")
+    for w in s.warnings:  # XLA's, while compiling: the line its metadata names
+        where = f"line {w.line}" if w.line else "no line"
+        st.warning(f"XLA, {md(w.kind)} at {where}: {md(w.message)}", icon=":material/warning:")
     summary(s)
     mesh_picture(s.mesh)
     collectives_section(result, s)
@@ -238,14 +241,23 @@ def _span(block: object, dims: list[int]) -> tuple[int, int]:
     return (block.start[0], block.stop[0]) if dims else (0, 1)  # type: ignore[attr-defined]
 
 
-# --- explicit mode: each equation's result --------------------------------------------------
+# --- each equation's result: explicit types, or XLA's propagation ------------------------------
 
 
 def equations_section(s: Sharding) -> None:
-    """Explicit axes: every equation's result sharding, as its jaxpr type says."""
-    if not s.equations:
-        return
-    with st.expander(f"Equations' result shardings ({len(s.equations)}, from the jaxpr's types)"):
+    """Every equation's result sharding: from the jaxpr's types (Explicit axes) or after XLA's propagation."""
+    if s.equations:
+        _layout_table(
+            f"Equations' result shardings ({len(s.equations)}, from the jaxpr's types)", s.equations, "result"
+        )
+    if s.propagated:
+        title = f"Shardings after XLA's propagation ({len(s.propagated)} instructions, mapped to equations)"
+        _layout_table(title, s.propagated, "HLO")
+
+
+def _layout_table(title: str, layouts: list[Layout], what: str) -> None:
+    """One folded table of per-equation layouts."""
+    with st.expander(title):
         st.dataframe(
             pd.DataFrame(
                 [
@@ -253,13 +265,13 @@ def equations_section(s: Sharding) -> None:
                         "equation": e.eqn,
                         "primitive": e.primitive,
                         "line": e.line,
-                        "result": e.path,
+                        what: e.path,
                         "type": e.type,
                         "sharding": e.sharding,
                         "per device": e.shard_type,
                     }
-                    for e in s.equations
-                ]  # fmt: skip
+                    for e in layouts
+                ]
             ),
             hide_index=True,
             width="stretch",
