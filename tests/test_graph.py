@@ -534,3 +534,74 @@ def test_a_build_past_its_memory_limit_says_so(unrolled):
     with pytest.raises(GraphTooLarge, match="memory limit") as err:
         bounded_build(BuildRequest("jaxpr", unrolled, expanded_options(), "unrolled"), memory_mb=40)
     assert "could not be drawn" in str(err.value)
+
+
+# ---------------------------------------------------------------- the passes, one by one, on plain data
+
+
+def chain_graph(n: int) -> Graph:
+    """A graph of n equations in a row, each reading the one before; the last also reads the first."""
+    from inspectors.graph import Edge, Node
+
+    nodes = [Node(f"e{i}", "eqn", "sin") for i in range(n)]
+    edges = [Edge(f"e{i}", f"e{i + 1}", f"v{i}", "f32[]") for i in range(n - 1)]
+    return Graph(title="t", nodes=nodes, edges=[*edges, Edge("e0", f"e{n - 1}", "v0", "f32[]")])
+
+
+def test_ranks_are_longest_paths_along_forward_edges():
+    from inspectors.graph import ranks
+
+    assert ranks(chain_graph(5)) == {f"e{i}": i for i in range(5)}
+
+
+def test_mark_long_edges_turns_only_edges_spanning_more_than_span_into_stubs():
+    from inspectors.graph import mark_long_edges
+
+    graph = chain_graph(20)
+    assert mark_long_edges(graph, 12) == 1
+    assert [(e.src, e.dst) for e in graph.edges if e.kind == "long"] == [("e0", "e19")]
+    assert graph.notes == ["1 long edges drawn as stubs at their consumer ('from ...')"]
+
+
+def test_place_inputs_moves_a_group_read_by_one_scope_into_that_scopes_cluster():
+    from inspectors.graph import Edge, Group, Node, place_inputs
+
+    graph = Graph(
+        title="t",
+        nodes=[
+            Node("x", "input", "x"),
+            Node("a", "eqn", "sin"),
+            Node("p1", "inputs", "params[1]"),
+            Node("b", "eqn", "mul", group="layer_1"),
+        ],
+        edges=[Edge("x", "a"), Edge("a", "b"), Edge("p1", "b")],
+        groups=[Group("layer_1", "layer_1", "", "module")],
+    )
+    assert place_inputs(graph) == 1
+    assert next(n for n in graph.nodes if n.id == "p1").group == "layer_1"
+    assert graph.edges[-1] == Edge("a", "p1", kind="anchor")  # hung under what precedes the layer
+
+
+def test_candidate_views_go_from_most_open_to_least():
+    from inspectors.graph import candidate_views
+
+    model = scoped_model()  # one scope level, not wrapped in a call
+    assert candidate_views(model, GraphOptions(depth=2)) == [(2, None), (2, 0), (1, None), (1, 0), (0, None), (0, 0)]
+
+
+def test_fit_budget_says_what_it_closed_to_fit(linen_lm):
+    from inspectors.graph import build_view, fit_budget
+
+    graph, notes = fit_budget(linen_lm, GraphOptions(), [])
+    assert len(graph.nodes) <= 250 and notes == ["model scopes below level 3 drawn closed; expand or search to open"]
+    assert build_view(linen_lm, GraphOptions(), 3, False, 250, {}, [], None) is None  # all open: too many
+    fitted = build_view(linen_lm, GraphOptions(), 3, False, 250, {}, [], 3)
+    assert fitted is not None and [n.id for n in fitted.nodes] == [n.id for n in graph.nodes]
+
+
+def test_finish_labels_edges_only_on_graphs_small_enough():
+    from inspectors.graph import finish
+
+    small, big = finish(chain_graph(5), scoped_model(), GraphOptions()), chain_graph(400)
+    assert small.edge_labels and small.legend
+    assert not finish(big, scoped_model(), GraphOptions(legend=False)).edge_labels and not big.legend

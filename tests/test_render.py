@@ -123,3 +123,22 @@ def test_layout_past_its_memory_limit_is_a_layout_error_not_a_dead_machine():
     with pytest.raises(LayoutError, match="memory limit \\(30 MB\\)"):
         dot_to_svg(f"digraph {{ {edges} }}", timeout=30, memory_mb=30)
     assert "<svg" in dot_to_svg("digraph { a -> b }", memory_mb=200)
+
+
+def test_app_graph_view_says_a_graph_cannot_be_drawn_and_what_to_collapse(tmp_path, root, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from inspectors import Request, inspect
+    from inspectors.graph import bounded
+
+    src = (root / "samples" / "control_flow_while_loop.py").read_text()
+    (tmp_path / "r.json").write_text(inspect(Request(source=src, filename="samples/w.py")).to_json())
+    script = tmp_path / "app.py"
+    script.write_text(APP.format(root=str(root), path=str(tmp_path / "r.json")))
+    monkeypatch.setattr(bounded, "BUILD_TIMEOUT_S", 0.001)  # no build can finish
+    at = AppTest.from_file(str(script), default_timeout=60).run()
+    assert not at.exception
+    warnings = [w.value.replace("\\", "") for w in at.warning]  # as drawn: markdown escapes removed
+    assert len(warnings) == 4 and all("could not be drawn: building it took longer than 0.001 s" in w for w in warnings)
+    assert "Its largest parts: call 0 (while, 13 equations)" in warnings[0]  # the loop, by its equation id
+    assert "Its largest parts: call 0/jaxpr/0 (while, 13 equations)" in warnings[1]

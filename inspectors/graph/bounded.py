@@ -28,6 +28,7 @@ from inspectors.results import JaxprModel, _decode, walk
 BUILD_TIMEOUT_S = float(os.environ.get("JAXPR_EXPLORER_GRAPH_TIMEOUT", "30"))
 BUILD_MEMORY_MB = int(os.environ.get("JAXPR_EXPLORER_GRAPH_MEMORY_MB", "2048"))
 ADVICE = 3  # sub-graphs named in a failed build's message
+WRAPPERS = ("jit", "pjit", "closed_call")  # calls that may wrap a whole program
 
 
 class GraphTooLarge(RuntimeError):
@@ -64,10 +65,13 @@ def _limit_memory(mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def bounded_build(
-    req: BuildRequest, timeout: float = BUILD_TIMEOUT_S, memory_mb: int = BUILD_MEMORY_MB
-) -> tuple[Graph, str]:
-    """Build a graph in a child process under a time and memory limit; raise GraphTooLarge past either."""
+def bounded_build(req: BuildRequest, timeout: float | None = None, memory_mb: int | None = None) -> tuple[Graph, str]:
+    """Build a graph in a child process under a time and memory limit; raise GraphTooLarge past either.
+
+    The limits default to BUILD_TIMEOUT_S and BUILD_MEMORY_MB (read at each call).
+    """
+    timeout = BUILD_TIMEOUT_S if timeout is None else timeout
+    memory_mb = BUILD_MEMORY_MB if memory_mb is None else memory_mb
     # The child caps itself: a preexec_fn would make subprocess fork this (threaded, JAX-holding) process.
     cmd = [sys.executable, "-m", "inspectors.graph.bounded", str(memory_mb)]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,10 +103,11 @@ def failure(req: BuildRequest, why: str, timeout: float, memory_mb: int) -> str:
     if not isinstance(req.source, JaxprModel):
         return f"{head} Lower the depth (fusions, loops and calls drawn closed) or the node budget, or search."
     parts = [f"{what} ({label}, {n} equations)" for what, label, n in collapse_advice(req.source)]
-    largest = f" Its largest parts: {'; '.join(parts)}." if parts else ""
+    if not parts:
+        return f"{head} Lower the depth or the node budget, or search for what you need."
     return (
-        f"{head}{largest} Collapse them (a call by its id; a model scope by its block once drawn), lower the"
-        " depth or the node budget, or search for what you need."
+        f"{head} Its largest parts: {'; '.join(parts)}. Collapse them (a call by its id; a model scope by its"
+        " block once drawn), lower the depth or the node budget, or search for what you need."
     )
 
 
@@ -114,9 +119,9 @@ def collapse_advice(model: JaxprModel, limit: int = ADVICE) -> list[tuple[str, s
     """
     calls = [(f"call {e.id}", e.primitive + (f" {e.params['name']}" if "name" in e.params else ""), eqn_count(e))
              for e in walk(model) if e.subjaxprs]  # fmt: skip
-    # The outermost jit of a model holds everything: naming it says nothing.
+    # The outermost jit of a model holds everything: naming it says nothing (a loop that does is named).
     total = sum(1 for _ in walk(model))
-    calls = [c for c in calls if c[2] < 0.9 * total]
+    calls = [c for c in calls if c[2] < 0.9 * total or c[1].split()[0] not in WRAPPERS]
     scopes = Counter("/".join(p[:k]) for e in walk(model) for p in [scope_path(e)] for k in range(1, min(len(p), 3) + 1))
     # A scope holding only one scope (`LM` around `LM/decoder`) is named once, by the inner name.
     same = {s.rsplit("/", 1)[0] for s, n in scopes.items() if "/" in s and scopes[s.rsplit("/", 1)[0]] == n}
