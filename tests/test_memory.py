@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import re
 import sys
@@ -13,9 +14,9 @@ import jax.ad_checkpoint
 import jax.numpy as jnp
 import pytest
 
-from inspectors import inspect_fn, memory
+from inspectors import catalog, inspect_fn, memory, pipeline, source, transforms
 from inspectors.cli import main as cli_main
-from inspectors.results import InspectionResult
+from inspectors.results import InspectionResult, Request
 
 sys.path.insert(0, str(Path(__file__).parent))
 from models import eqx_mlp, linen_mlp, memory_models, nnx_mlp  # noqa: E402
@@ -197,3 +198,64 @@ def test_memory_view_in_the_app() -> None:
     assert not at.exception, at.exception
     remat = next(f for f in (d.value for d in at.dataframe) if "as written" in f.columns)
     assert list(remat.iloc[:, 0]) == ["residuals", "peak live", "FLOPs"]
+
+
+GRAD_SAMPLES = [
+    s
+    for s in catalog.list_samples()
+    if s.transforms and s.transforms[0].split("(")[0] in memory.DIFFERENTIATING
+]
+
+
+def expected_for_sample(sample: catalog.Sample) -> tuple[list[str], set[str]]:
+    """JAX's `print_saved_residuals` for the sample's differentiated function on its inputs.
+
+    The inputs the grad leaves alone are closed over (JAX lists them as constants); returns
+    JAX's lines and the names of those inputs.
+    """
+    module = source.load_module(sample.source(), f"{sample.name}.py")
+    f = source.entry_function(module, sample.entry)
+    args, _ = source.eval_inputs(sample.args, module)
+    args = jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a) if hasattr(a, "shape") else a, source.materialize(args)
+    )
+    head = transforms.parse_transform(sample.transforms[0])
+    diff = memory.diff_positions(head.name, head.options, len(args))
+    params = list(inspect.signature(f).parameters.values())
+
+    def only_diff(*d):  # noqa: ANN002, ANN202
+        it = iter(d)
+        return f(*[next(it) if i in diff else a for i, a in enumerate(args)])
+
+    only_diff.__signature__ = inspect.Signature([params[i] for i in diff])
+    printed = jax_printed(only_diff, *[args[i] for i in diff])
+    return printed, {params[i].name for i in range(len(args)) if i not in diff}
+
+
+@pytest.mark.parametrize("sample", GRAD_SAMPLES, ids=lambda s: s.name)
+def test_every_grad_sample_equals_print_saved_residuals(sample: catalog.Sample) -> None:
+    if "vmap" in " ".join(sample.transforms[1:]):
+        pytest.skip("per example under vmap: JAX's printer has no batched form to compare with")
+    result = pipeline.inspect(Request(source=sample.source(), filename=f"{sample.name}.py"), use_cache=False)
+    assert result.error is None, result.error.format()
+    printed, closed = expected_for_sample(sample)
+
+    def as_constant(line: str) -> str:
+        m = re.match(r"(\S+) from the argument (\w+)", line)
+        return f"{m.group(1)} from a constant" if m and m.group(2) in closed else line
+
+    assert sorted(map(as_constant, ours(result))) == sorted(printed)
+
+
+@pytest.mark.parametrize(("module", "transform"), [(eqx_mlp, "eqx.filter_grad"), (nnx_mlp, "nnx.grad")])
+def test_library_grads_equal_jax(module, transform: str) -> None:  # noqa: ANN001
+    """`eqx.filter_grad` and `nnx.grad` differentiate the model: JAX's list for the model, `x` closed over."""
+    x = jnp.ones((4, 8))
+    r = inspect_fn(module.loss, module.model, x, transforms=[transform])
+    assert r.error is None and r.memory_report.residuals.transform == transform
+
+    def only_model(model):  # noqa: ANN001, ANN202
+        return module.loss(model, x)
+
+    printed = jax_printed(only_model, module.model)
+    assert sorted(t.replace("from the argument x", "from a constant") for t in ours(r)) == sorted(printed)
