@@ -315,7 +315,12 @@ class Stage:
     delta: list[LineEdit] | None = None
     note: str = ""  # why a stage has no text ("objdump is not installed")
     error: InspectError | None = None
-    size: int = 0  # bytes of its body as the stage store holds it (an index's summary; 0: not stored)
+    size: int = 0  # an index's summary (the stage store): bytes of its stored body; 0 when it has no text
+
+    @property
+    def has_text(self) -> bool:
+        """True if the stage has a text to show (read from a summary too: its `size`)."""
+        return self.text is not None or self.delta is not None or self.size > 0
 
     @property
     def index(self) -> int | None:

@@ -48,8 +48,12 @@ def _unpack(blob: bytes) -> Any:
 
 
 def summary_of(stage: Stage, size: int) -> Stage:
-    """Return the stage without its body (text, model, delta): what an index holds."""
-    return dataclasses.replace(stage, text=None, model=None, delta=None, size=size)
+    """Return the stage without its body (text, model, delta): what an index holds.
+
+    Its `size` is the stored body's bytes when it has a text, 0 when it has none (a note, an error).
+    """
+    has_text = stage.text is not None or stage.delta is not None
+    return dataclasses.replace(stage, text=None, model=None, delta=None, size=size if has_text else 0)
 
 
 class StageStore:

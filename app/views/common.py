@@ -207,13 +207,16 @@ class Progress:
         if newest is None or self.shown == f"{newest.id}:{len(newest.text or '')}":
             return
         self.shown = f"{newest.id}:{len(newest.text or '')}"
+        # Stages arrive one per frame, so a newer jaxpr can replace the pane in the same run: a fresh key.
+        self.draws = getattr(self, "draws", 0) + 1
+        key = "jaxpr_preview" if self.draws == 1 else f"jaxpr_preview_{self.draws}"
         last = len(partial.request.transforms or [])
         side = "After" if newest.index == last else "Before" if newest.index == 0 else newest.id
         title = f"{side} · {newest.expression or newest.name or newest.id}"
         meta = f"{sum(newest.stats.values())} equations · compiling…" if newest.stats else "compiling…"
         with pane.container():
             text_panes([Pane(id="preview", title=title, text=newest.text or "", language="jaxpr", meta=meta)],
-                       key="jaxpr_preview", height=600, lecture=state.lecture())  # fmt: skip
+                       key=key, height=600, lecture=state.lecture())  # fmt: skip
 
     def finish(self) -> None:
         """Clear the preview; raise a rerun or stop that came while drawing."""
