@@ -201,6 +201,7 @@ class Timing:
     stdev_s: float
     spread: float
     flops_per_s: float | None = None
+    note: str = ""  # fewer calls than a robust timing wants, and why ("1 call of 15.2 s; the 1 s budget...")
 
 
 @dataclass

@@ -212,3 +212,30 @@ def test_the_cli_opens_a_saved_result_with_every_emit(here: InspectionResult, tm
     with contextlib.redirect_stdout(out):
         assert main(["open", str(path), "--emit", emit]) == 0
     assert out.getvalue() == expected + ("" if expected.endswith("\n") else "\n")
+
+
+# --- Run & time keeps to its budget on big models -------------------------------------------------
+
+
+def test_a_call_longer_than_the_budget_is_timed_once_and_says_so() -> None:
+    import time
+
+    from inspectors.timing import time_calls
+
+    calls = []
+    t = time_calls(lambda: calls.append(time.sleep(0.3)), "cpu:0", budget_s=0.25, first_s=0.31)
+    assert calls == [] and (t.repeat, t.number, t.median_s) == (1, 1, 0.31)
+    assert t.note == "1 call of 0.31 s; the 0.25 s budget allows no repeats"
+
+
+def test_a_budget_for_two_repeats_times_two_and_says_so() -> None:
+    import time
+
+    from inspectors.timing import time_calls
+
+    calls = []
+    t = time_calls(lambda: calls.append(time.sleep(0.2)), "cpu:0", budget_s=0.9, first_s=0.2)
+    assert t.repeat == 2 and t.number == 1 and len(calls) == 3  # one to measure a repeat, then two
+    assert t.note.startswith("2 calls of 0.2") and t.note.endswith("the 0.9 s budget allows only 2 repeats")
+    quick = time_calls(lambda: None, "cpu:0", budget_s=0.05)
+    assert quick.repeat >= 3 and quick.note == ""

@@ -97,6 +97,8 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
         f"min {fmt_seconds(t.min_s)} · median {fmt_seconds(t.median_s)} · p90 {fmt_seconds(t.p90_s)} · "
         f"first call {fmt_seconds(t.first_call_s)} — {t.repeat} repeats × {t.number} calls on `{t.device}`"
     )
+    if t.note:  # a big model: fewer calls than the budget would need for robust statistics
+        st.warning(safe.md(t.note), icon=":material/timer:")
     cost = timed.cost
     memory = timed.memory or {}
     rows = {
