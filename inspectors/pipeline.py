@@ -150,18 +150,23 @@ class Streamer:
         self.emit, self.stage_cap, self.result_cap = emit, stage_cap, result_cap
         self.sent = 0
         self.dropped: set[str] = set()
+        self._whole: dict[str, Any] | None = None  # the last stage measured whole, and its size
+        self._size = 0
 
     def stages(self, result: InspectionResult, stages: list[Stage]) -> None:
         """Send each stage of a finished group (an `on_stage` callback)."""
         for stage in stages:
-            self._send({"stages": [self._fit(result, stage)]})
+            data = self._fit(result, stage)
+            self._send({"stages": [data]}, self._size if data is self._whole else None)
 
     def _fit(self, result: InspectionResult, stage: Stage) -> dict[str, Any]:
         """Return the stage's frame data: whole, or without its model, or a stub that says why."""
+        self._whole, self._size = None, 0
         if stage.delta is not None and stage.base in self.dropped:
             stage = dataclasses.replace(stage, text=result.text_of(stage.id), delta=None, base="")
         data = dataclasses.asdict(stage)
         size = len(json.dumps(data))
+        self._whole, self._size = data, size
         why = self._refuse(stage.id, size)
         if why and stage.model is not None:
             lean = dataclasses.asdict(dataclasses.replace(stage, model=None))
@@ -186,9 +191,9 @@ class Streamer:
             return f"past the {_mb(self.result_cap)} cap per result"
         return ""
 
-    def _send(self, data: dict[str, Any]) -> None:
-        """Emit one frame and count it against the result cap."""
-        self.sent += len(json.dumps(data))
+    def _send(self, data: dict[str, Any], size: int | None = None) -> None:
+        """Emit one frame and count it (`size` bytes, when measured already) against the result cap."""
+        self.sent += len(json.dumps(data)) if size is None else size
         self.emit(data)
 
     def closing(self, result: InspectionResult) -> dict[str, Any]:

@@ -862,6 +862,8 @@ class LineInfo:
     # `eqns_after` by model scope (Flax/NNX/Equinox module path, `named_scope`), when the line ran in more
     # than one: a line in a loop over layers, layer by layer ("" for equations outside any scope).
     scopes: dict[str, list[str]] = field(default_factory=dict)
+    # Every jaxpr stage of the chain, the intermediate ones included: stage id -> equation ids from this line.
+    eqns: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

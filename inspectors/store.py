@@ -72,8 +72,9 @@ class StageStore:
     def put(self, key: str, result: InspectionResult) -> None:
         """Store a whole result (replacing one of the same key), then keep to the budget."""
         rows = []
+        bodies = result.__dict__.get("_bodies", {})  # stages as they came from a worker: JSON already
         for pos, stage in enumerate(result.stages):
-            body = _pack(dataclasses.asdict(stage))
+            body = _pack(bodies.get(stage.id) or dataclasses.asdict(stage))
             rows.append((key, stage.id, pos, _pack(dataclasses.asdict(summary_of(stage, len(body)))), body, len(body)))
         meta = _pack(dataclasses.replace(result, stages=[]).to_dict())
         now = time.time()

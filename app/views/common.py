@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app import safe, state
+from app import inspection, safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
 from inspectors.results import InspectError, InspectionResult, SourceMap
@@ -87,6 +87,30 @@ def stage_strip(result: InspectionResult) -> None:
     if result.jax_version:
         parts.append(f"JAX {result.jax_version}")
     st.caption(" · ".join(parts))
+    # A hosted server's caps per stage and per result: what was not kept is named; the rest is shown.
+    dropped = [s.note for s in result.stages if s.note.endswith("not kept") or "; the text is kept" in s.note]
+    for note in [*dropped[:6], *result.notes]:
+        st.caption(f":material/info: {safe.md(note)}")
+    if len(dropped) > 6:
+        st.caption(f":material/info: and {len(dropped) - 6} more stages over the caps (listed in Stages)")
+    save_button(result)
+
+
+def save_button(result: InspectionResult) -> None:
+    """Download the whole result as one stage-store file; built only when clicked (a big model's is MBs)."""
+    if result.error is not None and result.error.transient:
+        return
+    request = result.request
+    st.download_button(
+        "Save result",
+        data=lambda: inspection.saved_result(request),
+        file_name=f"{result.entry or 'result'}.jxe",
+        mime="application/vnd.sqlite3",
+        key="save_result",
+        on_click="ignore",
+        icon=":material/save:",
+        help="One file with every stage: `python -m inspectors open FILE --emit ...` reads it",
+    )
 
 
 def error_box(error: InspectError, code: str) -> None:

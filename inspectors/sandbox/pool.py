@@ -558,6 +558,9 @@ def inspect_in(
             bad.append(str(exc))
             return
         so_far.absorb(result)
+        # The stage's JSON as it came (checked by the decode above): the stage store keeps it as is.
+        bodies = so_far.__dict__.setdefault("_bodies", {})
+        bodies.update((raw["id"], raw) for raw in data.get("stages", []))
         if on_partial is not None:
             on_partial(so_far)
 
