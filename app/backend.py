@@ -123,6 +123,17 @@ def _key(request: Request) -> str | None:
     return None if request.time or request.profile else request.key()
 
 
+def saved_result(request: Request) -> bytes:
+    """Return the stored result of `request` as one saved-result file (`python -m inspectors open FILE`)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "result.jxe")
+        STORE.save(request.key(), path)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
 def run_walkthrough(
     request: Request,
     on_wait: Callable[[int], None] | None = None,

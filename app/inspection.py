@@ -88,3 +88,8 @@ def devices() -> list[str]:
         return list(backend.available_devices())
     except Exception:  # noqa: BLE001 - the picker falls back to the default device
         return []
+
+
+def saved_result(request: Request) -> bytes:
+    """Return the stored result of `request` as one saved-result file (a download)."""
+    return backend.saved_result(request)

@@ -307,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = result.timing
         print(
             f"# {t.device}: median {t.median_s * 1e6:.1f} µs, min {t.min_s * 1e6:.1f} µs, "
-            f"p90 {t.p90_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)",
+            f"p90 {t.p90_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)" + (f"; {t.note}" if t.note else ""),
             file=sys.stderr,
         )
     return 0

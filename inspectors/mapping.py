@@ -187,6 +187,10 @@ def source_map(result: InspectionResult) -> SourceMap:
             line = info(eqn.source.line)
             line.eqns_after.append(eqn.id)
             line.scopes.setdefault("/".join(scope_path(eqn)), []).append(eqn.id)
+    for stage in result.jaxpr_stages():  # every stage of the chain: jaxpr:1..K-1 too
+        for eqn in walk(stage.model):
+            if eqn.source and same_file(eqn.source.file, filename):
+                info(eqn.source.line).eqns.setdefault(stage.id, []).append(eqn.id)
     for line in infos.values():
         if len(line.scopes) < 2:
             line.scopes = {}

@@ -150,18 +150,23 @@ class Streamer:
         self.emit, self.stage_cap, self.result_cap = emit, stage_cap, result_cap
         self.sent = 0
         self.dropped: set[str] = set()
+        self._whole: dict[str, Any] | None = None  # the last stage measured whole, and its size
+        self._size = 0
 
     def stages(self, result: InspectionResult, stages: list[Stage]) -> None:
         """Send each stage of a finished group (an `on_stage` callback)."""
         for stage in stages:
-            self._send({"stages": [self._fit(result, stage)]})
+            data = self._fit(result, stage)
+            self._send({"stages": [data]}, self._size if data is self._whole else None)
 
     def _fit(self, result: InspectionResult, stage: Stage) -> dict[str, Any]:
         """Return the stage's frame data: whole, or without its model, or a stub that says why."""
+        self._whole, self._size = None, 0
         if stage.delta is not None and stage.base in self.dropped:
             stage = dataclasses.replace(stage, text=result.text_of(stage.id), delta=None, base="")
         data = dataclasses.asdict(stage)
         size = len(json.dumps(data))
+        self._whole, self._size = data, size
         why = self._refuse(stage.id, size)
         if why and stage.model is not None:
             lean = dataclasses.asdict(dataclasses.replace(stage, model=None))
@@ -186,9 +191,9 @@ class Streamer:
             return f"past the {_mb(self.result_cap)} cap per result"
         return ""
 
-    def _send(self, data: dict[str, Any]) -> None:
-        """Emit one frame and count it against the result cap."""
-        self.sent += len(json.dumps(data))
+    def _send(self, data: dict[str, Any], size: int | None = None) -> None:
+        """Emit one frame and count it (`size` bytes, when measured already) against the result cap."""
+        self.sent += len(json.dumps(data)) if size is None else size
         self.emit(data)
 
     def closing(self, result: InspectionResult) -> dict[str, Any]:
@@ -677,12 +682,14 @@ def _time(
     shardings = tuple(compiled.input_shardings[0])  # one pytree of shardings per argument
     concrete = jax.device_put(tuple(src.materialize(dynamic)), shardings)
     kw = jax.device_put(src.materialize(kwargs or {}), compiled.input_shardings[1])
+    start = time.perf_counter()
     out = jax.block_until_ready(compiled(*concrete, **kw))
+    first = time.perf_counter() - start  # the warm-up call counts: a big model's one call may be the budget
     result.outputs = summarize_outputs(out)
     leaves = jax.tree_util.tree_leaves(shardings)
     used = sorted({d for s in leaves for d in s.device_set}, key=lambda d: (d.platform, d.id))
     where = ", ".join(device_name(d) for d in used) or device_name(device)
-    t = timing.time_calls(lambda: compiled(*concrete, **kw), where, result.request.time_budget_s)
+    t = timing.time_calls(lambda: compiled(*concrete, **kw), where, result.request.time_budget_s, first_s=first)
     flops = result.cost.flops if result.cost else None
     t.flops_per_s = flops / t.median_s if flops and flops > 0 and t.median_s > 0 else None
     result.timing = t

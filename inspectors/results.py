@@ -203,6 +203,7 @@ class Timing:
     stdev_s: float
     spread: float
     flops_per_s: float | None = None
+    note: str = ""  # fewer calls than a robust timing wants, and why ("1 call of 15.2 s; the 1 s budget...")
 
 
 @dataclass
@@ -317,7 +318,12 @@ class Stage:
     delta: list[LineEdit] | None = None
     note: str = ""  # why a stage has no text ("objdump is not installed")
     error: InspectError | None = None
-    size: int = 0  # bytes of its body as the stage store holds it (an index's summary; 0: not stored)
+    size: int = 0  # an index's summary (the stage store): bytes of its stored body; 0 when it has no text
+
+    @property
+    def has_text(self) -> bool:
+        """True if the stage has a text to show (read from a summary too: its `size`)."""
+        return self.text is not None or self.delta is not None or self.size > 0
 
     @property
     def index(self) -> int | None:
@@ -865,6 +871,8 @@ class LineInfo:
     # `eqns_after` by model scope (Flax/NNX/Equinox module path, `named_scope`), when the line ran in more
     # than one: a line in a loop over layers, layer by layer ("" for equations outside any scope).
     scopes: dict[str, list[str]] = field(default_factory=dict)
+    # Every jaxpr stage of the chain, the intermediate ones included: stage id -> equation ids from this line.
+    eqns: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

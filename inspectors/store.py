@@ -48,8 +48,12 @@ def _unpack(blob: bytes) -> Any:
 
 
 def summary_of(stage: Stage, size: int) -> Stage:
-    """Return the stage without its body (text, model, delta): what an index holds."""
-    return dataclasses.replace(stage, text=None, model=None, delta=None, size=size)
+    """Return the stage without its body (text, model, delta): what an index holds.
+
+    Its `size` is the stored body's bytes when it has a text, 0 when it has none (a note, an error).
+    """
+    has_text = stage.text is not None or stage.delta is not None
+    return dataclasses.replace(stage, text=None, model=None, delta=None, size=size if has_text else 0)
 
 
 class StageStore:
@@ -68,8 +72,9 @@ class StageStore:
     def put(self, key: str, result: InspectionResult) -> None:
         """Store a whole result (replacing one of the same key), then keep to the budget."""
         rows = []
+        bodies = result.__dict__.get("_bodies", {})  # stages as they came from a worker: JSON already
         for pos, stage in enumerate(result.stages):
-            body = _pack(dataclasses.asdict(stage))
+            body = _pack(bodies.get(stage.id) or dataclasses.asdict(stage))
             rows.append((key, stage.id, pos, _pack(dataclasses.asdict(summary_of(stage, len(body)))), body, len(body)))
         meta = _pack(dataclasses.replace(result, stages=[]).to_dict())
         now = time.time()

@@ -212,3 +212,70 @@ def test_the_cli_opens_a_saved_result_with_every_emit(here: InspectionResult, tm
     with contextlib.redirect_stdout(out):
         assert main(["open", str(path), "--emit", emit]) == 0
     assert out.getvalue() == expected + ("" if expected.endswith("\n") else "\n")
+
+
+# --- Run & time keeps to its budget on big models -------------------------------------------------
+
+
+def test_a_call_longer_than_the_budget_is_timed_once_and_says_so() -> None:
+    import time
+
+    from inspectors.timing import time_calls
+
+    calls = []
+    t = time_calls(lambda: calls.append(time.sleep(0.3)), "cpu:0", budget_s=0.25, first_s=0.31)
+    assert calls == [] and (t.repeat, t.number, t.median_s) == (1, 1, 0.31)
+    assert t.note == "1 call of 0.31 s; the 0.25 s budget allows no repeats"
+
+
+def test_a_budget_for_two_repeats_times_two_and_says_so() -> None:
+    import time
+
+    from inspectors.timing import time_calls
+
+    calls = []
+    t = time_calls(lambda: calls.append(time.sleep(0.2)), "cpu:0", budget_s=0.9, first_s=0.2)
+    assert t.repeat == 2 and t.number == 1 and len(calls) == 3  # one to measure a repeat, then two
+    assert t.note.startswith("2 calls of 0.2") and t.note.endswith("the 0.9 s budget allows only 2 repeats")
+    quick = time_calls(lambda: None, "cpu:0", budget_s=0.05)
+    assert quick.repeat >= 3 and quick.note == ""
+
+
+# --- the app's backend: one store, indexes out, saved results -----------------------------------
+
+
+def test_the_backend_hands_out_indexes_and_saves_whole_results(
+    here: InspectionResult, monkeypatch, tmp_path
+) -> None:
+    from app import backend
+    from inspectors.sandbox import Pool
+    from inspectors.store import StageStore, open_saved
+
+    monkeypatch.setattr(backend, "STORE", StageStore())
+    limits = Limits(isolation="subprocess", timeout_s=60.0, memory_mb=3072, workers=1, queue=4)
+    with Pool(limits) as pool:
+        monkeypatch.setattr(backend, "pool", lambda: pool)
+        result = backend.run_inspection(REQUEST, session="store-test")
+        assert result.ok and backend.STORE.fetches == 0  # an index: nothing read yet
+        assert result.text_of("jaxpr:2") == here.text_of("jaxpr:2") and backend.STORE.fetches == 1
+        again = backend.run_inspection(REQUEST, session="store-test")  # served by the store, no worker
+        assert again is not result and backend.cache_stats["hits"] >= 1
+    path = tmp_path / "saved.jxe"
+    path.write_bytes(backend.saved_result(REQUEST))
+    assert open_saved(str(path)).fetched().to_dict() == result.fetched().to_dict()
+
+
+def test_every_jaxpr_stage_of_the_chain_has_a_source_map() -> None:
+    request = Request(source=SOURCE, filename="model.py", fn="loss", args="f32[8,8], f32[4,8]",
+                      transforms=["grad", "vmap(in_axes=(None, 0))", "jit"])  # fmt: skip
+    result = inspect(request, use_cache=False)
+    assert [s.id for s in result.jaxpr_stages()] == ["jaxpr:0", "jaxpr:1", "jaxpr:2", "jaxpr:3"]
+    for stage in result.jaxpr_stages():
+        from inspectors.results import walk
+
+        expected: dict[int, list[str]] = {}
+        for eqn in walk(stage.model):
+            if eqn.source and eqn.source.file.endswith("model.py"):
+                expected.setdefault(eqn.source.line, []).append(eqn.id)
+        mapped = {i.line: i.eqns[stage.id] for i in result.source_map.lines if stage.id in i.eqns}
+        assert mapped == expected and set(mapped) >= {5, 6}, stage.id  # both lines of the body, every stage

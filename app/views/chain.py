@@ -32,7 +32,7 @@ def label(stage: Stage) -> str:
 
 def viewable(result: InspectionResult) -> list[Stage]:
     """The stages with a text to show, in chain order."""
-    return [s for s in result.stages if s.text is not None or s.delta is not None]
+    return [s for s in result.stages if s.has_text]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

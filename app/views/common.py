@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app import safe, state
+from app import inspection, safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
 from inspectors.results import InspectError, InspectionResult, SourceMap
@@ -87,6 +87,30 @@ def stage_strip(result: InspectionResult) -> None:
     if result.jax_version:
         parts.append(f"JAX {result.jax_version}")
     st.caption(" · ".join(parts))
+    # A hosted server's caps per stage and per result: what was not kept is named; the rest is shown.
+    dropped = [s.note for s in result.stages if s.note.endswith("not kept") or "; the text is kept" in s.note]
+    for note in [*dropped[:6], *result.notes]:
+        st.caption(f":material/info: {safe.md(note)}")
+    if len(dropped) > 6:
+        st.caption(f":material/info: and {len(dropped) - 6} more stages over the caps (listed in Stages)")
+    save_button(result)
+
+
+def save_button(result: InspectionResult) -> None:
+    """Download the whole result as one stage-store file; built only when clicked (a big model's is MBs)."""
+    if result.error is not None and result.error.transient:
+        return
+    request = result.request
+    st.download_button(
+        "Save result",
+        data=lambda: inspection.saved_result(request),
+        file_name=f"{result.entry or 'result'}.jxe",
+        mime="application/vnd.sqlite3",
+        key="save_result",
+        on_click="ignore",
+        icon=":material/save:",
+        help="One file with every stage: `python -m inspectors open FILE --emit ...` reads it",
+    )
 
 
 def error_box(error: InspectError, code: str) -> None:
@@ -209,13 +233,16 @@ class Progress:
         if newest is None or self.shown == f"{newest.id}:{len(newest.text or '')}":
             return
         self.shown = f"{newest.id}:{len(newest.text or '')}"
+        # Stages arrive one per frame, so a newer jaxpr can replace the pane in the same run: a fresh key.
+        self.draws = getattr(self, "draws", 0) + 1
+        key = "jaxpr_preview" if self.draws == 1 else f"jaxpr_preview_{self.draws}"
         last = len(partial.request.transforms or [])
         side = "After" if newest.index == last else "Before" if newest.index == 0 else newest.id
         title = f"{side} · {newest.expression or newest.name or newest.id}"
         meta = f"{sum(newest.stats.values())} equations · compiling…" if newest.stats else "compiling…"
         with pane.container():
             text_panes([Pane(id="preview", title=title, text=newest.text or "", language="jaxpr", meta=meta)],
-                       key="jaxpr_preview", height=600, lecture=state.lecture())  # fmt: skip
+                       key=key, height=600, lecture=state.lecture())  # fmt: skip
 
     def finish(self) -> None:
         """Clear the preview; raise a rerun or stop that came while drawing."""

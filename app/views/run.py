@@ -98,6 +98,8 @@ def timing_figures(timed: InspectionResult, untimed: InspectionResult | None = N
         f"first call {fmt_seconds(t.first_call_s)} — {t.repeat} repeats × {t.number} calls on "
         f"{safe.code_span(t.device)}"
     )
+    if t.note:  # a big model: fewer calls than the budget would need for robust statistics
+        st.warning(safe.md(t.note), icon=":material/timer:")
     cost = timed.cost
     memory = timed.memory or {}
     rows = {

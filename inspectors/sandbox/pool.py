@@ -648,6 +648,9 @@ def inspect_in(
         except Exception as exc:  # noqa: BLE001 - whatever a forged frame breaks, it is that request's BadResult
             bad.append(str(exc) or type(exc).__name__)
             raise BadFrame(f"a partial result: {bad[0]}") from None
+        # The stage's JSON as it came (checked by the decode above): the stage store keeps it as is.
+        bodies = so_far.__dict__.setdefault("_bodies", {})
+        bodies.update((raw["id"], raw) for raw in data.get("stages", []))
         if on_partial is not None:
             on_partial(so_far)
 
