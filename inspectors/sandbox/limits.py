@@ -27,6 +27,9 @@ class Limits:
     queue_wait_s: float = 120.0  # JAXPR_EXPLORER_QUEUE_WAIT_S: longest wait for a worker
     hosted: bool = False  # JAXPR_EXPLORER_HOSTED=1: refuse to run without bwrap
     isolation: str = "auto"  # JAXPR_EXPLORER_ISOLATION: auto, bwrap or subprocess
+    # JAXPR_EXPLORER_CLIENT_WORKERS: the most workers one client (an address) holds at once;
+    # 0 = all but one, so someone else arriving always finds a worker free.
+    client_workers: int = 0
 
     def __post_init__(self) -> None:
         if self.memory_mb < MIN_MEMORY_MB:
