@@ -334,3 +334,40 @@ def test_user_code_cannot_create_shared_memory_outside_its_limit(pool: Pool) -> 
     assert result.error is not None and result.error.kind == "RuntimeError", result.error
     seen = eval(result.error.message)  # noqa: S307 - our own repr of a dict of strings
     assert seen["memfd"] == "errno 1" and not any("held" in v for v in seen.values()), seen
+
+
+# --- 8. a flood from one client leaves a worker for everyone else --------------------------------
+
+SLEEPER = "import time\ntime.sleep({s})\n" + GOOD
+
+
+@pytest.mark.parametrize("mode", modes())
+def test_one_clients_flood_leaves_a_worker_free_and_its_turned_away_requests_say_why(mode: str) -> None:
+    import threading
+
+    limits = Limits(isolation=mode, **{**LIMITS, "workers": 2, "queue_wait_s": 3.0})
+    with Pool(limits) as two:
+        two.start()
+        flood: dict[str, InspectionResult] = {}
+
+        def send(name: str) -> None:
+            request = Request(source=SLEEPER.format(s=4.5) + f"# {name}\n", args="f32[3]")
+            flood[name] = inspect_in(two, request, session=name, client="flooder")
+
+        tabs = [threading.Thread(target=send, args=(f"tab{i}",)) for i in range(3)]
+        for tab in tabs:
+            tab.start()
+        while two.queue_length() < 2:  # one running, two waiting: the flood holds its one worker
+            time.sleep(0.05)
+        start = time.monotonic()
+        light = inspect_in(
+            two, Request(source=GOOD + "# light\n", args="f32[3]"), session="l", client="light"
+        )
+        waited = time.monotonic() - start
+        for tab in tabs:
+            tab.join()
+    assert light.ok and waited < 3.0, (waited, light.error and light.error.format())
+    outcomes = sorted(r.error.kind if r.error else "ok" for r in flood.values())
+    assert outcomes == ["ServerBusy", "ServerBusy", "ok"], outcomes
+    turned = next(r.error for r in flood.values() if r.error)
+    assert "hold 1 of the 2 workers" in turned.message and "JAXPR_EXPLORER_CLIENT_WORKERS" in turned.message

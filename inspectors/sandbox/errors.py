@@ -229,6 +229,18 @@ def server_busy(ahead: int, limits: Limits) -> WorkerError:
     )
 
 
+def client_share_timeout(running: int, share: int, limits: Limits) -> WorkerError:
+    """A caller waited too long because its own client already held its share of the workers."""
+    return WorkerError(
+        "ServerBusy",
+        f"This request was not started: your other requests (same address) hold {running} of the "
+        f"{limits.workers} workers, the most one user may hold at once ({share}, "
+        f"{env_name('client_workers')}), so that others always find one free; none of yours finished "
+        f"within {limits.queue_wait_s:g} s ({env_name('queue_wait_s')}). Run fewer at a time.",
+        stage="queue",
+    )
+
+
 def queue_timeout(ahead: int, limits: Limits) -> WorkerError:
     """The caller waited too long for a worker."""
     return WorkerError(

@@ -34,6 +34,9 @@ class Limits:
     isolation: str = "auto"  # JAXPR_EXPLORER_ISOLATION: auto, bwrap or subprocess
     stage_mb: float = 8.0  # JAXPR_EXPLORER_STAGE_MB: largest stage (or analysis) kept; 0 = no cap
     result_mb: float = 64.0  # JAXPR_EXPLORER_RESULT_MB: the whole result; 0 = no cap
+    # JAXPR_EXPLORER_CLIENT_WORKERS: the most workers one client (an address) holds at once;
+    # 0 = all but one, so someone else arriving always finds a worker free.
+    client_workers: int = 0
 
     def __post_init__(self) -> None:
         if self.memory_mb < MIN_MEMORY_MB:

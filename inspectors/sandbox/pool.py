@@ -4,8 +4,9 @@ The server side of the sandbox: it never imports JAX. Each worker slot holds
 one zygote that runs one request at a time. Callers wait in one queue (at most
 one request per session) ordered by weighted fair queueing: the next free
 worker goes to the waiting request whose client (an address or cookie, else
-the session) has used the least worker time recently, so a light user starts
-within one request's time limit however many sessions others open. When the
+the session) has used the least worker time recently. No client holds more
+than its share of the workers at once (all but one, by default): however many
+sessions one client opens, someone else arriving finds a worker free. When the
 queue is full, a heavier client's newest waiter gives way to a lighter one.
 """
 
@@ -101,6 +102,7 @@ class _Ticket:
     arrived: float = field(default_factory=time.monotonic)
     started: float = 0.0
     evicted: bool = False
+    capped: bool = False  # it waited because its client already held its share of the workers
 
 
 @dataclass
@@ -546,7 +548,10 @@ class Pool:
                     self.counts["busy"] += 1
                     raise errors.server_busy(len(self._waiting), self.limits)
                 order = self._order(time.monotonic())
-                if order[0] is ticket and self._idle:
+                cap = self._client_cap()
+                turn = next((t for t in order if self._running_count(t.client) < cap), None)
+                ticket.capped = self._running_count(ticket.client) >= cap  # its client holds its share
+                if turn is ticket and self._idle:
                     self._waiting.remove(ticket)
                     ticket.started = time.monotonic()
                     self._running.append(ticket)
@@ -554,12 +559,26 @@ class Pool:
                     return self._idle.pop()
                 ahead = order.index(ticket)
                 if time.monotonic() > deadline:
+                    if ticket.capped:
+                        raise errors.client_share_timeout(
+                            self._running_count(ticket.client), cap, self.limits
+                        )
                     raise errors.queue_timeout(ahead, self.limits)
                 if ahead == reported or on_wait is None:
                     self._cond.wait(timeout=0.5)
                     continue
             reported = ahead
             on_wait(ahead)
+
+    def _client_cap(self) -> int:
+        """The most workers one client may hold at once: all but one by default, at least one."""
+        workers = self.limits.workers
+        share = getattr(self.limits, "client_workers", 0) or workers - 1
+        return max(1, min(share, workers))
+
+    def _running_count(self, client: str) -> int:
+        """How many requests `client` runs now."""
+        return sum(1 for t in self._running if t.client == client)
 
     def _release(self, ticket: _Ticket, worker: Worker) -> None:
         """Bill the client, give the worker back (restarting a dead one) and free the session."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import tempfile
 
 SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # the range leased from
@@ -48,6 +49,9 @@ def lease(directory: str | None = None) -> UidLease:
     """Lease the first free uid of the range (its lock file held exclusively until released)."""
     directory = directory or lock_dir()
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():  # planted by someone else (a link, say)
+        raise OSError(f"{directory} is not a directory of this server's user")
     for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UIDS):
         fd = os.open(
             os.path.join(directory, str(uid)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
