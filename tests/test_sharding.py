@@ -276,6 +276,9 @@ def test_the_view_shows_mesh_layouts_and_collectives(fsdp, tmp_path):
     assert list(table["collective"]) == [c.opcode for c in fsdp.sharding.collectives]
     assert list(table["line"]) == [c.line for c in fsdp.sharding.collectives]
     assert "x @ w1" in table["code"].iloc[0]
+    eqn = next(e for e in jax_walk(fsdp) if e.id == fsdp.sharding.collectives[0].equations[0])
+    picked = at.code[0].value  # the first collective until one is picked: its line, equation and HLO line
+    assert "x @ w1" in picked and eqn.text in picked and fsdp.sharding.collectives[0].name in picked
     shown = " ".join(m.value for m in at.markdown)
     assert "each device holds `f32[64,256]`" in shown and "`P('data', None)`" in shown
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.safe import code_span, html_text, md
 from app.views.common import missing
-from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding
+from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
 
 TILE_W, TILE_MAX_H, TILE_MIN_H = 220, 200, 34  # the tiling picture's size in pixels
@@ -111,12 +111,16 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
         return
     times = {op.name: op.time_s for op in result.profile.ops} if result.profile else {}
     source = result.request.source.splitlines()
-    st.dataframe(
+    event = st.dataframe(
         pd.DataFrame([_row(c, source, times) for c in s.collectives]),
         hide_index=True,
         width="stretch",
         key="sharding_collectives",
+        on_select="rerun",
+        selection_mode="single-row",
     )
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    picked(result, s.collectives[rows[0] if rows and rows[0] < len(s.collectives) else 0], source)
     left, right = st.columns(2)
     left.markdown("Per source line")
     left.dataframe(
@@ -151,6 +155,19 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
+    """The picked collective (the first until one is picked): its line, its equations, its HLO instruction."""
+    where = f"line {c.line}" if c.line else "no line of yours"
+    st.caption(f"Picked (pick a row for another): {md(c.opcode)} {code_span(c.name)} at {md(where)}")
+    eqns = {e.id: e for e in walk(result.model_after)}
+    texts = [f"{where}: {_code(source, c.line)}"] if c.line else []
+    texts += [f"equation {e} ({c.phase or 'no grad'}): {eqns[e].text}" for e in c.equations if e in eqns]
+    hlo = (result.text_of("hlo") or "").splitlines()
+    if 0 < c.text_line <= len(hlo):
+        texts.append(f"HLO line {c.text_line}: {hlo[c.text_line - 1].strip()}")
+    st.code("\n".join(texts), language=None, wrap_lines=True)
 
 
 def _row(c: Collective, source: list[str], times: dict[str, float]) -> dict[str, object]:
