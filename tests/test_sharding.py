@@ -289,7 +289,7 @@ def test_the_tiling_picture_puts_each_device_on_its_block(fsdp):
     svg = tiling_svg(fsdp.sharding.inputs[0])  # f32[256,256] by rows over 4 devices: four horizontal bands
     rects = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
     assert [(float(x), float(w)) for x, _, w, _ in rects] == [(0.0, 220.0)] * 4
-    assert [float(y) for _, y, _, _ in rects] == [0.0, 50.0, 100.0, 150.0]
+    assert [float(y) for _, y, _, _ in rects] == [0.0, 35.0, 70.0, 105.0]
     assert re.findall(r">(\d)</text>", svg) == ["0", "1", "2", "3"]
 
 

@@ -17,7 +17,7 @@ from app.views.common import missing
 from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
 
-TILE_W, TILE_MAX_H, TILE_MIN_H = 220, 200, 34  # the tiling picture's size in pixels
+TILE_W, TILE_MAX_H, TILE_MIN_H = 220, 140, 34  # the tiling picture's size in pixels
 DEVICE_HUES = 8  # device colours repeat after this many devices
 
 
@@ -49,7 +49,7 @@ def summary(s: Sharding) -> None:
     )
     axes = " × ".join(f"{a.name}={a.size}" for a in s.mesh.axes) if s.mesh else "none"
     cols[1].metric("Mesh", axes)
-    cols[2].metric("Mode", s.mode or "—")
+    cols[2].metric("Mode", (s.mode or "—").split(" (")[0], help=s.mode or None)
     cols[3].metric("Collectives", len(s.collectives))
     cols[4].metric("Moved per device", fmt_bytes(s.bytes_per_device), help=BYTES_HELP)
 
@@ -209,6 +209,7 @@ def layouts_section(s: Sharding) -> None:
         left.markdown(
             f"{lay.role} {code_span(lay.path)}: {code_span(lay.type)} as {code_span(lay.sharding)}; "
             f"each device holds {code_span(lay.shard_type)} ({fmt_bytes(lay.shard_bytes)})"
+            + (" — the picture shows its first two dimensions" if len(_dims(lay.type)) > 2 else "")
         )
         right.markdown(svg_image(tiling_svg(lay)), unsafe_allow_html=True)
 
