@@ -313,6 +313,8 @@ def _collective(
         if not op.phase or mapping.phase(e.name_stack) == op.phase
     ]
     reason = REQUESTED.get(primitive, "")
+    if reason and op.phase == "backward" and primitive.startswith("psum"):  # autodiff's, implied by the specs
+        reason = "psum from grad: the transpose of shard_map's pvary (a replicated input used per device)"
     return Collective(
         name=ins.name,
         opcode=base,

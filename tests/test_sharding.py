@@ -407,3 +407,15 @@ def test_xla_full_rematerialization_warning_is_caught_at_its_line(capfd):
     assert w.message in printed and "Involuntary full rematerialization" in w.message
     assert w.line == 15 and w.op_name.endswith("add")  # `d = a + b`
     assert "warning (line 15)" in sharding.layouts_text(result.sharding)
+
+
+def test_data_parallel_grad_leaves_one_backward_all_reduce_where_replicated_w_meets_the_batch():
+    result = inspect_sample("parallelization_data_parallel")
+    (c,) = result.sharding.collectives
+    assert (c.opcode, c.phase, c.line, c.mesh_axes) == (
+        "all-reduce",
+        "backward",
+        line_of(result, "x @ w - y"),
+        ["batch"],
+    )
+    assert c.operand_bytes == 4 * 4 and c.reason.startswith("psum from grad")  # the gradient of w: f32[4]
