@@ -419,3 +419,13 @@ def test_data_parallel_grad_leaves_one_backward_all_reduce_where_replicated_w_me
         ["batch"],
     )
     assert c.operand_bytes == 4 * 4 and c.reason.startswith("psum from grad")  # the gradient of w: f32[4]
+
+
+def test_a_profiled_run_gives_each_collective_its_measured_time():
+    sample = get_sample("parallelization_reshard")
+    result = inspect(Request(source=sample.source(), filename=sample.path, profile=True, time_budget_s=0.2))
+    ops = {op.name: op for op in result.profile.ops}
+    (c,) = result.sharding.collectives
+    assert ops[c.name].opcode == "all-to-all" and ops[c.name].time_s > 0
+    assert re.search(rf"{re.escape(c.name)} \(reshard\) \d+\.\d µs$", sharding.collectives_text(
+        result.sharding, {n: op.time_s for n, op in ops.items()}).splitlines()[1])  # fmt: skip

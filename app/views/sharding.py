@@ -12,7 +12,9 @@ import base64
 import pandas as pd
 import streamlit as st
 
+from app import state
 from app.safe import code_span, html_text, md
+from app.views import profile as profile_view
 from app.views.common import missing
 from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
@@ -109,7 +111,7 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
     if not s.collectives:
         st.caption("None: no device talks to another in this program.")
         return
-    times = {op.name: op.time_s for op in result.profile.ops} if result.profile else {}
+    times = measured(result)
     source = result.request.source.splitlines()
     event = st.dataframe(
         pd.DataFrame([_row(c, source, times) for c in s.collectives]),
@@ -155,6 +157,15 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def measured(result: InspectionResult) -> dict[str, float]:
+    """Measured time per call of each compiled op, when this program was profiled (here or in the Profile view)."""
+    prof = result.profile
+    if prof is None:
+        profiled = profile_view.profiled(state.request_key(result.request))
+        prof = profiled.profile if profiled is not None else None
+    return {op.name: op.time_s for op in prof.ops} if prof else {}
 
 
 def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
