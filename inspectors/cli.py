@@ -517,7 +517,12 @@ def _sharding_text(result: InspectionResult, what: str) -> str | None:
 
     if result.sharding is None:
         return None
-    return (sharding.layouts_text if what == "layouts" else sharding.collectives_text)(result.sharding)
+    if what == "layouts":
+        return sharding.layouts_text(result.sharding)
+    times = {op.name: op.time_s for op in result.profile.ops} if result.profile else None  # measured, per call
+    return sharding.collectives_text(result.sharding, times)
+
+
 def _primitives_listing(result: InspectionResult) -> str | None:
     """Return the `--emit primitives` listing (None when no jaxpr was traced)."""
     from inspectors.primitives import listing

@@ -313,6 +313,8 @@ def _collective(
         if not op.phase or mapping.phase(e.name_stack) == op.phase
     ]
     reason = REQUESTED.get(primitive, "")
+    if reason and op.phase == "backward" and primitive.startswith("psum"):  # autodiff's, implied by the specs
+        reason = "psum from grad: the transpose of shard_map's pvary (a replicated input used per device)"
     return Collective(
         name=ins.name,
         opcode=base,
@@ -775,8 +777,8 @@ def layouts_text(s: Sharding) -> str:
     return "\n".join(lines) + "\n"
 
 
-def collectives_text(s: Sharding) -> str:
-    """`--emit collectives`: one collective per line: opcode, bytes, mesh axes, `line N`."""
+def collectives_text(s: Sharding, times: dict[str, float] | None = None) -> str:
+    """`--emit collectives`: one collective per line: opcode, bytes, mesh axes, `line N` (and time, profiled)."""
     lines = [
         f"# {mesh_text(s)}; {len(s.collectives)} collective(s), {fmt_bytes(s.bytes_per_device)} per device"
     ]
@@ -784,8 +786,9 @@ def collectives_text(s: Sharding) -> str:
         axes = ",".join(c.mesh_axes) or "-"
         where = f"line {c.line}" if c.line else "line ?"
         asked = "asked" if c.requested else "inserted"
+        took = f" {times[c.name] * 1e6:.1f} µs" if times and c.name in times else ""
         lines.append(
             f"{c.opcode:<18} {fmt_bytes(c.bytes_per_device):>10}  axes {axes:<10} {where:<9} {c.phase or '-':<8} "
-            f"{asked:<8} {c.name} ({c.reason})"
+            f"{asked:<8} {c.name} ({c.reason}){took}"
         )
     return "\n".join(lines) + "\n"

@@ -16,6 +16,13 @@ replicated cotangent, fanned out to every device), and the forward `pvary`
 that mixed replicated `w` with per-device `x` became a psum that adds up the
 per-device gradients of `w`. You never write that all-reduce: the `P()`
 spec on `w` implies it.
+
+Collectives to expect in the compiled module (the Sharding view): exactly one
+all-reduce, in the backward pass, over the axis `batch`, at the `x @ w` line
+of `loss` (where replicated `w` meets per-device `x`: the transposed `pvary`),
+moving the gradient of `w` (`f32[4]`). The forward `pmean`'s all-reduce is
+gone: `train_step` returns only the new `w`, never the loss value, so XLA drops
+it as dead code.
 """
 
 import jax

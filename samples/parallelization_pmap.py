@@ -13,6 +13,9 @@ wrapping a `shard_map` over a mesh named after `axis_name`, with
 axis of size 1. New code usually writes `shard_map` directly (see
 `parallelization_shard_map_psum.py`): it splits an axis of any length
 divisible by the device count into blocks, and composes with `jit`.
+
+Collectives to expect (the Sharding view): one all-reduce over the mesh
+axis `devices`, at the `psum` line, asked for by the program.
 """
 
 import jax

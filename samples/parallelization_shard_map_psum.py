@@ -13,7 +13,9 @@ In the jaxpr, look for the `shard_map` equation with its `mesh`, `in_specs`
 and `out_specs`, and a body that works on the local shape. Because
 `shard_map` checks which values vary across devices (`check_vma=True`), the
 body's types carry `{V:batch}` and the psum is printed as `psum_invariant`:
-its result is the same everywhere. The compiled HLO has an `all-reduce`.
+its result is the same everywhere. The compiled HLO has an `all-reduce`:
+the Sharding view lists it once, at the `psum` line, over the axis `batch`,
+asked for by the program (not inserted by XLA); its operand is one f32 per device.
 """
 
 import jax

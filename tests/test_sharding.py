@@ -276,6 +276,9 @@ def test_the_view_shows_mesh_layouts_and_collectives(fsdp, tmp_path):
     assert list(table["collective"]) == [c.opcode for c in fsdp.sharding.collectives]
     assert list(table["line"]) == [c.line for c in fsdp.sharding.collectives]
     assert "x @ w1" in table["code"].iloc[0]
+    eqn = next(e for e in jax_walk(fsdp) if e.id == fsdp.sharding.collectives[0].equations[0])
+    picked = at.code[0].value  # the first collective until one is picked: its line, equation and HLO line
+    assert "x @ w1" in picked and eqn.text in picked and fsdp.sharding.collectives[0].name in picked
     shown = " ".join(m.value for m in at.markdown)
     assert "each device holds `f32[64,256]`" in shown and "`P('data', None)`" in shown
 
@@ -286,7 +289,7 @@ def test_the_tiling_picture_puts_each_device_on_its_block(fsdp):
     svg = tiling_svg(fsdp.sharding.inputs[0])  # f32[256,256] by rows over 4 devices: four horizontal bands
     rects = re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
     assert [(float(x), float(w)) for x, _, w, _ in rects] == [(0.0, 220.0)] * 4
-    assert [float(y) for _, y, _, _ in rects] == [0.0, 50.0, 100.0, 150.0]
+    assert [float(y) for _, y, _, _ in rects] == [0.0, 35.0, 70.0, 105.0]
     assert re.findall(r">(\d)</text>", svg) == ["0", "1", "2", "3"]
 
 
@@ -404,3 +407,25 @@ def test_xla_full_rematerialization_warning_is_caught_at_its_line(capfd):
     assert w.message in printed and "Involuntary full rematerialization" in w.message
     assert w.line == 15 and w.op_name.endswith("add")  # `d = a + b`
     assert "warning (line 15)" in sharding.layouts_text(result.sharding)
+
+
+def test_data_parallel_grad_leaves_one_backward_all_reduce_where_replicated_w_meets_the_batch():
+    result = inspect_sample("parallelization_data_parallel")
+    (c,) = result.sharding.collectives
+    assert (c.opcode, c.phase, c.line, c.mesh_axes) == (
+        "all-reduce",
+        "backward",
+        line_of(result, "x @ w - y"),
+        ["batch"],
+    )
+    assert c.operand_bytes == 4 * 4 and c.reason.startswith("psum from grad")  # the gradient of w: f32[4]
+
+
+def test_a_profiled_run_gives_each_collective_its_measured_time():
+    sample = get_sample("parallelization_reshard")
+    result = inspect(Request(source=sample.source(), filename=sample.path, profile=True, time_budget_s=0.2))
+    ops = {op.name: op for op in result.profile.ops}
+    (c,) = result.sharding.collectives
+    assert ops[c.name].opcode == "all-to-all" and ops[c.name].time_s > 0
+    assert re.search(rf"{re.escape(c.name)} \(reshard\) \d+\.\d µs$", sharding.collectives_text(
+        result.sharding, {n: op.time_s for n, op in ops.items()}).splitlines()[1])  # fmt: skip

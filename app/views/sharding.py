@@ -12,12 +12,14 @@ import base64
 import pandas as pd
 import streamlit as st
 
+from app import state
 from app.safe import code_span, html_text, md
+from app.views import profile as profile_view
 from app.views.common import missing
-from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding
+from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
 
-TILE_W, TILE_MAX_H, TILE_MIN_H = 220, 200, 34  # the tiling picture's size in pixels
+TILE_W, TILE_MAX_H, TILE_MIN_H = 220, 140, 34  # the tiling picture's size in pixels
 DEVICE_HUES = 8  # device colours repeat after this many devices
 
 
@@ -49,7 +51,7 @@ def summary(s: Sharding) -> None:
     )
     axes = " × ".join(f"{a.name}={a.size}" for a in s.mesh.axes) if s.mesh else "none"
     cols[1].metric("Mesh", axes)
-    cols[2].metric("Mode", s.mode or "—")
+    cols[2].metric("Mode", (s.mode or "—").split(" (")[0], help=s.mode or None)
     cols[3].metric("Collectives", len(s.collectives))
     cols[4].metric("Moved per device", fmt_bytes(s.bytes_per_device), help=BYTES_HELP)
 
@@ -109,14 +111,18 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
     if not s.collectives:
         st.caption("None: no device talks to another in this program.")
         return
-    times = {op.name: op.time_s for op in result.profile.ops} if result.profile else {}
+    times = measured(result)
     source = result.request.source.splitlines()
-    st.dataframe(
+    event = st.dataframe(
         pd.DataFrame([_row(c, source, times) for c in s.collectives]),
         hide_index=True,
         width="stretch",
         key="sharding_collectives",
+        on_select="rerun",
+        selection_mode="single-row",
     )
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    picked(result, s.collectives[rows[0] if rows and rows[0] < len(s.collectives) else 0], source)
     left, right = st.columns(2)
     left.markdown("Per source line")
     left.dataframe(
@@ -151,6 +157,28 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def measured(result: InspectionResult) -> dict[str, float]:
+    """Measured time per call of each compiled op, when this program was profiled (here or in the Profile view)."""
+    prof = result.profile
+    if prof is None:
+        profiled = profile_view.profiled(state.request_key(result.request))
+        prof = profiled.profile if profiled is not None else None
+    return {op.name: op.time_s for op in prof.ops} if prof else {}
+
+
+def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
+    """The picked collective (the first until one is picked): its line, its equations, its HLO instruction."""
+    where = f"line {c.line}" if c.line else "no line of yours"
+    st.caption(f"Picked (pick a row for another): {md(c.opcode)} {code_span(c.name)} at {md(where)}")
+    eqns = {e.id: e for e in walk(result.model_after)}
+    texts = [f"{where}: {_code(source, c.line)}"] if c.line else []
+    texts += [f"equation {e} ({c.phase or 'no grad'}): {eqns[e].text}" for e in c.equations if e in eqns]
+    hlo = (result.text_of("hlo") or "").splitlines()
+    if 0 < c.text_line <= len(hlo):
+        texts.append(f"HLO line {c.text_line}: {hlo[c.text_line - 1].strip()}")
+    st.code("\n".join(texts), language=None, wrap_lines=True)
 
 
 def _row(c: Collective, source: list[str], times: dict[str, float]) -> dict[str, object]:
@@ -192,6 +220,7 @@ def layouts_section(s: Sharding) -> None:
         left.markdown(
             f"{lay.role} {code_span(lay.path)}: {code_span(lay.type)} as {code_span(lay.sharding)}; "
             f"each device holds {code_span(lay.shard_type)} ({fmt_bytes(lay.shard_bytes)})"
+            + (" — the picture shows its first two dimensions" if len(_dims(lay.type)) > 2 else "")
         )
         right.markdown(svg_image(tiling_svg(lay)), unsafe_allow_html=True)
 
