@@ -467,8 +467,11 @@ def eqx_cnn() -> JaxprModel:
 def test_a_scope_holding_only_one_scope_is_one_cluster_and_the_clusters_form_a_tree(linen_lm):
     # Before: `LM` and `LM/decoder` were two clusters with one id, the second its own parent; placing the
     # inputs then followed that parent forever (MemoryError).
+    from inspectors.graph.bounded import BuildRequest, bounded_build
+
     for opts in (GraphOptions(group_inputs=False), GraphOptions(), GraphOptions(depth=9, budget=1000)):
-        graph = jaxpr_graph(linen_lm, opts)
+        # Bounded, so that a regression fails this test instead of filling the machine's memory.
+        graph, _ = bounded_build(BuildRequest("jaxpr", linen_lm, opts, "lm"), timeout=120, memory_mb=1024)
         check_tree(graph.groups)
         assert all(g.path != g.parent for g in graph.groups)
     labels = [g.label for g in jaxpr_graph(linen_lm).groups if g.kind == "module"]

@@ -138,6 +138,7 @@ def collapse_advice(model: JaxprModel, limit: int = ADVICE) -> list[tuple[str, s
 def main() -> None:
     """Child: read a pickled BuildRequest on stdin, write the graph and its DOT as JSON on stdout."""
     data = sys.stdin.buffer.read()
+    sys.setrecursionlimit(20_000)  # nesting as deep as JAX itself traces (the memory limit still holds)
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else BUILD_MEMORY_MB)
     try:
         req = pickle.loads(data)
