@@ -33,14 +33,14 @@ from inspectors import Request, inspect  # noqa: E402
 from inspectors.graph import GraphOptions, expanded_options, jaxpr_graph, walk  # noqa: E402
 from inspectors.render import LayoutTimeout, dot_to_svg, to_dot  # noqa: E402
 
-UNROLLED = '''
+UNROLLED = """
 import jax.numpy as jnp
 
 def loss(x, w):
     for _ in range({n}):
         x = jnp.tanh(x * w) + x
     return jnp.sum(x)
-'''
+"""
 EQNS_PER_ITER = 9  # measured: grad of one iteration is 9 equations
 
 
@@ -48,7 +48,9 @@ def unrolled_result(n_eqns: int):
     """Return the inspection result of grad of a loop unrolled to about n_eqns equations."""
     n = max(1, n_eqns // EQNS_PER_ITER)
     src = UNROLLED.format(n=n)
-    return inspect(Request(source=src, filename="unrolled.py", fn="loss", args="f32[8], f32[8]", transforms=["grad"]))
+    return inspect(
+        Request(source=src, filename="unrolled.py", fn="loss", args="f32[8], f32[8]", transforms=["grad"])
+    )
 
 
 def measure(model, opts: GraphOptions, limit: float) -> tuple[float, float | None, int]:
@@ -103,7 +105,9 @@ def real_programs(gpt2: bool) -> dict:
     lm, cnn = load("linen_lm"), load("eqx_cnn")
     out = {
         "Flax LM, value_and_grad(has_aux) + jit": (
-            jax.jit(jax.value_and_grad(lm.loss, has_aux=True)), (lm.params, lm.tokens)),
+            jax.jit(jax.value_and_grad(lm.loss, has_aux=True)),
+            (lm.params, lm.tokens),
+        ),
     }
     f, args, _ = keep_static(cnn.loss, (cnn.model, cnn.images, cnn.labels), {})
     out["Equinox CNN, value_and_grad + jit"] = (jax.jit(jax.value_and_grad(f)), args)
@@ -113,7 +117,9 @@ def real_programs(gpt2: bool) -> dict:
         tokens = jnp.zeros(big.SEQ + 1, jnp.int32)
         params = jax.eval_shape(big.model.init, jax.random.PRNGKey(0), tokens[:-1])
         out["GPT-2-small-sized LM (eval_shape params)"] = (
-            jax.jit(jax.value_and_grad(big.loss, has_aux=True)), (params, tokens))
+            jax.jit(jax.value_and_grad(big.loss, has_aux=True)),
+            (params, tokens),
+        )
     src = UNROLLED.format(n=1500)
     ns: dict = {}
     exec(compile(src, "unrolled.py", "exec"), ns)

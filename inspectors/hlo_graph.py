@@ -93,7 +93,9 @@ class _StableHLO:
     """Line-by-line reader of a StableHLO module: funcs, ops, regions."""
 
     def __init__(self, opts: GraphOptions, title: str) -> None:
-        self.b = _Builder(Graph(title=title, colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels))
+        self.b = _Builder(
+            Graph(title=title, colour_by="family", direction=opts.direction, edge_labels=opts.edge_labels)
+        )
         self.env: dict[str, str] = {}
         self.types: dict[str, str] = {}
         self.group = ""
@@ -115,7 +117,15 @@ class _StableHLO:
         elif re.fullmatch(r"\w+ \{", stripped) and self.last:  # `cond {` after a while op
             self.open(self.last, stripped[:-1].strip())
         elif m := _RET.match(line):
-            nid = self.add(Node(f"{self.group}:ret{lineno}", "output", m.group(1).split(".")[-1], self.group, details={"op": stripped}))
+            nid = self.add(
+                Node(
+                    f"{self.group}:ret{lineno}",
+                    "output",
+                    m.group(1).split(".")[-1],
+                    self.group,
+                    details={"op": stripped},
+                )
+            )
             for ref in _REF.findall(m.group(2).split(" : ")[0]):
                 self.b.edge(self.env.get(ref), nid, ref, self.types.get(ref.split("#")[0], ""))
         elif m := _OP.match(line):
@@ -134,7 +144,15 @@ class _StableHLO:
         self.env, self.group = {}, f"func@{name}"
         self.b.group(Group(self.group, f"func @{name}", "", "func"))
         for arg, typ in _ARG.findall(args):
-            self.env[arg] = self.add(Node(f"{self.group}:{arg}", "param", f"{arg}: {short_type(typ)}", self.group, details={"argument": f"{arg}: {typ}"}))
+            self.env[arg] = self.add(
+                Node(
+                    f"{self.group}:{arg}",
+                    "param",
+                    f"{arg}: {short_type(typ)}",
+                    self.group,
+                    details={"argument": f"{arg}: {typ}"},
+                )
+            )
             self.types[arg] = short_type(typ)
 
     def op(self, lineno: int, stripped: str, res: str, nres: str | None, op: str, rest: str) -> None:
@@ -145,7 +163,18 @@ class _StableHLO:
         callee = re.search(r"@([\w.$-]+)", head)
         attr = f"@{callee.group(1)}" if short == "call" and callee else _stable_attr(short, head)
         sublabel = "\n".join(filter(None, [attr[:40], rtype]))
-        nid = self.add(Node(f"{self.group}:{res}#{lineno}", "op", short, self.group, short, op_family(short), sublabel, details={"op": stripped[:400], "result": rtype}))
+        nid = self.add(
+            Node(
+                f"{self.group}:{res}#{lineno}",
+                "op",
+                short,
+                self.group,
+                short,
+                op_family(short),
+                sublabel,
+                details={"op": stripped[:400], "result": rtype},
+            )
+        )
         for ref in _REF.findall(head.split(" : ")[0]):
             if ref in self.env:
                 self.b.edge(self.env[ref], nid, ref, self.types.get(ref.split("#")[0], ""))
@@ -187,7 +216,15 @@ class _StableHLO:
         if stripped.endswith("{"):
             self.region(opgroup, outer, count + 1, op, stripped.strip("}{,( "))
             return
-        rid = self.b.node(Node(f"{opgroup}:result", "return", f"→ {op[1]}", opgroup, details={"result": _result_type(stripped)}))
+        rid = self.b.node(
+            Node(
+                f"{opgroup}:result",
+                "return",
+                f"→ {op[1]}",
+                opgroup,
+                details={"result": _result_type(stripped)},
+            )
+        )
         for n in self.b.graph.nodes:
             if n.kind == "output" and n.group.startswith(opgroup + "/"):
                 self.b.edge(n.id, rid, kind="bind")
@@ -238,7 +275,9 @@ def _stable_attr(op: str, head: str) -> str:
     if op == "compare":
         m = re.match(r"\s*(\w+),", head)
         return m.group(1) if m else ""
-    m = re.search(r"(contracting_dims = \[[^\]]*\] x \[[^\]]*\]|dims = \[[^\]]*\]|dimensions = \[[^\]]*\])", head)
+    m = re.search(
+        r"(contracting_dims = \[[^\]]*\] x \[[^\]]*\]|dims = \[[^\]]*\]|dimensions = \[[^\]]*\])", head
+    )
     return m.group(1) if m else ""
 
 
@@ -264,7 +303,11 @@ def _callees(ins: HloInstr) -> list[tuple[str, str]]:
         return [(r, m.group(1)) for r, m in (("condition", cond), ("body", body)) if m]
     if ins.opcode == "conditional":
         m = re.search(r"branch_computations=\{([^}]*)\}", a)
-        names = re.findall(r"%([\w.\-]+)", m.group(1)) if m else re.findall(r"(?:true|false)_computation=%([\w.\-]+)", a)
+        names = (
+            re.findall(r"%([\w.\-]+)", m.group(1))
+            if m
+            else re.findall(r"(?:true|false)_computation=%([\w.\-]+)", a)
+        )
         return [(f"branch {i}", n) for i, n in enumerate(names)]
     if ins.opcode in ("call", "async-start") and (m := re.search(r"(?:to_apply|calls)=%([\w.\-]+)", a)):
         return [("callee", m.group(1))]
@@ -293,10 +336,14 @@ class _HloView:
         self.comps, self.opts, self.depth = comps, opts, depth
         self.types: dict[str, str] = {}
         colour = "time" if opts.colour_by == "time" else "family"
-        self.b = _Builder(Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels))
+        self.b = _Builder(
+            Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels)
+        )
         self.heat = dict(opts.heat)
 
-    def computation(self, name: str, path: str, level: int, args: list[str | None], call: str | None) -> str | None:
+    def computation(
+        self, name: str, path: str, level: int, args: list[str | None], call: str | None
+    ) -> str | None:
         """Draw one computation; return the node producing its root value."""
         env: dict[str, str] = {}
         root = None
@@ -306,7 +353,15 @@ class _HloView:
                 if call is None and idx < len(args) and args[idx] is not None:
                     env[ins.name] = args[idx]  # a fused parameter is its operand: no node
                     continue
-                nid = self.b.node(Node(f"{path}:{ins.name}", "param", f"{ins.name}: {ins.type}", path, details={"instruction": f"{ins.name} = {ins.type} parameter"}))
+                nid = self.b.node(
+                    Node(
+                        f"{path}:{ins.name}",
+                        "param",
+                        f"{ins.name}: {ins.type}",
+                        path,
+                        details={"instruction": f"{ins.name} = {ins.type} parameter"},
+                    )
+                )
                 if call:
                     self.b.edge(call, nid, kind="bind")
                 env[ins.name] = nid
@@ -325,15 +380,38 @@ class _HloView:
         closed = {nid, cluster} & self.opts.collapse
         is_open = callees and not closed and (level < self.depth or bool({nid, cluster} & self.opts.expand))
         n_ops = sum(len(self.comps.get(c, [])) for _, c in callees)
-        sub = " · ".join(filter(None, [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""]))
-        node = Node(nid, "collapsed" if callees and not is_open else "op", ins.opcode, path, ins.opcode, op_family(ins.opcode), sub, count=max(n_ops, 1), heat=self.heat.get(ins.name),
-                    details={"instruction": f"{ins.name} = {ins.type} {ins.opcode}({', '.join(ins.operands)}){ins.attrs}"[:600], "result": ins.type, "op_name": _op_name(ins)})
+        sub = " · ".join(
+            filter(
+                None,
+                [_hlo_attr(ins), f"{n_ops} ops" if callees else "", ins.type if len(ins.type) < 40 else ""],
+            )
+        )
+        node = Node(
+            nid,
+            "collapsed" if callees and not is_open else "op",
+            ins.opcode,
+            path,
+            ins.opcode,
+            op_family(ins.opcode),
+            sub,
+            count=max(n_ops, 1),
+            heat=self.heat.get(ins.name),
+            details={
+                "instruction": f"{ins.name} = {ins.type} {ins.opcode}({', '.join(ins.operands)}){ins.attrs}"[
+                    :600
+                ],
+                "result": ins.type,
+                "op_name": _op_name(ins),
+            },
+        )
         if not is_open:
             self.b.node(node)
             for o in ins.operands:
                 self.b.edge(env.get(o), nid, "", self.types.get(o, ""))
             return nid
-        label = f"{ins.opcode} {ins.name}" + (f" ({_hlo_attr(ins)}, {n_ops} ops)" if ins.opcode == "fusion" else "")
+        label = f"{ins.opcode} {ins.name}" + (
+            f" ({_hlo_attr(ins)}, {n_ops} ops)" if ins.opcode == "fusion" else ""
+        )
         self.b.group(Group(cluster, label, path, ins.opcode))
         operands = [env.get(o) for o in ins.operands]
         if ins.opcode == "fusion":  # the fused ops read the operands directly
@@ -347,7 +425,15 @@ class _HloView:
             sub_path = f"{cluster}/{role}"
             self.b.group(Group(sub_path, f"{role}: {comp}", cluster, "region"))
             results.append(self.computation(comp, sub_path, level + 1, [], nid))
-        ret = self.b.node(Node(f"{cluster}:result", "return", f"{ins.opcode} → {ins.name}", cluster, details={"result": ins.type}))
+        ret = self.b.node(
+            Node(
+                f"{cluster}:result",
+                "return",
+                f"{ins.opcode} → {ins.name}",
+                cluster,
+                details={"result": ins.type},
+            )
+        )
         for r in results:
             self.b.edge(r, ret, kind="bind")
         return ret
@@ -363,7 +449,9 @@ def hlo_graph(text: str, options: GraphOptions | None = None, title: str = "comp
         root = view.computation(entry, "", 0, [], None)
         graph = view.b.graph
         if root:
-            view.b.edge(root, view.b.node(Node("hlo_result", "output", "result", "", details={"result": entry})))
+            view.b.edge(
+                root, view.b.node(Node("hlo_result", "output", "result", "", details={"result": entry}))
+            )
         if len(graph.nodes) <= opts.budget:
             break
     assert graph is not None
@@ -398,7 +486,12 @@ def summarise(graph: Graph, budget: int) -> None:
     size = -(-len(graph.nodes) // max(budget // 2, 1))
     keep, runs, current = [], [], []
     for n in graph.nodes:
-        if n.kind in ("op", "collapsed") and not n.match and (not current or current[-1].group == n.group) and len(current) < size:
+        if (
+            n.kind in ("op", "collapsed")
+            and not n.match
+            and (not current or current[-1].group == n.group)
+            and len(current) < size
+        ):
             current.append(n)
             continue
         runs.append(current)
@@ -413,8 +506,18 @@ def summarise(graph: Graph, budget: int) -> None:
             continue
         ops = Counter(n.primitive for n in run).most_common(3)
         sid = f"{run[0].id}+{len(run)}"
-        keep.append(Node(sid, "summary", f"+{len(run)} ops", run[0].group, family=Counter(n.family for n in run).most_common(1)[0][0],
-                         sublabel=" ".join(f"{p}×{c}" for p, c in ops), count=len(run), details={"summary": f"{len(run)} ops from {run[0].id}"}))
+        keep.append(
+            Node(
+                sid,
+                "summary",
+                f"+{len(run)} ops",
+                run[0].group,
+                family=Counter(n.family for n in run).most_common(1)[0][0],
+                sublabel=" ".join(f"{p}×{c}" for p, c in ops),
+                count=len(run),
+                details={"summary": f"{len(run)} ops from {run[0].id}"},
+            )
+        )
         alias.update({n.id: sid for n in run})
     order = {n.id: i for i, n in enumerate(graph.nodes)}
     keep.sort(key=lambda n: order.get(n.id, order.get(n.id.rsplit("+", 1)[0], 0)))

@@ -36,13 +36,27 @@ NODE_SHAPES: dict[str, dict[str, str]] = {
     "eqn": {"shape": "box", "style": "rounded,filled"},
     "call": {"shape": "box", "style": "filled,bold"},
     "collapsed": {"shape": "box3d", "style": "filled"},
-    "return": {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "fontsize": "8", "height": "0.2"},
+    "return": {
+        "shape": "box",
+        "style": "rounded,filled",
+        "fillcolor": "#f3f4f6",
+        "fontsize": "8",
+        "height": "0.2",
+    },
     "input": {"shape": "invhouse", "style": "filled", "fillcolor": "#fef9c3"},
     "inputs": {"shape": "invhouse", "style": "filled,bold", "fillcolor": "#fde68a"},
     "const": {"shape": "note", "style": "filled", "fillcolor": "#f5f5f4"},
     "output": {"shape": "house", "style": "filled", "fillcolor": "#dcfce7"},
     "summary": {"shape": "folder", "style": "filled,dashed"},
-    "drop": {"shape": "circle", "width": "0.12", "height": "0.12", "fixedsize": "true", "color": "#bbbbbb", "fontcolor": "#aaaaaa", "fontsize": "7"},
+    "drop": {
+        "shape": "circle",
+        "width": "0.12",
+        "height": "0.12",
+        "fixedsize": "true",
+        "color": "#bbbbbb",
+        "fontcolor": "#aaaaaa",
+        "fontsize": "7",
+    },
     "op": {"shape": "box", "style": "rounded,filled"},
     "param": {"shape": "invhouse", "style": "filled", "fillcolor": "#fef9c3"},
 }
@@ -146,9 +160,12 @@ def legend_node(graph: Graph) -> str:
         f'<TR><TD BGCOLOR="{fill}" WIDTH="14"> </TD><TD ALIGN="LEFT">{html.escape(label)}</TD></TR>'
         for label, fill in graph.legend
     )
-    title = {"family": "primitive family", "provenance": "transform provenance", "line": "source line", "time": "measured time"}.get(
-        graph.colour_by, graph.colour_by
-    )
+    title = {
+        "family": "primitive family",
+        "provenance": "transform provenance",
+        "line": "source line",
+        "time": "measured time",
+    }.get(graph.colour_by, graph.colour_by)
     table = f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2"><TR><TD COLSPAN="2"><B>{title}</B></TD></TR>{rows}</TABLE>'
     return f'  "legend" [shape=plaintext fontsize=9 label=<{table}>]'
 
@@ -156,12 +173,21 @@ def legend_node(graph: Graph) -> str:
 def stub_lines(sid: str, edge: Edge, producer: Node | None) -> list[str]:
     """Return a long edge drawn as a stub next to its consumer, naming the producer."""
     where = producer.label if producer else edge.src
-    where = where if len(where) <= STUB_LABEL else where[: STUB_LABEL - 1] + "…"  # long labels widen the layout
+    where = (
+        where if len(where) <= STUB_LABEL else where[: STUB_LABEL - 1] + "…"
+    )  # long labels widen the layout
     if producer and producer.kind in ("eqn", "call", "collapsed") and producer.details.get("id"):
         where += f" (eqn {producer.details['id']})"
     label = f"{edge.var}:{edge.type}\nfrom {where}"
     tip = f"{edge.var}:{edge.type} produced by {edge.src}"
-    node = {"shape": "plaintext", "fontsize": "7", "fontcolor": "#6b7280", "label": label, "tooltip": tip, "height": "0.1"}
+    node = {
+        "shape": "plaintext",
+        "fontsize": "7",
+        "fontcolor": "#6b7280",
+        "label": label,
+        "tooltip": tip,
+        "height": "0.1",
+    }
     return [
         f"  {quote(sid)}{attrs(node)}",
         f"  {quote(sid)} -> {quote(edge.dst)}{attrs({'style': 'dashed', 'color': '#9ca3af', 'arrowsize': '0.4', 'tooltip': tip})}",
@@ -208,7 +234,9 @@ def _to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _emit_groups(groups: list[Group], by_group: dict, children: dict, colour_by: str, stubs: dict) -> list[str]:
+def _emit_groups(
+    groups: list[Group], by_group: dict, children: dict, colour_by: str, stubs: dict
+) -> list[str]:
     """Return the nodes of each cluster (and the stubs of its long edges), its sub-clusters nested inside.
 
     A loop over a stack, not recursion: nesting as deep as a program's is fine, and a cluster that is
@@ -240,7 +268,9 @@ def _emit_groups(groups: list[Group], by_group: dict, children: dict, colour_by:
         stack += reversed(pending)
     lost = [g.path for g in groups if g.path not in opened]
     if lost:
-        raise GraphError(f"clusters not under the top of the graph (a cycle of parents): {', '.join(lost[:5])}")
+        raise GraphError(
+            f"clusters not under the top of the graph (a cycle of parents): {', '.join(lost[:5])}"
+        )
     return lines
 
 
@@ -274,7 +304,9 @@ def layout_command(memory_mb: int = LAYOUT_MEMORY_MB) -> list[str]:
 def dot_to_svg(dot: str, timeout: float = LAYOUT_TIMEOUT_S, memory_mb: int = LAYOUT_MEMORY_MB) -> str:
     """Lay out DOT and return SVG; raise LayoutTimeout past `timeout` seconds, LayoutError past `memory_mb`."""
     try:
-        proc = subprocess.run(layout_command(memory_mb), input=dot.encode(), capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            layout_command(memory_mb), input=dot.encode(), capture_output=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         raise LayoutTimeout(
             f"layout took longer than {timeout:g} s; collapse more (lower the depth or the node budget) or search"

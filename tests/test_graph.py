@@ -46,7 +46,10 @@ def model_of(src: str, fn: str, *args, transform=lambda f: f) -> JaxprModel:
 
 
 PROGRAMS = {
-    "cond": ("from jax import lax\nimport jax.numpy as jnp\ndef f(x):\n    return lax.cond(x.sum() > 0, jnp.sin, jnp.cos, x)\n", jnp.ones(3)),
+    "cond": (
+        "from jax import lax\nimport jax.numpy as jnp\ndef f(x):\n    return lax.cond(x.sum() > 0, jnp.sin, jnp.cos, x)\n",
+        jnp.ones(3),
+    ),
     "while": (
         "from jax import lax\ndef f(x):\n    return lax.while_loop(lambda c: c[0] < 10, lambda c: (c[0] + 1, c[1] * 2.0), (0, x))\n",
         jnp.ones(3),
@@ -154,7 +157,9 @@ def test_every_variable_edge_connects_producer_to_consumers(sample_models):
 
 
 def test_higher_order_primitives_become_labelled_clusters():
-    labels = {name: [g.label for g in jaxpr_graph(generated(name), expanded_options()).groups] for name in PROGRAMS}
+    labels = {
+        name: [g.label for g in jaxpr_graph(generated(name), expanded_options()).groups] for name in PROGRAMS
+    }
     assert any(label.startswith("cond ·") for label in labels["cond"])
     assert {"branch 0 (index = 0)", "branch 1 (index = 1)"} <= set(labels["cond"])
     assert {"cond_jaxpr: loop condition", "body_jaxpr: loop body"} <= set(labels["while"])
@@ -163,7 +168,9 @@ def test_higher_order_primitives_become_labelled_clusters():
     assert any("fwd rule: g_fwd" in label and "bwd rule: g_bwd" in label for label in labels["custom_vjp"])
     assert any(label.startswith("checkpoint (remat) · policy") for label in labels["checkpoint"])
     assert any(label.startswith("jit: inner") for label in labels["nested"])
-    assert any(g.label.startswith("shard_map") for g in jaxpr_graph(shard_map_model(), expanded_options()).groups)
+    assert any(
+        g.label.startswith("shard_map") for g in jaxpr_graph(shard_map_model(), expanded_options()).groups
+    )
 
 
 def test_loop_carries_are_back_edges():
@@ -308,13 +315,21 @@ def test_many_inputs_group_by_pytree_prefix_and_scopes_become_clusters_exact_dot
 
 def test_an_input_group_expands_by_its_id():
     graph = jaxpr_graph(scoped_model(), GraphOptions(legend=False, expand=frozenset({"inputs_p"})))
-    assert [n.sublabel for n in graph.nodes if n.kind == "input"] == [f"p['{k}']" for k in "abcdefghi"] + ["x"]
+    assert [n.sublabel for n in graph.nodes if n.kind == "input"] == [f"p['{k}']" for k in "abcdefghi"] + [
+        "x"
+    ]
 
 
 def test_group_paths_picks_the_deepest_prefix_with_few_groups():
     from inspectors.graph import group_paths, path_parts
 
-    assert path_parts("params['params']['Dense_0'].kernel[3]") == ["params", "params", "Dense_0", "kernel", "[3]"]
+    assert path_parts("params['params']['Dense_0'].kernel[3]") == [
+        "params",
+        "params",
+        "Dense_0",
+        "kernel",
+        "[3]",
+    ]
     paths = [f"params[{i}]['{w}']" for i in range(6) for w in ("wq", "wk")] + ["x"]
     groups = group_paths(paths)
     assert [name for name, _ in groups] == [f"params[{i}]" for i in range(6)] + ["x"]
@@ -452,8 +467,11 @@ def eqx_cnn() -> JaxprModel:
 def test_a_scope_holding_only_one_scope_is_one_cluster_and_the_clusters_form_a_tree(linen_lm):
     # Before: `LM` and `LM/decoder` were two clusters with one id, the second its own parent; placing the
     # inputs then followed that parent forever (MemoryError).
+    from inspectors.graph.bounded import BuildRequest, bounded_build
+
     for opts in (GraphOptions(group_inputs=False), GraphOptions(), GraphOptions(depth=9, budget=1000)):
-        graph = jaxpr_graph(linen_lm, opts)
+        # Bounded, so that a regression fails this test instead of filling the machine's memory.
+        graph, _ = bounded_build(BuildRequest("jaxpr", linen_lm, opts, "lm"), timeout=120, memory_mb=1024)
         check_tree(graph.groups)
         assert all(g.path != g.parent for g in graph.groups)
     labels = [g.label for g in jaxpr_graph(linen_lm).groups if g.kind == "module"]
@@ -519,11 +537,18 @@ def test_a_build_past_its_time_limit_says_so_and_names_what_to_collapse(linen_lm
     from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build, collapse_advice
 
     advice = collapse_advice(linen_lm)
-    assert [a[0] for a in advice] == ["scope LM/decoder", "scope LM/decoder/block_0", "scope LM/decoder/block_1"]
+    assert [a[0] for a in advice] == [
+        "scope LM/decoder",
+        "scope LM/decoder/block_0",
+        "scope LM/decoder/block_1",
+    ]
     from inspectors.graph import scope_path
 
     assert advice[0][2] == sum(1 for e in walk(linen_lm) if scope_path(e)[:2] == ("LM", "decoder"))
-    with pytest.raises(GraphTooLarge, match=r"took longer than 0.01 s \(limits 0.01 s, \d+ MB\)\. Its largest parts: scope LM/decoder \(model scope"):
+    with pytest.raises(
+        GraphTooLarge,
+        match=r"took longer than 0.01 s \(limits 0.01 s, \d+ MB\)\. Its largest parts: scope LM/decoder \(model scope",
+    ):
         bounded_build(BuildRequest("jaxpr", linen_lm, GraphOptions(), "lm"), timeout=0.01)
 
 
@@ -586,14 +611,23 @@ def test_candidate_views_go_from_most_open_to_least():
     from inspectors.graph import candidate_views
 
     model = scoped_model()  # one scope level, not wrapped in a call
-    assert candidate_views(model, GraphOptions(depth=2)) == [(2, None), (2, 0), (1, None), (1, 0), (0, None), (0, 0)]
+    assert candidate_views(model, GraphOptions(depth=2)) == [
+        (2, None),
+        (2, 0),
+        (1, None),
+        (1, 0),
+        (0, None),
+        (0, 0),
+    ]
 
 
 def test_fit_budget_says_what_it_closed_to_fit(linen_lm):
     from inspectors.graph import build_view, fit_budget
 
     graph, notes = fit_budget(linen_lm, GraphOptions(), [])
-    assert len(graph.nodes) <= 250 and notes == ["model scopes below level 3 drawn closed; expand or search to open"]
+    assert len(graph.nodes) <= 250 and notes == [
+        "model scopes below level 3 drawn closed; expand or search to open"
+    ]
     assert build_view(linen_lm, GraphOptions(), 3, False, 250, {}, [], None) is None  # all open: too many
     fitted = build_view(linen_lm, GraphOptions(), 3, False, 250, {}, [], 3)
     assert fitted is not None and [n.id for n in fitted.nodes] == [n.id for n in graph.nodes]
@@ -605,3 +639,26 @@ def test_finish_labels_edges_only_on_graphs_small_enough():
     small, big = finish(chain_graph(5), scoped_model(), GraphOptions()), chain_graph(400)
     assert small.edge_labels and small.legend
     assert not finish(big, scoped_model(), GraphOptions(legend=False)).edge_labels and not big.legend
+
+
+def test_plan_folds_groups_by_scope_and_merges_a_scope_holding_only_one(eqx_cnn):
+    from inspectors.graph import fold_items, module_items, plan_items
+
+    body = eqx_cnn.eqns[0].subjaxprs[0].jaxpr.eqns  # inside the top-level jit
+    items = module_items(body, fold_items(GraphOptions(), body, ""), "", 0)
+    pools = [it for it in items if it.scope == "eqx.nn.MaxPool2d/eqx.nn.Pool"]
+    assert len(pools) == 2 and all(all(i.kind != "block" for i in p.items) for p in pools)
+    ids = [it.id for it in items if it.kind == "block"]
+    assert len(ids) == len(set(ids))  # one id per block: the clusters they become form a tree
+    covered = [k for it in items for k in range(it.start, it.end)]
+    assert covered == list(range(len(body)))  # every equation in exactly one item, in order
+    assert plan_items(body, "", GraphOptions(), False) == items
+
+
+def test_plan_chunks_a_long_list_into_summaries_under_the_budget(unrolled):
+    from inspectors.graph import plan_items
+
+    items = plan_items(unrolled.eqns, "", GraphOptions(fold=False, budget=100), True)
+    assert len(items) <= 50 and any(it.kind == "block" for it in items)
+    assert items[0].start == 0 and items[-1].end == len(unrolled.eqns)
+    assert all(a.end == b.start for a, b in zip(items, items[1:], strict=False))

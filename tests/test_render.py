@@ -12,7 +12,7 @@ from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg, graphviz_c
 
 TINY = "import jax.numpy as jnp\n\ndef f(x):\n    return jnp.sin(x) * 2.0\n"
 
-TINY_DOT = r'''digraph jaxpr {
+TINY_DOT = r"""digraph jaxpr {
   graph [rankdir="TB" labelloc="b" fontname="Helvetica" fontsize="12" label="f" newrank="true" nslimit="1" nslimit1="1" mclimit="0.5" searchsize="20" remincross="false" ranksep="0.3" nodesep="0.25"]
   node [fontname="Helvetica" fontsize="10" height="0.3" margin="0.08,0.03"]
   edge [fontname="Helvetica" fontsize="8" arrowsize="0.6" color="#4b5563"]
@@ -24,7 +24,7 @@ TINY_DOT = r'''digraph jaxpr {
   "eqn_0" -> "eqn_1" [tooltip="b:f32[3]" label="b:f32[3]"]
   "eqn_1" -> "out_0" [tooltip="c:f32[3]" label="c:f32[3]"]
 }
-'''
+"""
 
 
 def tiny_model():
@@ -46,8 +46,14 @@ def test_cluster_and_back_edge_dot():
 
     g.groups = [Group("0", "jit: f", "", "jit")]
     dot = to_dot(g)
-    assert '  subgraph "cluster_0" {\n    graph [label="jit: f" tooltip="0" style="rounded" color="#6366f1"]\n    "a" [' in dot
-    assert '"b" -> "a" [color="#7c3aed" penwidth="1.6" fontcolor="#7c3aed" constraint="false" tooltip="y:f32[]" label="carry y"]' in dot
+    assert (
+        '  subgraph "cluster_0" {\n    graph [label="jit: f" tooltip="0" style="rounded" color="#6366f1"]\n    "a" ['
+        in dot
+    )
+    assert (
+        '"b" -> "a" [color="#7c3aed" penwidth="1.6" fontcolor="#7c3aed" constraint="false" tooltip="y:f32[]" label="carry y"]'
+        in dot
+    )
 
 
 def test_quote_escapes_quotes_backslashes_and_newlines():
@@ -66,7 +72,7 @@ def test_bad_dot_raises_layout_error():
 
 
 def test_slow_layout_raises_layout_timeout_with_advice():
-    edges = "\n".join(f"n{i} -> n{(i * 7919) % 3000} [label=\"e{i}\"]" for i in range(3000))
+    edges = "\n".join(f'n{i} -> n{(i * 7919) % 3000} [label="e{i}"]' for i in range(3000))
     with pytest.raises(LayoutTimeout, match="collapse more"):
         dot_to_svg(f"digraph {{ {edges} }}", timeout=0.2)
 
@@ -139,6 +145,8 @@ def test_app_graph_view_says_a_graph_cannot_be_drawn_and_what_to_collapse(tmp_pa
     at = AppTest.from_file(str(script), default_timeout=60).run()
     assert not at.exception
     warnings = [w.value.replace("\\", "") for w in at.warning]  # as drawn: markdown escapes removed
-    assert len(warnings) == 4 and all("could not be drawn: building it took longer than 0.001 s" in w for w in warnings)
+    assert len(warnings) == 4 and all(
+        "could not be drawn: building it took longer than 0.001 s" in w for w in warnings
+    )
     assert "Its largest parts: call 0 (while, 13 equations)" in warnings[0]  # the loop, by its equation id
     assert "Its largest parts: call 0/jaxpr/0 (while, 13 equations)" in warnings[1]

@@ -160,7 +160,9 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
     if hlo:
         colour_by, i = "family", 1
     else:
-        colour_by = option(cols[1].selectbox, key, "colour", "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get)
+        colour_by = option(
+            cols[1].selectbox, key, "colour", "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get
+        )
         i = 2
     budget = option(cols[i].select_slider, key, "budget", "Node budget", BUDGETS,
                     help="Above this many nodes the view collapses sub-graphs, then summarises runs of equations.")  # fmt: skip
@@ -215,7 +217,11 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     if all(m is None for _, m in models):
         st.info(
             "No jaxpr to draw"
-            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
+            + (
+                f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}."
+                if result.error
+                else "."
+            )
         )
         return
     opts = options_widgets(key)
@@ -252,7 +258,11 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
     if not text:
         st.info(
             f"No {label} to draw"
-            + (f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}." if result.error else ".")
+            + (
+                f": {safe.md(result.error.kind)} during {safe.md(result.error.stage)}."
+                if result.error
+                else "."
+            )
         )
         return
     opts = options_widgets(key, hlo=True)

@@ -7,7 +7,8 @@
    blocks folded, model scopes grouped) tried at decreasing depth and scope level, then with
    long equation lists summarised.
 3. `passes.finish`: edge labels, input groups placed in their scopes, long edges as stubs, legend.
-The model is in `graph.model`, the build in `graph.build`, the passes in `graph.passes`;
+The model is in `graph.model`, the plans of equation lists (fold, group by scope, summaries) in
+`graph.plan`, the build in `graph.build`, the passes over the built graph in `graph.passes`;
 `inspectors.render` turns the result into DOT. Works on the JSON result alone: no JAX import.
 `inspectors.graph.bounded` runs any of it in a child process under a time and memory limit.
 """
@@ -42,6 +43,7 @@ from inspectors.graph.passes import (  # noqa: F401
     search_matches,
     signature,
 )
+from inspectors.graph.plan import Item, chunk_items, fold_items, module_items, plan_items, scope_items  # noqa: F401
 from inspectors.results import JaxprModel, walk  # noqa: F401 - `walk` re-exported for the tests
 
 
@@ -67,7 +69,9 @@ def candidate_views(model: JaxprModel, opts: GraphOptions) -> list[tuple[int, in
     opens: list[int | None] = [None, *range(levels - 1, -1, -1)]
     # A program wrapped in one call (the top-level jit of a model) is shown open: one box says nothing.
     lowest = 1 if opts.depth >= 1 and is_wrapped(model) else 0
-    return [(depth, scope_open) for depth in range(max(opts.depth, 0), lowest - 1, -1) for scope_open in opens]
+    return [
+        (depth, scope_open) for depth in range(max(opts.depth, 0), lowest - 1, -1) for scope_open in opens
+    ]
 
 
 def fit_budget(model: JaxprModel, opts: GraphOptions, matches: list[str]) -> tuple[Graph, list[str]]:

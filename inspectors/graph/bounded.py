@@ -65,7 +65,9 @@ def _limit_memory(mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def bounded_build(req: BuildRequest, timeout: float | None = None, memory_mb: int | None = None) -> tuple[Graph, str]:
+def bounded_build(
+    req: BuildRequest, timeout: float | None = None, memory_mb: int | None = None
+) -> tuple[Graph, str]:
     """Build a graph in a child process under a time and memory limit; raise GraphTooLarge past either.
 
     The limits default to BUILD_TIMEOUT_S and BUILD_MEMORY_MB (read at each call).
@@ -101,7 +103,9 @@ def failure(req: BuildRequest, why: str, timeout: float, memory_mb: int) -> str:
     """Return the message of a failed build: what failed, under which limits, and what to collapse."""
     head = f"The graph of {req.title} could not be drawn: building it {why} (limits {timeout:g} s, {memory_mb} MB)."
     if not isinstance(req.source, JaxprModel):
-        return f"{head} Lower the depth (fusions, loops and calls drawn closed) or the node budget, or search."
+        return (
+            f"{head} Lower the depth (fusions, loops and calls drawn closed) or the node budget, or search."
+        )
     parts = [f"{what} ({label}, {n} equations)" for what, label, n in collapse_advice(req.source)]
     if not parts:
         return f"{head} Lower the depth or the node budget, or search for what you need."
@@ -122,7 +126,9 @@ def collapse_advice(model: JaxprModel, limit: int = ADVICE) -> list[tuple[str, s
     # The outermost jit of a model holds everything: naming it says nothing (a loop that does is named).
     total = sum(1 for _ in walk(model))
     calls = [c for c in calls if c[2] < 0.9 * total or c[1].split()[0] not in WRAPPERS]
-    scopes = Counter("/".join(p[:k]) for e in walk(model) for p in [scope_path(e)] for k in range(1, min(len(p), 3) + 1))
+    scopes = Counter(
+        "/".join(p[:k]) for e in walk(model) for p in [scope_path(e)] for k in range(1, min(len(p), 3) + 1)
+    )
     # A scope holding only one scope (`LM` around `LM/decoder`) is named once, by the inner name.
     same = {s.rsplit("/", 1)[0] for s, n in scopes.items() if "/" in s and scopes[s.rsplit("/", 1)[0]] == n}
     named = [(f"scope {s}", "model scope", n) for s, n in scopes.items() if n < 0.9 * total and s not in same]
@@ -132,6 +138,7 @@ def collapse_advice(model: JaxprModel, limit: int = ADVICE) -> list[tuple[str, s
 def main() -> None:
     """Child: read a pickled BuildRequest on stdin, write the graph and its DOT as JSON on stdout."""
     data = sys.stdin.buffer.read()
+    sys.setrecursionlimit(20_000)  # nesting as deep as JAX itself traces (the memory limit still holds)
     _limit_memory(int(sys.argv[1]) if len(sys.argv) > 1 else BUILD_MEMORY_MB)
     try:
         req = pickle.loads(data)

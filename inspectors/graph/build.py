@@ -12,18 +12,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from inspectors import styles
 from inspectors.graph.model import (
     ANCHOR,
     CALL_GROUP,
-    FOLD_MIN_EQNS,
     INPUT_GROUP_MIN,
     INPUT_GROUPS_MAX,
     PASS_THROUGH,
     PREVIOUS,
-    SUMMARY_CHUNKS,
     Edge,
     Graph,
     GraphOptions,
@@ -34,7 +32,8 @@ from inspectors.graph.model import (
     eqn_count,
     literal_text,
 )
-from inspectors.graph.passes import ancestors, find_folds, scope_path, signature
+from inspectors.graph.passes import ancestors
+from inspectors.graph.plan import Item, plan_items
 from inspectors.results import Equation, JaxprModel, VarInfo
 
 # ---------------------------------------------------------------- inputs grouped by pytree prefix
@@ -46,7 +45,7 @@ def path_parts(path: str) -> list[str]:
     """Split an input's pytree path into readable parts: `params['dec'][0].w` → params, dec, [0], w."""
     head = re.match(r"[^.\[]*", path).group(0)
     parts = [head] if head else []
-    for tok in _PATH_PART.findall(path[len(head):]):
+    for tok in _PATH_PART.findall(path[len(head) :]):
         inner = tok[1:] if tok.startswith(".") else tok[1:-1].strip("'\"")
         parts.append(f"[{inner}]" if tok.startswith("[") and inner.isdigit() else inner)
     return parts
@@ -76,7 +75,7 @@ def type_size(type_text: str) -> int:
     """Return the number of values of a type written `f32[32,64]` (1 for a scalar)."""
     m = re.search(r"\[([\d,\s]*)\]", type_text)
     size = 1
-    for d in (m.group(1).split(",") if m and m.group(1).strip() else []):
+    for d in m.group(1).split(",") if m and m.group(1).strip() else []:
         size *= int(d)
     return size
 
@@ -232,32 +231,8 @@ def binding(primitive: str) -> Binding:
     )
 
 
-# ---------------------------------------------------------------- items: what one list of equations shows
-
-
-@dataclass
-class Item:
-    """A run of equations [start, end) shown as one thing: an equation, a fold, or a block."""
-
-    kind: str  # eqn, fold, block
-    start: int
-    end: int
-    period: int = 1
-    id: str = ""
-    label: str = ""
-    items: list[Item] = field(default_factory=list)
-    scope: str = ""  # a model scope's name (`layer_3`) for blocks grouped by the name stack
-    level: int = 0  # nesting of that scope (0: outermost)
-    opened: bool = False  # drawn open unless collapsed (a few large blocks whose summaries fit)
-
-
 class _OverBudget(Exception):
     """Raised when a view attempt grows past the node budget."""
-
-
-def _scope_key(eqn: Equation) -> tuple[str, str]:
-    """Return the (provenance, source function) an equation belongs to."""
-    return (eqn.provenance, eqn.source.function if eqn.source else "")
 
 
 class _View:
@@ -399,7 +374,9 @@ class _View:
             types = [m.invars[i].type for i in members]
             label = f"{name}\n{len(members)} arrays · {count_text(sum(map(type_size, types)))} values"
             listing = "\n".join(f"{paths[i]}: {m.invars[i].name}:{m.invars[i].type}" for i in members)
-            nid = self.node(Node(gid, "inputs", label, parent, count=len(members), details={"inputs": listing, "id": gid}))
+            nid = self.node(
+                Node(gid, "inputs", label, parent, count=len(members), details={"inputs": listing, "id": gid})
+            )
             self.grouped.add(nid)
             for i in members:
                 env[m.invars[i].name] = nid
@@ -421,113 +398,11 @@ class _View:
         return [nid] * len(m.outvars)
 
     def plan(self, eqns: list[Equation], path: str) -> list[Item]:
-        """Return the items of an equation list: folds of repeated blocks, then scopes and summaries."""
+        """Return the plan of an equation list (shared by every view of one build: `self.plans`)."""
         key = (path, self.chunk)
         if key not in self.plans:
-            items = self.fold_items(eqns, path)
-            items = self.module_items(eqns, items, path, 0)
-            if self.chunk and len(items) > self.opts.budget // 2:
-                items = self.scope_items(eqns, items, path)
-            if self.chunk and len(items) > self.opts.budget // 2:
-                items = self.chunk_items(eqns, items, path, SUMMARY_CHUNKS)
-            self.plans[key] = items
+            self.plans[key] = plan_items(eqns, path, self.opts, self.chunk)
         return self.plans[key]
-
-    def fold_items(self, eqns: list[Equation], path: str) -> list[Item]:
-        """Return one item per equation, with repeated blocks folded."""
-        if not self.opts.fold or len(eqns) < FOLD_MIN_EQNS:
-            return [Item("eqn", i, i + 1) for i in range(len(eqns))]
-        ids: dict[tuple, int] = {}
-        sigs = [ids.setdefault(signature(e), len(ids)) for e in eqns]
-        items, i = [], 0
-        for start, period, reps in find_folds(sigs):
-            items += [Item("eqn", k, k + 1) for k in range(i, start)]
-            fid = f"{path}/fold@{start}" if path else f"fold@{start}"
-            items.append(Item("fold", start, start + period * reps, period, fid, f"×{reps}"))
-            i = start + period * reps
-        return items + [Item("eqn", k, k + 1) for k in range(i, len(eqns))]
-
-    def module_items(self, eqns: list[Equation], items: list[Item], path: str, level: int) -> list[Item]:
-        """Nest consecutive items by the model scope they were traced in (`layer_3` > `attention`)."""
-
-        def key(it: Item) -> tuple[str, str] | None:
-            scopes = scope_path(eqns[it.start])
-            if len(scopes) <= level:
-                return None
-            # Forward and backward passes through one module are different blocks.
-            return (scopes[level], eqns[it.start].provenance if level == 0 else "")
-
-        runs: list[list[Item]] = []
-        for it in items:
-            if runs and key(runs[-1][0]) == key(it):
-                runs[-1].append(it)
-            else:
-                runs.append([it])
-        if len(runs) == 1 and key(items[0]) is None:
-            return items
-        out = []
-        for run in runs:
-            k = key(run[0])
-            if k is None or (len(run) == 1 and run[0].kind == "eqn"):
-                out += run
-                continue
-            start, end = run[0].start, run[-1].end
-            bid = f"{path}/module@{start}-{end}" if path else f"module@{start}-{end}"
-            inner, scope = self.module_items(eqns, run, path, level + 1), k[0]
-            if len(inner) == 1 and inner[0].scope and (inner[0].start, inner[0].end) == (start, end):
-                # A scope holding only one scope of the same extent (`LM` around `LM/decoder`, Equinox's
-                # `MaxPool2d` calling `Pool`) is one block `LM/decoder`: as two they would share one id.
-                scope, inner = f"{scope}/{inner[0].scope}", inner[0].items
-            label = scope + (f" · {k[1]}" if k[1] else "")
-            out.append(Item("block", start, end, id=bid, label=label, items=inner, scope=scope, level=level))
-        return out
-
-    def scope_items(self, eqns: list[Equation], items: list[Item], path: str) -> list[Item]:
-        """Group consecutive items of the same provenance and source function into blocks."""
-        runs: list[list[Item]] = []
-        for it in items:
-            k = _scope_key(eqns[it.start])
-            if runs and _scope_key(eqns[runs[-1][0].start]) == k:
-                runs[-1].append(it)
-            else:
-                runs.append([it])
-        if len(runs) < 2 or len(runs) > self.opts.budget // 2:
-            return items
-        out = []
-        for run in runs:
-            if len(run) == 1:
-                out += run
-                continue
-            prov, fn = _scope_key(eqns[run[0].start])
-            label = " · ".join(filter(None, [prov or "primal", f"{fn}()" if fn else ""]))
-            inner = (
-                run
-                if len(run) <= self.opts.budget // 2
-                else self.chunk_items(eqns, run, path, SUMMARY_CHUNKS)
-            )
-            out.append(self.block(inner, path, "scope", label, eqns))
-        blocks = [it for it in out if it.kind == "block"]
-        # A few blocks (forward and backward of one function) open at once: their summaries fit.
-        if len(blocks) <= 4 and sum(len(b.items) for b in blocks) + len(out) <= self.opts.budget // 2:
-            for b in blocks:
-                b.opened = True
-        return out
-
-    def chunk_items(self, eqns: list[Equation], items: list[Item], path: str, n: int) -> list[Item]:
-        """Split a long list of items into about n summary blocks, leaving search matches visible."""
-        size = -(-len(items) // n)
-        out = []
-        for k in range(0, len(items), size):
-            part = items[k : k + size]
-            inner = part if len(part) <= self.opts.budget // 2 else self.chunk_items(eqns, part, path, n)
-            out.append(inner[0] if len(inner) == 1 else self.block(inner, path, "summary", "", eqns))
-        return out
-
-    def block(self, items: list[Item], path: str, kind: str, label: str, eqns: list[Equation]) -> Item:
-        """Return a block item over consecutive items."""
-        start, end = items[0].start, items[-1].end
-        bid = f"{path}/{kind}@{start}-{end}" if path else f"{kind}@{start}-{end}"
-        return Item("block", start, end, id=bid, label=label or f"equations {start}–{end - 1}", items=items)
 
     def items(
         self, eqns: list[Equation], items: list[Item], path: str, level: int, parent: str, env: dict[str, str]

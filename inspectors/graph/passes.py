@@ -166,7 +166,10 @@ def place_inputs(graph: Graph) -> int:
         before = [
             e.src
             for e in graph.edges
-            if e.dst == first and not e.back and e.kind != "bind" and by_id.get(e.src, first).kind not in INPUT_KINDS
+            if e.dst == first
+            and not e.back
+            and e.kind != "bind"
+            and by_id.get(e.src, first).kind not in INPUT_KINDS
         ]
         if not before:
             continue
@@ -217,7 +220,12 @@ def mark_long_edges(graph: Graph, span: int) -> int:
     local = _local_input_edges(graph)
     count = 0
     for e in graph.edges:
-        if e.kind == "data" and not e.back and rank.get(e.dst, 0) - rank.get(e.src, 0) > span and id(e) not in local:
+        if (
+            e.kind == "data"
+            and not e.back
+            and rank.get(e.dst, 0) - rank.get(e.src, 0) > span
+            and id(e) not in local
+        ):
             e.kind = "long"
             count += 1
     if count:
