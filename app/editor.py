@@ -70,6 +70,18 @@ export default function ({ data }) {
     }
   };
   go();
+  // A remounted editor's old frame reports a height of 0 as it is taken out of the page, after Streamlit
+  // forgot it: Streamlit then warns of an "unregistered ComponentInstance". Only a height of 0 from a frame
+  // that is gone or is an editor's (a live editor is never 0 px tall) is dropped.
+  if (!window.__explorerDropDetached) {
+    window.__explorerDropDetached = true;
+    window.addEventListener('message', (e) => {
+      const d = e.data;
+      if (!d || !d.isStreamlitMessage || d.type !== 'streamlit:setFrameHeight' || d.height !== 0) return;
+      const frame = [...document.querySelectorAll('iframe')].find((f) => f.contentWindow === e.source);
+      if (!frame || (frame.title || '').includes('code_editor')) e.stopImmediatePropagation();
+    }, true);
+  }
   if (!window.__explorerEditorFit) {
     window.__explorerEditorFit = true;
     window.addEventListener('resize', () => { const e = find(); if (e) fit(e); });
