@@ -8,6 +8,7 @@ button or when the editor loses focus.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit
@@ -70,6 +71,18 @@ export default function ({ data }) {
     }
   };
   go();
+  // A remounted editor's old frame reports a height of 0 as it is taken out of the page, after Streamlit
+  // forgot it: Streamlit then warns of an "unregistered ComponentInstance". Only a height of 0 from a frame
+  // that is gone or is an editor's (a live editor is never 0 px tall) is dropped.
+  if (!window.__explorerDropDetached) {
+    window.__explorerDropDetached = true;
+    window.addEventListener('message', (e) => {
+      const d = e.data;
+      if (!d || !d.isStreamlitMessage || d.type !== 'streamlit:setFrameHeight' || d.height !== 0) return;
+      const frame = [...document.querySelectorAll('iframe')].find((f) => f.contentWindow === e.source);
+      if (!frame || (frame.title || '').includes('code_editor')) e.stopImmediatePropagation();
+    }, true);
+  }
   if (!window.__explorerEditorFit) {
     window.__explorerEditorFit = true;
     window.addEventListener('resize', () => { const e = find(); if (e) fit(e); });
@@ -142,8 +155,9 @@ def entry_line(code: str, entry: str) -> int:
     """The line of `def <entry>` (its decorators and comments first), or 0 when its start is on the first
     half-screen anyway."""
     lines = code.split("\n")
-    name = entry.split("(")[0].split(".")[0].strip()
-    found = next((i for i, t in enumerate(lines) if name and t.startswith(f"def {name}(")), None)
+    # The entry may be an expression (`partial(loss, model)`): its first name that is a top-level def.
+    defs = {t[4:].split("(")[0]: i for i, t in enumerate(lines) if t.startswith("def ")}
+    found = next((defs[n] for n in re.findall(r"[A-Za-z_]\w*", entry) if n in defs), None)
     if found is None:
         return 0
     while found > 0 and lines[found - 1].startswith(("@", "#")):

@@ -60,14 +60,11 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
         tabs.views(shown)
 
 
-# The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened,
-# and a long option wraps in a picker's list instead of being cut.
+# The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened.
 LAYOUT_CSS = """
 <style>
 .block-container { padding-top: 1.2rem !important; padding-left: 2.5rem; padding-right: 2.5rem; }
 .st-key-editor_scroll { display: none; }  /* the editor's script: no gap for an empty element */
-[role="listbox"] [role="option"], [role="listbox"] [role="option"] * { white-space: normal !important;
-  overflow-wrap: anywhere; text-overflow: clip !important; height: auto !important; }
 </style>
 """
 

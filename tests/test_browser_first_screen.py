@@ -1,5 +1,5 @@
-"""The first screen in a real browser: the jaxpr is on it at every common window size, and nothing is fetched
-from the internet (fonts, icons) — the app works offline.
+"""The first screen in a real browser: the jaxpr is on it at every common window size, nothing is fetched
+from the internet (fonts, icons) — the app works offline — and a session logs no component or chart warnings.
 
 Each size loads the default sample and measures where the jaxpr's first line is drawn (inside the explorer
 component's shadow root), saving a screenshot under screenshots/ for a person to look at.
@@ -13,7 +13,16 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from tests.browser_util import ROOT, browser_marks, launch_chromium, open_app, streamlit_server, wait_idle
+from tests.browser_util import (
+    ROOT,
+    browser_marks,
+    launch_chromium,
+    open_app,
+    open_tab,
+    pick_sample,
+    streamlit_server,
+    wait_idle,
+)
 from tests.jax_reference import exec_source
 
 pytestmark = browser_marks()
@@ -100,4 +109,19 @@ def test_the_editor_never_traps_the_page_scroll(browser, server):
         page.evaluate("window.scrollY") > 0
         or page.evaluate("document.querySelector('[data-testid=stMain]').scrollTop") > 0
     )
+    page.close()
+
+
+def test_a_session_logs_no_component_or_chart_warnings(browser, server):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type in ("warning", "error") else None)
+    open_app(page, server)
+    first_line(page)
+    for sample in ("log2", "Keys and split"):  # each pick remounts the editor with the sample's code
+        pick_sample(page, sample)
+        open_tab(page, "Stats")  # the counts chart (Vega-Lite)
+        page.wait_for_timeout(1500)
+    noisy = [w for w in warnings if "unregistered ComponentInstance" in w or w.startswith("WARN")]
+    assert noisy == []
     page.close()

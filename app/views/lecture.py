@@ -79,7 +79,7 @@ def mode_bar() -> None:
 def title_bar() -> None:
     """The title and, on its right, the mode bar: one row, so the first screen keeps its height for the
     code and the jaxpr."""
-    title, modes = st.columns([3, 2], vertical_alignment="center")
+    title, modes = st.columns([5, 4], vertical_alignment="center")
     with title:
         common.header()
     with modes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -129,6 +130,25 @@ def stats_frame(result: InspectionResult) -> pd.DataFrame:
     return frame
 
 
+def counts_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Horizontal bars, before and after side by side per primitive, in the table's order.
+
+    Drawn with Altair rather than `st.bar_chart(horizontal=True, stack=False)`, whose spec makes Vega-Lite
+    warn in the browser (an empty `xOffset` channel, zoom bound to a band scale)."""
+    long = frame[["before", "after"]].reset_index().melt("primitive", var_name="jaxpr", value_name="equations")
+    return (
+        alt.Chart(long, height=max(240, 22 * len(frame) + 80))
+        .mark_bar()
+        .encode(
+            y=alt.Y("primitive:N", sort=list(frame.index), title=None),
+            yOffset=alt.YOffset("jaxpr:N", sort=["before", "after"]),
+            x=alt.X("equations:Q", title="equations"),
+            color=alt.Color("jaxpr:N", sort=["before", "after"], scale=alt.Scale(range=["#94a3b8", "#2563eb"])),
+            tooltip=["primitive", "jaxpr", "equations"],
+        )
+    )
+
+
 def stats_tab(result: InspectionResult) -> None:
     """Counts by primitive before/after: a table and a chart."""
     if result.stats is None:
@@ -146,12 +166,5 @@ def stats_tab(result: InspectionResult) -> None:
         chart.caption("No equations: nothing to chart.")
         return
     with chart:
-        st.bar_chart(
-            frame[["before", "after"]],
-            horizontal=True,
-            stack=False,
-            sort=False,  # the table's order: largest counts first
-            color=["#94a3b8", "#2563eb"],
-            height=max(240, 22 * len(frame) + 80),
-        )
+        st.altair_chart(counts_chart(frame), width="stretch")
     st.caption("Counts include equations inside sub-jaxprs (jit, cond branches, loop bodies).")
