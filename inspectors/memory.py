@@ -619,9 +619,12 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     names = [t.name for t in chain.pipeline]
     k = grad_step(names)
     if k is None:
-        report.notes.append(
-            "no grad, vjp or value_and_grad in the pipeline: nothing is saved for a backward pass"
-        )
+        report.residuals = inner_grad_residuals(result.model_after)
+        if report.residuals is None:
+            report.notes.append(
+                "no grad, vjp or value_and_grad in the pipeline or the program: "
+                "nothing is saved for a backward pass"
+            )
         return
     seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
     if seen is None:
@@ -676,6 +679,92 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
             result,
             rows,
         )
+
+
+INNER_GRAD_NOTE = (
+    "the grad is inside the function (nnx.grad, eqx.filter_grad, jax.grad in your code), so JAX's printer "
+    "cannot be called on it from outside: these are read from the traced program instead, the values its "
+    "backward (transpose) equations read from its forward (jvp) equations"
+)
+
+
+def inner_grad_residuals(model: Any) -> ResidualReport | None:
+    """Residuals of a grad inside the user's function, from the jaxpr's forward/backward split (or None)."""
+    from inspectors.graph import scope_path
+    from inspectors.provenance import grad_provenance, scopes
+
+    grad = grad_provenance(model)
+    if not grad.backward:
+        return None
+    rows = _argument_residuals(model)
+    for _, jaxpr in scopes(model):
+        for eqn, var in _crossing(jaxpr):
+            line = eqn.source.line if eqn.source else None
+            where = f"{eqn.source.file}:{line}" if eqn.source else ""
+            rows.append(
+                SavedResidual(
+                    type=var.type, bytes=type_bytes(var.type), made_by=f"output of {eqn.primitive}",
+                    primitive=eqn.primitive, line=line, where=where,
+                    scope="/".join(scope_path(eqn)), equation=eqn.id,
+                )
+            )  # fmt: skip
+    return report_of("the function's inner grad", "grad inside the function", "", rows, INNER_GRAD_NOTE)
+
+
+def _crossing(jaxpr: Any) -> list[tuple[Any, Any]]:
+    """(equation, output) of one jaxpr's non-backward equations whose outputs its backward ones read.
+
+    As `provenance.residuals`, but any equation before the backward pass counts (a broadcast JAX
+    stages out of the grad carries no `jvp` in its name stack, yet it is saved).
+    """
+    from inspectors.mapping import phase
+
+    produced: dict[str, tuple[Any, Any]] = {}
+    found: dict[str, tuple[Any, Any]] = {}
+    for eqn in jaxpr.eqns:
+        if phase(eqn.name_stack) == "backward":
+            for v in eqn.invars:
+                if not v.literal and v.name in produced:
+                    found.setdefault(v.name, produced[v.name])
+        else:
+            produced.update({v.name: (eqn, v) for v in eqn.outvars if not v.dropped})
+    return list(found.values())
+
+
+JAXPR_DTYPE_BYTES = {
+    "bool": 1, "i8": 1, "u8": 1, "i16": 2, "u16": 2, "f16": 2, "bf16": 2, "i32": 4, "u32": 4, "f32": 4,
+    "i64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16, "f8_e4m3fn": 1, "f8_e5m2": 1,
+}  # fmt: skip
+
+
+def type_bytes(type_text: str) -> int:
+    """Return the bytes of a jaxpr type (`f32[8,3]` → 96, `bool[4]` → 4); 0 for what is not an array."""
+    dtype, _, rest = type_text.partition("[")
+    return JAXPR_DTYPE_BYTES.get(dtype, 4) * math.prod(_dims(type_text)) if rest else 0
+
+
+def _argument_residuals(model: Any) -> list[SavedResidual]:
+    """The program's inputs that its backward equations read (`print_saved_residuals`' "from the argument"),
+    followed into sub-jaxprs that take their caller's operands one for one (jit, remat, custom rules)."""
+    from inspectors.mapping import phase
+
+    top = {v.name: f"argument {p}" for v, p in zip(model.invars, model.arg_paths or [], strict=False)}
+    found: dict[str, SavedResidual] = {}
+
+    def visit(jaxpr: Any, names: dict[str, str]) -> None:
+        inputs = {v.name: v for v in jaxpr.invars}
+        for e in jaxpr.eqns:
+            if phase(e.name_stack) == "backward":
+                for v in e.invars:
+                    if v.name in inputs and v.name in names and names[v.name] not in found:
+                        found[names[v.name]] = SavedResidual(v.type, type_bytes(v.type), names[v.name])
+            for sub in e.subjaxprs:
+                if len(sub.jaxpr.invars) == len(e.invars):
+                    outer = [names.get(v.name, "") for v in e.invars]
+                    visit(sub.jaxpr, {v.name: n for v, n in zip(sub.jaxpr.invars, outer, strict=True) if n})
+
+    visit(model, top)
+    return list(found.values())
 
 
 def _dynamic_positions(positions: tuple[int, ...], static: tuple[int, ...]) -> tuple[int, ...]:
