@@ -592,13 +592,24 @@ def diff_residuals(before: list[SavedResidual], after: list[SavedResidual]) -> t
 # --- the worker's one call -----------------------------------------------------------------------
 
 
+def final_model(result: InspectionResult) -> Any:
+    """The model of the pipeline's last jaxpr stage (the program that was compiled), or None."""
+    stages = result.jaxpr_stages()
+    return stages[-1].model if stages else None
+
+
 def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, folder: str) -> None:
     """Add the memory report to `result` (in the worker, right after compiling); never raises."""
     start = time.perf_counter()
     report = MemoryReport(flops=result.cost.flops if result.cost else None)
     try:
         report.peak = read_peak(
-            folder, result.hlo or "", result.request.filename, result.model_after, tracer.paths, result.memory
+            folder,
+            result.text_of("hlo") or "",
+            result.request.filename,
+            final_model(result),
+            tracer.paths,
+            result.memory,
         )
     except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
         report.peak = PeakReport(
@@ -619,7 +630,7 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     names = [t.name for t in chain.pipeline]
     k = grad_step(names)
     if k is None:
-        report.residuals = inner_grad_residuals(result.model_after)
+        report.residuals = inner_grad_residuals(final_model(result))
         if report.residuals is None:
             report.notes.append(
                 "no grad, vjp or value_and_grad in the pipeline or the program: "
@@ -652,7 +663,7 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     # Traced again, as JAX's own `saved_residuals` does: replaying the pipeline's jaxpr instead saves
     # a quarter of the time but loses the residuals that are literals (measured on a GPT-2-sized model).
     rows = saved_residuals(g, dyn, kwargs, positions, paths, where)
-    link_equations(rows, result.model_after)
+    link_equations(rows, final_model(result))
     outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
     note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""
     wrt = (
@@ -806,7 +817,7 @@ def remat(
     try:
         chosen = policy_of(policy)
         rows = saved_residuals(jax.checkpoint(g, policy=chosen), dyn, kwargs, positions, paths, where)
-        link_equations(rows, result.model_after)
+        link_equations(rows, final_model(result))
         out.residuals, out.residual_count = rows, len(rows)
         out.residual_bytes = sum(r.bytes for r in rows)
         out.added, out.removed = diff_residuals(before, rows)
@@ -878,3 +889,29 @@ def remat_summary(report: MemoryReport) -> str:
         *[f"#   - {a}" for a in r.removed],
     ]
     return "\n".join(lines)
+
+
+# --- heat: where the bytes are, on the source and the jaxpr ---------------------------------------
+
+
+def source_heat(report: MemoryReport) -> dict[int, float]:
+    """Return each source line's share of the bytes: residuals saved, plus buffers live at the peak."""
+    weights: Counter[int] = Counter()
+    for r in report.residuals.residuals if report.residuals else []:
+        if r.line is not None:
+            weights[r.line] += r.bytes
+    for b in report.peak.at_peak if report.peak else []:
+        if b.line is not None:
+            weights[b.line] += b.bytes
+    total = sum(weights.values())
+    return {line: w / total for line, w in weights.items()} if total else {}
+
+
+def equation_heat(report: MemoryReport) -> dict[str, float]:
+    """Return each equation's share of the residual bytes (its outputs the backward pass reads)."""
+    weights: Counter[str] = Counter()
+    for r in report.residuals.residuals if report.residuals else []:
+        if r.equation:
+            weights[r.equation] += r.bytes
+    total = sum(weights.values())
+    return {e: w / total for e, w in weights.items()} if total else {}

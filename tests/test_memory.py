@@ -125,7 +125,7 @@ def test_peak_is_held_by_the_matmul_line(held: InspectionResult) -> None:
     matmul = next(i for i, line in enumerate(source, 1) if "c = a @ b" in line)
     first = held.memory_report.peak.at_peak[0]
     assert first.line == matmul and first.type == "f32[512,512]" and first.bytes == 512 * 512 * 4
-    assert first.instruction in held.hlo
+    assert first.instruction in held.text_of("hlo")
     assert held.memory_report.peak.xla_peak_bytes == held.memory_report.peak.peak_bytes
 
 
@@ -285,3 +285,12 @@ def test_a_grad_inside_the_function_is_read_from_the_program() -> None:
     # What JAX's list has besides: a broadcast of a constant, which the grad in the program rebuilds
     # in its backward pass instead of saving (its backward reads a fresh `broadcast_in_dim 0.0`).
     assert {made_by for _, made_by, _ in (expected - found).elements()} <= {"output of broadcast_in_dim"}
+
+
+def test_memory_heat_follows_the_bytes(held: InspectionResult, layers_grad: InspectionResult) -> None:
+    heat = memory.source_heat(held.memory_report)
+    assert abs(sum(heat.values()) - 1) < 1e-9
+    assert max(heat, key=heat.get) == held.memory_report.peak.at_peak[0].line
+    eqn_heat = memory.equation_heat(layers_grad.memory_report)
+    residuals = layers_grad.memory_report.residuals.residuals
+    assert set(eqn_heat) == {r.equation for r in residuals if r.equation}
