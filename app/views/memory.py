@@ -227,7 +227,8 @@ def heat_section(result: InspectionResult, report: MemoryReport) -> None:
     with src_t:
         st.caption("Each line on its share of the residual bytes and of the buffers live at the peak.")
         colors = {n: text_heat(share) for n, share in lines.items()}
-        show_painted(result.request.source, "python", colors, height=420, linenos=True)
+        around = (max(1, min(lines) - 4), max(lines) + 4) if lines else None  # the lines that hold bytes
+        show_painted(result.request.source, "python", colors, height=420, linenos=True, only=around)
     with jaxpr_t:
         st.caption("Each equation on its share of the residual bytes it produces for the backward pass.")
         stages = result.jaxpr_stages()
