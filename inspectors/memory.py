@@ -252,7 +252,6 @@ _VALUE = re.compile(r"^ value: <\d+ ([^ >]+)(?: @\d+)?> \(size=(\d+),offset=(\d+
 _RANGE = re.compile(r"^\s+(\S+?\{[\d,]*\}):(\d+)-(\d+)$")
 _STEP = re.compile(r"^\s+(\d+):(\S+)$")
 _PEAK = re.compile(r"Stack trace breakdown for peak usage: ([\d ]+) bytes")
-_ALIAS = re.compile(r"input_output_alias=\{(.*?)\}\s*(?:,|$)")
 _ALIAS_ROW = re.compile(r"\{([\d,\s]*)\}:\s*\((\d+),\s*\{([\d,\s]*)\}")
 
 
@@ -542,13 +541,25 @@ class _Attributor:
 def aliases(hlo: str, arg_paths: list[str]) -> list[str]:
     """Return the module's input/output aliases (donated inputs): `output {0} ← params[0] (parameter 0)`."""
     head = next((line for line in hlo.splitlines() if line.startswith("HloModule")), "")
-    m = _ALIAS.search(head)
     out = []
-    for out_index, param, _ in _ALIAS_ROW.findall(m.group(1) if m else ""):
+    for out_index, param, _ in _ALIAS_ROW.findall(_braced(head, "input_output_alias=")):
         n = int(param)
         name = arg_paths[n] if n < len(arg_paths) else f"parameter {n}"
         out.append(f"output {{{out_index}}} ← {name} (parameter {n})")
     return out
+
+
+def _braced(text: str, key: str) -> str:
+    """Return the balanced `{...}` after `key` in `text` ("" without one)."""
+    start = text.find(key + "{")
+    if start < 0:
+        return ""
+    depth, begin = 0, start + len(key)
+    for i in range(begin, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[begin + 1 : i]
+    return ""
 
 
 def reconcile(peak: PeakReport) -> list[tuple[str, int | None, int | None]]:

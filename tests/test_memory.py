@@ -294,3 +294,13 @@ def test_memory_heat_follows_the_bytes(held: InspectionResult, layers_grad: Insp
     eqn_heat = memory.equation_heat(layers_grad.memory_report)
     residuals = layers_grad.memory_report.residuals.residuals
     assert set(eqn_heat) == {r.equation for r in residuals if r.equation}
+
+
+def test_donated_inputs_are_named_and_counted_as_aliased() -> None:
+    w = jnp.ones((64, 64))
+    r = inspect_fn(memory_models.sgd_step, w, w, transforms=["jit(donate_argnums=0)"])
+    peak = r.memory_report.peak
+    assert peak.aliases == ["output {} ← params (parameter 0)"]
+    assert peak.totals["alias"] == r.memory["alias_size_in_bytes"] == w.nbytes
+    held_params = next(b for b in peak.at_peak if b.argument == "params")
+    assert held_params.kind == "argument, output"
