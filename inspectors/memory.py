@@ -252,7 +252,6 @@ _VALUE = re.compile(r"^ value: <\d+ ([^ >]+)(?: @\d+)?> \(size=(\d+),offset=(\d+
 _RANGE = re.compile(r"^\s+(\S+?\{[\d,]*\}):(\d+)-(\d+)$")
 _STEP = re.compile(r"^\s+(\d+):(\S+)$")
 _PEAK = re.compile(r"Stack trace breakdown for peak usage: ([\d ]+) bytes")
-_ALIAS = re.compile(r"input_output_alias=\{(.*?)\}\s*(?:,|$)")
 _ALIAS_ROW = re.compile(r"\{([\d,\s]*)\}:\s*\((\d+),\s*\{([\d,\s]*)\}")
 
 
@@ -542,13 +541,25 @@ class _Attributor:
 def aliases(hlo: str, arg_paths: list[str]) -> list[str]:
     """Return the module's input/output aliases (donated inputs): `output {0} ← params[0] (parameter 0)`."""
     head = next((line for line in hlo.splitlines() if line.startswith("HloModule")), "")
-    m = _ALIAS.search(head)
     out = []
-    for out_index, param, _ in _ALIAS_ROW.findall(m.group(1) if m else ""):
+    for out_index, param, _ in _ALIAS_ROW.findall(_braced(head, "input_output_alias=")):
         n = int(param)
         name = arg_paths[n] if n < len(arg_paths) else f"parameter {n}"
         out.append(f"output {{{out_index}}} ← {name} (parameter {n})")
     return out
+
+
+def _braced(text: str, key: str) -> str:
+    """Return the balanced `{...}` after `key` in `text` ("" without one)."""
+    start = text.find(key + "{")
+    if start < 0:
+        return ""
+    depth, begin = 0, start + len(key)
+    for i in range(begin, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[begin + 1 : i]
+    return ""
 
 
 def reconcile(peak: PeakReport) -> list[tuple[str, int | None, int | None]]:
@@ -592,13 +603,24 @@ def diff_residuals(before: list[SavedResidual], after: list[SavedResidual]) -> t
 # --- the worker's one call -----------------------------------------------------------------------
 
 
+def final_model(result: InspectionResult) -> Any:
+    """The model of the pipeline's last jaxpr stage (the program that was compiled), or None."""
+    stages = result.jaxpr_stages()
+    return stages[-1].model if stages else None
+
+
 def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, folder: str) -> None:
     """Add the memory report to `result` (in the worker, right after compiling); never raises."""
     start = time.perf_counter()
     report = MemoryReport(flops=result.cost.flops if result.cost else None)
     try:
         report.peak = read_peak(
-            folder, result.hlo or "", result.request.filename, result.model_after, tracer.paths, result.memory
+            folder,
+            result.text_of("hlo") or "",
+            result.request.filename,
+            final_model(result),
+            tracer.paths,
+            result.memory,
         )
     except Exception as exc:  # noqa: BLE001 - a dump we cannot read never hides the compiled program
         report.peak = PeakReport(
@@ -619,9 +641,12 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     names = [t.name for t in chain.pipeline]
     k = grad_step(names)
     if k is None:
-        report.notes.append(
-            "no grad, vjp or value_and_grad in the pipeline: nothing is saved for a backward pass"
-        )
+        report.residuals = inner_grad_residuals(final_model(result))
+        if report.residuals is None:
+            report.notes.append(
+                "no grad, vjp or value_and_grad in the pipeline or the program: "
+                "nothing is saved for a backward pass"
+            )
         return
     seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
     if seen is None:
@@ -649,7 +674,7 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     # Traced again, as JAX's own `saved_residuals` does: replaying the pipeline's jaxpr instead saves
     # a quarter of the time but loses the residuals that are literals (measured on a GPT-2-sized model).
     rows = saved_residuals(g, dyn, kwargs, positions, paths, where)
-    link_equations(rows, result.model_after)
+    link_equations(rows, final_model(result))
     outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
     note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""
     wrt = (
@@ -676,6 +701,92 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
             result,
             rows,
         )
+
+
+INNER_GRAD_NOTE = (
+    "the grad is inside the function (nnx.grad, eqx.filter_grad, jax.grad in your code), so JAX's printer "
+    "cannot be called on it from outside: these are read from the traced program instead, the values its "
+    "backward (transpose) equations read from its forward (jvp) equations"
+)
+
+
+def inner_grad_residuals(model: Any) -> ResidualReport | None:
+    """Residuals of a grad inside the user's function, from the jaxpr's forward/backward split (or None)."""
+    from inspectors.graph import scope_path
+    from inspectors.provenance import grad_provenance, scopes
+
+    grad = grad_provenance(model)
+    if not grad.backward:
+        return None
+    rows = _argument_residuals(model)
+    for _, jaxpr in scopes(model):
+        for eqn, var in _crossing(jaxpr):
+            line = eqn.source.line if eqn.source else None
+            where = f"{eqn.source.file}:{line}" if eqn.source else ""
+            rows.append(
+                SavedResidual(
+                    type=var.type, bytes=type_bytes(var.type), made_by=f"output of {eqn.primitive}",
+                    primitive=eqn.primitive, line=line, where=where,
+                    scope="/".join(scope_path(eqn)), equation=eqn.id,
+                )
+            )  # fmt: skip
+    return report_of("the function's inner grad", "grad inside the function", "", rows, INNER_GRAD_NOTE)
+
+
+def _crossing(jaxpr: Any) -> list[tuple[Any, Any]]:
+    """(equation, output) of one jaxpr's non-backward equations whose outputs its backward ones read.
+
+    As `provenance.residuals`, but any equation before the backward pass counts (a broadcast JAX
+    stages out of the grad carries no `jvp` in its name stack, yet it is saved).
+    """
+    from inspectors.mapping import phase
+
+    produced: dict[str, tuple[Any, Any]] = {}
+    found: dict[str, tuple[Any, Any]] = {}
+    for eqn in jaxpr.eqns:
+        if phase(eqn.name_stack) == "backward":
+            for v in eqn.invars:
+                if not v.literal and v.name in produced:
+                    found.setdefault(v.name, produced[v.name])
+        else:
+            produced.update({v.name: (eqn, v) for v in eqn.outvars if not v.dropped})
+    return list(found.values())
+
+
+JAXPR_DTYPE_BYTES = {
+    "bool": 1, "i8": 1, "u8": 1, "i16": 2, "u16": 2, "f16": 2, "bf16": 2, "i32": 4, "u32": 4, "f32": 4,
+    "i64": 8, "u64": 8, "f64": 8, "c64": 8, "c128": 16, "f8_e4m3fn": 1, "f8_e5m2": 1,
+}  # fmt: skip
+
+
+def type_bytes(type_text: str) -> int:
+    """Return the bytes of a jaxpr type (`f32[8,3]` → 96, `bool[4]` → 4); 0 for what is not an array."""
+    dtype, _, rest = type_text.partition("[")
+    return JAXPR_DTYPE_BYTES.get(dtype, 4) * math.prod(_dims(type_text)) if rest else 0
+
+
+def _argument_residuals(model: Any) -> list[SavedResidual]:
+    """The program's inputs that its backward equations read (`print_saved_residuals`' "from the argument"),
+    followed into sub-jaxprs that take their caller's operands one for one (jit, remat, custom rules)."""
+    from inspectors.mapping import phase
+
+    top = {v.name: f"argument {p}" for v, p in zip(model.invars, model.arg_paths or [], strict=False)}
+    found: dict[str, SavedResidual] = {}
+
+    def visit(jaxpr: Any, names: dict[str, str]) -> None:
+        inputs = {v.name: v for v in jaxpr.invars}
+        for e in jaxpr.eqns:
+            if phase(e.name_stack) == "backward":
+                for v in e.invars:
+                    if v.name in inputs and v.name in names and names[v.name] not in found:
+                        found[names[v.name]] = SavedResidual(v.type, type_bytes(v.type), names[v.name])
+            for sub in e.subjaxprs:
+                if len(sub.jaxpr.invars) == len(e.invars):
+                    outer = [names.get(v.name, "") for v in e.invars]
+                    visit(sub.jaxpr, {v.name: n for v, n in zip(sub.jaxpr.invars, outer, strict=True) if n})
+
+    visit(model, top)
+    return list(found.values())
 
 
 def _dynamic_positions(positions: tuple[int, ...], static: tuple[int, ...]) -> tuple[int, ...]:
@@ -717,7 +828,7 @@ def remat(
     try:
         chosen = policy_of(policy)
         rows = saved_residuals(jax.checkpoint(g, policy=chosen), dyn, kwargs, positions, paths, where)
-        link_equations(rows, result.model_after)
+        link_equations(rows, final_model(result))
         out.residuals, out.residual_count = rows, len(rows)
         out.residual_bytes = sum(r.bytes for r in rows)
         out.added, out.removed = diff_residuals(before, rows)
@@ -789,3 +900,29 @@ def remat_summary(report: MemoryReport) -> str:
         *[f"#   - {a}" for a in r.removed],
     ]
     return "\n".join(lines)
+
+
+# --- heat: where the bytes are, on the source and the jaxpr ---------------------------------------
+
+
+def source_heat(report: MemoryReport) -> dict[int, float]:
+    """Return each source line's share of the bytes: residuals saved, plus buffers live at the peak."""
+    weights: Counter[int] = Counter()
+    for r in report.residuals.residuals if report.residuals else []:
+        if r.line is not None:
+            weights[r.line] += r.bytes
+    for b in report.peak.at_peak if report.peak else []:
+        if b.line is not None:
+            weights[b.line] += b.bytes
+    total = sum(weights.values())
+    return {line: w / total for line, w in weights.items()} if total else {}
+
+
+def equation_heat(report: MemoryReport) -> dict[str, float]:
+    """Return each equation's share of the residual bytes (its outputs the backward pass reads)."""
+    weights: Counter[str] = Counter()
+    for r in report.residuals.residuals if report.residuals else []:
+        if r.equation:
+            weights[r.equation] += r.bytes
+    total = sum(weights.values())
+    return {e: w / total for e, w in weights.items()} if total else {}

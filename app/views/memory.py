@@ -14,7 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from app import inspection, state
+from app.components.painted import equation_lines, show_painted
 from app.safe import md
+from app.views.profile import text_heat
 from inspectors import memory as mem
 from inspectors.results import InspectionResult, MemoryReport, PeakReport, ResidualReport
 
@@ -40,6 +42,8 @@ def memory_tab(result: InspectionResult) -> None:
         peak_section(report.peak)
     if report.residuals is not None:
         residual_section(report.residuals)
+    heat_section(result, report)
+    if report.residuals is not None:
         remat_section(result, report)
 
 
@@ -207,6 +211,32 @@ def residuals_frame(res: ResidualReport) -> pd.DataFrame:
             for r in res.residuals
         ]
     )  # fmt: skip
+
+
+# --- heat on the source and the jaxpr ----------------------------------------------------------------
+
+
+def heat_section(result: InspectionResult, report: MemoryReport) -> None:
+    """The source painted by bytes (residuals and buffers at the peak), the jaxpr by residual bytes."""
+    lines = mem.source_heat(report)
+    eqns = mem.equation_heat(report)
+    if not lines and not eqns:
+        return
+    st.markdown("#### Memory heat · white: no bytes · red: half the bytes or more")
+    src_t, jaxpr_t = st.tabs(["Source", "Jaxpr"], key="memory_heat")
+    with src_t:
+        st.caption("Each line on its share of the residual bytes and of the buffers live at the peak.")
+        colors = {n: text_heat(share) for n, share in lines.items()}
+        around = (max(1, min(lines) - 4), max(lines) + 4) if lines else None  # the lines that hold bytes
+        show_painted(result.request.source, "python", colors, height=420, linenos=True, only=around)
+    with jaxpr_t:
+        st.caption("Each equation on its share of the residual bytes it produces for the backward pass.")
+        stages = result.jaxpr_stages()
+        last = stages[-1] if stages else None
+        text = (result.text_of(last.id) or "") if last else ""
+        spans = equation_lines(text, last.model if last else None)
+        colors = {n: text_heat(share) for e, share in eqns.items() for n in spans.get(e, [])[:1]}
+        show_painted(text, "jaxpr", colors, height=420, linenos=True)
 
 
 # --- remat side by side ------------------------------------------------------------------------------

@@ -23,3 +23,7 @@ def held(a, b):
     c = a @ b
     s = jnp.sort(c, axis=0)
     return s[:2] + c[:2]
+
+
+def sgd_step(params, x):
+    return params - 0.1 * x
