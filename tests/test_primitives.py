@@ -103,6 +103,10 @@ def test_every_dimension_an_explanation_names_has_the_size_the_equation_has(resu
 
 def test_dot_general_names_the_contracted_dimensions_of_its_own_operands(result):
     use = card(result, "dot_general").uses[0]
+    value = next(p.value for p in use.params if p.name == "dimension_numbers")
+    assert (
+        value == "(([1], [0]), ([], []))" and f"dimension_numbers={value}" in eqn_of(result, use).text
+    )  # as JAX prints
     a, c = (v.name for v in eqn_of(result, use).invars)
     out = eqn_of(result, use).outvars[0]
     assert meaning(use, "dimension_numbers") == (

@@ -69,13 +69,30 @@ def eqn_view(eqn: Any, meqn: Equation) -> EqnView:
 def use_of(stage_id: str, eqn: Any, meqn: Equation) -> PrimitiveUse:
     """Explain every parameter of one equation."""
     view = eqn_view(eqn, meqn)
-    shown = param_summary(eqn.params)
+    shown = {**param_summary(eqn.params), **printed_params(one_line(meqn), meqn.primitive, list(eqn.params))}
     notes = []
     for name, value in eqn.params.items():
         text = shown.get(name) or _jaxpr_value(value)
         text = text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
         notes.append(ParamNote(name=name, value=text, meaning=explain(meqn.primitive, name, value, view)))
     return PrimitiveUse(stage=stage_id, eqn=meqn.id, text=one_line(meqn), params=notes)
+
+
+def printed_params(line: str, primitive: str, keys: list[str]) -> dict[str, str]:
+    """Return the params JAX printed in an equation's line (`dimension_numbers=(([1], [0]), ([], []))`), as
+    printed: JAX leaves out those at their defaults, so the rest keep `str(value)`."""
+    start = line.find(f" {primitive}[")
+    if start < 0:
+        return {}
+    body = line[start + len(primitive) + 2 : line.rfind("]")]
+    found = sorted((i, k) for k in keys for i in _starts(body, f"{k}="))
+    ends = [i for i, _ in found[1:]] + [len(body)] * bool(found)
+    return {k: body[i + len(k) + 1 : j].strip() for (i, k), j in zip(found, ends, strict=True)}
+
+
+def _starts(text: str, token: str) -> list[int]:
+    """Return where `token` starts a word in `text` (at the start or after a space)."""
+    return [i for i in range(len(text)) if text.startswith(token, i) and (i == 0 or text[i - 1] == " ")]
 
 
 def one_line(meqn: Equation) -> str:
