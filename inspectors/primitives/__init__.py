@@ -72,7 +72,7 @@ def use_of(stage_id: str, eqn: Any, meqn: Equation) -> PrimitiveUse:
     shown = {**param_summary(eqn.params), **printed_params(one_line(meqn), meqn.primitive, list(eqn.params))}
     notes = []
     for name, value in eqn.params.items():
-        text = shown.get(name) or _jaxpr_value(value)
+        text = shown.get(name) or _jaxpr_value(value)  # every param has a text: jaxpr-valued ones a stand-in
         text = text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
         notes.append(ParamNote(name=name, value=text, meaning=explain(meqn.primitive, name, value, view)))
     return PrimitiveUse(stage=stage_id, eqn=meqn.id, text=one_line(meqn), params=notes)
@@ -426,7 +426,27 @@ def cards_of(
     last = stages[-1].id if stages else ""
     order = sorted(seen, key=lambda n: (-seen[n].counts.get(last, 0), -sum(seen[n].counts.values()), n))
     examples = live_examples(order) if with_examples else {}
-    return PrimitiveCards(stage=last, cards=[card(n, seen[n], result, examples.get(n), lower) for n in order])
+    return PrimitiveCards(
+        stage=last, cards=[_guarded(n, seen[n], result, examples.get(n), lower) for n in order]
+    )
+
+
+def _guarded(
+    name: str, seen: _Seen, result: InspectionResult, example: LiveExample | None, lower: bool
+) -> PrimitiveCard:
+    """Build a card; a primitive whose card fails (params shaped unlike any rule expects) still gets one."""
+    try:
+        return card(name, seen, result, example, lower)
+    except Exception as exc:  # noqa: BLE001 - one odd primitive must not cost the program its other cards
+        doc = DOCS.get(name)
+        return PrimitiveCard(
+            name=name,
+            family=styles.family(name),
+            described=doc is not None,
+            summary=doc.summary if doc else NO_DESCRIPTION,
+            counts=dict(seen.counts),
+            rule_notes=[f"this card could not be completed: {type(exc).__name__}"],
+        )
 
 
 def listing(cards: PrimitiveCards | None) -> str | None:
