@@ -103,6 +103,10 @@ def test_every_dimension_an_explanation_names_has_the_size_the_equation_has(resu
 
 def test_dot_general_names_the_contracted_dimensions_of_its_own_operands(result):
     use = card(result, "dot_general").uses[0]
+    value = next(p.value for p in use.params if p.name == "dimension_numbers")
+    assert (
+        value == "(([1], [0]), ([], []))" and f"dimension_numbers={value}" in eqn_of(result, use).text
+    )  # as JAX prints
     a, c = (v.name for v in eqn_of(result, use).invars)
     out = eqn_of(result, use).outvars[0]
     assert meaning(use, "dimension_numbers") == (
@@ -479,3 +483,20 @@ def test_each_equation_the_walkthrough_interprets_links_to_its_card():
         popover = next(p for p in at.get("popover") if p.proto.id.endswith("-wt_card"))
         assert popover.proto.popover.label == f"What {name} does".replace("_", "\\_")
         assert card_heads(at)[-1] == name  # the card inside it
+
+
+def test_a_card_that_fails_to_build_costs_no_other_card(monkeypatch, result):
+    real = primitives.lowering_of
+
+    def failing(name, seen, res):  # noqa: ANN001, ANN202
+        if name == "gather":
+            raise KeyError("a param shaped unlike any rule expects")
+        return real(name, seen, res)
+
+    monkeypatch.setattr(primitives, "lowering_of", failing)
+    src = Request(source=PROGRAM, filename="prog2.py", fn="f", args=ARGS, transforms=[])
+    again = inspect(src, use_cache=False)
+    assert {c.name for c in again.primitives.cards} == {c.name for c in result.primitives.cards}
+    broken = card(again, "gather")
+    assert broken.rule_notes == ["this card could not be completed: KeyError"] and broken.described
+    assert card(again, "scatter-add").lowers_to == card(result, "scatter-add").lowers_to

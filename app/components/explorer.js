@@ -148,7 +148,7 @@ function reveal(pane, scroll, i) {
 
 // --- graphs: a Graphviz SVG with pan, zoom and a details panel --------------------------------------
 
-function buildGraph(root, data, send) {
+function buildGraph(root, data, send, primitive) {
   const wrap = document.createElement("div");
   wrap.className = "graph";
   wrap.style.height = `${data.height}px`;
@@ -212,6 +212,14 @@ function buildGraph(root, data, send) {
     }
     drag = null; wrap.classList.remove("grabbing");
   };
+  // A click on a node that binds a primitive opens its card: an event of its own (a drag is not a click).
+  let down = null;
+  wrap.addEventListener("mousedown", (e) => { down = [e.clientX, e.clientY]; });
+  wrap.addEventListener("click", (e) => {
+    const n = nodeOf(e.target), name = n && data.prims && data.prims[n.dataset.id];
+    const still = down && Math.abs(e.clientX - down[0]) + Math.abs(e.clientY - down[1]) <= 3;
+    if (name && primitive && still) primitive(name);
+  });
   window.addEventListener("mousemove", move);
   window.addEventListener("mouseup", up);
   wrap.addEventListener("mouseover", (e) => { if (pinned) return; const n = nodeOf(e.target); if (n) show(n.dataset.id); });
@@ -262,7 +270,7 @@ export default function (component) {
   if (data.svg !== undefined) {
     root.className = "explorer";
     root.__panes = [];
-    buildGraph(root, data, (pick) => setTriggerValue("pick", pick));
+    buildGraph(root, data, (pick) => setTriggerValue("pick", pick), (name) => setTriggerValue("primitive", name));
     return;
   }
   root.className = `explorer cols-${Math.min(data.views.length, 2)}${data.lecture ? " lecture" : ""}`;

@@ -180,14 +180,28 @@ def graph_view(
     expandable: list[str],
     key: str,
     height: int,
+    primitives: dict[str, str] | None = None,
+    on_primitive: Any = None,
 ) -> dict[str, Any] | None:
-    """Draw a laid-out graph (pan, zoom, details on click); return `{node}` when a closed node was clicked."""
+    """Draw a laid-out graph (pan, zoom, details on click); return `{node}` when a closed node was clicked.
+
+    With `primitives` (node id → primitive name), clicking such a node also calls `on_primitive(name)`
+    (the primitive's card: `app.views.primitives.open_card`)."""
     svg = svg[svg.find("<svg") :] if "<svg" in svg else svg
     data = {"svg": svg, "details": details, "matches": matches, "expandable": expandable, "height": height}
+    if primitives:
+        data["prims"] = primitives
     data["sig"] = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    result = _component(
-        data=data, key=key, on_pick_change=lambda: None
-    )  # `pick` is a trigger: no state default
+
+    def primitive() -> None:
+        value = st.session_state.get(key)
+        name = value.get("primitive") if isinstance(value, dict) else getattr(value, "primitive", None)
+        if on_primitive is not None and name:
+            on_primitive(name)
+
+    result = _component(  # `pick` and `primitive` are triggers: no state defaults
+        data=data, key=key, on_pick_change=lambda: None, on_primitive_change=primitive
+    )
     return getattr(result, "pick", None)
 
 

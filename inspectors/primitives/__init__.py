@@ -69,13 +69,30 @@ def eqn_view(eqn: Any, meqn: Equation) -> EqnView:
 def use_of(stage_id: str, eqn: Any, meqn: Equation) -> PrimitiveUse:
     """Explain every parameter of one equation."""
     view = eqn_view(eqn, meqn)
-    shown = param_summary(eqn.params)
+    shown = {**param_summary(eqn.params), **printed_params(one_line(meqn), meqn.primitive, list(eqn.params))}
     notes = []
     for name, value in eqn.params.items():
-        text = shown.get(name) or _jaxpr_value(value)
+        text = shown.get(name) or _jaxpr_value(value)  # every param has a text: jaxpr-valued ones a stand-in
         text = text if len(text) <= VALUE_LIMIT else text[: VALUE_LIMIT - 1] + "…"
         notes.append(ParamNote(name=name, value=text, meaning=explain(meqn.primitive, name, value, view)))
     return PrimitiveUse(stage=stage_id, eqn=meqn.id, text=one_line(meqn), params=notes)
+
+
+def printed_params(line: str, primitive: str, keys: list[str]) -> dict[str, str]:
+    """Return the params JAX printed in an equation's line (`dimension_numbers=(([1], [0]), ([], []))`), as
+    printed: JAX leaves out those at their defaults, so the rest keep `str(value)`."""
+    start = line.find(f" {primitive}[")
+    if start < 0:
+        return {}
+    body = line[start + len(primitive) + 2 : line.rfind("]")]
+    found = sorted((i, k) for k in keys for i in _starts(body, f"{k}="))
+    ends = [i for i, _ in found[1:]] + [len(body)] * bool(found)
+    return {k: body[i + len(k) + 1 : j].strip() for (i, k), j in zip(found, ends, strict=True)}
+
+
+def _starts(text: str, token: str) -> list[int]:
+    """Return where `token` starts a word in `text` (at the start or after a space)."""
+    return [i for i in range(len(text)) if text.startswith(token, i) and (i == 0 or text[i - 1] == " ")]
 
 
 def one_line(meqn: Equation) -> str:
@@ -409,7 +426,27 @@ def cards_of(
     last = stages[-1].id if stages else ""
     order = sorted(seen, key=lambda n: (-seen[n].counts.get(last, 0), -sum(seen[n].counts.values()), n))
     examples = live_examples(order) if with_examples else {}
-    return PrimitiveCards(stage=last, cards=[card(n, seen[n], result, examples.get(n), lower) for n in order])
+    return PrimitiveCards(
+        stage=last, cards=[_guarded(n, seen[n], result, examples.get(n), lower) for n in order]
+    )
+
+
+def _guarded(
+    name: str, seen: _Seen, result: InspectionResult, example: LiveExample | None, lower: bool
+) -> PrimitiveCard:
+    """Build a card; a primitive whose card fails (params shaped unlike any rule expects) still gets one."""
+    try:
+        return card(name, seen, result, example, lower)
+    except Exception as exc:  # noqa: BLE001 - one odd primitive must not cost the program its other cards
+        doc = DOCS.get(name)
+        return PrimitiveCard(
+            name=name,
+            family=styles.family(name),
+            described=doc is not None,
+            summary=doc.summary if doc else NO_DESCRIPTION,
+            counts=dict(seen.counts),
+            rule_notes=[f"this card could not be completed: {type(exc).__name__}"],
+        )
 
 
 def listing(cards: PrimitiveCards | None) -> str | None:
