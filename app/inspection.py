@@ -51,6 +51,8 @@ def inspect(
 ) -> InspectionResult:
     """Return the result of an untimed inspection, remembered for this session.
 
+    An `on_partial` with a `tick` method hears it while no stage arrives (a long compile: Stop).
+
     Reruns (a tab, a colour option) never reach the backend; a new request does, and
     `on_wait(n)` hears how many requests are ahead of it in the shared queue.
     """
@@ -59,8 +61,10 @@ def inspect(
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
-    result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial)
-    if result.error is None or not result.error.transient:
+    tick = getattr(on_partial, "tick", None)
+    result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial, on_tick=tick)
+    stopped = result.error is not None and result.error.kind == "Stopped"  # the user's: a rerun must not restart it
+    if result.error is None or not result.error.transient or stopped:
         memo[key] = result
         while len(memo) > MEMO_SIZE:
             memo.popitem(last=False)
@@ -93,3 +97,8 @@ def devices() -> list[str]:
 def saved_result(request: Request) -> bytes:
     """Return the stored result of `request` as one saved-result file (a download)."""
     return backend.saved_result(request)
+
+
+def stop() -> bool:
+    """Stop this session's running inspection (the Stop button)."""
+    return backend.stop_inspection()

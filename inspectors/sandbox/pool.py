@@ -15,6 +15,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -53,6 +54,7 @@ PROTOCOL_SLACK_S = 10.0  # beyond the zygote's own hard deadline
 OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
 USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
+TICK_S = 0.5  # how often a caller hears that a request is still running (while no frame comes)
 FRAME_ENVELOPE = 1 << 20  # bytes a stage's frame may add around the stage (a closing frame's errors, times)
 SANDBOX_UID_BASE, SANDBOX_UIDS = 61000, 4000  # one unprivileged uid per worker, when the server is root
 
@@ -127,6 +129,8 @@ class Worker:
         self.log = _LogDrain(self.proc.stderr)
         self.served = 0
         self.busy = False
+        self._request: socket.socket | None = None  # the running request's socket (Stop shuts it)
+        self._stopped = False
         try:
             info, _ = recv_message(self.ctl, time.monotonic() + STARTUP_TIMEOUT_S)
             if info is None:
@@ -150,16 +154,19 @@ class Worker:
         payload: dict[str, Any],
         limits: Limits,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], Reply, str]:
         """Run one request; return the zygote's report, the child's reply and its printed output."""
         deadline = time.monotonic() + limits.timeout_s + PROTOCOL_SLACK_S
         mine, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         output = os.memfd_create("jaxpr-explorer-output", os.MFD_CLOEXEC)
-        self.busy = True
+        self.busy, self._request, self._stopped = True, mine, False
         try:
             send_message(self.ctl, {"limits": limits.to_dict()}, [child.fileno(), output])
             child.close()
-            reply = _exchange(mine, job, payload, limits, deadline, on_partial)
+            reply = _exchange(mine, job, payload, limits, deadline, on_partial, on_tick)
+            if self._stopped:  # the user's Stop: what streamed so far stays, the child is killed
+                reply.final, reply.problem = None, "stopped"
             if reply.problem:
                 send_message(self.ctl, {"kill": reply.problem})
             report, _ = recv_message(self.ctl, deadline)
@@ -167,11 +174,23 @@ class Worker:
                 raise EOFError("the zygote exited")
             return report, reply, _tail(output)
         finally:
-            self.busy = False
+            self.busy, self._request = False, None
             self.served += 1
             mine.close()
             child.close()
             os.close(output)
+
+    def stop(self) -> bool:
+        """Stop the running request (the user's Stop button): its reader sees the end at once."""
+        sock = self._request
+        if sock is None:
+            return False
+        self._stopped = True
+        try:
+            sock.shutdown(socket.SHUT_RD)  # wakes `_exchange`; `call` then asks the zygote to kill the child
+        except OSError:
+            return False
+        return True
 
     def kill(self) -> None:
         """Kill the zygote and everything it started; remove its temp directory."""
@@ -210,8 +229,13 @@ def _exchange(
     limits: Limits,
     deadline: float,
     on_partial: Callable[[dict[str, Any]], None] | None,
+    on_tick: Callable[[], None] | None = None,
 ) -> Reply:
-    """Send the request to the child; read its partial frames and its one final frame, each checked."""
+    """Send the request to the child; read its partial frames and its one final frame, each checked.
+
+    `on_tick()` is called about every TICK_S while no frame comes (a long compile): the app's
+    progress line and its Stop button live on it.
+    """
     reply = Reply()
     # Each stage comes in a frame of its own: a frame may hold one stage (and its envelope); the
     # whole reply, the result cap. Locally neither is capped (the backstop is the protocol's).
@@ -227,6 +251,10 @@ def _exchange(
     fd = sock.fileno()
     try:
         while reply.final is None:
+            while on_tick is not None and not select.select([fd], [], [], TICK_S)[0]:
+                if time.monotonic() > deadline:
+                    raise FrameTimeout()
+                on_tick()
             blob = read_frame(fd, deadline, min(one, whole - reply.received))
             reply.received += len(blob) + 4
             kind, data = parse_child_frame(blob)
@@ -281,6 +309,7 @@ class Pool:
         self._arrivals = itertools.count()
         self._sessions: set[str] = set()
         self._workers: list[Worker] = []
+        self._active: dict[str, Worker] = {}  # session: the worker running its request
         self._closed = False
         self.counts = {"served": 0, "restarts": 0, "busy": 0}
 
@@ -355,6 +384,7 @@ class Pool:
         client: str | None = None,
         on_wait: Callable[[int], None] | None = None,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> JobOutcome:
         """Run `job` in a sandboxed worker; errors come back in the outcome, never raised.
 
@@ -369,12 +399,24 @@ class Pool:
         except errors.WorkerError as exc:
             return JobOutcome(None, exc)
         waited = time.monotonic() - ticket.arrived
+        if session is not None:
+            with self._cond:
+                self._active[session] = worker
         try:
-            outcome = self._call(worker, job, payload, on_partial)
+            outcome = self._call(worker, job, payload, on_partial, on_tick)
             outcome.queued_s = waited
             return outcome
         finally:
+            if session is not None:
+                with self._cond:
+                    self._active.pop(session, None)
             self._release(ticket, worker)
+
+    def stop(self, session: str) -> bool:
+        """Stop the request `session` is running (its Stop button); False if none runs."""
+        with self._cond:
+            worker = self._active.get(session)
+        return worker.stop() if worker is not None else False
 
     call = run  # the name streaming callers use: `pool.call(job, payload, on_partial=...)`
 
@@ -501,11 +543,12 @@ class Pool:
         job: str,
         payload: dict[str, Any],
         on_partial: Callable[[dict[str, Any]], None] | None,
+        on_tick: Callable[[], None] | None = None,
     ) -> JobOutcome:
         """Run one job on `worker`; map every way it can end to an outcome."""
         start = time.monotonic()
         try:
-            meta, reply, output = worker.call(job, payload, self.limits, on_partial)
+            meta, reply, output = worker.call(job, payload, self.limits, on_partial, on_tick)
         except (EOFError, FrameTimeout, OSError, ValueError) as exc:
             worker.kill()
             return JobOutcome(None, errors.zygote_lost(exc, self.limits), elapsed_s=time.monotonic() - start)
@@ -535,6 +578,7 @@ def inspect_in(
     client: str | None = None,
     on_wait: Callable[[int], None] | None = None,
     on_partial: Callable[[InspectionResult], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> InspectionResult:
     """Run one inspection in `pool`; every failure comes back as `result.error`.
 
@@ -572,6 +616,7 @@ def inspect_in(
         client=client,
         on_wait=on_wait,
         on_partial=partial,
+        on_tick=on_tick,
     )
     if outcome.error is None and bad:
         outcome.error = errors.bad_result(f"a partial result: {bad[0]}")
