@@ -7,6 +7,7 @@ index of the results it shows and the stage bodies its open views read (`Inspect
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
@@ -41,6 +42,8 @@ def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
         return transient.value
 
 
+STOP_KEY = "stop_inspection"  # the Stop button the progress line draws while a request runs
+STOP_WAIT_S = 10.0  # how long the Stop click's run waits for the stopped run to hand over what arrived
 MEMO_SIZE = 4  # result indexes this session holds (the stage store keeps every result, for all sessions)
 
 
@@ -58,6 +61,11 @@ def inspect(
     """
     key = request.key()
     memo = st.session_state.setdefault("_inspections", OrderedDict())
+    if st.session_state.get(STOP_KEY) and key not in memo and backend.stop_inspection():
+        # Streamlit stopped the run that drew Stop and started this one: stop its worker and show what arrived.
+        deadline = time.monotonic() + STOP_WAIT_S
+        while key not in memo and time.monotonic() < deadline:
+            time.sleep(0.1)
     if key in memo:
         memo.move_to_end(key)
         return memo[key]

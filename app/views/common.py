@@ -192,15 +192,7 @@ def queue_position(slot: Any) -> Callable[[int], None]:
     return show
 
 
-STOP_KEY = "stop_inspection"
-
-
-def _clicked(exc: BaseException, key: str) -> bool:
-    """True if `exc` is the rerun a click on the button `key` asked for."""
-    data = getattr(exc, "rerun_data", None)
-    states = getattr(data, "widget_states", None)
-    widgets = getattr(states, "widgets", None) or []
-    return any(w.id.endswith(key) and w.WhichOneof("value") == "trigger_value" and w.trigger_value for w in widgets)
+STOP_KEY = inspection.STOP_KEY
 
 
 class Progress:
@@ -247,10 +239,8 @@ class Progress:
         st.button("Stop", key=STOP_KEY, icon=":material/stop_circle:", help="Stop this inspection; keep what arrived")
 
     def _hold(self, exc: BaseException) -> None:
-        """Keep a rerun or stop for `finish`; a rerun that is the Stop button's click stops the worker now."""
+        """Keep a rerun or stop for `finish` (a Stop click reaches the next run: `inspection.inspect`)."""
         self.held = exc
-        if _clicked(exc, STOP_KEY):
-            inspection.stop()
 
     def _draw(self, partial: InspectionResult) -> None:
         arrived = [s for s in partial.stages if s.text is not None and s.kind != "source"]
