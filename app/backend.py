@@ -93,8 +93,11 @@ def run_inspection(
     session: str | None = None,
     client: str | None = None,
     on_partial: Callable[[InspectionResult], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> InspectionResult:
     """Return the inspection result for `request`, computed in a sandboxed worker.
+
+    `on_tick()` hears, about twice a second while no stage arrives, that it still runs (Stop lives on it).
 
     Failures (user errors, limits, a busy session or server) are in `result.error`;
     `on_wait(n)` is called while `n` requests are ahead of this one in the queue.
@@ -111,6 +114,7 @@ def run_inspection(
         client=client or client_id(),
         on_wait=on_wait,
         on_partial=on_partial,
+        on_tick=on_tick,
     )
     if result.error is not None and result.error.transient:
         return result  # the service's failure, not the program's: never stored
@@ -121,6 +125,12 @@ def run_inspection(
 def _key(request: Request) -> str | None:
     """The key of a request the store may answer (timings are never reused: they are measurements)."""
     return None if request.time or request.profile else request.key()
+
+
+def stop_inspection(session: str | None = None) -> bool:
+    """Stop the inspection this browser session is running (its Stop button); False if none runs."""
+    session = session or session_id()
+    return session is not None and _pool is not None and _pool.stop(session)
 
 
 def saved_result(request: Request) -> bytes:

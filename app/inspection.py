@@ -7,6 +7,7 @@ index of the results it shows and the stage bodies its open views read (`Inspect
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
@@ -41,6 +42,8 @@ def call_cached(fn: Callable[[str], Any], request: Request) -> Any:
         return transient.value
 
 
+STOP_KEY = "stop_inspection"  # the Stop button the progress line draws while a request runs
+STOP_WAIT_S = 10.0  # how long the Stop click's run waits for the stopped run to hand over what arrived
 MEMO_SIZE = 4  # result indexes this session holds (the stage store keeps every result, for all sessions)
 
 
@@ -51,16 +54,25 @@ def inspect(
 ) -> InspectionResult:
     """Return the result of an untimed inspection, remembered for this session.
 
+    An `on_partial` with a `tick` method hears it while no stage arrives (a long compile: Stop).
+
     Reruns (a tab, a colour option) never reach the backend; a new request does, and
     `on_wait(n)` hears how many requests are ahead of it in the shared queue.
     """
     key = request.key()
     memo = st.session_state.setdefault("_inspections", OrderedDict())
+    if st.session_state.get(STOP_KEY) and key not in memo and backend.stop_inspection():
+        # Streamlit stopped the run that drew Stop and started this one: stop its worker and show what arrived.
+        deadline = time.monotonic() + STOP_WAIT_S
+        while key not in memo and time.monotonic() < deadline:
+            time.sleep(0.1)
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
-    result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial)
-    if result.error is None or not result.error.transient:
+    tick = getattr(on_partial, "tick", None)
+    result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial, on_tick=tick)
+    stopped = result.error is not None and result.error.kind == "Stopped"  # the user's: a rerun must not restart it
+    if result.error is None or not result.error.transient or stopped:
         memo[key] = result
         while len(memo) > MEMO_SIZE:
             memo.popitem(last=False)
@@ -93,3 +105,8 @@ def devices() -> list[str]:
 def saved_result(request: Request) -> bytes:
     """Return the stored result of `request` as one saved-result file (a download)."""
     return backend.saved_result(request)
+
+
+def stop() -> bool:
+    """Stop this session's running inspection (the Stop button)."""
+    return backend.stop_inspection()

@@ -216,7 +216,7 @@ class OutputSummary:
     preview: str
 
 
-TRANSIENT_KINDS = frozenset({"SessionBusy", "ServerBusy", "WorkerCrashed"})
+TRANSIENT_KINDS = frozenset({"SessionBusy", "ServerBusy", "WorkerCrashed", "Stopped"})
 TRANSIENT_STAGES = frozenset({"worker", "queue"})
 
 

@@ -209,7 +209,7 @@ def test_backend_caches_untimed_results_but_never_timings_or_busy_errors(monkeyp
 
     calls = []
 
-    def fake_inspect_in(pool, request, session=None, client=None, on_wait=None, on_partial=None):
+    def fake_inspect_in(pool, request, session=None, client=None, on_wait=None, on_partial=None, on_tick=None):
         calls.append(request)
         busy = InspectError("queue", "SessionBusy", "busy") if "busy" in request.source else None
         return InspectionResult(request=request, error=busy)

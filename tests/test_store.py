@@ -279,3 +279,48 @@ def test_every_jaxpr_stage_of_the_chain_has_a_source_map() -> None:
                 expected.setdefault(eqn.source.line, []).append(eqn.id)
         mapped = {i.line: i.eqns[stage.id] for i in result.source_map.lines if stage.id in i.eqns}
         assert mapped == expected and set(mapped) >= {5, 6}, stage.id  # both lines of the body, every stage
+
+
+# --- Stop ---------------------------------------------------------------------------------------
+
+SLOW = """\
+import time
+import jax.numpy as jnp
+
+
+def f(x):
+    time.sleep(60)  # a compile that takes a minute, as far as the server can tell
+    return jnp.sin(x)
+"""
+
+
+def test_stop_ends_a_running_inspection_and_keeps_what_arrived() -> None:
+    import threading
+    import time
+
+    from inspectors.sandbox import Pool, inspect_in
+
+    limits = Limits(isolation="subprocess", timeout_s=120.0, memory_mb=3072, workers=1, queue=4)
+    arrived: list[list[str]] = []
+    ticks: list[float] = []
+    with Pool(limits) as pool:
+        pool.start()
+        stopper = threading.Timer(3.0, lambda: arrived.append(["stop", pool.stop("stopper")]))
+        stopper.start()
+        start = time.monotonic()
+        result = inspect_in(
+            pool,
+            Request(source=SLOW, filename="slow.py", fn="f", args="f32[3]"),
+            session="stopper",
+            on_partial=lambda so_far: arrived.append([s.id for s in so_far.stages]),
+            on_tick=lambda: ticks.append(time.monotonic()),
+        )
+        took = time.monotonic() - start
+        assert pool.stop("stopper") is False  # nothing runs for that session any more
+        after = inspect_in(pool, REQUEST, session="stopper")  # the worker serves the next request
+    assert ["stop", True] in arrived and took < 30
+    assert result.error is not None and result.error.kind == "Stopped" and result.error.transient
+    assert "stages that arrived before it are shown" in result.error.message
+    assert result.find("source").text == SLOW  # what arrived is kept
+    assert len(ticks) >= 3  # the caller heard the request was still running while no frame came
+    assert after.ok, after.error and after.error.format()

@@ -5,6 +5,7 @@ None of it computes anything that needs JAX.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -193,6 +194,9 @@ def queue_position(slot: Any) -> Callable[[int], None]:
     return show
 
 
+STOP_KEY = inspection.STOP_KEY
+
+
 class Progress:
     """An `on_partial` callback: the stages that have arrived, the one running, and the newest jaxpr, whole.
 
@@ -208,6 +212,9 @@ class Progress:
         self.held: BaseException | None = None
         self.box: Any = None
         self.shown = ""  # the jaxpr stage in the pane (drawn again only when a newer one arrives)
+        self.started = time.monotonic()
+        self.line = ""  # the caption's text, without the clock
+        self.ticker: Any = None
 
     def __call__(self, partial: InspectionResult) -> None:
         if self.held is not None:
@@ -215,7 +222,27 @@ class Progress:
         try:
             self._draw(partial)
         except BaseException as exc:  # noqa: BLE001 - Streamlit's rerun/stop: raised again in finish()
-            self.held = exc
+            self._hold(exc)
+
+    def tick(self) -> None:
+        """The request still runs and no stage came (a long compile): the clock, and the Stop button's chance."""
+        if self.held is not None:
+            return
+        try:
+            if self.ticker is None:
+                self.ticker = self.slot.container().empty()
+                self._stop_button()
+            self.ticker.caption(f"{self.line or 'Running'} · {time.monotonic() - self.started:.0f} s")
+        except BaseException as exc:  # noqa: BLE001 - a click reruns the script: Stop, or held for finish()
+            self._hold(exc)
+
+    def _stop_button(self) -> None:
+        """Draw Stop; a click comes back as the rerun Streamlit raises in this thread (the script is busy here)."""
+        st.button("Stop", key=STOP_KEY, icon=":material/stop_circle:", help="Stop this inspection; keep what arrived")
+
+    def _hold(self, exc: BaseException) -> None:
+        """Keep a rerun or stop for `finish` (a Stop click reaches the next run: `inspection.inspect`)."""
+        self.held = exc
 
     def _draw(self, partial: InspectionResult) -> None:
         arrived = [s for s in partial.stages if s.text is not None and s.kind != "source"]
@@ -227,7 +254,8 @@ class Progress:
         caption, pane = self.box
         names = " · ".join(safe.md(s.name or s.id) for s in arrived[:8]) + (" · …" if len(arrived) > 8 else "")
         running = f" · now: **{safe.md(partial.running)}** …" if partial.running else ""
-        caption.caption(f"Arrived: {names}{running}")
+        self.line = f"Arrived: {names}{running}"
+        caption.caption(self.line)
         jaxprs = partial.jaxpr_stages()
         newest = next((s for s in reversed(jaxprs) if s.text is not None), None)
         if newest is None or self.shown == f"{newest.id}:{len(newest.text or '')}":

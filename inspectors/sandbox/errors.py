@@ -130,6 +130,8 @@ def from_status(meta: dict[str, Any], limits: Limits) -> WorkerError:
         return WorkerError("Timeout", timeout_message(limits))
     if status == "result_limit":
         return WorkerError("OutputLimit", result_message(limits))
+    if status == "stopped":
+        return WorkerError("Stopped", "You stopped the inspection. The stages that arrived before it are shown.")
     if sig == "SIGXFSZ":
         return WorkerError("OutputLimit", output_message(limits))
     if sig == "SIGSYS":

@@ -56,6 +56,7 @@ DRAIN_S = 1.0  # after the child ended, reading what it left in its socket (at m
 OUTPUT_TAIL = 8192  # the end of the user's printed output that comes back
 LOG_TAIL = 4096  # the end of a zygote's own log kept for start-up failures
 USAGE_HALF_LIFE_S = 120.0  # how long a client's worker time counts against it in the queue
+TICK_S = 0.5  # how often a caller hears that a request is still running (while no frame comes)
 FRAME_ENVELOPE = 1 << 20  # bytes a stage's frame may add around the stage (a closing frame's errors, times)
 
 
@@ -137,6 +138,8 @@ class Worker:
         self.log = _LogDrain(self.proc.stderr)
         self.served = 0
         self.busy = False
+        self._request: socket.socket | None = None  # the running request's socket (Stop shuts it)
+        self._stopped = False
         try:
             info, _ = recv_message(self.ctl, time.monotonic() + STARTUP_TIMEOUT_S)
             if info is None:
@@ -160,6 +163,7 @@ class Worker:
         payload: dict[str, Any],
         limits: Limits,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> tuple[dict[str, Any], Reply, str]:
         """Run one request; return the zygote's report, the child's reply and its printed output.
 
@@ -169,19 +173,21 @@ class Worker:
         deadline = time.monotonic() + limits.timeout_s + PROTOCOL_SLACK_S
         mine, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         output = os.memfd_create("jaxpr-explorer-output", os.MFD_CLOEXEC)
-        self.busy = True
+        self.busy, self._request, self._stopped = True, mine, False
         try:
             send_message(self.ctl, {"limits": limits.to_dict()}, [child.fileno(), output])
             child.close()
             channel = _Channel(mine, self.ctl, deadline)
             try:
-                reply = _exchange(channel, job, payload, limits, on_partial)
+                reply = _exchange(channel, job, payload, limits, on_partial, on_tick)
+                if self._stopped:  # the user's Stop: what streamed so far stays, the child is killed
+                    reply.final, reply.problem = None, "stopped"
             except BaseException:
                 self._finish(channel, "cancelled")  # e.g. the page's script was stopped mid-stream
                 raise
             return self._finish(channel, reply.problem), reply, _tail(output)
         finally:
-            self.busy = False
+            self.busy, self._request = False, None
             self.served += 1
             mine.close()
             child.close()
@@ -197,6 +203,18 @@ class Worker:
         except BaseException:
             self.kill()  # no report: this zygote's state is unknown, so it is not reused
             raise
+
+    def stop(self) -> bool:
+        """Stop the running request (the user's Stop button): its reader sees the end at once."""
+        sock = self._request
+        if sock is None:
+            return False
+        self._stopped = True
+        try:
+            sock.shutdown(socket.SHUT_RD)  # wakes `_exchange`; `call` then asks the zygote to kill the child
+        except OSError:
+            return False
+        return True
 
     def kill(self) -> None:
         """Kill the zygote and everything it started; remove its temp directory."""
@@ -270,6 +288,14 @@ class _Channel:
             n -= len(chunk)
         return b"".join(chunks)
 
+    def ready(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the child's socket or the zygote to have something; FrameTimeout past the deadline."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise FrameTimeout()
+        watched = [self.sock] if self.report is not None else [self.sock, self.ctl]
+        return bool(select.select(watched, [], [], min(seconds, left))[0])
+
     def read_frame(self, cap: int) -> bytes:
         """Read one frame of at most `cap` bytes."""
         (size,) = HEADER.unpack(self.read_exact(HEADER.size))
@@ -300,8 +326,13 @@ def _exchange(
     payload: dict[str, Any],
     limits: Limits,
     on_partial: Callable[[dict[str, Any]], None] | None,
+    on_tick: Callable[[], None] | None = None,
 ) -> Reply:
-    """Send the request to the child; read its partial frames and its one final frame, each checked."""
+    """Send the request to the child; read its partial frames and its one final frame, each checked.
+
+    `on_tick()` is called about every TICK_S while no frame comes (a long compile): the app's
+    progress line and its Stop button live on it.
+    """
     reply = Reply()
     # Each stage comes in a frame of its own: a frame may hold one stage (and its envelope); the
     # whole reply, the result cap. Locally neither is capped (the backstop is the protocol's).
@@ -317,6 +348,8 @@ def _exchange(
     sock.settimeout(None)  # reads below wait with select and the deadline
     try:
         while reply.final is None:
+            while on_tick is not None and not channel.ready(TICK_S):
+                on_tick()
             blob = channel.read_frame(min(one, whole - reply.received))
             reply.received += len(blob) + 4
             kind, data = parse_child_frame(blob)
@@ -373,6 +406,7 @@ class Pool:
         self._arrivals = itertools.count()
         self._sessions: set[str] = set()
         self._workers: list[Worker] = []
+        self._active: dict[str, Worker] = {}  # session: the worker running its request
         self._closed = False
         self.counts = {"served": 0, "restarts": 0, "busy": 0}
 
@@ -447,6 +481,7 @@ class Pool:
         client: str | None = None,
         on_wait: Callable[[int], None] | None = None,
         on_partial: Callable[[dict[str, Any]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> JobOutcome:
         """Run `job` in a sandboxed worker; errors come back in the outcome, never raised.
 
@@ -461,12 +496,24 @@ class Pool:
         except errors.WorkerError as exc:
             return JobOutcome(None, exc)
         waited = time.monotonic() - ticket.arrived
+        if session is not None:
+            with self._cond:
+                self._active[session] = worker
         try:
-            outcome = self._call(worker, job, payload, on_partial)
+            outcome = self._call(worker, job, payload, on_partial, on_tick)
             outcome.queued_s = waited
             return outcome
         finally:
+            if session is not None:
+                with self._cond:
+                    self._active.pop(session, None)
             self._release(ticket, worker)
+
+    def stop(self, session: str) -> bool:
+        """Stop the request `session` is running (its Stop button); False if none runs."""
+        with self._cond:
+            worker = self._active.get(session)
+        return worker.stop() if worker is not None else False
 
     call = run  # the name streaming callers use: `pool.call(job, payload, on_partial=...)`
 
@@ -610,11 +657,12 @@ class Pool:
         job: str,
         payload: dict[str, Any],
         on_partial: Callable[[dict[str, Any]], None] | None,
+        on_tick: Callable[[], None] | None = None,
     ) -> JobOutcome:
         """Run one job on `worker`; map every way it can end to an outcome."""
         start = time.monotonic()
         try:
-            meta, reply, output = worker.call(job, payload, self.limits, on_partial)
+            meta, reply, output = worker.call(job, payload, self.limits, on_partial, on_tick)
         except (EOFError, FrameTimeout, OSError, ValueError) as exc:
             worker.kill()
             return JobOutcome(None, errors.zygote_lost(exc, self.limits), elapsed_s=time.monotonic() - start)
@@ -644,6 +692,7 @@ def inspect_in(
     client: str | None = None,
     on_wait: Callable[[int], None] | None = None,
     on_partial: Callable[[InspectionResult], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
 ) -> InspectionResult:
     """Run one inspection in `pool`; every failure comes back as `result.error`.
 
@@ -681,6 +730,7 @@ def inspect_in(
         client=client,
         on_wait=on_wait,
         on_partial=partial,
+        on_tick=on_tick,
     )
     if outcome.error is None and bad:
         outcome.error = errors.bad_result(f"a partial result: {bad[0]}")
