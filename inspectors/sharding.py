@@ -399,15 +399,21 @@ def mesh_info(mesh: Any, source: str) -> MeshInfo:
     )
 
 
-def spec_text(sharding: Any) -> str:
-    """`P('data', None)`, `replicated`, or the sharding's own text for other kinds."""
+def spec_text(sharding: Any, rank: int = 0, mesh: MeshInfo | None = None) -> str:
+    """`P('data', None)`, `replicated`, or for a sharding without a spec (GSPMD) its tiling over `mesh`."""
     if getattr(sharding, "is_fully_replicated", False):
         return "replicated"
     spec = getattr(sharding, "spec", None)
-    return str(spec) if spec is not None else str(sharding)
+    if spec is not None:
+        return str(spec)
+    tiles = _TILES.search(str(sharding))
+    found = _spec_of_tiles([int(t) for t in tiles.group(1).split(",")][:rank], mesh) if tiles and rank else ""
+    return found or str(sharding)
 
 
-def layout(role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: Any) -> Layout:
+def layout(
+    role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: Any, mesh: MeshInfo | None = None
+) -> Layout:
     """One array's layout: its sharding, the shard each device holds, and which device holds which block."""
     shard = tuple(sharding.shard_shape(shape)) if sharding is not None else tuple(shape)
     blocks: dict[tuple, list[int]] = {}
@@ -421,7 +427,7 @@ def layout(role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: A
         role=role,
         path=path,
         type=short_type(dtype, shape),
-        sharding=spec_text(sharding) if sharding is not None else "",
+        sharding=spec_text(sharding, len(shape), mesh) if sharding is not None else "",
         shard_type=short_type(dtype, shard),
         replicated=bool(getattr(sharding, "is_fully_replicated", True)),
         shard_bytes=int(np.dtype(dtype).itemsize * math.prod(shard)),
@@ -694,7 +700,7 @@ def analyze(
     devices = {d for s in jax.tree_util.tree_leaves(compiled.input_shardings) for d in s.device_set}
     platform = next(iter(devices)).platform if devices else jax.default_backend()
     ins = [
-        layout("input", path, tuple(info.shape), info.dtype, s)
+        layout("input", path, tuple(info.shape), info.dtype, s, mesh)
         for (path, info), s in zip(
             _flat_with_paths(compiled.args_info, paths or []),
             jax.tree_util.tree_leaves(compiled.input_shardings),
@@ -702,7 +708,7 @@ def analyze(
         )
     ]
     outs = [
-        layout("output", path, tuple(o.shape), o.dtype, o.sharding)
+        layout("output", path, tuple(o.shape), o.dtype, o.sharding, mesh)
         for path, o in _flat_with_paths(compiled.out_info, [])
     ]
     coll = collectives(result, mesh, partitions)

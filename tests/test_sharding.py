@@ -112,6 +112,9 @@ def test_psum_in_shard_map_is_an_all_reduce_the_user_asked_for(psum):
     assert (c.opcode, c.line, c.requested) == ("all-reduce", line_of(psum, "lax.psum("), True)
     assert c.mesh_axes == ["batch"] and c.reason == "psum in shard_map"
     assert psum.sharding.mode == "manual (shard_map)"
+    # shard_map split the unsharded input: XLA's GSPMD sharding, named over the mesh as JAX would write it
+    (x,) = psum.sharding.inputs
+    assert (x.sharding, x.shard_type) == (str(jax.sharding.PartitionSpec("batch")), "f32[4]")
 
 
 def test_reshard_rows_to_columns_is_one_all_to_all(resharded):
