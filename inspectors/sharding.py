@@ -381,6 +381,18 @@ def totals(found: list[Collective], key: str) -> list[CollectiveTotal]:
     return sorted(rows.values(), key=lambda r: (-r.bytes_per_device, r.line or 0, r.axis))
 
 
+def collective_heat(s: Sharding, graph_of: str) -> dict[str, float]:
+    """Each node's share of the bytes collectives move: HLO instructions (`hlo`) or equations (`after`)."""
+    total = s.bytes_per_device or 1.0
+    heat: dict[str, float] = {}
+    for c in s.collectives:
+        for key in [c.name] if graph_of == "hlo" else c.equations if graph_of == "after" else []:
+            heat[key] = heat.get(key, 0.0) + c.bytes_per_device / total / (
+                1 if graph_of == "hlo" else len(c.equations)
+            )
+    return heat
+
+
 # --- layouts: shardings of inputs, outputs and (explicit mode) equations -----------------------
 
 

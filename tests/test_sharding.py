@@ -432,3 +432,20 @@ def test_a_profiled_run_gives_each_collective_its_measured_time():
     assert ops[c.name].opcode == "all-to-all" and ops[c.name].time_s > 0
     assert re.search(rf"{re.escape(c.name)} \(reshard\) \d+\.\d µs$", sharding.collectives_text(
         result.sharding, {n: op.time_s for n, op in ops.items()}).splitlines()[1])  # fmt: skip
+
+
+def test_colour_by_collective_paints_each_node_by_its_share_of_the_bytes(fsdp):
+    from inspectors import cli, styles
+
+    ns = cli.build_parser().parse_args(
+        [fsdp.request.filename, "--graph-of", "hlo", "--color-by", "collective", "--emit", "dot"]
+    )
+    dot = cli.graph_text(fsdp, ns)
+    total = fsdp.sharding.bytes_per_device
+    for c in fsdp.sharding.collectives:
+        assert (
+            f'":{c.name}" [shape="box" style="rounded,filled" fillcolor="{styles.heat_color(c.bytes_per_device / total)}"'
+            in dot
+        )
+    assert '"legend"' in dot and "% of the bytes moved" in dot
+    assert re.search(rf'":get-tuple-element[.\d]*" \[[^\]]*fillcolor="{styles.NO_HEAT}"', dot)
