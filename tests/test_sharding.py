@@ -449,3 +449,21 @@ def test_colour_by_collective_paints_each_node_by_its_share_of_the_bytes(fsdp):
         )
     assert '"legend"' in dot and "% of the bytes moved" in dot
     assert re.search(rf'":get-tuple-element[.\d]*" \[[^\]]*fillcolor="{styles.NO_HEAT}"', dot)
+
+
+@pytest.mark.slow
+def test_the_app_draws_the_sharding_tab_on_the_devices_the_sidebar_picks():
+    """The whole app: the sidebar's device count reaches the sandboxed worker, the tab draws its result."""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    at.query_params["sample"] = "parallelization_reshard"
+    at.query_params["view"] = "Sharding"
+    at.run()
+    assert not at.exception, at.exception
+    at.selectbox(key="devices").set_value(2).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Devices"], metrics["Mesh"], metrics["Collectives"]) == ("2", "x=2", "1")
+    table = next(d.value for d in at.dataframe if d.value is not None and "collective" in d.value.columns)
+    assert table["collective"].tolist() == ["all-to-all"] and table["who"].tolist() == ["asked"]
