@@ -157,15 +157,19 @@ def parse_groups(attrs: str, partitions: int) -> list[list[int]] | None:
     return None
 
 
-def _braced(text: str) -> list[list[int]]:
-    """`{{0,1},{2,3}}` → [[0, 1], [2, 3]] (the outer braces only)."""
-    depth, end = 0, len(text)
+def _braced_end(text: str) -> int:
+    """The end of the braced group `text` starts with (`{{0,1},{2,3}}, ...` → 13)."""
+    depth = 0
     for i, ch in enumerate(text):
         depth += {"{": 1, "}": -1}.get(ch, 0)
         if depth == 0:
-            end = i + 1
-            break
-    inner = text[1 : end - 1]
+            return i + 1
+    return len(text)
+
+
+def _braced(text: str) -> list[list[int]]:
+    """`{{0,1},{2,3}}` → [[0, 1], [2, 3]] (the outer braces only)."""
+    inner = text[1 : _braced_end(text) - 1]
     return [[int(x) for x in g.split(",") if x.strip()] for g in re.findall(r"\{([^{}]*)\}", inner)]
 
 
@@ -302,9 +306,7 @@ def _collective(
     op = mapping._hlo_op(ins, module.tables, filename)  # the source map's own reading of the metadata
     groups = parse_groups(ins.attrs, partitions) or []
     permute = base in ("collective-permute", "collective-broadcast")
-    n = max((len(g) for g in groups), default=1) if not permute else 2
-    if permute:
-        n = len({d for g in groups for d in g}) or 1
+    n = group_size(groups, permute)
     size = sum(type_bytes(types.get((ins.computation, o), "")) for o in ins.operands)
     primitive = op.primitive or _primitive_of_name(ins.op_name)
     matched = [
@@ -340,6 +342,13 @@ def _collective(
     )
 
 
+def group_size(groups: list[list[int]], permute: bool = False) -> int:
+    """Devices in each group (the largest); for a permute, the devices its pairs touch."""
+    if permute:
+        return len({d for g in groups for d in g}) or 1
+    return max((len(g) for g in groups), default=1)
+
+
 def _primitive_of_name(op_name: str) -> str:
     """The primitive at the end of an op_name path (`shard_map/psum_invariant` → psum_invariant)."""
     last = op_name.split("/")[-1] if op_name else ""
@@ -353,8 +362,8 @@ def _groups_text(attrs: str) -> str:
         return ""
     rest = attrs[m.end() :]
     if rest.startswith("{"):
-        return rest[: len(rest) - len(rest.lstrip("{}0123456789, ")) or None].rstrip(", ")
-    return rest.split(", ")[0] if not rest.startswith("mesh[") else rest[: rest.find("}") + 1]
+        return rest[: _braced_end(rest)]
+    return rest[: rest.find("}") + 1] if rest.startswith("mesh[") else rest.split(", ")[0]
 
 
 def _equations_by_line(result: InspectionResult) -> dict[tuple[int, str], list[Equation]]:
