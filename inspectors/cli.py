@@ -195,7 +195,7 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("graphs (--emit dot / --emit svg)")
     g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
     g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
-    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time"], help="node colours (time: measured, implies --profile)")
+    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time", "collective"], help="node colours (time: measured, implies --profile; collective: bytes moved)")
     g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
     g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
     g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
@@ -472,6 +472,10 @@ def diff_text(result: InspectionResult, pair: str) -> str | None:
 
 def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, float], ...]:
     """Return the measured share of each node for `--color-by time` (after jaxpr or compiled HLO)."""
+    if ns.colour_by == "collective":  # the share of the bytes collectives move, per equation or instruction
+        from inspectors import sharding
+
+        return tuple(sorted(sharding.collective_heat(result.sharding, ns.graph_of).items())) if result.sharding else ()
     if ns.colour_by != "time" or result.profile is None:
         return ()
     from inspectors import profile

@@ -335,7 +335,7 @@ class _HloView:
     def __init__(self, comps: dict[str, list[HloInstr]], opts: GraphOptions, depth: int) -> None:
         self.comps, self.opts, self.depth = comps, opts, depth
         self.types: dict[str, str] = {}
-        colour = "time" if opts.colour_by == "time" else "family"
+        colour = opts.colour_by if opts.colour_by in ("time", "collective") else "family"
         self.b = _Builder(
             Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels)
         )

@@ -157,15 +157,19 @@ def parse_groups(attrs: str, partitions: int) -> list[list[int]] | None:
     return None
 
 
-def _braced(text: str) -> list[list[int]]:
-    """`{{0,1},{2,3}}` → [[0, 1], [2, 3]] (the outer braces only)."""
-    depth, end = 0, len(text)
+def _braced_end(text: str) -> int:
+    """The end of the braced group `text` starts with (`{{0,1},{2,3}}, ...` → 13)."""
+    depth = 0
     for i, ch in enumerate(text):
         depth += {"{": 1, "}": -1}.get(ch, 0)
         if depth == 0:
-            end = i + 1
-            break
-    inner = text[1 : end - 1]
+            return i + 1
+    return len(text)
+
+
+def _braced(text: str) -> list[list[int]]:
+    """`{{0,1},{2,3}}` → [[0, 1], [2, 3]] (the outer braces only)."""
+    inner = text[1 : _braced_end(text) - 1]
     return [[int(x) for x in g.split(",") if x.strip()] for g in re.findall(r"\{([^{}]*)\}", inner)]
 
 
@@ -302,9 +306,7 @@ def _collective(
     op = mapping._hlo_op(ins, module.tables, filename)  # the source map's own reading of the metadata
     groups = parse_groups(ins.attrs, partitions) or []
     permute = base in ("collective-permute", "collective-broadcast")
-    n = max((len(g) for g in groups), default=1) if not permute else 2
-    if permute:
-        n = len({d for g in groups for d in g}) or 1
+    n = group_size(groups, permute)
     size = sum(type_bytes(types.get((ins.computation, o), "")) for o in ins.operands)
     primitive = op.primitive or _primitive_of_name(ins.op_name)
     matched = [
@@ -340,6 +342,13 @@ def _collective(
     )
 
 
+def group_size(groups: list[list[int]], permute: bool = False) -> int:
+    """Devices in each group (the largest); for a permute, the devices its pairs touch."""
+    if permute:
+        return len({d for g in groups for d in g}) or 1
+    return max((len(g) for g in groups), default=1)
+
+
 def _primitive_of_name(op_name: str) -> str:
     """The primitive at the end of an op_name path (`shard_map/psum_invariant` → psum_invariant)."""
     last = op_name.split("/")[-1] if op_name else ""
@@ -353,8 +362,8 @@ def _groups_text(attrs: str) -> str:
         return ""
     rest = attrs[m.end() :]
     if rest.startswith("{"):
-        return rest[: len(rest) - len(rest.lstrip("{}0123456789, ")) or None].rstrip(", ")
-    return rest.split(", ")[0] if not rest.startswith("mesh[") else rest[: rest.find("}") + 1]
+        return rest[: _braced_end(rest)]
+    return rest[: rest.find("}") + 1] if rest.startswith("mesh[") else rest.split(", ")[0]
 
 
 def _equations_by_line(result: InspectionResult) -> dict[tuple[int, str], list[Equation]]:
@@ -381,6 +390,18 @@ def totals(found: list[Collective], key: str) -> list[CollectiveTotal]:
     return sorted(rows.values(), key=lambda r: (-r.bytes_per_device, r.line or 0, r.axis))
 
 
+def collective_heat(s: Sharding, graph_of: str) -> dict[str, float]:
+    """Each node's share of the bytes collectives move: HLO instructions (`hlo`) or equations (`after`)."""
+    total = s.bytes_per_device or 1.0
+    heat: dict[str, float] = {}
+    for c in s.collectives:
+        for key in [c.name] if graph_of == "hlo" else c.equations if graph_of == "after" else []:
+            heat[key] = heat.get(key, 0.0) + c.bytes_per_device / total / (
+                1 if graph_of == "hlo" else len(c.equations)
+            )
+    return heat
+
+
 # --- layouts: shardings of inputs, outputs and (explicit mode) equations -----------------------
 
 
@@ -399,15 +420,21 @@ def mesh_info(mesh: Any, source: str) -> MeshInfo:
     )
 
 
-def spec_text(sharding: Any) -> str:
-    """`P('data', None)`, `replicated`, or the sharding's own text for other kinds."""
+def spec_text(sharding: Any, rank: int = 0, mesh: MeshInfo | None = None) -> str:
+    """`P('data', None)`, `replicated`, or for a sharding without a spec (GSPMD) its tiling over `mesh`."""
     if getattr(sharding, "is_fully_replicated", False):
         return "replicated"
     spec = getattr(sharding, "spec", None)
-    return str(spec) if spec is not None else str(sharding)
+    if spec is not None:
+        return str(spec)
+    tiles = _TILES.search(str(sharding))
+    found = _spec_of_tiles([int(t) for t in tiles.group(1).split(",")][:rank], mesh) if tiles and rank else ""
+    return found or str(sharding)
 
 
-def layout(role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: Any) -> Layout:
+def layout(
+    role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: Any, mesh: MeshInfo | None = None
+) -> Layout:
     """One array's layout: its sharding, the shard each device holds, and which device holds which block."""
     shard = tuple(sharding.shard_shape(shape)) if sharding is not None else tuple(shape)
     blocks: dict[tuple, list[int]] = {}
@@ -421,7 +448,7 @@ def layout(role: str, path: str, shape: tuple[int, ...], dtype: Any, sharding: A
         role=role,
         path=path,
         type=short_type(dtype, shape),
-        sharding=spec_text(sharding) if sharding is not None else "",
+        sharding=spec_text(sharding, len(shape), mesh) if sharding is not None else "",
         shard_type=short_type(dtype, shard),
         replicated=bool(getattr(sharding, "is_fully_replicated", True)),
         shard_bytes=int(np.dtype(dtype).itemsize * math.prod(shard)),
@@ -694,7 +721,7 @@ def analyze(
     devices = {d for s in jax.tree_util.tree_leaves(compiled.input_shardings) for d in s.device_set}
     platform = next(iter(devices)).platform if devices else jax.default_backend()
     ins = [
-        layout("input", path, tuple(info.shape), info.dtype, s)
+        layout("input", path, tuple(info.shape), info.dtype, s, mesh)
         for (path, info), s in zip(
             _flat_with_paths(compiled.args_info, paths or []),
             jax.tree_util.tree_leaves(compiled.input_shardings),
@@ -702,7 +729,7 @@ def analyze(
         )
     ]
     outs = [
-        layout("output", path, tuple(o.shape), o.dtype, o.sharding)
+        layout("output", path, tuple(o.shape), o.dtype, o.sharding, mesh)
         for path, o in _flat_with_paths(compiled.out_info, [])
     ]
     coll = collectives(result, mesh, partitions)

@@ -154,7 +154,7 @@ def heat_color(share: float | None) -> str:
 
 def fill_for(colour_by: str, fam: str, prov: str, line: int | None, heat: float | None = None) -> str:
     """Return a node's fill for the chosen colouring."""
-    if colour_by == "time":
+    if colour_by in ("time", "collective"):  # "collective": the share of the bytes collectives move
         return heat_color(heat)
     if colour_by == "provenance":
         return provenance_fill(prov)
@@ -172,6 +172,9 @@ def legend(colour_by: str, provs: list[str], lines: list[tuple[int, str]]) -> li
     if colour_by == "time":
         shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the time", heat_color(s)) for s in (0.5, 0.2, 0.05, 0.01)]
         return [*shares, ("none", heat_color(0.0)), ("no op measured", NO_HEAT)]
+    if colour_by == "collective":
+        shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes moved", heat_color(s)) for s in (0.5, 0.2, 0.05)]
+        return [*shares, ("no collective", NO_HEAT)]
     return [(f.label, f.fill) for f in FAMILIES.values()]
 
 

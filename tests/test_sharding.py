@@ -112,6 +112,9 @@ def test_psum_in_shard_map_is_an_all_reduce_the_user_asked_for(psum):
     assert (c.opcode, c.line, c.requested) == ("all-reduce", line_of(psum, "lax.psum("), True)
     assert c.mesh_axes == ["batch"] and c.reason == "psum in shard_map"
     assert psum.sharding.mode == "manual (shard_map)"
+    # shard_map split the unsharded input: XLA's GSPMD sharding, named over the mesh as JAX would write it
+    (x,) = psum.sharding.inputs
+    assert (x.sharding, x.shard_type) == (str(jax.sharding.PartitionSpec("batch")), "f32[4]")
 
 
 def test_reshard_rows_to_columns_is_one_all_to_all(resharded):
@@ -429,3 +432,38 @@ def test_a_profiled_run_gives_each_collective_its_measured_time():
     assert ops[c.name].opcode == "all-to-all" and ops[c.name].time_s > 0
     assert re.search(rf"{re.escape(c.name)} \(reshard\) \d+\.\d µs$", sharding.collectives_text(
         result.sharding, {n: op.time_s for n, op in ops.items()}).splitlines()[1])  # fmt: skip
+
+
+def test_colour_by_collective_paints_each_node_by_its_share_of_the_bytes(fsdp):
+    from inspectors import cli, styles
+
+    ns = cli.build_parser().parse_args(
+        [fsdp.request.filename, "--graph-of", "hlo", "--color-by", "collective", "--emit", "dot"]
+    )
+    dot = cli.graph_text(fsdp, ns)
+    total = fsdp.sharding.bytes_per_device
+    for c in fsdp.sharding.collectives:
+        assert (
+            f'":{c.name}" [shape="box" style="rounded,filled" fillcolor="{styles.heat_color(c.bytes_per_device / total)}"'
+            in dot
+        )
+    assert '"legend"' in dot and "% of the bytes moved" in dot
+    assert re.search(rf'":get-tuple-element[.\d]*" \[[^\]]*fillcolor="{styles.NO_HEAT}"', dot)
+
+
+@pytest.mark.slow
+def test_the_app_draws_the_sharding_tab_on_the_devices_the_sidebar_picks():
+    """The whole app: the sidebar's device count reaches the sandboxed worker, the tab draws its result."""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    at.query_params["sample"] = "parallelization_reshard"
+    at.query_params["view"] = "Sharding"
+    at.run()
+    assert not at.exception, at.exception
+    at.selectbox(key="devices").set_value(2).run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Devices"], metrics["Mesh"], metrics["Collectives"]) == ("2", "x=2", "1")
+    table = next(d.value for d in at.dataframe if d.value is not None and "collective" in d.value.columns)
+    assert table["collective"].tolist() == ["all-to-all"] and table["who"].tolist() == ["asked"]

@@ -27,7 +27,10 @@ def sharding_tab(result: InspectionResult) -> None:
     """The Sharding tab."""
     s = result.sharding
     if s is None:
-        missing("sharding analysis (it runs after compiling)", result)
+        if result.running:  # a streamed frame: compiling (or XLA's passes) is still going
+            st.info("The mesh, layouts and collectives come once the program is compiled.")
+        else:
+            missing("sharding analysis (it runs after compiling)", result)
         return
     for note in s.notes:
         st.info(note, icon=":material/info:")
