@@ -133,7 +133,8 @@ def main() -> None:
             result = inspect(rq, use_cache=False)
             remat = result.memory_report.remat if result.memory_report else None
             compile_s = result.stage_times.get("compile", 0.0)
-            row += f" {remat.compile_s if remat else float('nan'):>8.3f}s {compile_s:>8.3f}s"
+            row += f" {remat.compile_s:>8.3f}s" if remat else f" {'-':>9}"
+            row += f" {compile_s:>8.3f}s"
         print(row, flush=True)
     print(
         f"\nmedian memory-stage share of an inspection: {100 * statistics.median(shares):.1f} %"

@@ -22,7 +22,8 @@ import os
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -603,6 +604,18 @@ def diff_residuals(before: list[SavedResidual], after: list[SavedResidual]) -> t
 # --- the worker's one call -----------------------------------------------------------------------
 
 
+@contextmanager
+def _running(name: str) -> Iterator[None]:
+    """Name the stage running now as the pipeline's stages do (for the sandbox's watchdog)."""
+    from inspectors import pipeline
+
+    outer, pipeline.current_stage = pipeline.current_stage, name
+    try:
+        yield
+    finally:
+        pipeline.current_stage = outer
+
+
 def final_model(result: InspectionResult) -> Any:
     """The model of the pipeline's last jaxpr stage (the program that was compiled), or None."""
     stages = result.jaxpr_stages()
@@ -627,7 +640,8 @@ def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, fol
             available=False, note=f"not available: the buffer assignment could not be read ({exc!r})"
         )
     try:
-        _residuals_and_remat(result, report, chain, tracer)
+        with _running("trace:memory"):  # the user's function runs again: a watchdog sees "trace"
+            _residuals_and_remat(result, report, chain, tracer)
     except Exception as exc:  # noqa: BLE001
         report.notes.append(f"residuals could not be computed: {type(exc).__name__}: {exc}")
     result.memory_report = report
