@@ -31,7 +31,14 @@ EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
     "primitives": lambda r: _primitives_listing(r),  # one row per primitive: count, what it does, its ops
 }
 GRAPH_EMITTERS = ("dot", "svg")  # graphs of --graph-of, drawn with the --graph-* options
-STAGE_HEADS = ("jaxpr", "hlo-pass", "llvm", "asm", "ptx", "diff")  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
+STAGE_HEADS = (
+    "jaxpr",
+    "hlo-pass",
+    "llvm",
+    "asm",
+    "ptx",
+    "diff",
+)  # `--emit jaxpr:2`, `--emit hlo-pass:17`: any stage id
 EMIT_HELP = (
     "what to print: jaxpr-before, jaxpr (after the pipeline), jaxpr:K (after the K-th transform), "
     "stablehlo, stablehlo-debug, hlo-unoptimized, passes (XLA's passes that changed the module), "
@@ -193,16 +200,58 @@ def build_parser() -> argparse.ArgumentParser:
 def add_graph_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of `--emit dot|svg`."""
     g = p.add_argument_group("graphs (--emit dot / --emit svg)")
-    g.add_argument("--graph-of", default="after", choices=["before", "after", "stablehlo", "hlo"], help="which graph (default: the transformed jaxpr)")
-    g.add_argument("--graph-depth", type=int, default=3, help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)")
-    g.add_argument("--color-by", "--colour-by", dest="colour_by", default="family", choices=["family", "provenance", "line", "time", "collective"], help="node colours (time: measured, implies --profile; collective: bytes moved)")
-    g.add_argument("--graph-budget", type=int, default=250, help="node budget: collapse and summarise above it (default 250)")
-    g.add_argument("--graph-search", default="", help="highlight a primitive, variable or `line N`, expanding the path to it")
-    g.add_argument("--graph-expand", action="append", default=[], metavar="ID", help="expand this equation id / summary id (repeatable)")
-    g.add_argument("--graph-collapse", action="append", default=[], metavar="ID", help="collapse this equation id (repeatable)")
-    g.add_argument("--graph-direction", default="TB", choices=["TB", "LR"], help="top-to-bottom or left-to-right")
+    g.add_argument(
+        "--graph-of",
+        default="after",
+        choices=["before", "after", "stablehlo", "hlo"],
+        help="which graph (default: the transformed jaxpr)",
+    )
+    g.add_argument(
+        "--graph-depth",
+        type=int,
+        default=3,
+        help="levels of sub-jaxprs (or HLO fusions) expanded (default 3)",
+    )
+    g.add_argument(
+        "--color-by",
+        "--colour-by",
+        dest="colour_by",
+        default="family",
+        choices=["family", "provenance", "line", "time", "collective"],
+        help="node colours (time: measured, implies --profile; collective: bytes moved)",
+    )
+    g.add_argument(
+        "--graph-budget",
+        type=int,
+        default=250,
+        help="node budget: collapse and summarise above it (default 250)",
+    )
+    g.add_argument(
+        "--graph-search",
+        default="",
+        help="highlight a primitive, variable or `line N`, expanding the path to it",
+    )
+    g.add_argument(
+        "--graph-expand",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="expand this equation id / summary id (repeatable)",
+    )
+    g.add_argument(
+        "--graph-collapse",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="collapse this equation id (repeatable)",
+    )
+    g.add_argument(
+        "--graph-direction", default="TB", choices=["TB", "LR"], help="top-to-bottom or left-to-right"
+    )
     g.add_argument("--no-fold", action="store_true", help="do not fold repeated blocks")
-    g.add_argument("--graph-timeout", type=float, default=60.0, help="layout time limit in seconds for --emit svg")
+    g.add_argument(
+        "--graph-timeout", type=float, default=60.0, help="layout time limit in seconds for --emit svg"
+    )
 
 
 def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
@@ -211,9 +260,15 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     from inspectors.graph import bounded
 
     opts = graph.GraphOptions(
-        depth=ns.graph_depth, colour_by=ns.colour_by, budget=ns.graph_budget, search=ns.graph_search,
-        expand=frozenset(ns.graph_expand), collapse=frozenset(ns.graph_collapse),
-        direction=ns.graph_direction, fold=not ns.no_fold, heat=_heat(result, ns),
+        depth=ns.graph_depth,
+        colour_by=ns.colour_by,
+        budget=ns.graph_budget,
+        search=ns.graph_search,
+        expand=frozenset(ns.graph_expand),
+        collapse=frozenset(ns.graph_collapse),
+        direction=ns.graph_direction,
+        fold=not ns.no_fold,
+        heat=_heat(result, ns),
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
@@ -317,7 +372,9 @@ def open_main(argv: Sequence[str]) -> int:
     """`python -m inspectors open result.json [--emit ...]`: print a saved result's stages (nothing re-runs)."""
     from inspectors import live
 
-    p = argparse.ArgumentParser(prog="python -m inspectors open", description="Show a saved inspection result.")
+    p = argparse.ArgumentParser(
+        prog="python -m inspectors open", description="Show a saved inspection result."
+    )
     p.add_argument("result", help="a saved result: a stage-store file (inspectors.store.save_result) or JSON")
     p.add_argument(
         "--emit", default="summary", type=_open_emit, metavar="WHAT",
@@ -555,7 +612,10 @@ def _runners(ns: argparse.Namespace) -> tuple[Callable[..., InspectionResult], C
     except (sandbox.IsolationUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    def isolated(request: Request, use_cache: bool = False, on_stage: Callable | None = None) -> InspectionResult:
+
+    def isolated(
+        request: Request, use_cache: bool = False, on_stage: Callable | None = None
+    ) -> InspectionResult:
         on_partial = (lambda so_far: on_stage(so_far, None)) if on_stage else None
         return sandbox.inspect_isolated(request, limits, on_partial=on_partial)
 

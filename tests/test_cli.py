@@ -31,7 +31,9 @@ def run_cli(capsys, *argv):
 
 
 def test_emit_jaxpr_prints_exactly_make_jaxpr(capsys, user_file):
-    code, out, _ = run_cli(capsys, user_file, "--args", "f32[3], f32[3]", "--transform", "grad", "--emit", "jaxpr")
+    code, out, _ = run_cli(
+        capsys, user_file, "--args", "f32[3], f32[3]", "--transform", "grad", "--emit", "jaxpr"
+    )
     f = exec_source(SOURCE, str(user_file)).f
     spec = jax.ShapeDtypeStruct((3,), jnp.float32)
     assert code == 0
@@ -56,7 +58,9 @@ def test_sample_file_defaults_need_no_flags(capsys):
 
 
 def test_emit_json_is_the_whole_result(capsys, user_file):
-    code, out, _ = run_cli(capsys, user_file, "--args", "f32[3], f32[3]", "--emit", "json", "--time", "--time-budget", "0.1")
+    code, out, _ = run_cli(
+        capsys, user_file, "--args", "f32[3], f32[3]", "--emit", "json", "--time", "--time-budget", "0.1"
+    )
     data = json.loads(out)
     assert code == 0 and data["error"] is None
     assert data["timing"]["repeat"] >= 3
@@ -68,7 +72,15 @@ def test_emit_json_is_the_whole_result(capsys, user_file):
 def test_emit_jaxpr_k_prints_each_partial_pipeline(capsys, user_file):
     f = exec_source(SOURCE, str(user_file)).f
     s3, s2x3 = jax.ShapeDtypeStruct((3,), jnp.float32), jax.ShapeDtypeStruct((2, 3), jnp.float32)
-    common = [user_file, "--args", "f32[3], f32[2,3]", "--transform", "grad", "--transform", "vmap(in_axes=(None, 0))"]
+    common = [
+        user_file,
+        "--args",
+        "f32[3], f32[2,3]",
+        "--transform",
+        "grad",
+        "--transform",
+        "vmap(in_axes=(None, 0))",
+    ]
     expected = {
         "jaxpr:0": jax.make_jaxpr(f)(s3, s3),
         "jaxpr:1": jax.make_jaxpr(jax.grad(f))(s3, s3),
@@ -222,7 +234,19 @@ def test_user_prints_go_to_stderr_never_into_emitted_text(tmp_path):
 
 
 def test_emit_json_stream_prints_each_stage_as_it_completes(capfd, user_file):
-    code = main([str(user_file), "--args", "f32[3], f32[3]", "--transform", "grad", "--transform", "jit", "--emit", "json-stream"])
+    code = main(
+        [
+            str(user_file),
+            "--args",
+            "f32[3], f32[3]",
+            "--transform",
+            "grad",
+            "--transform",
+            "jit",
+            "--emit",
+            "json-stream",
+        ]
+    )
     out, _ = capfd.readouterr()
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [e["event"] for e in events[:-1]] == ["stage"] * (len(events) - 1)

@@ -130,12 +130,16 @@ def stats_frame(result: InspectionResult) -> pd.DataFrame:
     return frame
 
 
+BAR_COLOURS = ("#94a3b8", "#2563eb")  # before, after
+
+
 def counts_chart(frame: pd.DataFrame) -> alt.Chart:
     """Horizontal bars, before and after side by side per primitive, in the table's order.
 
     Drawn with Altair rather than `st.bar_chart(horizontal=True, stack=False)`, whose spec makes Vega-Lite
     warn in the browser (an empty `xOffset` channel, zoom bound to a band scale)."""
-    long = frame[["before", "after"]].reset_index().melt("primitive", var_name="jaxpr", value_name="equations")
+    counts = frame[["before", "after"]].reset_index()
+    long = counts.melt("primitive", var_name="jaxpr", value_name="equations")
     return (
         alt.Chart(long, height=max(240, 22 * len(frame) + 80))
         .mark_bar()
@@ -143,7 +147,7 @@ def counts_chart(frame: pd.DataFrame) -> alt.Chart:
             y=alt.Y("primitive:N", sort=list(frame.index), title=None),
             yOffset=alt.YOffset("jaxpr:N", sort=["before", "after"]),
             x=alt.X("equations:Q", title="equations"),
-            color=alt.Color("jaxpr:N", sort=["before", "after"], scale=alt.Scale(range=["#94a3b8", "#2563eb"])),
+            color=alt.Color("jaxpr:N", sort=["before", "after"], scale=alt.Scale(range=list(BAR_COLOURS))),
             tooltip=["primitive", "jaxpr", "equations"],
         )
     )
