@@ -17,6 +17,7 @@ import streamlit as st
 
 from app import safe, state
 from app.components.explorer import graph_view
+from app.views import primitives
 from app.views.common import rerun_views
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions
 from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
@@ -97,7 +98,11 @@ def show_graph(graph: Graph, dot: str, key: str, filename: str, height: int = VI
         details = {n.id: n.details for n in graph.nodes if n.details}
         matches = [n.id for n in graph.nodes if n.match]
         closed = [n.id for n in graph.nodes if n.kind in ("collapsed", "summary")]
-        picked = graph_view(payload, details, matches, closed, key=f"{key}_view", height=height)
+        prims = {n.id: n.primitive for n in graph.nodes if n.primitive}  # a node's click opens its card
+        picked = graph_view(
+            payload, details, matches, closed, key=f"{key}_view", height=height,
+            primitives=prims, on_primitive=primitives.open_card,
+        )  # fmt: skip
         if picked and picked.get("node") in closed:
             _open(key, picked["node"].removeprefix("eqn_"))
     elif status == "timeout":
@@ -247,6 +252,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
                 continue
             show_graph(graph, dot, f"{key}_{label}", f"{name}_{label}", height)
             drawn.append(graph)
+    primitives.pending_dialog(result)  # a card a node asked for
     with st.expander("Expand or collapse sub-graphs"):
         expand_widgets(drawn, key)
 
