@@ -96,7 +96,7 @@ def test_a_forged_exponential_delta_chain_is_refused_before_it_expands(pool: Poo
     request = Request(source=forged(frame), args="f32[3]")
     result = backend.run_inspection(request, session="forger")
     refused(result, "$.stages[1].delta[0]", "out of order")
-    assert backend._key(request) not in backend._cache
+    assert not backend.STORE.has(backend._key(request))
     assert time.monotonic() - start < LIMITS["timeout_s"]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 100_000  # KB: the server did not grow
     innocent(pool, worker.proc.pid, restarts)
