@@ -170,3 +170,31 @@ def test_the_traceback_frames_make_no_element_in_the_browser(tmp_path) -> None: 
         page.screenshot(path=str(ROOT / "artifacts" / "hardening-frames.png"), full_page=False)
         assert page.get_by_text("attacker.invalid/l", exact=False).count() > 0, "the markup shows as text"
         assert page.evaluate(FIND_MADE) == []
+
+
+def _failing_view_page() -> None:
+    """A page whose one view raises, drawn through the app's guard."""
+    from app.views import common
+
+    def broken(result) -> None:  # noqa: ANN001
+        raise KeyError("/srv/secret/path.py")
+
+    common.guarded(broken, None)
+
+
+def test_a_view_that_fails_shows_no_server_traceback_when_hosted(monkeypatch) -> None:
+    import dataclasses
+
+    from streamlit.testing.v1 import AppTest
+
+    from app import backend
+
+    monkeypatch.setattr(backend, "LIMITS", dataclasses.replace(backend.LIMITS, hosted=True))
+    at = AppTest.from_function(_failing_view_page)
+    at.run()
+    assert [e.value for e in at.error] == ["This view failed to draw: KeyError"]
+    assert not at.exception and "/srv/secret" not in str([e.proto for e in at.get("exception")])
+    monkeypatch.setattr(backend, "LIMITS", dataclasses.replace(backend.LIMITS, hosted=False))
+    at = AppTest.from_function(_failing_view_page)
+    at.run()
+    assert "/srv/secret" in str([e.proto for e in at.get("exception")])  # locally, the traceback helps

@@ -5,6 +5,7 @@ None of it computes anything that needs JAX.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app import inspection, safe, state
+from app import backend, inspection, safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
 from inspectors.results import InspectError, InspectionResult, SourceMap
@@ -151,7 +152,10 @@ def guarded(render: Callable[[InspectionResult], None], result: InspectionResult
         render(result)
     except Exception as exc:  # noqa: BLE001 - a view bug must not lose the editor or the other views
         st.error(f"This view failed to draw: {type(exc).__name__}", icon=":material/bug_report:")
-        st.exception(exc)
+        if backend.limits().hosted:  # a hosted page never shows the server's traceback (its paths)
+            logging.getLogger("app").exception("a view failed to draw")
+        else:
+            st.exception(exc)
 
 
 def missing(what: str, result: InspectionResult) -> None:
