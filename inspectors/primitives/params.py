@@ -627,6 +627,11 @@ BY_PRIMITIVE: dict[tuple[str, str], Explainer] = {
         for p in ("psum", "psum_invariant", "pmax", "pmin", "pmean", "pbroadcast")
     },
     ("pvary", "axes"): pvary_axes,
+    ("sharding_constraint", "layout"): lambda v, e: "the default layout" if v is None else f"layout {v}",
+    ("sharding_constraint", "context_mesh"): lambda v, e: f"the mesh in scope where it was asked for: {mesh(v, e)}",
+    ("sharding_constraint", "unconstrained_dims"): lambda v, e: (
+        f"{e.inp(0).dims(sorted(v))} left to the compiler" if v else "every dimension constrained"
+    ),
     ("while", "cond_nconsts"): nconsts("condition"),
     ("while", "body_nconsts"): nconsts("body"),
 }
