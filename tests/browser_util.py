@@ -45,6 +45,7 @@ def streamlit_server(timeout_s: float = 60.0, script: str = "app/main.py") -> It
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    (ROOT / "artifacts").mkdir(exist_ok=True)  # a fresh clone has none
     log = open(ROOT / "artifacts" / f"streamlit-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
