@@ -5,6 +5,7 @@ Jaxprs on the page are compared with JAX's own output produced in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import html
 import json
@@ -428,7 +429,9 @@ def spin(x):
 
 
 @pytest.mark.slow
-def test_a_run_that_never_ends_names_the_run_stage_and_the_loop_line():
+def test_a_run_that_never_ends_names_the_run_stage_and_the_loop_line(monkeypatch):
+    pool = backend.pool()  # locally a run may take 30 minutes: this one gets the hosted demo's 20 s
+    monkeypatch.setattr(pool, "limits", dataclasses.replace(pool.limits, timeout_s=20.0))
     at = new_app()
     at.session_state["pipeline"] = [state.new_step("jit")]
     at.text_area[0].input(NEVER_ENDING).run()
