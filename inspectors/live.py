@@ -161,12 +161,14 @@ _STYLE = (
     "{border:1px solid #e5e7eb;padding:2px 8px;text-align:left}.jxe .graph{max-height:640px;overflow:auto;"
     "border:1px solid #e5e7eb}.jxe .error{color:#b91c1c}</style>"
 )
-TEXTS = (
-    ("jaxpr (before)", "jaxpr_before"),
-    ("jaxpr (after the pipeline)", "jaxpr_after"),
-    ("StableHLO", "stablehlo"),
-    ("compiled HLO", "hlo"),
+# Stage texts shown, in order: title, stage text; the pipeline's jaxpr opens by default.
+TEXTS: tuple[tuple[str, Callable[[InspectionResult], str | None]], ...] = (
+    ("jaxpr (before)", lambda r: r.jaxpr(0).text),
+    ("jaxpr (after the pipeline)", lambda r: r.jaxpr().text),
+    ("StableHLO", lambda r: r.text_of("stablehlo")),
+    ("compiled HLO", lambda r: r.text_of("hlo")),
 )
+OPEN_TEXT = "jaxpr (after the pipeline)"
 
 
 def result_html(result: InspectionResult, graph: bool = True, graph_timeout_s: float = 20.0) -> str:
@@ -176,12 +178,12 @@ def result_html(result: InspectionResult, graph: bool = True, graph_timeout_s: f
         parts.append(f'<pre class="error">{html.escape(result.error.format())}</pre>')
     if result.timing:
         parts.append(_timing_html(result))
-    if graph and result.model_after is not None:
+    if graph and result.jaxpr().model is not None:
         parts.append(_graph_html(result, graph_timeout_s))
-    for title, attr in TEXTS:
-        text = getattr(result, attr)
+    for title, text_of in TEXTS:
+        text = text_of(result)
         if text:
-            is_open = " open" if attr == "jaxpr_after" else ""
+            is_open = " open" if title == OPEN_TEXT else ""
             parts.append(f"<details{is_open}><summary>{title}</summary><pre>{html.escape(text)}</pre></details>")
     parts.append("</div>")
     return "".join(parts)
@@ -218,7 +220,7 @@ def _graph_html(result: InspectionResult, timeout: float) -> str:
     from inspectors import graph, render
 
     try:
-        g = graph.jaxpr_graph(result.model_after, title=result.expression or result.entry)
+        g = graph.jaxpr_graph(result.jaxpr().model, title=result.expression or result.entry)
         svg = render.to_svg(g, timeout=timeout)
     except render.LayoutError as exc:
         return f"<p>graph: {html.escape(str(exc))}</p>"

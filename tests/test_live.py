@@ -35,10 +35,10 @@ def result(linen):
 def test_a_live_function_gives_jaxs_own_jaxpr(linen, result):
     assert result.ok, result.error.format()
     expected = jax.make_jaxpr(jax.jit(jax.grad(linen.loss)))(linen.params, jnp.ones((4, 8)))
-    assert result.jaxpr_after == str(expected)
+    assert result.jaxpr().text == str(expected)
     assert result.expression == "jit(grad(loss))"
     assert result.request.args.endswith("f32[4,8]") and "'kernel': f32[8,16]" in result.request.args
-    assert "ENTRY" in result.hlo
+    assert "ENTRY" in result.text_of("hlo")
 
 
 def test_live_equations_map_to_lines_of_the_functions_own_file(result):
@@ -51,7 +51,7 @@ def test_live_equations_map_to_lines_of_the_functions_own_file(result):
 def _walk(result):
     from inspectors.results import walk
 
-    return walk(result.model_after)
+    return walk(result.jaxpr().model)
 
 
 def test_keyword_inputs_specs_and_timing():
@@ -61,7 +61,7 @@ def test_keyword_inputs_specs_and_timing():
     spec = jax.ShapeDtypeStruct((3,), jnp.float32)
     r = inspect_fn(scaled, spec, w=jnp.ones(3), transforms="grad, jit", time=True, time_budget_s=0.05)
     assert r.ok, r.error.format()
-    assert r.jaxpr_after == str(jax.make_jaxpr(jax.jit(jax.grad(scaled)))(spec, w=jnp.ones(3)))
+    assert r.jaxpr().text == str(jax.make_jaxpr(jax.jit(jax.grad(scaled)))(spec, w=jnp.ones(3)))
     assert r.request.args == "f32[3], w=f32[3]" and r.timing and r.timing.median_s > 0
 
 
@@ -83,7 +83,7 @@ def test_saved_results_reopen_identically_and_from_the_command_line(result, tmp_
     again = open_result(path)
     assert isinstance(again, LiveResult) and again.to_dict() == result.to_dict()
     assert main(["open", str(path), "--emit", "jaxpr"]) == 0
-    assert capsys.readouterr().out == result.jaxpr_after + "\n"
+    assert capsys.readouterr().out == result.jaxpr().text + "\n"
     assert main(["open", str(path)]) == 0
     summary = capsys.readouterr().out
     listed = [line.split()[0] for line in summary.splitlines()[-len(result.stages) :]]

@@ -151,7 +151,7 @@ def line_summaries(p: Profile) -> None:
 
 def _equation_texts(result: InspectionResult) -> dict[str, str]:
     """Equation id → its first printed line (`d:f32[512,256] = dot_general[`)."""
-    return {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}
+    return {e.id: e.text.splitlines()[0].strip() for e in walk(result.jaxpr().model)}
 
 
 def ops_frame(result: InspectionResult, p: Profile) -> pd.DataFrame:
@@ -217,7 +217,7 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
         f"**{md(op.name)}** ({md(op.opcode)}, {md(op.kind)}{md(phase)}) · {100 * op.share:.1f} % · "
         f"{prof.fmt_time(op.time_s)} per call, {op.calls:g} execution(s) · {where}{text}"
     )
-    eqns = {e.id: e for e in walk(result.model_after)}
+    eqns = {e.id: e for e in walk(result.jaxpr().model)}
     left, right = st.columns(2)
     with left:
         texts = [eqns[i].text for i in op.equations if i in eqns]
@@ -290,7 +290,7 @@ def window(picked: set[int], key: str, what: str) -> tuple[int, int] | None:
 
 def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
     """Return (text line → heat colour, the picked op's lines) for the transformed jaxpr."""
-    spans = equation_lines(result.jaxpr_after or "", result.model_after)
+    spans = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
     colors = {}
     for eqn_id, share in prof.equation_heat(p).items():
         for n in spans.get(eqn_id, [])[:1] if _has_body(result, eqn_id) else spans.get(eqn_id, []):
@@ -301,7 +301,7 @@ def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dic
 
 def _has_body(result: InspectionResult, eqn_id: str) -> bool:
     """True for an equation holding sub-jaxprs (only its first line is painted: the body paints itself)."""
-    return any(e.id == eqn_id and e.subjaxprs for e in walk(result.model_after))
+    return any(e.id == eqn_id and e.subjaxprs for e in walk(result.jaxpr().model))
 
 
 def hlo_heat(p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
@@ -327,7 +327,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
             show_painted(
-                result.jaxpr_after or "",
+                result.jaxpr().text or "",
                 "jaxpr",
                 colors,
                 selected=picked,
@@ -340,19 +340,27 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
             colors, picked = hlo_heat(p, op)
             around = window(picked, "profile_hlo_whole", "module")
             show_painted(
-                result.hlo or "", "hlo", colors, selected=picked, height=460, only=around, linenos=True
+                result.text_of("hlo") or "",
+                "hlo",
+                colors,
+                selected=picked,
+                height=460,
+                only=around,
+                linenos=True,
             )
     if graph_t.open is not False:
         with graph_t:
             heat = tuple(sorted(prof.equation_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=2)
-            _graph(jaxpr_graph(result.model_after, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
+            _graph(jaxpr_graph(result.jaxpr().model, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
     if hlo_graph_t.open is not False:
         with hlo_graph_t:
             heat = tuple(sorted(prof.instruction_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=0)
             _graph(
-                hlo_graph(result.hlo or "", opts, "compiled HLO by time"), "profile_hlo_graph", "hlo_by_time"
+                hlo_graph(result.text_of("hlo") or "", opts, "compiled HLO by time"),
+                "profile_hlo_graph",
+                "hlo_by_time",
             )
 
 
