@@ -83,14 +83,20 @@ class Request:
 
 EVICTED_NOTE = "evicted from the stage store (over its byte budget): inspect the program again to see it"
 
-# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run).
-STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run): the one
+# table, for the app's timings and for running/timeout messages. A "(detail)" tail names a step within a phase.
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace (transformed)", "profile": "run"}
 
 
-def stage_label(name: str) -> str:
-    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace."""
+def stage_label(name: str, detail: bool = False) -> str:
+    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace.
+
+    Without `detail` it is the phase (`trace_transformed` → trace), as running stages and timeouts name it;
+    with it, the step as the app's timings show it (`trace_transformed` → trace (transformed)).
+    """
     base = name.split(":")[0]
-    return STAGE_LABELS.get(base, base)
+    label = STAGE_LABELS.get(base, base)
+    return label if detail else label.split(" (")[0]
 
 
 @dataclass

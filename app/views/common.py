@@ -16,10 +16,9 @@ from streamlit.errors import StreamlitAPIException
 from app import backend, inspection, safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
-from inspectors.results import InspectError, InspectionResult, SourceMap
+from inspectors.results import InspectError, InspectionResult, SourceMap, stage_label
 
 STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
-STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
 
 
 # --- formatting ---------------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ def stage_strip(result: InspectionResult) -> None:
     parts = []
     for stage in STAGES:
         if stage in result.stage_times and stage not in ("load", "transform", "inputs"):
-            label = STAGE_LABELS.get(stage, stage)
+            label = stage_label(stage, detail=True)
             failed = result.error is not None and result.error.stage == stage
             took = fmt_seconds(result.stage_times[stage])
             parts.append(f":red[{label} failed after {took}]" if failed else f"{label} {took}")

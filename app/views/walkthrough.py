@@ -30,7 +30,14 @@ from app.views.provenance import fusion_table
 from app.views.run import timing_figures
 from inspectors.mapping import line_color
 from inspectors.provenance import jit_provenance
-from inspectors.results import InspectionResult, Request, SourceMap, Walkthrough, request_from_dict
+from inspectors.results import (
+    InspectionResult,
+    Request,
+    SourceMap,
+    Walkthrough,
+    request_from_dict,
+    stage_label,
+)
 
 STEP_SHORT = ["Source", "Tracing", "Jaxpr", "Interpreter", "StableHLO", "XLA", "Run & time"]
 STEP_TITLES = [
@@ -492,7 +499,7 @@ def step_run(w: Walkthrough) -> None:
     st.markdown("The compiled executable runs on the device; the first call includes dispatch set-up, "
                 "then repeated calls are timed.")  # fmt: skip
     times = " → ".join(
-        f"{common.STAGE_LABELS.get(k, k)} {common.fmt_seconds(r.stage_times[k])}"
+        f"{stage_label(k, detail=True)} {common.fmt_seconds(r.stage_times[k])}"
         for k in common.STAGES
         if k in r.stage_times
     )  # pipeline order, with the names the page uses
