@@ -274,7 +274,8 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
 def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     at = new_app({"t": ["grad", "jit"], "sample": "differentiability_grad"})
     result = at.session_state["last_good"][1]
-    model, printed = getattr(result, f"model_{side}"), getattr(result, f"jaxpr_{side}")
+    stage = result.jaxpr(0) if side == "before" else result.jaxpr()
+    model, printed = stage.model, stage.text
     lines = equation_lines(printed, model)
     rows = printed.split("\n")
     for eqn in walk(model):
