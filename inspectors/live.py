@@ -217,11 +217,14 @@ def _timing_html(result: InspectionResult) -> str:
 
 def _graph_html(result: InspectionResult, timeout: float) -> str:
     """The default graph of the transformed jaxpr as inline SVG (or why there is none)."""
-    from inspectors import graph, render
+    from inspectors import render
+    from inspectors.graph import GraphOptions
+    from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
 
-    try:
-        g = graph.jaxpr_graph(result.jaxpr().model, title=result.expression or result.entry)
-        svg = render.to_svg(g, timeout=timeout)
-    except render.LayoutError as exc:
+    title = result.expression or result.entry
+    try:  # built in a child process under a time and memory limit, like the app's and the CLI's graphs
+        _, dot = bounded_build(BuildRequest("jaxpr", result.jaxpr().model, GraphOptions(), title))
+        svg = render.dot_to_svg(dot, timeout=timeout)
+    except (GraphTooLarge, render.LayoutError) as exc:  # the message names what to collapse
         return f"<p>graph: {html.escape(str(exc))}</p>"
     return f'<details open><summary>graph</summary><div class="graph">{svg[svg.find("<svg"):]}</div></details>'

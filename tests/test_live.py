@@ -102,3 +102,18 @@ def test_jupyter_html_shows_stages_graph_and_escapes_inputs():
     assert "<script>" not in page and "&lt;script&gt;" in page  # a static string leaf, shown escaped
     assert "<svg" in page and "median" in page
     assert "sin" in page and "StableHLO" in page and "compiled HLO" in page
+
+
+def test_jupyter_html_builds_its_graph_under_the_bounds_and_says_when_it_cannot(monkeypatch):
+    from inspectors.graph import bounded
+    from inspectors.live import result_html
+
+    def f(x):
+        return jax.lax.fori_loop(0, 3, lambda i, c: jnp.sin(c) * 2.0, x)
+
+    r = inspect_fn(f, jnp.ones(3), transforms=["jit"])
+    monkeypatch.setattr(bounded, "BUILD_TIMEOUT_S", 0.001)  # no build can finish: the same message as the app's
+    page = result_html(r)
+    assert "<svg" not in page and "could not be drawn: building it took longer than 0.001 s" in page
+    assert "Its largest parts: call 0" in page  # what to collapse, from the model
+    assert "compiled HLO" in page and "jaxpr (after the pipeline)" in page  # the texts are still shown

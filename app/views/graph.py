@@ -50,7 +50,7 @@ def layout(dot: str, timeout: float = LAYOUT_LIMIT_S) -> tuple[str, str]:
         return "error", str(exc)
 
 
-def _cached_graph(key: str, source: tuple, req: BuildRequest) -> tuple[Graph | None, str]:
+def cached_graph(key: str, source: tuple, req: BuildRequest) -> tuple[Graph | None, str]:
     """Return (graph, DOT), or (None, why) when the build ran past its limits; remembered per session.
 
     The build runs in a child process under a time and memory limit (`inspectors.graph.bounded`):
@@ -246,7 +246,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
                 continue
             text = result.jaxpr(0).text if label == "before" else result.jaxpr().text
             source = (text, result.request.source, result.request.filename)
-            graph, dot = _cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
+            graph, dot = cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
             if graph is None:
                 too_large(dot)
                 continue
@@ -273,7 +273,7 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
         return
     opts = options_widgets(key, hlo=True)
     title = f"{label} of {result.entry or 'f'}"
-    graph, dot = _cached_graph(which, (text,), BuildRequest(which, text, opts, title))
+    graph, dot = cached_graph(which, (text,), BuildRequest(which, text, opts, title))
     if graph is None:
         too_large(dot)
         return
@@ -290,7 +290,7 @@ def line_graph(
         st.info("No jaxpr to draw.")
         return
     opts = GraphOptions(colour_by="line", search=f"line {line}" if line else "", depth=2)
-    graph, dot = _cached_graph(f"line-{key}", (text,), BuildRequest("jaxpr", model, opts, title))
+    graph, dot = cached_graph(f"line-{key}", (text,), BuildRequest("jaxpr", model, opts, title))
     if graph is None:
         too_large(dot)
         return

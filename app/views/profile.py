@@ -22,10 +22,9 @@ from app.components.painted import equation_lines, show_painted
 from app.safe import code_span, md
 from app.views import graph as graph_view
 from inspectors import profile as prof
-from inspectors.graph import GraphOptions, jaxpr_graph
-from inspectors.hlo_graph import hlo_graph
+from inspectors.graph import GraphOptions
+from inspectors.graph.bounded import BuildRequest
 from inspectors.mapping import entry_statements
-from inspectors.render import to_dot
 from inspectors.results import InspectionResult, Profile, ProfileOp, walk
 from inspectors.styles import heat_color
 
@@ -352,18 +351,22 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
         with graph_t:
             heat = tuple(sorted(prof.equation_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=2)
-            _graph(jaxpr_graph(result.jaxpr().model, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
+            source = (result.jaxpr().text, result.request.source, result.request.filename)
+            req = BuildRequest("jaxpr", result.jaxpr().model, opts, "jaxpr by time")
+            _graph("profile-jaxpr", source, req, "profile_graph", "jaxpr_by_time")
     if hlo_graph_t.open is not False:
         with hlo_graph_t:
             heat = tuple(sorted(prof.instruction_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=0)
-            _graph(
-                hlo_graph(result.text_of("hlo") or "", opts, "compiled HLO by time"),
-                "profile_hlo_graph",
-                "hlo_by_time",
-            )
+            text = result.text_of("hlo") or ""
+            req = BuildRequest("hlo", text, opts, "compiled HLO by time")
+            _graph("profile-hlo", (text,), req, "profile_hlo_graph", "hlo_by_time")
 
 
-def _graph(graph, key: str, filename: str) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
-    """Lay out and show one graph in the app's graph viewer, with its downloads."""
-    graph_view.show_graph(graph, to_dot(graph), key, filename, graph_view.VIEWER_HEIGHT)
+def _graph(cache_key: str, source: tuple, req: BuildRequest, key: str, filename: str) -> None:
+    """Build one graph under the graph view's bounds and show it in its viewer, with its downloads."""
+    graph, dot = graph_view.cached_graph(cache_key, source, req)
+    if graph is None:  # past the build's time or memory limit: say what to collapse
+        graph_view.too_large(dot)
+        return
+    graph_view.show_graph(graph, dot, key, filename, graph_view.VIEWER_HEIGHT)
