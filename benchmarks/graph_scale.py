@@ -179,7 +179,7 @@ def main() -> None:
     }
     print(f"{'equations':>9} {'view':>9} {'nodes':>6} {'DOT build':>10} {'layout':>9}")
     for size in (int(s) for s in ns.sizes.split(",")):
-        model = unrolled_result(size).model_after
+        model = unrolled_result(size).jaxpr().model
         n_eqns = sum(1 for _ in walk(model))
         for name, opts in views.items():
             build, layout, nodes = measure(model, opts, ns.limit)

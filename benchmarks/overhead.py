@@ -81,7 +81,7 @@ def graph_time(source: str, filename: str) -> float:
 
     result = inspect(Request(source=source, filename=filename))
     start = time.perf_counter()
-    render.to_svg(graph.jaxpr_graph(result.model_after))
+    render.to_svg(graph.jaxpr_graph(result.jaxpr().model))
     return time.perf_counter() - start
 
 

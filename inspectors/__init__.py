@@ -2,7 +2,7 @@
 
     from inspectors import Request, inspect
     result = inspect(Request(source=code, fn="loss", args="f32[3]", transforms=["grad", "jit"]))
-    print(result.jaxpr_after)
+    print(result.jaxpr().text)
 
 Importing this package is cheap: JAX loads on first use of `inspect`.
 """

@@ -17,11 +17,11 @@ from inspectors.sandbox.limits import Limits
 from inspectors.source import source_problem
 
 EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
-    "jaxpr-before": lambda r: r.jaxpr_before,
-    "jaxpr": lambda r: r.jaxpr_after,
-    "stablehlo": lambda r: r.stablehlo,
-    "stablehlo-debug": lambda r: r.stablehlo_debug,
-    "hlo": lambda r: r.hlo,
+    "jaxpr-before": lambda r: r.jaxpr(0).text,
+    "jaxpr": lambda r: r.jaxpr().text,
+    "stablehlo": lambda r: r.text_of("stablehlo"),
+    "stablehlo-debug": lambda r: r.text_of("stablehlo-debug"),
+    "hlo": lambda r: r.text_of("hlo"),
     "json": lambda r: r.to_json(indent=1),
     "profile": lambda r: _profile_table(r),  # one row per compiled op, hottest first (implies --profile)
     "residuals": lambda r: _memory_text(r, "residuals"),  # one per line: type, bytes, what made it, line
@@ -130,7 +130,7 @@ def kernels_text(kind: str) -> Callable[[InspectionResult], str | None]:
     def emit(result: InspectionResult) -> str | None:
         stages = result.of_kind(kind)
         if not stages:
-            if result.hlo is None:
+            if result.text_of("hlo") is None:
                 return None  # the compile failed: the error says why
             raise EmitError(f"XLA emitted no {kind} kernels for this program on this backend")
         stages = [result.stage(s.id) for s in stages]  # a saved result's index: bodies by id
@@ -272,9 +272,9 @@ def graph_text(result: InspectionResult, ns: argparse.Namespace) -> str | None:
     )
     title = f"{ns.graph_of}: {result.entry or 'f'}"
     if ns.graph_of in ("before", "after"):
-        source = result.model_before if ns.graph_of == "before" else result.model_after
+        source = result.jaxpr(0).model if ns.graph_of == "before" else result.jaxpr().model
     else:
-        source = result.stablehlo if ns.graph_of == "stablehlo" else result.hlo
+        source = result.text_of("stablehlo") if ns.graph_of == "stablehlo" else result.text_of("hlo")
     if not source:
         return None
     # Built in a child process under a time and memory limit (GraphTooLarge names what to collapse).

@@ -161,12 +161,14 @@ _STYLE = (
     "{border:1px solid #e5e7eb;padding:2px 8px;text-align:left}.jxe .graph{max-height:640px;overflow:auto;"
     "border:1px solid #e5e7eb}.jxe .error{color:#b91c1c}</style>"
 )
-TEXTS = (
-    ("jaxpr (before)", "jaxpr_before"),
-    ("jaxpr (after the pipeline)", "jaxpr_after"),
-    ("StableHLO", "stablehlo"),
-    ("compiled HLO", "hlo"),
+# Stage texts shown, in order: title, stage text; the pipeline's jaxpr opens by default.
+TEXTS: tuple[tuple[str, Callable[[InspectionResult], str | None]], ...] = (
+    ("jaxpr (before)", lambda r: r.jaxpr(0).text),
+    ("jaxpr (after the pipeline)", lambda r: r.jaxpr().text),
+    ("StableHLO", lambda r: r.text_of("stablehlo")),
+    ("compiled HLO", lambda r: r.text_of("hlo")),
 )
+OPEN_TEXT = "jaxpr (after the pipeline)"
 
 
 def result_html(result: InspectionResult, graph: bool = True, graph_timeout_s: float = 20.0) -> str:
@@ -176,12 +178,12 @@ def result_html(result: InspectionResult, graph: bool = True, graph_timeout_s: f
         parts.append(f'<pre class="error">{html.escape(result.error.format())}</pre>')
     if result.timing:
         parts.append(_timing_html(result))
-    if graph and result.model_after is not None:
+    if graph and result.jaxpr().model is not None:
         parts.append(_graph_html(result, graph_timeout_s))
-    for title, attr in TEXTS:
-        text = getattr(result, attr)
+    for title, text_of in TEXTS:
+        text = text_of(result)
         if text:
-            is_open = " open" if attr == "jaxpr_after" else ""
+            is_open = " open" if title == OPEN_TEXT else ""
             parts.append(f"<details{is_open}><summary>{title}</summary><pre>{html.escape(text)}</pre></details>")
     parts.append("</div>")
     return "".join(parts)
@@ -215,11 +217,14 @@ def _timing_html(result: InspectionResult) -> str:
 
 def _graph_html(result: InspectionResult, timeout: float) -> str:
     """The default graph of the transformed jaxpr as inline SVG (or why there is none)."""
-    from inspectors import graph, render
+    from inspectors import render
+    from inspectors.graph import GraphOptions
+    from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
 
-    try:
-        g = graph.jaxpr_graph(result.model_after, title=result.expression or result.entry)
-        svg = render.to_svg(g, timeout=timeout)
-    except render.LayoutError as exc:
+    title = result.expression or result.entry
+    try:  # built in a child process under a time and memory limit, like the app's and the CLI's graphs
+        _, dot = bounded_build(BuildRequest("jaxpr", result.jaxpr().model, GraphOptions(), title))
+        svg = render.dot_to_svg(dot, timeout=timeout)
+    except (GraphTooLarge, render.LayoutError) as exc:  # the message names what to collapse
         return f"<p>graph: {html.escape(str(exc))}</p>"
     return f'<details open><summary>graph</summary><div class="graph">{svg[svg.find("<svg"):]}</div></details>'

@@ -169,8 +169,9 @@ def source_map(result: InspectionResult) -> SourceMap:
     """Map every user line to its equations, StableHLO ops and HLO instructions."""
     filename = result.request.filename
     lines = result.request.source.splitlines()
-    shlo = stablehlo_ops(result.stablehlo_debug, filename, result.stablehlo) if result.stablehlo_debug else []
-    hlo = hlo_ops(result.hlo, filename) if result.hlo else []
+    debug, compiled = result.text_of("stablehlo-debug"), result.text_of("hlo")
+    shlo = stablehlo_ops(debug, filename, result.text_of("stablehlo")) if debug else []
+    hlo = hlo_ops(compiled, filename) if compiled else []
     infos: dict[int, LineInfo] = {}
 
     def info(n: int) -> LineInfo:
@@ -179,10 +180,10 @@ def source_map(result: InspectionResult) -> SourceMap:
             infos[n] = LineInfo(line=n, code=code, color=line_color(n), status="traced")
         return infos[n]
 
-    for eqn in walk(result.model_before):
+    for eqn in walk(result.jaxpr(0).model):
         if eqn.source and same_file(eqn.source.file, filename):
             info(eqn.source.line).eqns_before.append(eqn.id)
-    for eqn in walk(result.model_after):
+    for eqn in walk(result.jaxpr().model):
         if eqn.source and same_file(eqn.source.file, filename):
             line = info(eqn.source.line)
             line.eqns_after.append(eqn.id)

@@ -215,7 +215,7 @@ class Streamer:
 
 def map_and_trace_back(result: InspectionResult) -> None:
     """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
-    if result.model_after is None and result.model_before is None:
+    if result.jaxpr().model is None and result.jaxpr(0).model is None:
         return
     from inspectors import mapping, provenance
 
@@ -391,7 +391,8 @@ def run_callable(
             memory.attach(result, chain, tracer, compiled, folder)  # residuals, peak, remat; never raises
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
             sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
-        dead = dead_program_note(len(result.model_after.outvars) if result.model_after else 1, result.hlo)
+        final = result.jaxpr().model
+        dead = dead_program_note(len(final.outvars) if final else 1, result.text_of("hlo"))
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead
             emit.put(result.find("hlo"))

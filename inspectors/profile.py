@@ -355,8 +355,8 @@ def device_peaks(device: Any) -> tuple[float, float]:
 def profile_call(result: InspectionResult, call: Callable[[], Any], device: Any) -> Profile:
     """Profile the compiled call of a timed result (the pipeline's hook): measure, then attribute."""
     timing = result.timing
-    assert timing is not None and result.hlo is not None, "profile after timing"
-    module = Module.read(result.hlo, result.request.filename)
+    assert timing is not None and result.text_of("hlo") is not None, "profile after timing"
+    module = Module.read(result.text_of("hlo"), result.request.filename)
     runs = run_count(timing.median_s, result.request.time_budget_s)
     meas = measure(call, module.name, runs)
     return attribute(result, module, meas, device_peaks(device), timing.device)
@@ -411,7 +411,7 @@ class EquationIndex:
     def __init__(self, result: InspectionResult) -> None:
         self.by_key: dict[tuple[int, str], list[tuple[str, str, str, list[int]]]] = defaultdict(list)
         self.lines_of: dict[str, set[int]] = defaultdict(set)  # primitive → user lines
-        for eqn in walk(result.model_after):
+        for eqn in walk(result.jaxpr().model):
             if eqn.source and mapping.same_file(eqn.source.file, result.request.filename):
                 key = (eqn.source.line, eqn.primitive)
                 shape = arrays(eqn.outvars[0].type) if eqn.outvars else []

@@ -36,11 +36,11 @@ from inspectors.results import (
 def provenance_of(result: InspectionResult, smap: SourceMap) -> Provenance:
     """What grad, vmap and jit did to this result's program (each part only where it applies)."""
     out = Provenance()
-    grad = grad_provenance(result.model_after)
+    grad = grad_provenance(result.jaxpr().model)
     out.grad = grad if grad.forward or grad.backward else None
-    vmap = vmap_provenance(result.model_before, result.model_after)
+    vmap = vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     out.vmap = vmap if vmap.batched or vmap.introduced else None
-    out.jit = jit_provenance(result, smap) if result.hlo else None
+    out.jit = jit_provenance(result, smap) if result.text_of("hlo") else None
     return out
 
 
@@ -180,11 +180,11 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|inf|nan)|true|false")
 
 def jit_provenance(result: InspectionResult, smap: SourceMap) -> JitProvenance:
     """Fusions, folded constants and equations with no HLO left, for a lowered and compiled result."""
-    module = hlo_text.parse(result.hlo or "")
+    module = hlo_text.parse(result.text_of("hlo") or "")
     return JitProvenance(
         fusions=fusions(smap, module),
-        folded_constants=folded_constants(result.stablehlo_debug or "", module, smap),
-        eqns_without_hlo=eqns_without_hlo(result.model_after, smap),
+        folded_constants=folded_constants(result.text_of("stablehlo-debug") or "", module, smap),
+        eqns_without_hlo=eqns_without_hlo(result.jaxpr().model, smap),
         hlo_instructions=len(smap.hlo_ops),
         stablehlo_ops=len(smap.stablehlo_ops),
     )

@@ -35,8 +35,8 @@ its text right after tracing and then with its model.
 Pass texts are stored compactly: `delta` holds the line edits from the previous
 pass's text; `InspectionResult.stage(id)` returns any stage with its full text
 (and, for passes, its counts by opcode).
-The older flat names (`jaxpr_before`, `jaxpr_after`, `model_before`, `stablehlo`,
-`hlo`, ...) are properties over the chain, and older JSON still loads.
+`jaxpr(K)` is stage `jaxpr:K` (`jaxpr()` the last one); JSON of earlier versions, with
+flat fields (`jaxpr_before`, `hlo`, ...), still loads into the chain.
 """
 
 from __future__ import annotations
@@ -83,14 +83,20 @@ class Request:
 
 EVICTED_NOTE = "evicted from the stage store (over its byte budget): inspect the program again to see it"
 
-# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run).
-STAGE_LABELS = {"load": "import", "trace_transformed": "trace", "profile": "run"}
+# Internal stage names as users name them (import, inputs, transform, trace, lower, compile, run): the one
+# table, for the app's timings and for running/timeout messages. A "(detail)" tail names a step within a phase.
+STAGE_LABELS = {"load": "import", "trace_transformed": "trace (transformed)", "profile": "run"}
 
 
-def stage_label(name: str) -> str:
-    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace."""
+def stage_label(name: str, detail: bool = False) -> str:
+    """Return a pipeline stage's user-facing name: `load` → import, `trace:2` → trace.
+
+    Without `detail` it is the phase (`trace_transformed` → trace), as running stages and timeouts name it;
+    with it, the step as the app's timings show it (`trace_transformed` → trace (transformed)).
+    """
     base = name.split(":")[0]
-    return STAGE_LABELS.get(base, base)
+    label = STAGE_LABELS.get(base, base)
+    return label if detail else label.split(" (")[0]
 
 
 @dataclass
@@ -491,87 +497,18 @@ class InspectionResult:
         """Return the jaxpr stages with their bodies, `jaxpr:0` first."""
         return [self.find(s.id) for s in sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)]
 
-    def _last_jaxpr(self) -> Stage | None:
-        stages = sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)
-        return self.find(stages[-1].id) if stages else None
+    def jaxpr(self, index: int | None = None) -> Stage:
+        """Return stage `jaxpr:index` (the last jaxpr stage when None), or an empty jaxpr stage.
 
-    def _set(self, stage_id: str, kind: str, attr: str, value: Any) -> None:
-        stage = self.find(stage_id) or self.put(Stage(id=stage_id, kind=kind))
-        setattr(stage, attr, value)
-
-    # --- the flat names of earlier versions, over the chain -----------------------------------
-
-    @property
-    def jaxpr_before(self) -> str | None:
-        """`f` as the pipeline calls it: the text of `jaxpr:0`."""
-        return self.text_of("jaxpr:0")
-
-    @jaxpr_before.setter
-    def jaxpr_before(self, value: str | None) -> None:
-        self._set("jaxpr:0", "jaxpr", "text", value)
-
-    @property
-    def model_before(self) -> JaxprModel | None:
-        """The model of `jaxpr:0`."""
-        stage = self.find("jaxpr:0")
-        return stage.model if stage else None
-
-    @model_before.setter
-    def model_before(self, value: JaxprModel | None) -> None:
-        self._set("jaxpr:0", "jaxpr", "model", value)
-
-    @property
-    def jaxpr_after(self) -> str | None:
-        """The jaxpr after the whole pipeline: the last jaxpr stage's text."""
-        stage = self._last_jaxpr()
-        return stage.text if stage else None
-
-    @jaxpr_after.setter
-    def jaxpr_after(self, value: str | None) -> None:
-        self._set(self._after_id(), "jaxpr", "text", value)
-
-    @property
-    def model_after(self) -> JaxprModel | None:
-        """The model of the last jaxpr stage."""
-        stage = self._last_jaxpr()
-        return stage.model if stage else None
-
-    @model_after.setter
-    def model_after(self, value: JaxprModel | None) -> None:
-        self._set(self._after_id(), "jaxpr", "model", value)
-
-    def _after_id(self) -> str:
-        """The id of the last jaxpr stage, or `jaxpr:1` when only `jaxpr:0` (or none) exists."""
-        stages = self.jaxpr_stages()
-        last = stages[-1].index if stages else 0
-        return f"jaxpr:{max(last or 0, 1)}"
-
-    @property
-    def stablehlo(self) -> str | None:
-        """`Lowered.as_text()`."""
-        return self.text_of("stablehlo")
-
-    @stablehlo.setter
-    def stablehlo(self, value: str | None) -> None:
-        self._set("stablehlo", "stablehlo", "text", value)
-
-    @property
-    def stablehlo_debug(self) -> str | None:
-        """`Lowered.as_text(debug_info=True)`."""
-        return self.text_of("stablehlo-debug")
-
-    @stablehlo_debug.setter
-    def stablehlo_debug(self, value: str | None) -> None:
-        self._set("stablehlo-debug", "stablehlo", "text", value)
-
-    @property
-    def hlo(self) -> str | None:
-        """`Compiled.as_text()`: the optimized HLO."""
-        return self.text_of("hlo")
-
-    @hlo.setter
-    def hlo(self, value: str | None) -> None:
-        self._set("hlo", "hlo", "text", value)
+        The empty stage has no text and no model, so `result.jaxpr().model` reads None when
+        tracing failed or was not reached.
+        """
+        if index is None:
+            stages = sorted(self.of_kind("jaxpr"), key=lambda s: s.index or 0)
+            found = self.find(stages[-1].id) if stages else None
+        else:
+            found = self.find(f"jaxpr:{index}")
+        return found or Stage(id=f"jaxpr:{index or 0}", kind="jaxpr")
 
     # --- JSON ---------------------------------------------------------------------------------
 
@@ -588,9 +525,8 @@ class InspectionResult:
         """Rebuild a result from `to_dict()` output (or from an earlier version's flat fields)."""
         body = {k: v for k, v in data.items() if k not in LEGACY_FIELDS} if isinstance(data, dict) else data
         result = _decode(cls, body)
-        for name, tp in LEGACY_FIELDS.items():
-            if data.get(name) is not None and not data.get("stages"):
-                setattr(result, name, _decode(tp, data[name], f"$.{name}"))
+        if not data.get("stages"):
+            _read_legacy(result, data)
         return result
 
     @classmethod
@@ -599,16 +535,28 @@ class InspectionResult:
         return cls.from_dict(json.loads(text))
 
 
-# Flat fields of earlier versions (now properties over the chain): from_dict still reads them.
-LEGACY_FIELDS: dict[str, Any] = {
-    "jaxpr_before": str,
-    "model_before": JaxprModel,
-    "jaxpr_after": str,
-    "model_after": JaxprModel,
-    "stablehlo": str,
-    "stablehlo_debug": str,
-    "hlo": str,
+# Flat fields of earlier versions: name -> (stage id, None: the last jaxpr stage; kind; attribute; type).
+# from_dict still reads them, so results saved and links shared before the chain still open.
+LEGACY_FIELDS: dict[str, tuple[str | None, str, str, Any]] = {
+    "jaxpr_before": ("jaxpr:0", "jaxpr", "text", str),
+    "model_before": ("jaxpr:0", "jaxpr", "model", JaxprModel),
+    "jaxpr_after": (None, "jaxpr", "text", str),
+    "model_after": (None, "jaxpr", "model", JaxprModel),
+    "stablehlo": ("stablehlo", "stablehlo", "text", str),
+    "stablehlo_debug": ("stablehlo-debug", "stablehlo", "text", str),
+    "hlo": ("hlo", "hlo", "text", str),
 }
+
+
+def _read_legacy(result: InspectionResult, data: dict[str, Any]) -> None:
+    """Put an earlier version's flat fields into `result`'s chain as stages."""
+    for name, (stage_id, kind, attr, tp) in LEGACY_FIELDS.items():
+        if data.get(name) is None:
+            continue
+        if stage_id is None:  # "after": the pipeline's last jaxpr, `jaxpr:1` when only `jaxpr:0` exists
+            stage_id = f"jaxpr:{max(result.jaxpr().index or 0, 1)}"
+        stage = result.find(stage_id) or result.put(Stage(id=stage_id, kind=kind))
+        setattr(stage, attr, _decode(tp, data[name], f"$.{name}"))
 
 
 MAX_DECODE_DEPTH = 200  # levels of nesting a result may have (a jaxpr nests about 5 per sub-jaxpr)

@@ -369,7 +369,7 @@ def _groups_text(attrs: str) -> str:
 def _equations_by_line(result: InspectionResult) -> dict[tuple[int, str], list[Equation]]:
     """Equations of the final jaxpr (sub-jaxprs included) by (line, primitive)."""
     out: dict[tuple[int, str], list[Equation]] = {}
-    for eqn in walk(result.model_after):
+    for eqn in walk(result.jaxpr().model):
         if eqn.source is not None:
             out.setdefault((eqn.source.line, eqn.primitive), []).append(eqn)
     return out
@@ -462,7 +462,7 @@ def equation_layouts(result: InspectionResult, mesh: MeshInfo | None) -> list[La
     """Explicit mode: each equation's result sharding, read from its jaxpr type (`f32[64@data,256]`)."""
     sizes = {a.name: a.size for a in mesh.axes} if mesh else {}
     out = []
-    for eqn in walk(result.model_after):
+    for eqn in walk(result.jaxpr().model):
         for var in eqn.outvars:
             if "@" not in var.type:
                 continue

@@ -414,7 +414,7 @@ def test_graph_search_finds_a_function_by_name():
     at.text_input(key="jaxpr_graph_search").input("softmax").run()
     assert not at.exception, at.exception
     graph = json.loads(component(at, "jaxpr_graph_after_view").proto.json)
-    model = at.session_state["last_good"][1].model_after
+    model = at.session_state["last_good"][1].jaxpr().model
     inside = {f"eqn_{e.id}" for e in walk(model) if e.source and e.source.function == "softmax"}
     assert inside and set(graph["matches"]) == inside  # exp, reduce_sum, div: the lines of `softmax`
 

@@ -107,8 +107,8 @@ def test_every_intermediate_jaxpr_is_jax_own_make_jaxpr(fn, args, pipeline, stag
     assert [s.id for s in result.jaxpr_stages()] == [f"jaxpr:{k}" for k in range(len(pipeline) + 1)]
     for k, (by_hand, specs) in enumerate(stages):
         assert result.find(f"jaxpr:{k}").text == str(jax.make_jaxpr(by_hand(f))(*specs)), f"jaxpr:{k}"
-    assert result.jaxpr_before == result.find("jaxpr:0").text
-    assert result.jaxpr_after == result.find(f"jaxpr:{len(pipeline)}").text
+    assert result.jaxpr(0).text == result.find("jaxpr:0").text
+    assert result.jaxpr().text == result.find(f"jaxpr:{len(pipeline)}").text
 
 
 def test_static_arguments_stay_static_at_every_stage():
@@ -174,7 +174,7 @@ def test_a_failing_compile_never_hides_the_jaxprs():
     result = inspect(request, use_cache=False, on_stage=lambda r, stages: seen.append([s.id for s in stages]))
     assert result.error.stage == "compile"
     assert seen[:6] == [["source"], ["source"], ["jaxpr:1"], ["jaxpr:0"], ["jaxpr:0", "jaxpr:1"], ["stablehlo", "stablehlo-debug", "hlo-unoptimized"]]
-    assert "ffi_call" in result.find("jaxpr:1").text and result.hlo is None
+    assert "ffi_call" in result.find("jaxpr:1").text and result.text_of("hlo") is None
 
 
 def test_a_failing_transform_keeps_the_stages_before_it():
@@ -188,17 +188,25 @@ def test_a_failing_transform_keeps_the_stages_before_it():
     result = inspect(request, use_cache=False)
     assert result.error.kind == "TypeError" and "scalar" in result.error.message
     assert result.find("jaxpr:1").text.startswith("{ lambda ; a:f32[2,3] b:f32[3]. let")
-    assert result.find("jaxpr:2").error == result.error and result.jaxpr_after is None
+    assert result.find("jaxpr:2").error == result.error and result.jaxpr().text is None
 
 
 def test_chain_survives_json_and_older_flat_json_still_loads():
     result = _inspect("two", "f32[3], f32[3]", ["grad"])
     again = InspectionResult.from_json(result.to_json())
-    assert again == result and again.jaxpr_after == result.jaxpr_after
+    assert again == result and again.jaxpr().text == result.jaxpr().text
     flat = {"request": {"source": "x"}, "jaxpr_before": "{ a }", "jaxpr_after": "{ b }", "hlo": "HloModule m"}
     old = InspectionResult.from_dict(flat)
-    assert (old.jaxpr_before, old.jaxpr_after, old.hlo) == ("{ a }", "{ b }", "HloModule m")
+    assert (old.jaxpr(0).text, old.jaxpr().text, old.text_of("hlo")) == ("{ a }", "{ b }", "HloModule m")
     assert [s.id for s in old.stages] == ["jaxpr:0", "jaxpr:1", "hlo"]
+    only = InspectionResult.from_dict({"request": {"source": "x"}, "jaxpr_before": "{ a }", "model_after": None})
+    assert only.jaxpr().id == "jaxpr:0" and only.jaxpr().text == "{ a }"  # no pipeline: the last jaxpr is jaxpr:0
+
+
+def test_a_result_without_jaxprs_reads_an_empty_jaxpr_stage():
+    failed = InspectionResult(request=Request(source="import nope"))
+    assert (failed.jaxpr().text, failed.jaxpr().model, failed.jaxpr(0).model, failed.jaxpr(3).text) == (None,) * 4
+    assert failed.stages == []  # reading did not add a stage
 
 
 def test_request_key_ignores_the_time_budget_only_when_not_timing():
@@ -261,8 +269,8 @@ def test_source_map_and_provenance_come_with_the_result():
     result = _inspect("two", "f32[3], f32[2,3]", ["grad", "vmap(in_axes=(None, 0))", "jit"])
     assert result.source_map == source_map(result)
     assert result.source_map.lines and any(info.eqns_after for info in result.source_map.lines)
-    assert result.provenance.grad == grad_provenance(result.model_after)
-    assert result.provenance.vmap == vmap_provenance(result.model_before, result.model_after)
+    assert result.provenance.grad == grad_provenance(result.jaxpr().model)
+    assert result.provenance.vmap == vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     assert result.provenance.jit == jit_provenance(result, result.source_map)
     again = InspectionResult.from_json(result.to_json())
     assert again.source_map == result.source_map and again.provenance == result.provenance

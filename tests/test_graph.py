@@ -104,7 +104,7 @@ def sample_models() -> dict[str, JaxprModel]:
     out = {}
     for path in SAMPLES:
         r = inspect(Request(source=path.read_text(), filename=f"samples/{path.name}"))
-        for tag, m in (("before", r.model_before), ("after", r.model_after)):
+        for tag, m in (("before", r.jaxpr(0).model), ("after", r.jaxpr().model)):
             if m is not None:
                 out[f"{path.stem}:{tag}"] = m
     return out
@@ -346,7 +346,7 @@ def transformer() -> dict[str, JaxprModel]:
     src = TRANSFORMER.read_text()
     fwd = inspect(Request(src, str(TRANSFORMER)))
     grad = inspect(Request(src + TRANSFORMER_LOSS, str(TRANSFORMER), "loss", None, ["grad", "jit"]))
-    return {"forward": fwd.model_after, "grad": grad.model_after}
+    return {"forward": fwd.jaxpr().model, "grad": grad.jaxpr().model}
 
 
 def test_a_transformer_shows_its_layers_as_clusters_with_attention_and_mlp_inside(transformer):

@@ -46,7 +46,7 @@ def innocent(pool: Pool) -> None:
     source = "import os\nprint('hello', sorted(os.listdir('.')))\n" + GOOD
     result = inspect_in(pool, Request(source=source, args="f32[3]"))
     assert result.ok, result.error and result.error.format()
-    assert "mul" in result.jaxpr_after and result.output == "hello []\n"
+    assert "mul" in result.jaxpr().text and result.output == "hello []\n"
 
 
 def raised(result: InspectionResult) -> str:
@@ -508,5 +508,9 @@ def test_a_never_ending_while_loop_under_timing_names_the_run_stage(pool: Pool) 
     assert err is not None and err.kind == "Timeout" and err.stage == "run", err
     assert "during the run stage" in err.message and "while_loop" in err.message
     # The jaxprs, lowering and compile were streamed before the run was stopped: they stay.
-    assert result.jaxpr_after is not None and "while" in result.jaxpr_after and result.hlo is not None
+    assert (
+        result.jaxpr().text is not None
+        and "while" in result.jaxpr().text
+        and result.text_of("hlo") is not None
+    )
     innocent(pool)

@@ -91,7 +91,7 @@ def test_warm_workers_are_reused_across_requests(pool: Pool) -> None:
     second = pool.run("echo", {"n": 2})
     assert first.data == {"n": 1} and second.data == {"n": 2}
     result = good(pool)
-    assert result.ok and result.jaxpr_after and "mul" in result.jaxpr_after
+    assert result.ok and result.jaxpr().text and "mul" in result.jaxpr().text
     # The same warm zygotes served them all (JAX imported once; the speed is in benchmarks/load.py).
     assert {w.proc.pid for w in pool.workers()} == zygotes
 
@@ -171,7 +171,7 @@ def test_cli_isolated_prints_the_same_jaxpr_as_in_process(root) -> None:
     assert done.returncode == 0, done.stderr
     assert "workers" in done.stderr  # the isolation in force is announced
     expected = inspect(Request(source=sample.read_text(), filename=str(sample)), use_cache=False)
-    assert done.stdout == expected.jaxpr_after + ("" if expected.jaxpr_after.endswith("\n") else "\n")
+    assert done.stdout == expected.jaxpr().text + ("" if expected.jaxpr().text.endswith("\n") else "\n")
 
 
 def test_cli_isolated_reports_limits_with_the_users_line(root, tmp_path) -> None:

@@ -35,10 +35,10 @@ def result(linen):
 def test_a_live_function_gives_jaxs_own_jaxpr(linen, result):
     assert result.ok, result.error.format()
     expected = jax.make_jaxpr(jax.jit(jax.grad(linen.loss)))(linen.params, jnp.ones((4, 8)))
-    assert result.jaxpr_after == str(expected)
+    assert result.jaxpr().text == str(expected)
     assert result.expression == "jit(grad(loss))"
     assert result.request.args.endswith("f32[4,8]") and "'kernel': f32[8,16]" in result.request.args
-    assert "ENTRY" in result.hlo
+    assert "ENTRY" in result.text_of("hlo")
 
 
 def test_live_equations_map_to_lines_of_the_functions_own_file(result):
@@ -51,7 +51,7 @@ def test_live_equations_map_to_lines_of_the_functions_own_file(result):
 def _walk(result):
     from inspectors.results import walk
 
-    return walk(result.model_after)
+    return walk(result.jaxpr().model)
 
 
 def test_keyword_inputs_specs_and_timing():
@@ -61,7 +61,7 @@ def test_keyword_inputs_specs_and_timing():
     spec = jax.ShapeDtypeStruct((3,), jnp.float32)
     r = inspect_fn(scaled, spec, w=jnp.ones(3), transforms="grad, jit", time=True, time_budget_s=0.05)
     assert r.ok, r.error.format()
-    assert r.jaxpr_after == str(jax.make_jaxpr(jax.jit(jax.grad(scaled)))(spec, w=jnp.ones(3)))
+    assert r.jaxpr().text == str(jax.make_jaxpr(jax.jit(jax.grad(scaled)))(spec, w=jnp.ones(3)))
     assert r.request.args == "f32[3], w=f32[3]" and r.timing and r.timing.median_s > 0
 
 
@@ -83,7 +83,7 @@ def test_saved_results_reopen_identically_and_from_the_command_line(result, tmp_
     again = open_result(path)
     assert isinstance(again, LiveResult) and again.to_dict() == result.to_dict()
     assert main(["open", str(path), "--emit", "jaxpr"]) == 0
-    assert capsys.readouterr().out == result.jaxpr_after + "\n"
+    assert capsys.readouterr().out == result.jaxpr().text + "\n"
     assert main(["open", str(path)]) == 0
     summary = capsys.readouterr().out
     listed = [line.split()[0] for line in summary.splitlines()[-len(result.stages) :]]
@@ -102,3 +102,18 @@ def test_jupyter_html_shows_stages_graph_and_escapes_inputs():
     assert "<script>" not in page and "&lt;script&gt;" in page  # a static string leaf, shown escaped
     assert "<svg" in page and "median" in page
     assert "sin" in page and "StableHLO" in page and "compiled HLO" in page
+
+
+def test_jupyter_html_builds_its_graph_under_the_bounds_and_says_when_it_cannot(monkeypatch):
+    from inspectors.graph import bounded
+    from inspectors.live import result_html
+
+    def f(x):
+        return jax.lax.fori_loop(0, 3, lambda i, c: jnp.sin(c) * 2.0, x)
+
+    r = inspect_fn(f, jnp.ones(3), transforms=["jit"])
+    monkeypatch.setattr(bounded, "BUILD_TIMEOUT_S", 0.001)  # no build can finish: the same message as the app's
+    page = result_html(r)
+    assert "<svg" not in page and "could not be drawn: building it took longer than 0.001 s" in page
+    assert "Its largest parts: call 0" in page  # what to collapse, from the model
+    assert "compiled HLO" in page and "jaxpr (after the pipeline)" in page  # the texts are still shown

@@ -78,7 +78,7 @@ def result(request):
 
 def test_every_equation_with_a_user_line_maps_to_that_line(result):
     smap = source_map(result)
-    for model, after in ((result.model_before, False), (result.model_after, True)):
+    for model, after in ((result.jaxpr(0).model, False), (result.jaxpr().model, True)):
         for eqn in walk(model):
             if eqn.source and eqn.source.file == result.request.filename:
                 assert line_of_equation(smap, eqn.id, after=after) == eqn.source.line, eqn.id
@@ -89,8 +89,8 @@ def test_every_stablehlo_op_with_a_user_loc_maps_to_a_line_that_exists(result):
     lines = result.request.source.splitlines()
     mapped = [op for op in smap.stablehlo_ops if op.line is not None]
     assert mapped
-    debug = result.stablehlo_debug.splitlines()
-    plain = result.stablehlo.splitlines()
+    debug = result.text_of("stablehlo-debug").splitlines()
+    plain = result.text_of("stablehlo").splitlines()
     for op in mapped:
         assert 1 <= op.line <= len(lines) and lines[op.line - 1].strip(), op
         assert line_of_stablehlo_line(smap, op.text_line) == op.line
@@ -101,7 +101,7 @@ def test_every_stablehlo_op_with_a_user_loc_maps_to_a_line_that_exists(result):
 
 def test_every_stablehlo_loc_in_the_users_file_is_mapped(result):
     smap = source_map(result)
-    aliases = loc_aliases(result.stablehlo_debug)
+    aliases = loc_aliases(result.text_of("stablehlo-debug"))
     file_locs = [a for a, text in aliases.items() if text.startswith(f'"{result.request.filename}"')]
     mapped_lines = {op.line for op in smap.stablehlo_ops}
     for alias in file_locs:
@@ -111,7 +111,7 @@ def test_every_stablehlo_loc_in_the_users_file_is_mapped(result):
 def test_hlo_instructions_with_stack_frames_map_to_real_lines(result):
     smap = source_map(result)
     lines = result.request.source.splitlines()
-    hlo = result.hlo.splitlines()
+    hlo = result.text_of("hlo").splitlines()
     framed = [op for op in smap.hlo_ops if "stack_frame_id=" in hlo[op.text_line - 1]]
     assert framed
     for op in framed:
@@ -148,7 +148,7 @@ def test_equations_in_library_code_and_inner_jits_map_to_user_lines():
 def test_ops_of_equation_follow_line_primitive_and_phase():
     result = sample_result("slides_mlp")
     smap = source_map(result)
-    tanh = next(e for e in walk(result.model_after) if e.primitive == "tanh")
+    tanh = next(e for e in walk(result.jaxpr().model) if e.primitive == "tanh")
     ops = ops_of_equation(smap, tanh)
     assert {op.kind for op in ops} == {"stablehlo", "hlo"}
     assert all(op.line == 36 and op.primitive == "tanh" and op.phase == "forward" for op in ops)
@@ -162,12 +162,12 @@ def test_source_map_agrees_with_jax_experimental_source_mapper(result):
     smap = source_map(result)
     filename = result.request.filename
     try:  # its MLIR parser fails on bare name locations (`loc("max")`): KeyError
-        theirs = _decode(source_mapper.create_mlir_sourcemap(result.stablehlo_debug))
+        theirs = _decode(source_mapper.create_mlir_sourcemap(result.text_of("stablehlo-debug")))
     except (KeyError, ValueError) as exc:
         pytest.skip(f"source_mapper cannot parse this module: {exc!r}")
     ours = {op.text_line: op.line for op in smap.stablehlo_ops if op.line is not None}
     assert ours == {n: line for n, (file, line) in theirs.items() if file == filename}
-    theirs = _decode(sm_hlo.parse_hlo_dump(result.hlo))
+    theirs = _decode(sm_hlo.parse_hlo_dump(result.text_of("hlo")))
     ours = {op.text_line: op.line for op in smap.hlo_ops if op.line is not None}
     assert ours == {n: line for n, (file, line) in theirs.items() if file == filename}
 
@@ -246,7 +246,7 @@ def test_a_line_in_a_loop_over_layers_splits_by_layer():
     assert result.ok, result.error
     (info,) = [i for i in result.source_map.lines if i.line == 8]
     assert list(info.scopes) == ["layer_0", "layer_1", "layer_2"]
-    by_id = {e.id: e for e in walk(result.model_after)}
+    by_id = {e.id: e for e in walk(result.jaxpr().model)}
     for scope, ids in info.scopes.items():
         assert [by_id[i].primitive for i in ids] == ["sin", "mul"]
         assert all(scope in by_id[i].name_stack for i in ids)

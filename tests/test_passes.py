@@ -97,7 +97,7 @@ def test_last_pass_module_is_the_compiled_module(result, xla_dump):
     _, compiled_text = xla_dump
     last = result.of_kind("hlo-pass")[-1].id
     assert _sorted_backend_configs(_strip_frames(result.text_of(last))) == _sorted_backend_configs(_strip_frames(compiled_text))
-    assert _sorted_backend_configs(result.text_of(last)) == _sorted_backend_configs(result.hlo)
+    assert _sorted_backend_configs(result.text_of(last)) == _sorted_backend_configs(result.text_of("hlo"))
 
 
 def test_pass_stages_store_deltas_and_count_opcodes(result):
@@ -130,7 +130,7 @@ def test_a_module_too_large_to_record_says_so_and_still_compiles(monkeypatch):
     monkeypatch.setattr(passes, "MAX_MODULE_BYTES", 100)
     request = Request(source=SOURCE, filename="passes.py", fn="f", args=ARGS, transforms=["jit"])
     out = inspect(request, use_cache=False)
-    assert out.ok and out.hlo
+    assert out.ok and out.text_of("hlo")
     (stage,) = out.of_kind("hlo-pass")
     assert stage.text is None and "passes were not recorded" in stage.note
 
@@ -139,7 +139,7 @@ def test_recording_passes_can_be_switched_off(monkeypatch):
     monkeypatch.setattr(pipeline, "RECORD_PASSES", False)
     request = Request(source=SOURCE, filename="passes.py", fn="f", args=ARGS, transforms=["jit"])
     out = inspect(request, use_cache=False)
-    assert out.ok and out.hlo and not out.of_kind("hlo-pass") and not out.of_kind("llvm")
+    assert out.ok and out.text_of("hlo") and not out.of_kind("hlo-pass") and not out.of_kind("llvm")
 
 
 def run_cli(capsys, *argv):

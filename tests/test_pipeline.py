@@ -142,15 +142,15 @@ def test_every_stage_matches_jax_own_output(fn, args, pipeline, by_hand, specs, 
     f = getattr(exec_source(MLP, "mlp.py"), fn)
     per_example = (S3, S3) if any(t.startswith("vmap") for t in pipeline) else None
     expected = reference_texts(by_hand(f), f, specs, static, per_example)
-    assert result.jaxpr_before == expected["before"]
-    assert result.jaxpr_after == expected["after"]
-    assert result.stablehlo == expected["stablehlo"]
+    assert result.jaxpr(0).text == expected["before"]
+    assert result.jaxpr().text == expected["after"]
+    assert result.text_of("stablehlo") == expected["stablehlo"]
     # Debug locations hold the whole call stack, which differs between call sites:
     # stripped of them, the debug variant is the plain text, and it names the user's file.
-    assert strip_locations(result.stablehlo_debug) == strip_locations(expected["stablehlo_debug"])
-    assert '"mlp.py":' in result.stablehlo_debug
-    assert strip_stack_frames(result.hlo) == strip_stack_frames(expected["hlo"])
-    assert '"mlp.py"' in result.hlo
+    assert strip_locations(result.text_of("stablehlo-debug")) == strip_locations(expected["stablehlo_debug"])
+    assert '"mlp.py":' in result.text_of("stablehlo-debug")
+    assert strip_stack_frames(result.text_of("hlo")) == strip_stack_frames(expected["hlo"])
+    assert '"mlp.py"' in result.text_of("hlo")
 
 
 def test_expression_reads_like_the_jax_code():
@@ -213,45 +213,45 @@ def test_model_holds_every_equation_of_every_sub_jaxpr():
     vmapped = jax.vmap(module.f, in_axes=(0, None))
     per_example = (jax.ShapeDtypeStruct((5,), jnp.float32), args[1])
     for model, fun, fun_args in (
-        (result.model_before, module.f, per_example),
-        (result.model_after, vmapped, args),
+        (result.jaxpr(0).model, module.f, per_example),
+        (result.jaxpr().model, vmapped, args),
     ):
         expected = _count_jaxpr_eqns(jax.make_jaxpr(fun)(*fun_args).jaxpr)
         assert Counter(count_primitives(model)) == expected
-    roles = {sub.role for eqn in walk(result.model_before) for sub in eqn.subjaxprs}
+    roles = {sub.role for eqn in walk(result.jaxpr(0).model) for sub in eqn.subjaxprs}
     assert {"branches[0]", "branches[1]", "cond_jaxpr", "body_jaxpr", "jaxpr", "call_jaxpr"} <= roles
-    assert result.stats.before == count_primitives(result.model_before)
+    assert result.stats.before == count_primitives(result.jaxpr(0).model)
     assert result.stats.total_after == sum(result.stats.after.values())
 
 
 def test_model_names_match_the_printed_jaxpr():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
-    model = result.model_after
+    model = result.jaxpr().model
     assert model.arg_paths == ["params[0][0]", "params[0][1]", "params[1][0]", "params[1][1]", "x"]
-    header = result.jaxpr_after.splitlines()[0]
+    header = result.jaxpr().text.splitlines()[0]
     for var in model.invars:
         assert f"{var.name}:{var.type}" in header
     for eqn in walk(model):
         binders = " ".join(f"{v.name}:{v.type}" for v in eqn.outvars)
         assert eqn.text.startswith(binders + " = " + eqn.primitive)
-        assert " ".join(eqn.text.split()) in " ".join(result.jaxpr_after.split())
+        assert " ".join(eqn.text.split()) in " ".join(result.jaxpr().text.split())
 
 
 def test_outputs_nothing_reads_are_marked_dropped():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
-    outs = [v for e in walk(result.model_after) for v in e.outvars]
+    outs = [v for e in walk(result.jaxpr().model) for v in e.outvars]
     assert any(v.dropped for v in outs)
     assert all(v.dropped == (v.name == "_") for v in outs)
 
 
 def test_grad_equations_carry_forward_and_backward_provenance():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
-    provenances = Counter(e.provenance for e in result.model_after.eqns)
+    provenances = Counter(e.provenance for e in result.jaxpr().model.eqns)
     assert provenances["jvp"] > 0 and provenances["transpose(jvp)"] > 0
     vmapped = _inspect(
         source=MLP, fn="two", args="f32[3], f32[2,3]", transforms=["grad", "vmap(in_axes=(None, 0))"]
     )
-    assert {e.provenance for e in vmapped.model_after.eqns} >= {"vmap(jvp)", "vmap(transpose(jvp))"}
+    assert {e.provenance for e in vmapped.jaxpr().model.eqns} >= {"vmap(jvp)", "vmap(transpose(jvp))"}
 
 
 def test_equations_map_to_user_lines_even_inside_library_functions():
@@ -260,7 +260,7 @@ def test_equations_map_to_user_lines_even_inside_library_functions():
     relu_line = next(i for i, t in enumerate(lines, 1) if "jax.nn.relu" in t)
     tanh_line = next(i for i, t in enumerate(lines, 1) if "jnp.tanh" in t)
     by_prim = {}
-    for eqn in walk(result.model_before):
+    for eqn in walk(result.jaxpr(0).model):
         assert eqn.source is not None, eqn.text
         assert eqn.source.file == "mlp.py"
         assert eqn.source.code == lines[eqn.source.line - 1]
@@ -276,7 +276,7 @@ def test_edited_source_never_shows_stale_lines():
     edited = inspect(Request(source=edited_source, filename="mlp.py", fn="loss", args=MLP_ARGS))
     sin_line = next(i for i, t in enumerate(edited_source.splitlines(), 1) if "jnp.sin" in t)
     assert "tanh" in first.stats.before and "tanh" not in edited.stats.before
-    sin_lines = {e.source.line for e in walk(edited.model_before) if e.primitive == "sin"}
+    sin_lines = {e.source.line for e in walk(edited.jaxpr(0).model) if e.primitive == "sin"}
     assert sin_lines == {sin_line}
 
 
@@ -288,9 +288,9 @@ def test_cached_library_traces_never_show_lines_of_an_earlier_version():
     # traceback (jax#15663): the edited file must still map them to its own line.
     first = inspect(Request(source=RANDOM, filename="rng.py", args="key"))
     edited = inspect(Request(source="# moved\n\n" + RANDOM, filename="rng.py", args="key"))
-    assert {e.source.line for e in walk(first.model_before)} == {5}
-    assert {e.source.line for e in walk(edited.model_before)} == {7}
-    assert {e.source.column for e in walk(edited.model_before)} == {12}
+    assert {e.source.line for e in walk(first.jaxpr(0).model)} == {5}
+    assert {e.source.line for e in walk(edited.jaxpr(0).model)} == {7}
+    assert {e.source.column for e in walk(edited.jaxpr(0).model)} == {12}
 
 
 def _error(source: str, **kwargs):
@@ -369,9 +369,9 @@ def test_a_function_that_traces_but_fails_to_compile_keeps_its_earlier_stages():
     result, err = _error(src, args="f32[3]")
     assert err.stage == "compile"
     assert "no_such_target" in err.message
-    assert result.jaxpr_after and "ffi_call" in result.jaxpr_after
-    assert result.stablehlo and "no_such_target" in result.stablehlo
-    assert result.hlo is None
+    assert result.jaxpr().text and "ffi_call" in result.jaxpr().text
+    assert result.text_of("stablehlo") and "no_such_target" in result.text_of("stablehlo")
+    assert result.text_of("hlo") is None
 
 
 def test_result_survives_json_round_trip():
@@ -427,9 +427,9 @@ def test_shape_specs_nest_and_keys_become_prng_keys():
         source=src, args="key, {'a': (i32[], bf16[2]), 'b': [bool[3]]}, 2.0", time=True, time_budget_s=0.1
     )
     assert result.ok, result.error and result.error.format()
-    assert result.model_before.invars[0].type == "u32[2]"
-    assert [v.type for v in result.model_before.invars[1:4]] == ["i32[]", "bf16[2]", "bool[3]"]
-    assert result.model_before.arg_paths[:3] == ["key", "tree['a'][0]", "tree['a'][1]"]
+    assert result.jaxpr(0).model.invars[0].type == "u32[2]"
+    assert [v.type for v in result.jaxpr(0).model.invars[1:4]] == ["i32[]", "bf16[2]", "bool[3]"]
+    assert result.jaxpr(0).model.arg_paths[:3] == ["key", "tree['a'][0]", "tree['a'][1]"]
     assert [o.path for o in result.outputs][0] == "[0]"
 
 

@@ -100,7 +100,7 @@ def test_large_matmul_is_the_hottest_op_and_its_line(results):
 
 def test_hottest_ops_equations_are_the_matmul(results):
     r = results["matmul"]
-    eqns = {e.id: e for e in walk(r.model_after)}
+    eqns = {e.id: e for e in walk(r.jaxpr().model)}
     found = [eqns[i] for i in r.profile.ops[0].equations]
     assert any(e.primitive == "dot_general" and e.source.line == MATMUL_LINE for e in found)
 
@@ -109,7 +109,7 @@ def test_scan_body_dominates_and_runs_once_per_step(results):
     r = results["scan"]
     p = r.profile
     top = p.ops[0]
-    entry = re.search(r"ENTRY %([\w.\-]+)", r.hlo).group(1)
+    entry = re.search(r"ENTRY %([\w.\-]+)", r.text_of("hlo")).group(1)
     assert top.computation != entry  # inside the loop body
     assert top.calls == STEPS and top.line == BODY_LINE and top.kind == "dot"
     body = sum(o.share for o in p.ops if o.computation != entry)
@@ -200,7 +200,7 @@ def test_covered_time_agrees_with_the_timing_median(results, name):
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_ops_are_instructions_of_the_compiled_hlo(results, name):
     r = results[name]
-    lines = r.hlo.splitlines()
+    lines = r.text_of("hlo").splitlines()
     for op in r.profile.ops:
         assert re.match(rf"\s*(ROOT )?%{re.escape(op.name)} = ", lines[op.text_line - 1])
         assert sum(part.weight for part in op.parts) == pytest.approx(1.0)
@@ -229,7 +229,7 @@ def test_roofline_uses_measured_peaks(results):
 def test_equation_heat_rolls_body_time_up_to_the_scan(results):
     r = results["scan"]
     heat = prof.equation_heat(r.profile)
-    scan = next(e for e in r.model_after.eqns[0].subjaxprs[0].jaxpr.eqns if e.primitive == "scan")
+    scan = next(e for e in r.jaxpr().model.eqns[0].subjaxprs[0].jaxpr.eqns if e.primitive == "scan")
     body = [e.id for e in scan.subjaxprs[0].jaxpr.eqns]
     loop = next(o for o in r.profile.ops if o.opcode == "while")
     assert scan.id in loop.equations  # the loop's own time is the scan equation's
@@ -243,7 +243,7 @@ def test_hlo_and_source_heat_point_at_the_hot_lines(results):
     p = r.profile
     text_heat = prof.hlo_text_heat(p)
     hottest = max(text_heat, key=text_heat.get)
-    assert p.ops[0].name in r.hlo.splitlines()[hottest - 1] or any(
+    assert p.ops[0].name in r.text_of("hlo").splitlines()[hottest - 1] or any(
         hottest in part.text_lines for part in p.ops[0].parts
     )
     assert max(prof.source_heat(p).items(), key=lambda kv: kv[1])[0] == MATMUL_LINE
@@ -318,7 +318,7 @@ def test_cli_emit_profile_prints_one_row_per_op_hottest_first(tmp_path, capsys):
     assert shares == sorted(shares, reverse=True) and sum(shares) <= 100.05
     assert rows[0].group(5) == f"line {MATMUL_LINE}"
     assert re.search(r"[0-9.]+ (ns|µs|ms|s)$", rows[0].group(2))
-    hlo = inspect(Request(source=MATMUL, filename=str(path), args=args, transforms=["jit"])).hlo
+    hlo = inspect(Request(source=MATMUL, filename=str(path), args=args, transforms=["jit"])).text_of("hlo")
     assert all(f"%{m.group(4)} = " in hlo for m in rows)
     assert f"# line {MATMUL_LINE}: " in err and "profiler overhead" in err
 
@@ -355,7 +355,7 @@ def test_graphs_colour_nodes_by_measured_time(results):
     r = results["grad"]
     heat = prof.equation_heat(r.profile)
     opts = graph.GraphOptions(colour_by="time", heat=tuple(sorted(heat.items())))
-    g = graph.jaxpr_graph(r.model_after, opts)
+    g = graph.jaxpr_graph(r.jaxpr().model, opts)
     dots = [n for n in g.nodes if n.primitive == "dot_general"]
     assert dots and all(n.heat == pytest.approx(heat[n.id.removeprefix("eqn_")]) for n in dots)
     dot = render.to_dot(g)
@@ -364,9 +364,10 @@ def test_graphs_colour_nodes_by_measured_time(results):
     assert "measured time" in dot and styles.legend("time", [], [])[0][1] == styles.heat_color(1.0)
     hlo_heat = tuple(prof.instruction_heat(r.profile).items())
     top = r.profile.ops[0]
-    closed = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=0, colour_by="time", heat=hlo_heat))
+    text = r.text_of("hlo")
+    closed = hlo_graph.hlo_graph(text, graph.GraphOptions(depth=0, colour_by="time", heat=hlo_heat))
     assert [n.heat for n in closed.nodes if n.id == ":" + top.name] == [pytest.approx(top.share)]
-    opened = hlo_graph.hlo_graph(r.hlo, graph.GraphOptions(depth=3, colour_by="time", heat=hlo_heat))
+    opened = hlo_graph.hlo_graph(text, graph.GraphOptions(depth=3, colour_by="time", heat=hlo_heat))
     inner = {n.id.rsplit(":", 1)[1]: n.heat for n in opened.nodes if n.heat is not None}
     for part in top.parts:  # an open fusion shows its instructions, each with its part of the time
         for name in part.instructions:
@@ -427,7 +428,7 @@ def test_app_profile_view_shows_ops_lines_and_heat():
 def test_attribution_of_a_measurement_built_by_hand(results):
     """Known event times on the real compiled module: exact shares, lines, calls and per-line sums."""
     r = results["matmul"]
-    module = prof.Module.read(r.hlo, r.request.filename)
+    module = prof.Module.read(r.text_of("hlo"), r.request.filename)
     dot = next(o.name for o in r.profile.ops if o.kind == "dot")
     small = next(o.name for o in r.profile.ops if o.line == SMALL_LINE)
     run = [ev(dot, 0, 600), ev(small, 600, 700), ev(small, 700, 800)]  # the small op twice per call

@@ -45,13 +45,13 @@ def test_grad_forward_and_backward_counts_match_jax_name_stacks(name):
     stacks = jax_name_stacks(name)
     backward = sum("transpose(" in s for s in stacks)
     forward = sum("jvp(" in s and "transpose(" not in s for s in stacks)
-    prov = grad_provenance(sample_result(name).model_after)
+    prov = grad_provenance(sample_result(name).jaxpr().model)
     assert (prov.counts["forward"], prov.counts["backward"]) == (forward, backward)
     assert forward and backward
 
 
 def test_mlp_residuals_are_produced_forward_and_consumed_backward():
-    model = sample_result("slides_mlp").model_after
+    model = sample_result("slides_mlp").jaxpr().model
     prov = grad_provenance(model)
     eqns = {e.id: e for e in walk(model)}
     assert prov.residuals
@@ -67,7 +67,7 @@ def test_mlp_residuals_are_produced_forward_and_consumed_backward():
 
 
 def test_a_program_without_grad_has_no_backward_pass():
-    prov = grad_provenance(sample_result("control_flow_static_if").model_after)
+    prov = grad_provenance(sample_result("control_flow_static_if").jaxpr().model)
     assert prov.counts["backward"] == 0 and not prov.residuals
 
 
@@ -90,10 +90,10 @@ def test_vmap_detects_batched_inputs_and_where_the_batch_dimension_goes(in_axes,
     )
     result = inspect(request)
     assert result.ok, result.error
-    prov = vmap_provenance(result.model_before, result.model_after)
+    prov = vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     inputs = [(b.name, b.before_type, b.after_type, b.axis) for b in prov.batched if b.where == "input"]
     assert inputs == [("b", "f32[3]", x_spec, axis)]  # w (`a`) is not batched
-    sin = next(e for e in result.model_after.eqns if e.primitive == "sin")
+    sin = next(e for e in result.jaxpr().model.eqns if e.primitive == "sin")
     assert any(b.where == sin.id and b.axis == axis for b in prov.batched)
     dot = next(m for m in prov.matched if m.primitive == "dot_general")
     # per example `y · w` contracts axis 0; batched on axis 0, y's contracting axis becomes 1
@@ -104,7 +104,7 @@ def test_vmap_detects_batched_inputs_and_where_the_batch_dimension_goes(in_axes,
 
 def test_per_example_grads_vmap_provenance():
     result = sample_result("vectorization_per_example_grads")
-    prov = vmap_provenance(result.model_before, result.model_after)
+    prov = vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     assert [(b.before_type, b.after_type, b.axis) for b in prov.batched if b.where == "input"] == [
         ("f32[4]", "f32[8,4]", 0),
         ("f32[]", "f32[8]", 0),
@@ -119,17 +119,17 @@ def test_vmap_introduced_equations_have_no_per_example_counterpart():
         source=source, filename="o.py", args="f32[2,3], f32[4]", transforms=["vmap(in_axes=(0, None))"]
     )
     result = inspect(request)
-    prov = vmap_provenance(result.model_before, result.model_after)
+    prov = vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     matched = {m.after for m in prov.matched}
     introduced = {i.id for i in prov.introduced}
     assert matched.isdisjoint(introduced)
-    assert matched | introduced == {e.id for e in walk(result.model_after) if not e.subjaxprs}
+    assert matched | introduced == {e.id for e in walk(result.jaxpr().model) if not e.subjaxprs}
     assert all(i.origin == "vmap" for i in prov.introduced)
 
 
 def test_no_vmap_no_vmap_provenance():
     result = sample_result("slides_mlp")
-    assert vmap_provenance(result.model_before, result.model_after) == type(vmap_provenance(None, None))()
+    assert vmap_provenance(result.jaxpr(0).model, result.jaxpr().model) == type(vmap_provenance(None, None))()
 
 
 def test_jit_provenance_lists_fusions_folded_constants_and_dead_equations():
@@ -140,9 +140,9 @@ def test_jit_provenance_lists_fusions_folded_constants_and_dead_equations():
     assert prov.fusions and all(f.kind and f.instructions for f in prov.fusions)
     assert all(1 <= n <= len(lines) for f in prov.fusions for n in f.lines)
     # grad drops the loss value: its forward `integer_pow` is computed in the jaxpr, not in HLO
-    dead = next(e for e in walk(result.model_after) if e.primitive == "integer_pow")
+    dead = next(e for e in walk(result.jaxpr().model) if e.primitive == "integer_pow")
     assert dead.id in prov.eqns_without_hlo
-    debug = result.stablehlo_debug.splitlines()
+    debug = result.text_of("stablehlo-debug").splitlines()
     assert all("stablehlo.constant" in debug[c.text_line - 1] for c in prov.folded_constants)
     assert prov.hlo_instructions == len(smap.hlo_ops) and prov.stablehlo_ops == len(smap.stablehlo_ops)
 
@@ -157,7 +157,7 @@ def test_shape_helpers():
 
 def test_provenance_round_trips_through_json():
     result = sample_result("slides_mlp")
-    prov = grad_provenance(result.model_after)
+    prov = grad_provenance(result.jaxpr().model)
     assert type(prov).from_json(prov.to_json()) == prov
     jit = jit_provenance(result, source_map(result))
     assert type(jit).from_json(jit.to_json()) == jit

@@ -98,7 +98,7 @@ def test_fsdp_gathers_at_both_matmul_lines_and_reduces_in_the_backward_pass(fsdp
 def jax_walk(result: InspectionResult):
     from inspectors.results import walk
 
-    return walk(result.model_after)
+    return walk(result.jaxpr().model)
 
 
 def test_fsdp_all_gather_moves_three_quarters_of_the_weight(fsdp):

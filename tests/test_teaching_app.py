@@ -197,8 +197,8 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
     shown = panes(at)
     info = line_info(smap, 6)
     for which, printed, model, eqns in (
-        ("before", result.jaxpr_before, result.model_before, info.eqns_before),
-        ("after", result.jaxpr_after, result.model_after, info.eqns_after),
+        ("before", result.jaxpr(0).text, result.jaxpr(0).model, info.eqns_before),
+        ("after", result.jaxpr().text, result.jaxpr().model, info.eqns_after),
     ):
         lines = equation_lines(printed, model)
         expected = {n for e in eqns for n in lines[e]}
@@ -222,7 +222,7 @@ def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_sourc
     at.selectbox(key="sm_eqn_pick").set_value(picked).run()
     assert not at.exception, at.exception
     assert at.session_state["sm_line"] == line and at.session_state["sm_eqn"] == picked
-    lines = equation_lines(result.jaxpr_after, result.model_after)
+    lines = equation_lines(result.jaxpr().text, result.jaxpr().model)
     assert selected_lines(panes(at)["after"]) == set(lines[picked])
     assert selected_lines(panes(at)["before"]) == set()
 
@@ -235,11 +235,11 @@ def test_a_source_line_outlines_its_equations_inside_cond_branches_too():
     eqns = line_info(smap, line).eqns_after
     inline = [e for e in eqns if e.startswith("3/branches")]  # the transposed cond: one-line branches
     assert inline, eqns
-    lines = equation_lines(result.jaxpr_after, result.model_after)
-    printed = result.jaxpr_after.split("\n")
+    lines = equation_lines(result.jaxpr().text, result.jaxpr().model)
+    printed = result.jaxpr().text.split("\n")
     for e in inline:
         (n,) = lines[e]
-        assert next(x for x in walk(result.model_after) if x.id == e).text.strip() in printed[n - 1]
+        assert next(x for x in walk(result.jaxpr().model) if x.id == e).text.strip() in printed[n - 1]
     assert selected_lines(panes(at)["after"]) == {n for e in eqns for n in lines[e]}
 
 
@@ -250,8 +250,8 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
     frame = next(d.value for d in at.dataframe if "saved by" in d.value.columns)
     assert int(metrics["Residuals"]) == len(frame)
     result = at.session_state["last_good"][1]
-    texts = {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}
-    grad = grad_provenance(result.model_after)
+    texts = {e.id: e.text.splitlines()[0].strip() for e in walk(result.jaxpr().model)}
+    grad = grad_provenance(result.jaxpr().model)
     for row, residual in zip(frame.to_dict("records"), grad.residuals, strict=True):
         assert row["saved by"] == texts[residual.produced_by]  # the equation, not `0/jaxpr/12`
         assert row["read by"].split("\n") == [texts[e] for e in residual.consumed_by]
@@ -260,8 +260,8 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
     # forward and backward equations filled, each residual underlined where it is saved and read.
     element = next(e for e in at.get("bidi_component") if e.proto.id.endswith("-prov_grad_text"))
     (pane,) = json.loads(element.proto.json)["views"]
-    assert pane["text"] == result.jaxpr_after
-    where = equation_lines(result.jaxpr_after, result.model_after)
+    assert pane["text"] == result.jaxpr().text
+    where = equation_lines(result.jaxpr().text, result.jaxpr().model)
     fills = {int(n): c for n, c in pane["colors"].items()}
     assert {fills[n] for e in grad.forward for n in where[e]} == {FORWARD_FILL}
     assert {fills[n] for e in grad.backward for n in where[e]} == {BACKWARD_FILL}
@@ -274,7 +274,8 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
 def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     at = new_app({"t": ["grad", "jit"], "sample": "differentiability_grad"})
     result = at.session_state["last_good"][1]
-    model, printed = getattr(result, f"model_{side}"), getattr(result, f"jaxpr_{side}")
+    stage = result.jaxpr(0) if side == "before" else result.jaxpr()
+    model, printed = stage.model, stage.text
     lines = equation_lines(printed, model)
     rows = printed.split("\n")
     for eqn in walk(model):

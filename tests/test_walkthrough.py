@@ -112,7 +112,7 @@ def test_walkthrough_job_round_trips_through_json_with_lowering_and_timing():
     assert w.to_dict() == data
     assert w.expression == "jit(f)" and w.steps[0].eqn_id == "0"
     assert w.inspection is not None and w.inspection.ok and w.inspection.timing is not None
-    assert "stablehlo.dot_general" in w.inspection.stablehlo
+    assert "stablehlo.dot_general" in w.inspection.text_of("stablehlo")
 
 
 def test_prng_keys_and_custom_vjp_are_reported_not_raised():

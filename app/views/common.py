@@ -16,10 +16,9 @@ from streamlit.errors import StreamlitAPIException
 from app import backend, inspection, safe, state
 from app.components.explorer import Pane, text_panes
 from app.components.painted import CODE_BOX, excerpt_html
-from inspectors.results import InspectError, InspectionResult, SourceMap
+from inspectors.results import InspectError, InspectionResult, SourceMap, stage_label
 
 STAGES = ["load", "transform", "inputs", "trace", "trace_transformed", "lower", "compile", "run"]
-STAGE_LABELS = {"trace_transformed": "trace (transformed)"}
 
 
 # --- formatting ---------------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ def stage_strip(result: InspectionResult) -> None:
     parts = []
     for stage in STAGES:
         if stage in result.stage_times and stage not in ("load", "transform", "inputs"):
-            label = STAGE_LABELS.get(stage, stage)
+            label = stage_label(stage, detail=True)
             failed = result.error is not None and result.error.stage == stage
             took = fmt_seconds(result.stage_times[stage])
             parts.append(f":red[{label} failed after {took}]" if failed else f"{label} {took}")
@@ -298,7 +297,7 @@ def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
     lowering failed); one that failed before is replaced by the last good result, marked stale.
     """
     last = state.last_good()  # only ever the same program's: never another sample under this error
-    has_views = result.jaxpr_before is not None or result.jaxpr_after is not None
+    has_views = result.jaxpr(0).text is not None or result.jaxpr().text is not None
     if result.ok or has_views or last is None:
         return result, False
     return last, True
@@ -307,10 +306,16 @@ def pick_view(result: InspectionResult) -> tuple[InspectionResult, bool]:
 # --- derived data, cached per result --------------------------------------------------------------
 
 
+def _memo_key(kind: str, result: InspectionResult) -> tuple:
+    """The key derived data of one kind is remembered under: the request and the sizes of its texts."""
+    sizes = len(result.text_of("hlo") or ""), len(result.jaxpr().text or "")
+    return (kind, state.request_key(result.request), *sizes)
+
+
 def memo(kind: str, result: InspectionResult, build: Callable) -> object:
     """Return `build()`, remembered per session for this result's request."""
     cache = st.session_state.setdefault("_teaching_cache", {})
-    key = (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or ""))
+    key = _memo_key(kind, result)
     if key not in cache:
         if len(cache) > 32:
             cache.clear()
@@ -324,7 +329,7 @@ ON_DEMAND_EQUATIONS = 3000  # above this, views that map every equation wait for
 def built(kind: str, result: InspectionResult) -> bool:
     """True when `memo(kind, result, ...)` has been computed, or the view asked for, for this result."""
     cache = st.session_state.get("_teaching_cache", {})
-    key = (kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or ""))
+    key = _memo_key(kind, result)
     return key in cache or key in st.session_state.get("_asked_for", set())
 
 
@@ -337,7 +342,7 @@ def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
     if not st.button(f"Build {what}", key=key, icon=":material/play_arrow:"):
         return False
     asked = st.session_state.setdefault("_asked_for", set())  # later reruns (a click in it) keep it drawn
-    asked.add((kind, state.request_key(result.request), len(result.hlo or ""), len(result.jaxpr_after or "")))
+    asked.add(_memo_key(kind, result))
     return True
 
 

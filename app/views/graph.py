@@ -50,7 +50,7 @@ def layout(dot: str, timeout: float = LAYOUT_LIMIT_S) -> tuple[str, str]:
         return "error", str(exc)
 
 
-def _cached_graph(key: str, source: tuple, req: BuildRequest) -> tuple[Graph | None, str]:
+def cached_graph(key: str, source: tuple, req: BuildRequest) -> tuple[Graph | None, str]:
     """Return (graph, DOT), or (None, why) when the build ran past its limits; remembered per session.
 
     The build runs in a child process under a time and memory limit (`inspectors.graph.bounded`):
@@ -216,8 +216,8 @@ def height() -> int:
 def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT) -> None:
     """Render the before/after jaxpr graphs side by side, with options and DOT/SVG downloads."""
     models: list[tuple[str, JaxprModel | None]] = [
-        ("before", result.model_before),
-        ("after", result.model_after),
+        ("before", result.jaxpr(0).model),
+        ("after", result.jaxpr().model),
     ]
     if all(m is None for _, m in models):
         st.info(
@@ -230,9 +230,9 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
         )
         return
     opts = options_widgets(key)
-    same = result.jaxpr_before is not None and result.jaxpr_before == result.jaxpr_after
+    same = result.jaxpr(0).text is not None and result.jaxpr(0).text == result.jaxpr().text
     if same:
-        models = [("after", result.model_after)]
+        models = [("after", result.jaxpr().model)]
         st.caption("No transforms change this program: one graph.")
     cols = st.columns(len(models))
     drawn = []
@@ -244,9 +244,9 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
             if model is None:
                 st.info(f"No jaxpr {label} the transforms.")
                 continue
-            text = result.jaxpr_before if label == "before" else result.jaxpr_after
+            text = result.jaxpr(0).text if label == "before" else result.jaxpr().text
             source = (text, result.request.source, result.request.filename)
-            graph, dot = _cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
+            graph, dot = cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
             if graph is None:
                 too_large(dot)
                 continue
@@ -259,7 +259,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
 
 def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEWER_HEIGHT) -> None:
     """Render the StableHLO (`which="stablehlo"`) or compiled HLO (`"hlo"`) graph."""
-    text = result.stablehlo if which == "stablehlo" else result.hlo
+    text = result.text_of("stablehlo") if which == "stablehlo" else result.text_of("hlo")
     label = "StableHLO" if which == "stablehlo" else "compiled HLO"
     if not text:
         st.info(
@@ -273,7 +273,7 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
         return
     opts = options_widgets(key, hlo=True)
     title = f"{label} of {result.entry or 'f'}"
-    graph, dot = _cached_graph(which, (text,), BuildRequest(which, text, opts, title))
+    graph, dot = cached_graph(which, (text,), BuildRequest(which, text, opts, title))
     if graph is None:
         too_large(dot)
         return
@@ -290,7 +290,7 @@ def line_graph(
         st.info("No jaxpr to draw.")
         return
     opts = GraphOptions(colour_by="line", search=f"line {line}" if line else "", depth=2)
-    graph, dot = _cached_graph(f"line-{key}", (text,), BuildRequest("jaxpr", model, opts, title))
+    graph, dot = cached_graph(f"line-{key}", (text,), BuildRequest("jaxpr", model, opts, title))
     if graph is None:
         too_large(dot)
         return

@@ -22,10 +22,9 @@ from app.components.painted import equation_lines, show_painted
 from app.safe import code_span, md
 from app.views import graph as graph_view
 from inspectors import profile as prof
-from inspectors.graph import GraphOptions, jaxpr_graph
-from inspectors.hlo_graph import hlo_graph
+from inspectors.graph import GraphOptions
+from inspectors.graph.bounded import BuildRequest
 from inspectors.mapping import entry_statements
-from inspectors.render import to_dot
 from inspectors.results import InspectionResult, Profile, ProfileOp, walk
 from inspectors.styles import heat_color
 
@@ -151,7 +150,7 @@ def line_summaries(p: Profile) -> None:
 
 def _equation_texts(result: InspectionResult) -> dict[str, str]:
     """Equation id → its first printed line (`d:f32[512,256] = dot_general[`)."""
-    return {e.id: e.text.splitlines()[0].strip() for e in walk(result.model_after)}
+    return {e.id: e.text.splitlines()[0].strip() for e in walk(result.jaxpr().model)}
 
 
 def ops_frame(result: InspectionResult, p: Profile) -> pd.DataFrame:
@@ -217,7 +216,7 @@ def selected_op(result: InspectionResult, op: ProfileOp) -> None:
         f"**{md(op.name)}** ({md(op.opcode)}, {md(op.kind)}{md(phase)}) · {100 * op.share:.1f} % · "
         f"{prof.fmt_time(op.time_s)} per call, {op.calls:g} execution(s) · {where}{text}"
     )
-    eqns = {e.id: e for e in walk(result.model_after)}
+    eqns = {e.id: e for e in walk(result.jaxpr().model)}
     left, right = st.columns(2)
     with left:
         texts = [eqns[i].text for i in op.equations if i in eqns]
@@ -290,7 +289,7 @@ def window(picked: set[int], key: str, what: str) -> tuple[int, int] | None:
 
 def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
     """Return (text line → heat colour, the picked op's lines) for the transformed jaxpr."""
-    spans = equation_lines(result.jaxpr_after or "", result.model_after)
+    spans = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
     colors = {}
     for eqn_id, share in prof.equation_heat(p).items():
         for n in spans.get(eqn_id, [])[:1] if _has_body(result, eqn_id) else spans.get(eqn_id, []):
@@ -301,7 +300,7 @@ def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dic
 
 def _has_body(result: InspectionResult, eqn_id: str) -> bool:
     """True for an equation holding sub-jaxprs (only its first line is painted: the body paints itself)."""
-    return any(e.id == eqn_id and e.subjaxprs for e in walk(result.model_after))
+    return any(e.id == eqn_id and e.subjaxprs for e in walk(result.jaxpr().model))
 
 
 def hlo_heat(p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
@@ -327,7 +326,7 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
             )
             around = window(picked, "profile_jaxpr_whole", "jaxpr")
             show_painted(
-                result.jaxpr_after or "",
+                result.jaxpr().text or "",
                 "jaxpr",
                 colors,
                 selected=picked,
@@ -340,22 +339,34 @@ def heat_views(result: InspectionResult, p: Profile, op: ProfileOp) -> None:
             colors, picked = hlo_heat(p, op)
             around = window(picked, "profile_hlo_whole", "module")
             show_painted(
-                result.hlo or "", "hlo", colors, selected=picked, height=460, only=around, linenos=True
+                result.text_of("hlo") or "",
+                "hlo",
+                colors,
+                selected=picked,
+                height=460,
+                only=around,
+                linenos=True,
             )
     if graph_t.open is not False:
         with graph_t:
             heat = tuple(sorted(prof.equation_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=2)
-            _graph(jaxpr_graph(result.model_after, opts, "jaxpr by time"), "profile_graph", "jaxpr_by_time")
+            source = (result.jaxpr().text, result.request.source, result.request.filename)
+            req = BuildRequest("jaxpr", result.jaxpr().model, opts, "jaxpr by time")
+            _graph("profile-jaxpr", source, req, "profile_graph", "jaxpr_by_time")
     if hlo_graph_t.open is not False:
         with hlo_graph_t:
             heat = tuple(sorted(prof.instruction_heat(p).items()))
             opts = GraphOptions(colour_by="time", heat=heat, depth=0)
-            _graph(
-                hlo_graph(result.hlo or "", opts, "compiled HLO by time"), "profile_hlo_graph", "hlo_by_time"
-            )
+            text = result.text_of("hlo") or ""
+            req = BuildRequest("hlo", text, opts, "compiled HLO by time")
+            _graph("profile-hlo", (text,), req, "profile_hlo_graph", "hlo_by_time")
 
 
-def _graph(graph, key: str, filename: str) -> None:  # noqa: ANN001 - an inspectors.graph.Graph
-    """Lay out and show one graph in the app's graph viewer, with its downloads."""
-    graph_view.show_graph(graph, to_dot(graph), key, filename, graph_view.VIEWER_HEIGHT)
+def _graph(cache_key: str, source: tuple, req: BuildRequest, key: str, filename: str) -> None:
+    """Build one graph under the graph view's bounds and show it in its viewer, with its downloads."""
+    graph, dot = graph_view.cached_graph(cache_key, source, req)
+    if graph is None:  # past the build's time or memory limit: say what to collapse
+        graph_view.too_large(dot)
+        return
+    graph_view.show_graph(graph, dot, key, filename, graph_view.VIEWER_HEIGHT)

@@ -25,20 +25,20 @@ from inspectors.results import InspectionResult
 
 def provenance_tab(result: InspectionResult) -> None:
     """What each transformation did: grad's two passes, vmap's batch dimensions, jit's fusions."""
-    if result.model_after is None:
+    if result.jaxpr().model is None:
         st.info("No provenance: the inspection stopped before tracing.")
         return
     shown = False
     known = result.provenance  # computed with the result in the worker; older results: here
-    grad = known.grad if known else grad_provenance(result.model_after)
+    grad = known.grad if known else grad_provenance(result.jaxpr().model)
     if grad and (grad.forward or grad.backward):
         _grad_section(result, grad)
         shown = True
-    vmap = known.vmap if known else vmap_provenance(result.model_before, result.model_after)
+    vmap = known.vmap if known else vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
     if vmap and (vmap.batched or vmap.introduced):
         _vmap_section(result, vmap)
         shown = True
-    if result.hlo:
+    if result.text_of("hlo"):
         _jit_section(result)
         shown = True
     if not shown:
@@ -54,8 +54,8 @@ def _grad_section(result: InspectionResult, grad) -> None:  # noqa: ANN001
     cols[1].metric("Backward (transpose)", c["backward"])
     cols[2].metric("Other", c["other"])
     cols[3].metric("Residuals", c["residuals"], help="Values the forward pass saves for the backward pass.")
-    text = result.jaxpr_after or ""
-    where = equation_lines(text, result.model_after)
+    text = result.jaxpr().text or ""
+    where = equation_lines(text, result.jaxpr().model)
     colors: dict[int, str] = {}
     for ids, fill in ((grad.forward, FORWARD_FILL), (grad.backward, BACKWARD_FILL)):
         for e in ids:
@@ -89,7 +89,7 @@ def equation_text(eqns: dict, eqn_id: str) -> str:
 
 def residuals_frame(result: InspectionResult, residuals: list) -> pd.DataFrame:
     """One row per residual: its name and type, the equation that saves it and those that read it."""
-    eqns = eqn_index(result.model_after)
+    eqns = eqn_index(result.jaxpr().model)
     return pd.DataFrame(
         [
             {
@@ -106,7 +106,7 @@ def residuals_frame(result: InspectionResult, residuals: list) -> pd.DataFrame:
 
 def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     """Variables that gained a batch dimension, and equations vmap introduced."""
-    eqns = eqn_index(result.model_after)
+    eqns = eqn_index(result.jaxpr().model)
     st.markdown("#### :material/view_week: vmap: batch dimensions")
     a, b, c = st.columns(3)
     a.metric("Batched variables", len(vmap.batched))
@@ -144,12 +144,19 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
                     f"- {safe.code_span(m.after)} {safe.md(m.primitive)}: "
                     + "; ".join(f"{safe.code_span(k)}: {safe.md(v)}" for k, v in m.changed_params.items())
                 )
-    where = equation_lines(result.jaxpr_after or "", result.model_after)
+    where = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
     colors = {n: INTRODUCED_FILL for i in vmap.introduced for n in where.get(i.id, [])}
     names = {v.name for v in vmap.batched}
     st.caption("The vmapped jaxpr: introduced equations in yellow, batched variables underlined.")
-    pane = Pane("vmap", f"{result.expression or result.entry}", result.jaxpr_after or "", "jaxpr", colors=colors,
-                emphasis_everywhere=names)  # fmt: skip
+    text = result.jaxpr().text or ""
+    pane = Pane(
+        "vmap",
+        f"{result.expression or result.entry}",
+        text,
+        "jaxpr",
+        colors=colors,
+        emphasis_everywhere=names,
+    )
     text_panes([pane], key="prov_vmap_text", height=360, lecture=state.lecture())
 
 
@@ -179,7 +186,7 @@ def _jit_section(result: InspectionResult) -> None:
         hide_index=True,
         width="stretch",
     )
-    eqns = eqn_index(result.model_after)
+    eqns = eqn_index(result.jaxpr().model)
     right.markdown("**Equations with no HLO left** (folded, fused into nothing, or forwarded)")
     right.dataframe(
         pd.DataFrame(

@@ -56,7 +56,7 @@ def where_it_stopped(timed: InspectionResult, untimed: InspectionResult | None) 
         return (error.stage if error else ""), []
     if not untimed.ok:
         return error.stage, []
-    loops = {e.source.line for e in walk(untimed.model_after) if e.primitive == "while" and e.source}
+    loops = {e.source.line for e in walk(untimed.jaxpr().model) if e.primitive == "while" and e.source}
     return "run", sorted(loops)
 
 

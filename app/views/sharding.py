@@ -175,7 +175,7 @@ def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
     """The picked collective (the first until one is picked): its line, its equations, its HLO instruction."""
     where = f"line {c.line}" if c.line else "no line of yours"
     st.caption(f"Picked (pick a row for another): {md(c.opcode)} {code_span(c.name)} at {md(where)}")
-    eqns = {e.id: e for e in walk(result.model_after)}
+    eqns = {e.id: e for e in walk(result.jaxpr().model)}
     texts = [f"{where}: {_code(source, c.line)}"] if c.line else []
     texts += [f"equation {e} ({c.phase or 'no grad'}): {eqns[e].text}" for e in c.equations if e in eqns]
     hlo = (result.text_of("hlo") or "").splitlines()

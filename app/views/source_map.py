@@ -135,7 +135,7 @@ def _from_op() -> None:
 
 def source_map_tab(result: InspectionResult) -> None:
     """Source lines with colours and statuses; pick a line (or an equation, an op) to highlight."""
-    if result.model_after is None and result.model_before is None:
+    if result.jaxpr().model is None and result.jaxpr(0).model is None:
         st.info("No source map: the inspection stopped before tracing.")
         return
     if not on_demand("smap", result, "the source map", "build_smap"):
@@ -168,7 +168,7 @@ PICKER_LIMIT = 2000  # options per picker: more is slow to send and useless to s
 
 def _reverse_pickers(result: InspectionResult, smap: SourceMap) -> None:
     """Pick an equation or an op: the equation alone (or the op's source line) becomes the selection."""
-    texts = {e.id: e.text.splitlines()[0].strip()[:70] for e in walk(result.model_after) if not e.subjaxprs}
+    texts = {e.id: e.text.splitlines()[0].strip()[:70] for e in walk(result.jaxpr().model) if not e.subjaxprs}
     total_eqns = len(texts)
     if total_eqns > PICKER_LIMIT:  # the first ones, and the picked one
         keep = [*list(texts)[:PICKER_LIMIT], st.session_state.get("sm_eqn") or ""]
@@ -205,11 +205,11 @@ def highlighted_lines(
     info = line_info(smap, line) if line else None
     if info is None:
         return {"before": set(), "after": set(), "stablehlo": set(), "hlo": set()}
-    before = equation_lines(result.jaxpr_before or "", result.model_before)
-    after = equation_lines(result.jaxpr_after or "", result.model_after)
+    before = equation_lines(result.jaxpr(0).text or "", result.jaxpr(0).model)
+    after = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
     hlo_lines = {op.name: op.text_line for op in smap.hlo_ops}
     if eqn is not None:
-        picked = next((e for e in walk(result.model_after) if e.id == eqn), None)
+        picked = next((e for e in walk(result.jaxpr().model) if e.id == eqn), None)
         ops = ops_of_equation(smap, picked) if picked else []
         shlo = {op.text_line for op in ops if op in smap.stablehlo_ops and op.text_line}
         return {
@@ -228,7 +228,8 @@ def highlighted_lines(
 
 def _equation_at(result: InspectionResult, which: str, text_line: int) -> str | None:
     """Return the id of the (innermost) equation printed on a line of the jaxpr before/after."""
-    text, model = (result.jaxpr_before, result.model_before) if which == "before" else (result.jaxpr_after, result.model_after)
+    stage = result.jaxpr(0) if which == "before" else result.jaxpr()
+    text, model = stage.text, stage.model
     hits = [e for e, lines in equation_lines(text or "", model).items() if text_line in lines]
     return hits[-1] if hits and which == "after" else None
 
@@ -262,10 +263,10 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
         with jaxpr_t:
             panes = []
             for title, text, model, which in (
-                ("Before", result.jaxpr_before, result.model_before, "before"),
-                ("After", result.jaxpr_after, result.model_after, "after"),
+                ("Before", result.jaxpr(0).text, result.jaxpr(0).model, "before"),
+                ("After", result.jaxpr().text, result.jaxpr().model, "after"),
             ):
-                if text is None or (which == "before" and text == result.jaxpr_after):
+                if text is None or (which == "before" and text == result.jaxpr().text):
                     continue
                 colors, sources = jaxpr_colors(text, model, fname)
                 name = result.entry if which == "before" else result.expression
@@ -274,9 +275,9 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
             chosen = {"before": hl["before"], "after": hl["after"]}
             text_panes(panes, key="sm_jaxpr", height=380, lecture=lecture, selection=chosen, on_pick=pick)
     for tab, which, text, label, note in (
-        (shlo_t, "stablehlo", result.stablehlo_debug, "StableHLO",
+        (shlo_t, "stablehlo", result.text_of("stablehlo-debug"), "StableHLO",
          "StableHLO with source locations: each op's `loc(...)` names the line it was lowered from."),
-        (hlo_t, "hlo", result.hlo, "Compiled HLO",
+        (hlo_t, "hlo", result.text_of("hlo"), "Compiled HLO",
          "Compiled HLO: each instruction's metadata names its source line (fusions keep the lines of what they fused)."),
     ):  # fmt: skip
         if tab.open:
@@ -284,8 +285,8 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
                 _op_text(smap, which, text, label, note, hl[which], pick, lecture)
     if graph_t.open:
         with graph_t:
-            model = result.model_after or result.model_before
-            text = result.jaxpr_after or result.jaxpr_before
+            model = result.jaxpr().model or result.jaxpr(0).model
+            text = result.jaxpr().text or result.jaxpr(0).text
             st.caption("Coloured by source line; the selected line's equations are marked as search matches.")
             line_graph(model, text, f"{result.entry} — {result.expression}", line, key="sm_graph")
 

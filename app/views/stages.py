@@ -26,10 +26,10 @@ def jaxpr_tab(result: InspectionResult) -> None:
     """Jaxpr before and after the transformations, side by side (one pane when they are the same)."""
     stats = result.stats
     sides = [
-        ("before", result.entry, result.jaxpr_before, stats.total_before if stats else None),
-        ("after", result.expression, result.jaxpr_after, stats.total_after if stats else None),
+        ("before", result.entry, result.jaxpr(0).text, stats.total_before if stats else None),
+        ("after", result.expression, result.jaxpr().text, stats.total_after if stats else None),
     ]
-    if result.jaxpr_before is not None and result.jaxpr_before == result.jaxpr_after:
+    if result.jaxpr(0).text is not None and result.jaxpr(0).text == result.jaxpr().text:
         sides = sides[1:]
     panes = []
     prims = {c.name for c in result.primitives.cards} if result.primitives else set()  # names that open a card
@@ -53,7 +53,7 @@ def jaxpr_tab(result: InspectionResult) -> None:
 
 def graph_tab(result: InspectionResult) -> None:
     """The jaxpr graphs (drawn by `app.views.graph`)."""
-    if result.model_before is None and result.model_after is None:
+    if result.jaxpr(0).model is None and result.jaxpr().model is None:
         missing("graph", result)
         return
     graph.jaxpr_graphs(result, key="jaxpr_graph", height=graph.height())
@@ -107,15 +107,15 @@ def _debug_locations_toggle() -> None:
 
 def stablehlo_tab(result: InspectionResult) -> None:
     """The lowered module (StableHLO), optionally with source locations."""
-    debug = st.session_state["debug_locations"] and result.stablehlo_debug
-    text = result.stablehlo_debug if debug else result.stablehlo
+    debug = st.session_state["debug_locations"] and result.text_of("stablehlo-debug")
+    text = result.text_of("stablehlo-debug") if debug else result.text_of("stablehlo")
     filename = f"{result.entry or 'module'}{'.debug' if debug else ''}.stablehlo.mlir"
     _hlo_view(result, "stablehlo", text, "stablehlo", filename, controls=_debug_locations_toggle)
 
 
 def hlo_tab(result: InspectionResult) -> None:
     """The compiled, optimised HLO."""
-    _hlo_view(result, "hlo", result.hlo, "hlo", f"{result.entry or 'module'}.hlo.txt")
+    _hlo_view(result, "hlo", result.text_of("hlo"), "hlo", f"{result.entry or 'module'}.hlo.txt")
 
 
 def stats_frame(result: InspectionResult) -> pd.DataFrame:

@@ -30,7 +30,14 @@ from app.views.provenance import fusion_table
 from app.views.run import timing_figures
 from inspectors.mapping import line_color
 from inspectors.provenance import jit_provenance
-from inspectors.results import InspectionResult, Request, SourceMap, Walkthrough, request_from_dict
+from inspectors.results import (
+    InspectionResult,
+    Request,
+    SourceMap,
+    Walkthrough,
+    request_from_dict,
+    stage_label,
+)
 
 STEP_SHORT = ["Source", "Tracing", "Jaxpr", "Interpreter", "StableHLO", "XLA", "Run & time"]
 STEP_TITLES = [
@@ -144,7 +151,7 @@ def _no_stage(w: Walkthrough, what: str) -> None:
 
 def _source_colors(w: Walkthrough) -> tuple[dict[int, str], SourceMap | None]:
     """Colours of the source lines (from the inspection's source map, when it traced)."""
-    if w.inspection is None or (w.inspection.model_after is None and w.inspection.model_before is None):
+    if w.inspection is None or (w.inspection.jaxpr().model is None and w.inspection.jaxpr(0).model is None):
         return {}, None
     smap = common.smap_of(w.inspection)
     return {i.line: line_color(i.line, scheme()) for i in smap.lines if i.status != "nothing"}, smap
@@ -441,14 +448,15 @@ def _jvp_result(w: Walkthrough) -> None:
 def step_lowering(w: Walkthrough) -> None:
     """5. Lowering: the jaxpr becomes a StableHLO module (MLIR); each op keeps its source line."""
     r = w.inspection
-    if r is None or not r.stablehlo_debug:
+    if r is None or not r.text_of("stablehlo-debug"):
         _no_stage(w, "StableHLO")
         return
     st.markdown(f"{safe.code_span(r.expression)} lowered to **StableHLO**, the input language of XLA. "
                 "Each op's `loc(...)` records the line it came from: the colours match steps 1 and 3.")  # fmt: skip
     smap = common.smap_of(r)
     colors, sources = op_colors(smap, "stablehlo", plain=True)
-    show_painted(r.stablehlo or r.stablehlo_debug, "stablehlo", colors, sources=sources, height=620)
+    text = r.text_of("stablehlo") or r.text_of("stablehlo-debug")
+    show_painted(text, "stablehlo", colors, sources=sources, height=620)
     st.caption(
         f"{len(smap.stablehlo_ops)} ops · lowering took {common.fmt_seconds(r.stage_times.get('lower'))}"
     )
@@ -457,7 +465,7 @@ def step_lowering(w: Walkthrough) -> None:
 def step_compile(w: Walkthrough) -> None:
     """6. XLA compiles: optimises, fuses, folds constants."""
     r = w.inspection
-    if r is None or not r.hlo:
+    if r is None or not r.text_of("hlo"):
         _no_stage(w, "compiled HLO")
         return
     smap = common.smap_of(r)
@@ -473,7 +481,7 @@ def step_compile(w: Walkthrough) -> None:
     with text_col:
         colors, sources = op_colors(smap, "hlo")
         fused = {f.text_line for f in jit.fusions}
-        show_painted(r.hlo, "hlo", colors, selected=fused, sources=sources, height=560)
+        show_painted(r.text_of("hlo"), "hlo", colors, selected=fused, sources=sources, height=560)
     with fusion_col:
         fusion_table(jit)
         if jit.folded_constants:
@@ -491,7 +499,7 @@ def step_run(w: Walkthrough) -> None:
     st.markdown("The compiled executable runs on the device; the first call includes dispatch set-up, "
                 "then repeated calls are timed.")  # fmt: skip
     times = " → ".join(
-        f"{common.STAGE_LABELS.get(k, k)} {common.fmt_seconds(r.stage_times[k])}"
+        f"{stage_label(k, detail=True)} {common.fmt_seconds(r.stage_times[k])}"
         for k in common.STAGES
         if k in r.stage_times
     )  # pipeline order, with the names the page uses
