@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import io
 import re
@@ -17,7 +18,7 @@ import pytest
 
 from inspectors import catalog, inspect_fn, memory, pipeline, source, transforms
 from inspectors.cli import main as cli_main
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, MemoryReport, Request
 
 sys.path.insert(0, str(Path(__file__).parent))
 from models import eqx_mlp, linen_mlp, memory_models, nnx_mlp  # noqa: E402
@@ -157,6 +158,36 @@ def test_remat_policy_compares_with_one_compile(tmp_path: Path, capsys: pytest.C
     )
 
 
+LAYERS_REQUEST = Request(
+    source=Path(memory_models.__file__).read_text(),
+    filename="layers.py",
+    fn="layers",
+    args="[f32[16,16], f32[16,16]], f32[8,16]",
+    transforms=["vjp", "jit"],
+)
+
+
+@pytest.mark.parametrize("policy", ["dots_saveable", "nothing_saveable"])
+def test_compare_job_equals_the_pipelines_remat(policy: str) -> None:
+    full = pipeline.inspect(dataclasses.replace(LAYERS_REQUEST, remat_policy=policy), use_cache=False)
+    assert full.error is None and full.memory_report.remat is not None
+    before = [dataclasses.asdict(r) for r in full.memory_report.residuals.residuals]
+    data = memory.remat_job({"request": dataclasses.asdict(LAYERS_REQUEST), "policy": policy, "before": before})
+    alone, inspected = MemoryReport.from_dict(data).remat, full.memory_report.remat
+    assert alone.error == "" and alone.compile_s > 0
+    alone.compile_s = inspected.compile_s = 0.0  # a measurement: the rest must be the same, field for field
+    assert alone == inspected
+    made = [r for r in alone.residuals if r.primitive]  # outputs of equations, linked to the program's
+    assert all(r.equation for r in made) and bool(made) == (policy == "dots_saveable")
+    assert alone.added or alone.removed
+
+
+def test_compare_job_reports_a_program_without_grad() -> None:
+    request = dataclasses.replace(LAYERS_REQUEST, transforms=["jit"])
+    data = memory.remat_job({"request": dataclasses.asdict(request), "policy": "dots_saveable", "before": []})
+    assert "no grad" in MemoryReport.from_dict(data).remat.error
+
+
 def test_no_grad_says_so(held: InspectionResult) -> None:
     assert held.memory_report.residuals is None
     assert "no grad" in held.memory_report.notes[0]
@@ -172,8 +203,22 @@ def test_no_buffer_assignment_is_not_available(tmp_path: Path) -> None:
     assert not peak.available and "not available" in peak.note and peak.analysis == {"temp_size_in_bytes": 4}
 
 
-def test_memory_view_in_the_app() -> None:
+def test_memory_view_in_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
+
+    from app import backend, state
+
+    calls: Counter[str] = Counter()
+
+    def counted(name: str, fn):  # noqa: ANN001, ANN202
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(backend, "run_inspection", counted("inspect", backend.run_inspection))
+    monkeypatch.setattr(backend, "run_remat", counted("remat", backend.run_remat))
 
     app = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
     at = AppTest.from_file(app, default_timeout=120)
@@ -195,10 +240,20 @@ def test_memory_view_in_the_app() -> None:
     assert shown is not None, [list(f.columns) for f in frames]
     assert list(shown["JAX prints"]) == [r.jax_text for r in report.residuals.residuals]
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert calls == {"inspect": 1}
     at.button(key="memory_compare").click().run()
     assert not at.exception, at.exception
+    assert calls == {"inspect": 1, "remat": 1}  # Compare compiles the variant alone: no second inspection
     remat = next(f for f in (d.value for d in at.dataframe) if "as written" in f.columns)
     assert list(remat.iloc[:, 0]) == ["residuals", "peak live", "FLOPs"]
+    variant = at.session_state["memory_variants"][(state.request_key(result.request), "nothing_saveable")]
+    assert list(remat[variant.policy]) == [
+        f"{variant.residual_count} · {memory.fmt_bytes(variant.residual_bytes)}",
+        memory.fmt_bytes(variant.peak_bytes),
+        f"{variant.flops:,.0f}",
+    ]
+    diff = next(c.value for c in at.code if c.language == "diff")
+    assert diff.splitlines() == [f"+ {a}" for a in variant.added] + [f"- {r}" for r in variant.removed]
 
 
 GRAD_SAMPLES = [

@@ -1,13 +1,12 @@
 """The Memory view: residuals saved for the backward pass, the compiled peak and who holds it, remat.
 
 Everything shown was computed in the worker (`inspectors.memory`, into `result.memory_report`):
-this view only draws it. A remat comparison is a request with `remat_policy` set, run on demand
-(one extra compile in the worker) and kept for this session.
+this view only draws it. A remat comparison is the worker's `remat` job, run on demand (the variant
+alone is compiled, not the inspection again) and kept for this session by request and policy.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 
 import pandas as pd
@@ -252,18 +251,18 @@ def remat_section(result: InspectionResult, report: MemoryReport) -> None:
     key = (state.request_key(result.request), spec)
     kept = st.session_state.setdefault("memory_variants", OrderedDict())
     if right.button("Compare", key="memory_compare", type="primary", disabled=not result.ok):
-        request = dataclasses.replace(result.request, remat_policy=spec)
         with st.spinner("Compiling the checkpointed variant…", show_time=True):
-            kept[key] = inspection.inspect(request)
+            kept[key] = inspection.remat(
+                result.request, spec, report.residuals.residuals if report.residuals else []
+            )
         while len(kept) > MAX_VARIANTS:
             kept.popitem(last=False)
-    variant = kept.get(key)
-    if variant is None:
+    remat = kept.get(key)
+    if remat is None:
         st.caption("One extra compile in the worker: the grad's function under `jax.checkpoint(policy=...)`.")
         return
-    remat = variant.memory_report.remat if variant.memory_report else None
-    if remat is None or remat.error:
-        st.error(md(remat.error if remat else "the variant has no remat comparison"))
+    if remat.error:
+        st.error(md(remat.error))
         return
     comparison_table(report, remat)
 
