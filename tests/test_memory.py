@@ -172,7 +172,9 @@ def test_compare_job_equals_the_pipelines_remat(policy: str) -> None:
     full = pipeline.inspect(dataclasses.replace(LAYERS_REQUEST, remat_policy=policy), use_cache=False)
     assert full.error is None and full.memory_report.remat is not None
     before = [dataclasses.asdict(r) for r in full.memory_report.residuals.residuals]
-    data = memory.remat_job({"request": dataclasses.asdict(LAYERS_REQUEST), "policy": policy, "before": before})
+    data = memory.remat_job(
+        {"request": dataclasses.asdict(LAYERS_REQUEST), "policy": policy, "before": before}
+    )
     alone, inspected = MemoryReport.from_dict(data).remat, full.memory_report.remat
     assert alone.error == "" and alone.compile_s > 0
     alone.compile_s = inspected.compile_s = 0.0  # a measurement: the rest must be the same, field for field
