@@ -1019,3 +1019,27 @@ def equation_heat(report: MemoryReport) -> dict[str, float]:
             weights[r.equation] += r.bytes
     total = sum(weights.values())
     return {e: w / total for e, w in weights.items()} if total else {}
+
+
+def instruction_heat(report: MemoryReport) -> dict[str, float]:
+    """Return each compiled HLO instruction's share of the bytes live at the peak (the buffers it defines)."""
+    peak = report.peak
+    if peak is None or not peak.available:
+        return {}
+    weights: Counter[str] = Counter()
+    for b in peak.at_peak:
+        weights[b.instruction] += b.bytes
+    total = sum(weights.values())
+    return {name: w / total for name, w in weights.items()} if total else {}
+
+
+GRAPH_HEAT: dict[str, Callable[[MemoryReport], dict[str, float]]] = {
+    "after": equation_heat,  # the transformed jaxpr: residual bytes, by the forward equation that made them
+    "hlo": instruction_heat,  # the compiled module: bytes live at the peak, by defining instruction
+}  # `--color-by memory`: the graphs the report's keys name (other graphs have no memory heat)
+
+
+def graph_heat(report: MemoryReport | None, graph_of: str) -> tuple[tuple[str, float], ...]:
+    """Return `GraphOptions.heat` for `--color-by memory` of graph `graph_of` (empty where it has none)."""
+    heat = GRAPH_HEAT.get(graph_of)
+    return tuple(sorted(heat(report).items())) if heat and report is not None else ()

@@ -361,3 +361,75 @@ def test_donated_inputs_are_named_and_counted_as_aliased() -> None:
     assert peak.totals["alias"] == r.memory["alias_size_in_bytes"] == w.nbytes
     held_params = next(b for b in peak.at_peak if b.argument == "params")
     assert held_params.kind == "argument, output"
+
+
+# --- `--color-by memory`: residual bytes on the jaxpr graph, bytes live at the peak on the compiled HLO
+
+
+def dot_fills(argv: list[str], capsys: pytest.CaptureFixture) -> dict[str, str]:
+    """Run the CLI's `--emit dot`; return each DOT node's fill colour."""
+    assert cli_main(argv) == 0
+    out, _ = capsys.readouterr()
+    return dict(re.findall(r'^\s*"([^"]+)" \[[^\n]*?fillcolor="(#[0-9a-f]{6})"', out, re.M))
+
+
+def test_color_by_memory_paints_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture, layers_grad: InspectionResult
+) -> None:
+    from inspectors.results import walk
+    from inspectors.styles import NO_HEAT, heat_color
+
+    path = tmp_path / "layers.py"
+    path.write_text(Path(memory_models.__file__).read_text())
+    argv = [str(path), "--fn", "layers", "--args", "[f32[16,16], f32[16,16]], f32[8,16]"]
+    argv += ["--transform", "vjp", "--transform", "jit", "--emit", "dot", "--color-by", "memory"]
+    # The jaxpr: each equation by its share of the residual bytes (the ones an equation made).
+    made = [r for r in layers_grad.memory_report.residuals.residuals if r.equation]
+    share = Counter()
+    for r in made:
+        share[r.equation] += r.bytes / sum(m.bytes for m in made)
+    fills = dot_fills(argv, capsys)
+    eqns = [e.id for e in walk(layers_grad.stage("jaxpr:2").model)]
+    assert {e: fills[f"eqn_{e}"] for e in eqns} == {e: heat_color(share.get(e)) for e in eqns}
+    assert {e for e in eqns if fills[f"eqn_{e}"] != NO_HEAT} == set(share) != set()
+    # The compiled HLO, fusions closed: each instruction by its share of the bytes live at the peak.
+    peak = layers_grad.memory_report.peak
+    held = Counter()
+    for b in peak.at_peak:
+        held[b.instruction] += b.bytes / peak.peak_bytes
+    fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "0"], capsys)
+    ops = {
+        n.removeprefix(":"): f for n, f in fills.items() if n.startswith(":") and not n.startswith(":args")
+    }
+    assert ops == {name: heat_color(held.get(name)) for name in ops}
+    assert sum(f != NO_HEAT for f in ops.values()) == len([i for i in held if not i.startswith("args")])
+    # Fusions open: the fused computation's root holds the fusion's buffer, so it wears its colour.
+    fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "3"], capsys)
+    fused = [b.instruction for b in peak.at_peak if b.instruction.endswith("fusion")]
+    for name in fused:
+        inside = [f for n, f in fills.items() if n.startswith(f"{name}:")]
+        assert inside.count(heat_color(held[name])) == 1, (name, inside)
+
+
+def test_the_graph_view_colours_by_memory_in_the_app() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from inspectors.styles import heat_color
+
+    app = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("memory").run()
+    assert not at.exception, at.exception
+    result = next(iter(at.session_state["_inspections"].values()))
+    heat = dict(memory.equation_heat(result.memory_report))
+    assert heat
+    cache = at.session_state["_graph_cache"].items()
+    graph, dot = next(v for k, v in cache if k[0] == "jaxpr-after" and k[2].colour_by == "memory")
+    painted = {n.details["id"]: n.heat for n in graph.nodes if n.heat is not None and n.kind == "eqn"}
+    assert painted == {e: heat[e] for e in painted} and set(painted) == set(heat)
+    assert all(f'fillcolor="{heat_color(share)}"' in dot for share in heat.values())
+    assert any("share of the residual bytes" in c.value for c in at.caption)
