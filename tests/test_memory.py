@@ -209,6 +209,7 @@ def test_memory_view_in_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
 
     from app import backend, state
+    from app.views.memory import pick_lines
 
     calls: Counter[str] = Counter()
 
@@ -243,6 +244,16 @@ def test_memory_view_in_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     assert list(shown["JAX prints"]) == [r.jax_text for r in report.residuals.residuals]
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert calls == {"inspect": 1}
+    first, r = (
+        report.peak.at_peak[0],
+        report.residuals.residuals[0],
+    )  # each table's pick, the first row until one
+    codes = [c.value for c in at.code]
+    assert (
+        "\n".join(pick_lines(result, first.line, first.equations, first.instruction, first.argument)) in codes
+    )
+    argument = r.made_by.removeprefix("argument ") if r.made_by.startswith("argument ") else ""
+    assert "\n".join(pick_lines(result, r.line, [r.equation] if r.equation else [], "", argument)) in codes
     at.button(key="memory_compare").click().run()
     assert not at.exception, at.exception
     assert calls == {"inspect": 1, "remat": 1}  # Compare compiles the variant alone: no second inspection
@@ -433,3 +444,27 @@ def test_the_graph_view_colours_by_memory_in_the_app() -> None:
     assert painted == {e: heat[e] for e in painted} and set(painted) == set(heat)
     assert all(f'fillcolor="{heat_color(share)}"' in dot for share in heat.values())
     assert any("share of the residual bytes" in c.value for c in at.caption)
+
+
+def test_a_picked_buffer_or_residual_names_its_line_equation_and_hlo(
+    held: InspectionResult, layers_grad: InspectionResult
+) -> None:
+    from app.views.memory import pick_lines
+    from inspectors.results import walk
+
+    source = held.request.source.splitlines()
+    first = held.memory_report.peak.at_peak[0]  # the matmul's output, held across the sort
+    eqns = {e.id: e for e in walk(held.stage("jaxpr:1").model)}
+    lines = pick_lines(held, first.line, first.equations, first.instruction)
+    assert lines[0] == f"line {first.line}: {source[first.line - 1].strip()}" and "a @ b" in lines[0]
+    assert lines[1:-1] == [f"equation {e}: {eqns[e].text}" for e in first.equations] and first.equations
+    assert "dot_general" in lines[1]
+    hlo = [h.strip() for h in held.text_of("hlo").splitlines()]
+    assert lines[-1].removeprefix("HLO: ") in hlo and f"{first.instruction} = " in lines[-1]
+    r = next(r for r in layers_grad.memory_report.residuals.residuals if r.equation)
+    eqn = next(e for e in walk(layers_grad.stage("jaxpr:2").model) if e.id == r.equation)
+    src = layers_grad.request.source.splitlines()
+    assert pick_lines(layers_grad, r.line, [r.equation], "") == [
+        f"line {r.line}: {src[r.line - 1].strip()}",
+        f"equation {r.equation}: {eqn.text}",
+    ]
