@@ -179,7 +179,10 @@ def legend(colour_by: str, provs: list[str], lines: list[tuple[int, str]]) -> li
         shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes moved", heat_color(s)) for s in (0.5, 0.2, 0.05)]
         return [*shares, ("no collective", NO_HEAT)]
     if colour_by == "memory":  # residual bytes (a jaxpr) or bytes live at the peak (compiled HLO)
-        shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes", heat_color(s)) for s in (0.5, 0.2, 0.05)]
+        shares = [
+            (f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes", heat_color(s))
+            for s in (0.5, 0.2, 0.05)
+        ]
         return [*shares, ("holds none", NO_HEAT)]
     return [(f.label, f.fill) for f in FAMILIES.values()]
 
