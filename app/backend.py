@@ -25,7 +25,14 @@ import threading
 from collections.abc import Callable
 
 from inspectors import store as stage_store
-from inspectors.results import InspectionResult, Request, Walkthrough
+from inspectors.results import (
+    InspectionResult,
+    MemoryReport,
+    RematComparison,
+    Request,
+    SavedResidual,
+    Walkthrough,
+)
 from inspectors.sandbox import Limits, Pool, devices_in, inspect_in, validate
 from inspectors.sandbox import errors as sandbox_errors
 from inspectors.sandbox import isolation_status as _isolation_status
@@ -174,6 +181,30 @@ def run_walkthrough(
         if error is not None:
             sandbox_errors.refine(error, LIMITS)
     return walk
+
+
+def run_remat(
+    request: Request, policy: str, before: list[SavedResidual], session: str | None = None
+) -> RematComparison:
+    """Return `request`'s grad under checkpoint `policy` beside `before` (its residuals), from a worker.
+
+    Only the variant is compiled (the `remat` job), not the whole inspection again.
+    """
+    payload = {
+        "request": dataclasses.asdict(request),
+        "policy": policy,
+        "before": [dataclasses.asdict(r) for r in before],
+    }
+    outcome = pool().run("remat", payload, session=session or session_id(), client=client_id())
+    if outcome.error is not None:
+        error = sandbox_errors.refine(outcome.error.to_inspect_error(), LIMITS)
+        return RematComparison(policy=policy, error=f"{error.kind}: {error.message}")
+    try:
+        return MemoryReport.from_dict(outcome.data or {}).remat or RematComparison(
+            policy, error="no comparison came back"
+        )
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        return RematComparison(policy=policy, error=f"a malformed remat comparison: {exc}")
 
 
 def available_devices() -> list[str]:

@@ -84,6 +84,11 @@ def run_and_time(request: Request) -> InspectionResult:
     return backend.run_inspection(request)
 
 
+def remat(request: Request, policy: str, before: list) -> Any:
+    """Compile `request`'s grad under checkpoint `policy` alone (the Memory view's Compare)."""
+    return backend.run_remat(request, policy, before)
+
+
 def isolation() -> str:
     """Return the backend's one line on how user code is isolated ("" if it says nothing)."""
     status = getattr(backend, "isolation_status", None)

@@ -4,7 +4,9 @@ For every sample (and a GPT-2-sized Flax decoder with `--gpt2`), in the same pro
 alternating, it times `inspect(...)` uncached with `memory.attach` as the pipeline calls it, and
 with `memory.attach` replaced by a no-op (the floor: the inspection as it was). It also prints
 the memory stage's own time (`stage_times["memory"]`), which is the cost itself, free of the
-noise two whole inspections carry, and, with `--remat`, the cost of one remat comparison.
+noise two whole inspections carry, and, with `--remat`, the cost of one remat comparison: its
+variant's compile inside the pipeline, and the app's Compare end to end (the worker's `remat` job,
+`memory.remat_job`: load, trace once, compile the variant), beside the inspection's own compile.
 
     .venv/bin/python benchmarks/memory_overhead.py [--repeat 3] [--only real_models] [--gpt2] [--remat]
 Target (issue 21): the analysis adds <= 10 % to an inspection; remat costs <= one extra compile.
@@ -27,6 +29,7 @@ jax = jaxsetup.jax()
 
 from inspectors import Request, inspect, memory, pipeline  # noqa: E402
 from inspectors.catalog import list_samples  # noqa: E402
+from inspectors.results import InspectionResult  # noqa: E402
 
 GPT2 = """
 import jax
@@ -102,6 +105,14 @@ def timed(request: Request, with_memory: bool) -> tuple[float, float]:
     return took, result.stage_times.get("memory", 0.0)
 
 
+def compare_s(request: Request, inspected: InspectionResult) -> float:
+    """Seconds the app's Compare takes in the worker: the `remat` job alone (no second inspection)."""
+    before = [dataclasses.asdict(r) for r in inspected.memory_report.residuals.residuals]
+    start = time.perf_counter()
+    memory.remat_job({"request": dataclasses.asdict(request), "policy": "dots_saveable", "before": before})
+    return time.perf_counter() - start
+
+
 def main() -> None:
     """Print one row per program: inspection with and without the memory report, and the ratio."""
     p = argparse.ArgumentParser()
@@ -111,7 +122,7 @@ def main() -> None:
     p.add_argument("--remat", action="store_true", help="also time one remat comparison (dots_saveable)")
     ns = p.parse_args()
     print(f"{'program':<42} {'without':>9} {'with':>9} {'ratio':>7} {'memory':>9} {'share':>7}" +
-          (f" {'remat':>9} {'compile':>9}" if ns.remat else ""))  # fmt: skip
+          (f" {'remat':>9} {'compare':>9} {'compile':>9}" if ns.remat else ""))  # fmt: skip
     shares = []
     for name, request in requests(ns.only, ns.gpt2):
         try:
@@ -134,6 +145,7 @@ def main() -> None:
             remat = result.memory_report.remat if result.memory_report else None
             compile_s = result.stage_times.get("compile", 0.0)
             row += f" {remat.compile_s:>8.3f}s" if remat else f" {'-':>9}"
+            row += f" {compare_s(request, result):>8.3f}s" if remat else f" {'-':>9}"
             row += f" {compile_s:>8.3f}s"
         print(row, flush=True)
     print(

@@ -217,8 +217,9 @@ def add_graph_arguments(p: argparse.ArgumentParser) -> None:
         "--colour-by",
         dest="colour_by",
         default="family",
-        choices=["family", "provenance", "line", "time", "collective"],
-        help="node colours (time: measured, implies --profile; collective: bytes moved)",
+        choices=["family", "provenance", "line", "time", "collective", "memory"],
+        help="node colours (time: measured, implies --profile; collective: bytes moved; "
+        "memory: residual bytes on the jaxpr, bytes live at the peak on the compiled HLO)",
     )
     g.add_argument(
         "--graph-budget",
@@ -533,6 +534,10 @@ def _heat(result: InspectionResult, ns: argparse.Namespace) -> tuple[tuple[str, 
         from inspectors import sharding
 
         return tuple(sorted(sharding.collective_heat(result.sharding, ns.graph_of).items())) if result.sharding else ()
+    if ns.colour_by == "memory":  # residual bytes per equation, or bytes live at the peak per instruction
+        from inspectors import memory
+
+        return memory.graph_heat(result.memory_report, ns.graph_of)
     if ns.colour_by != "time" or result.profile is None:
         return ()
     from inspectors import profile

@@ -335,7 +335,7 @@ class _HloView:
     def __init__(self, comps: dict[str, list[HloInstr]], opts: GraphOptions, depth: int) -> None:
         self.comps, self.opts, self.depth = comps, opts, depth
         self.types: dict[str, str] = {}
-        colour = opts.colour_by if opts.colour_by in ("time", "collective") else "family"
+        colour = opts.colour_by if opts.colour_by in styles.HEAT_COLOURINGS else "family"
         self.b = _Builder(
             Graph(title="", colour_by=colour, direction=opts.direction, edge_labels=opts.edge_labels)
         )
@@ -415,7 +415,9 @@ class _HloView:
         self.b.group(Group(cluster, label, path, ins.opcode))
         operands = [env.get(o) for o in ins.operands]
         if ins.opcode == "fusion":  # the fused ops read the operands directly
-            return self.computation(callees[0][1], cluster, level + 1, operands, None) or nid
+            root = self.computation(callees[0][1], cluster, level + 1, operands, None)
+            self._root_holds(root, cluster, ins.name)
+            return root or nid
         node.group = cluster
         self.b.node(node)
         for o in ins.operands:
@@ -437,6 +439,14 @@ class _HloView:
         for r in results:
             self.b.edge(r, ret, kind="bind")
         return ret
+
+    def _root_holds(self, root: str | None, cluster: str, name: str) -> None:
+        """Memory colours: an open fusion's buffer is its root's value, so the root node wears its heat."""
+        share = self.heat.get(name)
+        if self.opts.colour_by != "memory" or share is None or not (root or "").startswith(f"{cluster}:"):
+            return
+        node = self.b.graph.nodes[self.b.order[root]]
+        node.heat = (node.heat or 0.0) + share
 
 
 def hlo_graph(text: str, options: GraphOptions | None = None, title: str = "compiled HLO") -> Graph:

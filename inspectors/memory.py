@@ -648,34 +648,35 @@ def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, fol
     result.stage_times["memory"] = time.perf_counter() - start
 
 
-def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: Any, tracer: Any) -> None:
-    """Residuals of the pipeline's grad, and the remat variant when the request names a policy."""
-    from inspectors.jaxpr_model import user_location
+@dataclass
+class _Grad:
+    """The pipeline's differentiated function and what it was called with, for residuals and remat."""
 
-    names = [t.name for t in chain.pipeline]
-    k = grad_step(names)
-    if k is None:
-        report.residuals = inner_grad_residuals(final_model(result))
-        if report.residuals is None:
-            report.notes.append(
-                "no grad, vjp or value_and_grad in the pipeline or the program: "
-                "nothing is saved for a backward pass"
-            )
-        return
-    seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
-    if seen is None:
-        report.notes.append("the outer transforms never called the differentiated function")
-        return
-    args, static, kwargs = seen
-    f = chain.fns[k]
-    dyn = tuple(a for i, a in enumerate(args) if i not in static)
-    g = _with_static(f, args, static)
+    k: int
+    f: Callable
+    g: Callable  # `f` over its traced arguments only
+    args: tuple
+    static: tuple[int, ...]
+    dyn: tuple
+    kwargs: dict
+    positions: tuple[int, ...]
+    paths: list[str]
+    where: Callable
+
+
+def _grad_of(chain: Any, tracer: Any, req: Any) -> _Grad | str | None:
+    """The pipeline's grad step as a `_Grad`; a note when it was never called; None without a grad."""
+    from inspectors.jaxpr_model import user_location
     from inspectors.pipeline import arg_paths
 
-    paths = arg_paths(chain.fns[0], args, static, kwargs)
+    k = grad_step([t.name for t in chain.pipeline])
+    if k is None:
+        return None
+    seen = chain.call_args(k, tracer.args, tracer.static, tracer.kwargs)
+    if seen is None:
+        return "the outer transforms never called the differentiated function"
+    args, static, kwargs = seen
     t = chain.pipeline[k]
-    positions = _dynamic_positions(diff_positions(t.name, t.options, len(args)), static)
-    req = result.request
     lines = req.source.splitlines()
 
     def where(source_info: Any) -> tuple[int | None, str]:
@@ -685,12 +686,37 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
         stack = str(getattr(source_info, "name_stack", ""))
         return (loc.line if loc else None), "/".join(scope_path(_Named(stack)))
 
+    return _Grad(
+        k=k, f=chain.fns[k], g=_with_static(chain.fns[k], args, static), args=args, static=static,
+        dyn=tuple(a for i, a in enumerate(args) if i not in static), kwargs=kwargs,
+        positions=_dynamic_positions(diff_positions(t.name, t.options, len(args)), static),
+        paths=arg_paths(chain.fns[0], args, static, kwargs), where=where,
+    )  # fmt: skip
+
+
+def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: Any, tracer: Any) -> None:
+    """Residuals of the pipeline's grad, and the remat variant when the request names a policy."""
+    names = [t.name for t in chain.pipeline]
+    grad = _grad_of(chain, tracer, result.request)
+    if grad is None:
+        report.residuals = inner_grad_residuals(final_model(result))
+        if report.residuals is None:
+            report.notes.append(
+                "no grad, vjp or value_and_grad in the pipeline or the program: "
+                "nothing is saved for a backward pass"
+            )
+        return
+    if isinstance(grad, str):
+        report.notes.append(grad)
+        return
+    k, t, req = grad.k, chain.pipeline[grad.k], result.request
     # Traced again, as JAX's own `saved_residuals` does: replaying the pipeline's jaxpr instead saves
     # a quarter of the time but loses the residuals that are literals (measured on a GPT-2-sized model).
-    rows = saved_residuals(g, dyn, kwargs, positions, paths, where)
+    rows = saved_residuals(grad.g, grad.dyn, grad.kwargs, grad.positions, grad.paths, grad.where)
     link_equations(rows, final_model(result))
     outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
     note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""
+    positions = grad.positions
     wrt = (
         "all inputs"
         if DIFFERENTIATING[t.name] == "all"
@@ -698,23 +724,7 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
     )
     report.residuals = report_of(chain.names[k], t.name, wrt, rows, note)
     if req.remat_policy:
-        report.remat = remat(
-            req.remat_policy,
-            f,
-            g,
-            args,
-            static,
-            dyn,
-            kwargs,
-            chain,
-            k,
-            positions,
-            paths,
-            where,
-            tracer,
-            result,
-            rows,
-        )
+        report.remat = remat(req.remat_policy, grad, chain, tracer, final_model(result), req.filename, rows)
 
 
 INNER_GRAD_NOTE = (
@@ -828,10 +838,8 @@ class _Named:
 
 
 def remat(
-    policy: str, f: Callable, g: Callable, args: tuple, static: tuple[int, ...], dyn: tuple, kwargs: dict,
-    chain: Any, k: int, positions: tuple[int, ...], paths: list[str], where: Callable, tracer: Any,
-    result: InspectionResult, before: list[SavedResidual],
-) -> RematComparison:  # fmt: skip
+    policy: str, grad: _Grad, chain: Any, tracer: Any, model: Any, filename: str, before: list[SavedResidual]
+) -> RematComparison:
     """Checkpoint the differentiated function with `policy`, compile the pipeline over it once, compare."""
     import jax
 
@@ -841,22 +849,21 @@ def remat(
     out = RematComparison(policy=policy)
     try:
         chosen = policy_of(policy)
-        rows = saved_residuals(jax.checkpoint(g, policy=chosen), dyn, kwargs, positions, paths, where)
-        link_equations(rows, final_model(result))
+        checkpointed = jax.checkpoint(grad.g, policy=chosen)
+        rows = saved_residuals(checkpointed, grad.dyn, grad.kwargs, grad.positions, grad.paths, grad.where)
+        link_equations(rows, model)
         out.residuals, out.residual_count = rows, len(rows)
         out.residual_bytes = sum(r.bytes for r in rows)
         out.added, out.removed = diff_residuals(before, rows)
         start = time.perf_counter()
         variant = transforms.apply_pipeline(
-            jax.checkpoint(f, policy=chosen, static_argnums=static), chain.pipeline[k:]
+            jax.checkpoint(grad.f, policy=chosen, static_argnums=grad.static), chain.pipeline[grad.k :]
         )
         lowered = jax.jit(_plain(variant), static_argnums=tracer.static).lower(*tracer.args, **tracer.kwargs)
         with passes.dump_folder() as folder:
             compiled = lowered.compile(dump_options(folder))
             analysis = memory_info(compiled)
-            peak = read_peak(
-                folder, compiled.as_text(), result.request.filename, None, tracer.paths, analysis
-            )
+            peak = read_peak(folder, compiled.as_text(), filename, None, tracer.paths, analysis)
         out.compile_s = time.perf_counter() - start
         out.peak_bytes = peak.peak_bytes if peak.available else None
         out.temp_bytes = (analysis or {}).get("temp_size_in_bytes")
@@ -865,6 +872,78 @@ def remat(
     except Exception as exc:  # noqa: BLE001 - a policy that does not apply is reported, not raised
         out.error = f"{type(exc).__name__}: {exc}"
     return out
+
+
+# --- remat alone: the worker job behind the app's Compare (only the variant compiles) -------------
+
+
+@dataclass
+class _Traced:
+    """What `remat` reads of the pipeline's tracer: the inputs, static positions, paths, the user's code."""
+
+    args: tuple
+    static: tuple[int, ...]
+    kwargs: dict
+    paths: list[str]
+    codes: Any
+
+
+def compare_policy(request: Any, policy: str, before: list[SavedResidual]) -> RematComparison:
+    """Remat `request`'s grad under `policy` alone: load, build the inputs, trace once, compile the variant.
+
+    `before` are the residuals of the program as written (the inspection's), diffed against the variant's.
+    The whole pipeline is traced once (not compiled): its steps record what each calls the next with,
+    and its jaxpr numbers the equations the residuals link to, as the inspection's do.
+    """
+    import jax
+
+    from inspectors import pipeline, sharding, transforms
+    from inspectors import source as src
+    from inspectors._jax_private import PrintedJaxpr
+    from inspectors.jaxpr_model import model_of
+
+    try:
+        with _running("load"):
+            defaults = src.read_defaults(request.source)
+            sharding.use_devices(request.devices)
+            module = src.load_module(request.source, request.filename)
+            entry = src.resolve_entry(module, request.fn, defaults, request.source)
+            f = src.entry_function(module, entry)
+            steps = transforms.parse_pipeline(
+                request.transforms if request.transforms is not None else defaults.transforms
+            )
+            args, kwargs = src.eval_inputs(
+                request.args if request.args is not None else defaults.args, module
+            )
+            f, args, kwargs = transforms.keep_static(f, args, kwargs)
+        chain = pipeline.Chain(f, entry, steps)
+        static = transforms.static_argnums(steps)
+        with jax.default_device(pipeline.resolve_device(request.device)), _running("trace:memory"):
+            paths = pipeline.arg_paths(chain.fns[0], args, static, kwargs)
+            traced = _Traced(args, static, kwargs, paths, src.module_codes(module))
+            closed = (
+                jax.jit(pipeline._plain(chain.fns[-1]), static_argnums=static).trace(*args, **kwargs).jaxpr
+            )
+            grad = _grad_of(chain, traced, request)
+            if not isinstance(grad, _Grad):
+                return RematComparison(
+                    policy=policy, error=grad or "no grad, vjp or value_and_grad in the pipeline"
+                )
+            model = model_of(
+                PrintedJaxpr(closed.jaxpr), closed, request.filename, request.source, paths, traced.codes
+            )
+            return remat(policy, grad, chain, traced, model, request.filename, before)
+    except Exception as exc:  # noqa: BLE001 - the inspection ran this program: what fails here is reported
+        return RematComparison(policy=policy, error=f"{type(exc).__name__}: {exc}")
+
+
+def remat_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Worker job: `{"request", "policy", "before"}` data in, `{"remat": RematComparison}` data out."""
+    from inspectors.results import request_from_dict
+
+    before = [SavedResidual(**r) for r in payload.get("before") or []]
+    comparison = compare_policy(request_from_dict(payload["request"]), payload["policy"], before)
+    return MemoryReport(remat=comparison).to_dict()
 
 
 # --- text for the CLI ----------------------------------------------------------------------------
@@ -940,3 +1019,27 @@ def equation_heat(report: MemoryReport) -> dict[str, float]:
             weights[r.equation] += r.bytes
     total = sum(weights.values())
     return {e: w / total for e, w in weights.items()} if total else {}
+
+
+def instruction_heat(report: MemoryReport) -> dict[str, float]:
+    """Return each compiled HLO instruction's share of the bytes live at the peak (the buffers it defines)."""
+    peak = report.peak
+    if peak is None or not peak.available:
+        return {}
+    weights: Counter[str] = Counter()
+    for b in peak.at_peak:
+        weights[b.instruction] += b.bytes
+    total = sum(weights.values())
+    return {name: w / total for name, w in weights.items()} if total else {}
+
+
+GRAPH_HEAT: dict[str, Callable[[MemoryReport], dict[str, float]]] = {
+    "after": equation_heat,  # the transformed jaxpr: residual bytes, by the forward equation that made them
+    "hlo": instruction_heat,  # the compiled module: bytes live at the peak, by defining instruction
+}  # `--color-by memory`: the graphs the report's keys name (other graphs have no memory heat)
+
+
+def graph_heat(report: MemoryReport | None, graph_of: str) -> tuple[tuple[str, float], ...]:
+    """Return `GraphOptions.heat` for `--color-by memory` of graph `graph_of` (empty where it has none)."""
+    heat = GRAPH_HEAT.get(graph_of)
+    return tuple(sorted(heat(report).items())) if heat and report is not None else ()

@@ -165,6 +165,7 @@ def legend_node(graph: Graph) -> str:
         "provenance": "transform provenance",
         "line": "source line",
         "time": "measured time",
+        "memory": "memory (share of the bytes)",
     }.get(graph.colour_by, graph.colour_by)
     table = f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2"><TR><TD COLSPAN="2"><B>{title}</B></TD></TR>{rows}</TABLE>'
     return f'  "legend" [shape=plaintext fontsize=9 label=<{table}>]'

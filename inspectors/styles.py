@@ -152,9 +152,12 @@ def heat_color(share: float | None) -> str:
     return HEAT_STOPS[-1][1]
 
 
+HEAT_COLOURINGS = ("time", "collective", "memory")  # colourings by a share per node (`GraphOptions.heat`)
+
+
 def fill_for(colour_by: str, fam: str, prov: str, line: int | None, heat: float | None = None) -> str:
     """Return a node's fill for the chosen colouring."""
-    if colour_by in ("time", "collective"):  # "collective": the share of the bytes collectives move
+    if colour_by in HEAT_COLOURINGS:  # "collective": the share of the bytes collectives move
         return heat_color(heat)
     if colour_by == "provenance":
         return provenance_fill(prov)
@@ -175,6 +178,12 @@ def legend(colour_by: str, provs: list[str], lines: list[tuple[int, str]]) -> li
     if colour_by == "collective":
         shares = [(f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes moved", heat_color(s)) for s in (0.5, 0.2, 0.05)]
         return [*shares, ("no collective", NO_HEAT)]
+    if colour_by == "memory":  # residual bytes (a jaxpr) or bytes live at the peak (compiled HLO)
+        shares = [
+            (f"{'≥ ' if s == HEAT_FULL else ''}{100 * s:g} % of the bytes", heat_color(s))
+            for s in (0.5, 0.2, 0.05)
+        ]
+        return [*shares, ("holds none", NO_HEAT)]
     return [(f.label, f.fill) for f in FAMILIES.values()]
 
 

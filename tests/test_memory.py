@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import io
 import re
@@ -17,7 +18,7 @@ import pytest
 
 from inspectors import catalog, inspect_fn, memory, pipeline, source, transforms
 from inspectors.cli import main as cli_main
-from inspectors.results import InspectionResult, Request
+from inspectors.results import InspectionResult, MemoryReport, Request
 
 sys.path.insert(0, str(Path(__file__).parent))
 from models import eqx_mlp, linen_mlp, memory_models, nnx_mlp  # noqa: E402
@@ -157,6 +158,38 @@ def test_remat_policy_compares_with_one_compile(tmp_path: Path, capsys: pytest.C
     )
 
 
+LAYERS_REQUEST = Request(
+    source=Path(memory_models.__file__).read_text(),
+    filename="layers.py",
+    fn="layers",
+    args="[f32[16,16], f32[16,16]], f32[8,16]",
+    transforms=["vjp", "jit"],
+)
+
+
+@pytest.mark.parametrize("policy", ["dots_saveable", "nothing_saveable"])
+def test_compare_job_equals_the_pipelines_remat(policy: str) -> None:
+    full = pipeline.inspect(dataclasses.replace(LAYERS_REQUEST, remat_policy=policy), use_cache=False)
+    assert full.error is None and full.memory_report.remat is not None
+    before = [dataclasses.asdict(r) for r in full.memory_report.residuals.residuals]
+    data = memory.remat_job(
+        {"request": dataclasses.asdict(LAYERS_REQUEST), "policy": policy, "before": before}
+    )
+    alone, inspected = MemoryReport.from_dict(data).remat, full.memory_report.remat
+    assert alone.error == "" and alone.compile_s > 0
+    alone.compile_s = inspected.compile_s = 0.0  # a measurement: the rest must be the same, field for field
+    assert alone == inspected
+    made = [r for r in alone.residuals if r.primitive]  # outputs of equations, linked to the program's
+    assert all(r.equation for r in made) and bool(made) == (policy == "dots_saveable")
+    assert alone.added or alone.removed
+
+
+def test_compare_job_reports_a_program_without_grad() -> None:
+    request = dataclasses.replace(LAYERS_REQUEST, transforms=["jit"])
+    data = memory.remat_job({"request": dataclasses.asdict(request), "policy": "dots_saveable", "before": []})
+    assert "no grad" in MemoryReport.from_dict(data).remat.error
+
+
 def test_no_grad_says_so(held: InspectionResult) -> None:
     assert held.memory_report.residuals is None
     assert "no grad" in held.memory_report.notes[0]
@@ -172,8 +205,23 @@ def test_no_buffer_assignment_is_not_available(tmp_path: Path) -> None:
     assert not peak.available and "not available" in peak.note and peak.analysis == {"temp_size_in_bytes": 4}
 
 
-def test_memory_view_in_the_app() -> None:
+def test_memory_view_in_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
+
+    from app import backend, state
+    from app.views.memory import pick_lines
+
+    calls: Counter[str] = Counter()
+
+    def counted(name: str, fn):  # noqa: ANN001, ANN202
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(backend, "run_inspection", counted("inspect", backend.run_inspection))
+    monkeypatch.setattr(backend, "run_remat", counted("remat", backend.run_remat))
 
     app = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
     at = AppTest.from_file(app, default_timeout=120)
@@ -195,10 +243,30 @@ def test_memory_view_in_the_app() -> None:
     assert shown is not None, [list(f.columns) for f in frames]
     assert list(shown["JAX prints"]) == [r.jax_text for r in report.residuals.residuals]
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert calls == {"inspect": 1}
+    first, r = (
+        report.peak.at_peak[0],
+        report.residuals.residuals[0],
+    )  # each table's pick, the first row until one
+    codes = [c.value for c in at.code]
+    assert (
+        "\n".join(pick_lines(result, first.line, first.equations, first.instruction, first.argument)) in codes
+    )
+    argument = r.made_by.removeprefix("argument ") if r.made_by.startswith("argument ") else ""
+    assert "\n".join(pick_lines(result, r.line, [r.equation] if r.equation else [], "", argument)) in codes
     at.button(key="memory_compare").click().run()
     assert not at.exception, at.exception
+    assert calls == {"inspect": 1, "remat": 1}  # Compare compiles the variant alone: no second inspection
     remat = next(f for f in (d.value for d in at.dataframe) if "as written" in f.columns)
     assert list(remat.iloc[:, 0]) == ["residuals", "peak live", "FLOPs"]
+    variant = at.session_state["memory_variants"][(state.request_key(result.request), "nothing_saveable")]
+    assert list(remat[variant.policy]) == [
+        f"{variant.residual_count} · {memory.fmt_bytes(variant.residual_bytes)}",
+        memory.fmt_bytes(variant.peak_bytes),
+        f"{variant.flops:,.0f}",
+    ]
+    diff = next(c.value for c in at.code if c.language == "diff")
+    assert diff.splitlines() == [f"+ {a}" for a in variant.added] + [f"- {r}" for r in variant.removed]
 
 
 GRAD_SAMPLES = [
@@ -304,3 +372,99 @@ def test_donated_inputs_are_named_and_counted_as_aliased() -> None:
     assert peak.totals["alias"] == r.memory["alias_size_in_bytes"] == w.nbytes
     held_params = next(b for b in peak.at_peak if b.argument == "params")
     assert held_params.kind == "argument, output"
+
+
+# --- `--color-by memory`: residual bytes on the jaxpr graph, bytes live at the peak on the compiled HLO
+
+
+def dot_fills(argv: list[str], capsys: pytest.CaptureFixture) -> dict[str, str]:
+    """Run the CLI's `--emit dot`; return each DOT node's fill colour."""
+    assert cli_main(argv) == 0
+    out, _ = capsys.readouterr()
+    return dict(re.findall(r'^\s*"([^"]+)" \[[^\n]*?fillcolor="(#[0-9a-f]{6})"', out, re.M))
+
+
+def test_color_by_memory_paints_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture, layers_grad: InspectionResult
+) -> None:
+    from inspectors.results import walk
+    from inspectors.styles import NO_HEAT, heat_color
+
+    path = tmp_path / "layers.py"
+    path.write_text(Path(memory_models.__file__).read_text())
+    argv = [str(path), "--fn", "layers", "--args", "[f32[16,16], f32[16,16]], f32[8,16]"]
+    argv += ["--transform", "vjp", "--transform", "jit", "--emit", "dot", "--color-by", "memory"]
+    # The jaxpr: each equation by its share of the residual bytes (the ones an equation made).
+    made = [r for r in layers_grad.memory_report.residuals.residuals if r.equation]
+    share = Counter()
+    for r in made:
+        share[r.equation] += r.bytes / sum(m.bytes for m in made)
+    fills = dot_fills(argv, capsys)
+    eqns = [e.id for e in walk(layers_grad.stage("jaxpr:2").model)]
+    assert {e: fills[f"eqn_{e}"] for e in eqns} == {e: heat_color(share.get(e)) for e in eqns}
+    assert {e for e in eqns if fills[f"eqn_{e}"] != NO_HEAT} == set(share) != set()
+    # The compiled HLO, fusions closed: each instruction by its share of the bytes live at the peak.
+    peak = layers_grad.memory_report.peak
+    held = Counter()
+    for b in peak.at_peak:
+        held[b.instruction] += b.bytes / peak.peak_bytes
+    fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "0"], capsys)
+    ops = {
+        n.removeprefix(":"): f for n, f in fills.items() if n.startswith(":") and not n.startswith(":args")
+    }
+    assert ops == {name: heat_color(held.get(name)) for name in ops}
+    assert sum(f != NO_HEAT for f in ops.values()) == len([i for i in held if not i.startswith("args")])
+    # Fusions open: the fused computation's root holds the fusion's buffer, so it wears its colour.
+    fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "3"], capsys)
+    fused = [b.instruction for b in peak.at_peak if b.instruction.endswith("fusion")]
+    for name in fused:
+        inside = [f for n, f in fills.items() if n.startswith(f"{name}:")]
+        assert inside.count(heat_color(held[name])) == 1, (name, inside)
+
+
+def test_the_graph_view_colours_by_memory_in_the_app() -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from inspectors.styles import heat_color
+
+    app = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+    at = AppTest.from_file(app, default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("memory").run()
+    assert not at.exception, at.exception
+    result = next(iter(at.session_state["_inspections"].values()))
+    heat = dict(memory.equation_heat(result.memory_report))
+    assert heat
+    cache = at.session_state["_graph_cache"].items()
+    graph, dot = next(v for k, v in cache if k[0] == "jaxpr-after" and k[2].colour_by == "memory")
+    painted = {n.details["id"]: n.heat for n in graph.nodes if n.heat is not None and n.kind == "eqn"}
+    assert painted == {e: heat[e] for e in painted} and set(painted) == set(heat)
+    assert all(f'fillcolor="{heat_color(share)}"' in dot for share in heat.values())
+    assert any("share of the residual bytes" in c.value for c in at.caption)
+
+
+def test_a_picked_buffer_or_residual_names_its_line_equation_and_hlo(
+    held: InspectionResult, layers_grad: InspectionResult
+) -> None:
+    from app.views.memory import pick_lines
+    from inspectors.results import walk
+
+    source = held.request.source.splitlines()
+    first = held.memory_report.peak.at_peak[0]  # the matmul's output, held across the sort
+    eqns = {e.id: e for e in walk(held.stage("jaxpr:1").model)}
+    lines = pick_lines(held, first.line, first.equations, first.instruction)
+    assert lines[0] == f"line {first.line}: {source[first.line - 1].strip()}" and "a @ b" in lines[0]
+    assert lines[1:-1] == [f"equation {e}: {eqns[e].text}" for e in first.equations] and first.equations
+    assert "dot_general" in lines[1]
+    hlo = [h.strip() for h in held.text_of("hlo").splitlines()]
+    assert lines[-1].removeprefix("HLO: ") in hlo and f"{first.instruction} = " in lines[-1]
+    r = next(r for r in layers_grad.memory_report.residuals.residuals if r.equation)
+    eqn = next(e for e in walk(layers_grad.stage("jaxpr:2").model) if e.id == r.equation)
+    src = layers_grad.request.source.splitlines()
+    assert pick_lines(layers_grad, r.line, [r.equation], "") == [
+        f"line {r.line}: {src[r.line - 1].strip()}",
+        f"equation {r.equation}: {eqn.text}",
+    ]

@@ -11,6 +11,7 @@ collapsed node or a summary opens it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 import streamlit as st
@@ -19,6 +20,7 @@ from app import safe, state
 from app.components.explorer import graph_view
 from app.views import primitives
 from app.views.common import rerun_views
+from inspectors import memory as mem
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions
 from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
 from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg
@@ -32,7 +34,10 @@ COLOUR_LABELS = {
     "family": "primitive family",
     "provenance": "transform (primal / jvp / transpose)",
     "line": "source line",
+    "memory": "memory (residual bytes; on HLO: bytes at the peak)",
 }
+JAXPR_COLOURS = (*COLOUR_BY, "memory")  # memory: `inspectors.memory.graph_heat` of the worker's report
+HLO_COLOURS = ("family", "memory")  # the compiled module's colourings (StableHLO: family only)
 _GRAPH_CACHE_SIZE = 16
 
 
@@ -157,16 +162,18 @@ def option(widget, key: str, name: str, *args, **kwargs):  # noqa: ANN001, ANN00
     return widget(*args, key=wkey, on_change=_keep, args=(wkey, default), **kwargs)
 
 
-def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
-    """Draw the graph options; return them as GraphOptions."""
-    cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if not hlo else st.columns([1, 1.2, 1.6, 1])
+def options_widgets(
+    key: str, hlo: bool = False, colours: tuple[str, ...] | None = JAXPR_COLOURS
+) -> GraphOptions:
+    """Draw the graph options (a colour pick when `colours` offers one); return them as GraphOptions."""
+    cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if colours else st.columns([1, 1.2, 1.6, 1])
     depth = option(cols[0].number_input, key, "depth", "Depth", 0, 12,
                    help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")  # fmt: skip
-    if hlo:
+    if not colours:
         colour_by, i = "family", 1
     else:
         colour_by = option(
-            cols[1].selectbox, key, "colour", "Colour by", COLOUR_BY, format_func=COLOUR_LABELS.get
+            cols[1].selectbox, key, "colour", "Colour by", colours, format_func=COLOUR_LABELS.get
         )
         i = 2
     budget = option(cols[i].select_slider, key, "budget", "Node budget", BUDGETS,
@@ -191,6 +198,33 @@ def options_widgets(key: str, hlo: bool = False) -> GraphOptions:
         expand=frozenset(store.get(f"{key}_expand", [])),
         collapse=frozenset(store.get(f"{key}_collapse", [])),
     )
+
+
+def with_memory_heat(opts: GraphOptions, result: InspectionResult, graph_of: str) -> GraphOptions:
+    """`opts` with the memory report's heat for graph `graph_of` ("after", "hlo") when colouring by memory."""
+    if opts.colour_by != "memory":
+        return opts
+    return dataclasses.replace(opts, heat=mem.graph_heat(result.memory_report, graph_of))
+
+
+MEMORY_CAPTIONS = {
+    "after": "Each equation by its share of the residual bytes (what the backward pass reads from it); "
+    "the program before the transforms has no memory colours.",
+    "hlo": "Each instruction by its share of the bytes live at XLA's peak (the buffers it defines; "
+    "an open fusion's root wears the fusion's).",
+}
+
+
+def memory_caption(result: InspectionResult, graph_of: str) -> None:
+    """Say what the memory colours are, or why there are none."""
+    report = result.memory_report
+    if not mem.graph_heat(report, graph_of):
+        why = "\n".join(report.notes) if report and report.notes else "no memory report for this program"
+        if graph_of == "hlo" and report and report.peak and not report.peak.available:
+            why = report.peak.note
+        st.caption(f"No memory colours: {safe.md(why)}")
+        return
+    st.caption(MEMORY_CAPTIONS[graph_of])
 
 
 def expand_widgets(graphs: list[Graph], key: str) -> None:
@@ -230,6 +264,8 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
         )
         return
     opts = options_widgets(key)
+    if opts.colour_by == "memory":
+        memory_caption(result, "after")
     same = result.jaxpr(0).text is not None and result.jaxpr(0).text == result.jaxpr().text
     if same:
         models = [("after", result.jaxpr().model)]
@@ -246,7 +282,8 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
                 continue
             text = result.jaxpr(0).text if label == "before" else result.jaxpr().text
             source = (text, result.request.source, result.request.filename)
-            graph, dot = cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, opts, title))
+            drawn_opts = with_memory_heat(opts, result, label)
+            graph, dot = cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, drawn_opts, title))
             if graph is None:
                 too_large(dot)
                 continue
@@ -271,7 +308,11 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
             )
         )
         return
-    opts = options_widgets(key, hlo=True)
+    opts = with_memory_heat(
+        options_widgets(key, hlo=True, colours=HLO_COLOURS if which == "hlo" else None), result, which
+    )
+    if opts.colour_by == "memory":
+        memory_caption(result, which)
     title = f"{label} of {result.entry or 'f'}"
     graph, dot = cached_graph(which, (text,), BuildRequest(which, text, opts, title))
     if graph is None:

@@ -1,13 +1,12 @@
 """The Memory view: residuals saved for the backward pass, the compiled peak and who holds it, remat.
 
 Everything shown was computed in the worker (`inspectors.memory`, into `result.memory_report`):
-this view only draws it. A remat comparison is a request with `remat_policy` set, run on demand
-(one extra compile in the worker) and kept for this session.
+this view only draws it. A remat comparison is the worker's `remat` job, run on demand (the variant
+alone is compiled, not the inspection again) and kept for this session by request and policy.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 
 import pandas as pd
@@ -18,7 +17,7 @@ from app.components.painted import equation_lines, show_painted
 from app.safe import md
 from app.views.profile import text_heat
 from inspectors import memory as mem
-from inspectors.results import InspectionResult, MemoryReport, PeakReport, ResidualReport
+from inspectors.results import InspectionResult, MemoryReport, PeakReport, ResidualReport, walk
 
 MAX_VARIANTS = 8  # remat comparisons this session keeps
 TABLE_HEIGHT = 320
@@ -39,9 +38,9 @@ def memory_tab(result: InspectionResult) -> None:
     for note in report.notes:
         st.caption(md(note))
     if report.peak is not None:
-        peak_section(report.peak)
+        peak_section(result, report.peak)
     if report.residuals is not None:
-        residual_section(report.residuals)
+        residual_section(result, report.residuals)
     heat_section(result, report)
     if report.residuals is not None:
         remat_section(result, report)
@@ -50,7 +49,7 @@ def memory_tab(result: InspectionResult) -> None:
 # --- the compiled peak ----------------------------------------------------------------------------
 
 
-def peak_section(peak: PeakReport) -> None:
+def peak_section(result: InspectionResult, peak: PeakReport) -> None:
     """The plot of bytes live over the schedule, the totals beside memory_analysis(), the peak's buffers."""
     st.markdown("#### The compiled peak")
     if not peak.available:
@@ -73,8 +72,13 @@ def peak_section(peak: PeakReport) -> None:
     if peak.aliases:
         st.markdown("**Donated / aliased inputs:** " + ", ".join(f"`{md(a)}`" for a in peak.aliases))
     st.markdown("**Buffers live at the peak, largest first**")
-    st.dataframe(buffers_frame(peak), key="memory_buffers", hide_index=True, width="stretch",
-                 height=min(TABLE_HEIGHT, 38 + 35 * len(peak.at_peak)))  # fmt: skip
+    event = st.dataframe(buffers_frame(peak), key="memory_buffers", hide_index=True, width="stretch",
+                         height=min(TABLE_HEIGHT, 38 + 35 * len(peak.at_peak)),
+                         on_select="rerun", selection_mode="single-row")  # fmt: skip
+    if peak.at_peak:
+        b = peak.at_peak[picked_row(event, len(peak.at_peak))]
+        what = f"{b.type} {b.instruction} ({b.kind})"
+        show_pick(what, pick_lines(result, b.line, b.equations, b.instruction, b.argument))
 
 
 def unit_of(peak: PeakReport) -> tuple[str, int]:
@@ -174,7 +178,7 @@ def buffers_frame(peak: PeakReport) -> pd.DataFrame:
 # --- residuals --------------------------------------------------------------------------------------
 
 
-def residual_section(res: ResidualReport) -> None:
+def residual_section(result: InspectionResult, res: ResidualReport) -> None:
     """Every residual, then grouped by line and by model scope."""
     st.markdown(
         f"#### Saved for the backward pass: {len(res.residuals)} residuals, {mem.fmt_bytes(res.total_bytes)}"
@@ -188,8 +192,48 @@ def residual_section(res: ResidualReport) -> None:
     left.dataframe(groups_frame(res.by_line), key="memory_by_line", hide_index=True, width="stretch")
     right.markdown("**By model scope**")
     right.dataframe(groups_frame(res.by_scope), key="memory_by_scope", hide_index=True, width="stretch")
-    st.dataframe(residuals_frame(res), key="memory_residuals", hide_index=True, width="stretch",
-                 height=min(TABLE_HEIGHT, 38 + 35 * len(res.residuals)))  # fmt: skip
+    event = st.dataframe(residuals_frame(res), key="memory_residuals", hide_index=True, width="stretch",
+                         height=min(TABLE_HEIGHT, 38 + 35 * len(res.residuals)),
+                         on_select="rerun", selection_mode="single-row")  # fmt: skip
+    if res.residuals:
+        r = res.residuals[picked_row(event, len(res.residuals))]
+        argument = r.made_by.removeprefix("argument ") if r.made_by.startswith("argument ") else ""
+        lines = pick_lines(result, r.line, [r.equation] if r.equation else [], "", argument)
+        show_pick(f"{r.type} {r.made_by}", lines)
+
+
+# --- a picked row: its source line, its equations, its HLO instruction --------------------------------
+
+
+def picked_row(event: object, n: int) -> int:
+    """The row picked in a table's selection event (the first until one is picked)."""
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    return rows[0] if rows and 0 <= rows[0] < n else 0
+
+
+def pick_lines(
+    result: InspectionResult, line: int | None, equations: list[str], instruction: str, argument: str = ""
+) -> list[str]:
+    """What a picked buffer or residual names: its source line's code, each equation's text, its HLO line."""
+    source = result.request.source.splitlines()
+    texts = [f"line {line}: {source[line - 1].strip()}"] if line and 0 < line <= len(source) else []
+    if argument:
+        texts.append(f"the input {argument}")
+    eqns = {e.id: e for e in walk(mem.final_model(result))} if equations else {}
+    texts += [f"equation {e}: {eqns[e].text}" for e in equations if e in eqns]
+    hlo = (result.text_of("hlo") or "").splitlines() if instruction else []
+    texts += [
+        f"HLO: {h.strip()}"
+        for h in hlo
+        if h.lstrip().removeprefix("ROOT ").lstrip("%").startswith(f"{instruction} = ")
+    ][:1]
+    return texts
+
+
+def show_pick(what: str, texts: list[str]) -> None:
+    """Draw a picked row: what it is, then the lines it names (its code, equations, HLO)."""
+    st.caption(f"Picked (pick a row for another): {md(what)}")
+    st.code("\n".join(texts) or "no line, equation or instruction of yours", language=None, wrap_lines=True)
 
 
 def groups_frame(groups: list) -> pd.DataFrame:
@@ -252,18 +296,18 @@ def remat_section(result: InspectionResult, report: MemoryReport) -> None:
     key = (state.request_key(result.request), spec)
     kept = st.session_state.setdefault("memory_variants", OrderedDict())
     if right.button("Compare", key="memory_compare", type="primary", disabled=not result.ok):
-        request = dataclasses.replace(result.request, remat_policy=spec)
         with st.spinner("Compiling the checkpointed variant…", show_time=True):
-            kept[key] = inspection.inspect(request)
+            kept[key] = inspection.remat(
+                result.request, spec, report.residuals.residuals if report.residuals else []
+            )
         while len(kept) > MAX_VARIANTS:
             kept.popitem(last=False)
-    variant = kept.get(key)
-    if variant is None:
+    remat = kept.get(key)
+    if remat is None:
         st.caption("One extra compile in the worker: the grad's function under `jax.checkpoint(policy=...)`.")
         return
-    remat = variant.memory_report.remat if variant.memory_report else None
-    if remat is None or remat.error:
-        st.error(md(remat.error if remat else "the variant has no remat comparison"))
+    if remat.error:
+        st.error(md(remat.error))
         return
     comparison_table(report, remat)
 

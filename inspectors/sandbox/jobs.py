@@ -73,6 +73,13 @@ def walkthrough_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[s
     return run(payload)
 
 
+def remat_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
+    """Compile only the remat variant (the app's Compare): request, policy and residuals in, comparison out."""
+    from inspectors.memory import remat_job as run
+
+    return run(payload)
+
+
 def echo_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
     """Return the payload unchanged, after emitting its `partials` (a health check of the worker path)."""
     for part in payload.get("partials", []):
@@ -85,3 +92,4 @@ register_job("inspect", inspect_job)
 register_job("devices", devices_job)
 register_job("echo", echo_job)
 register_job("walkthrough", walkthrough_job)
+register_job("remat", remat_job)
