@@ -295,7 +295,7 @@ def device_picker() -> None:
 
 
 # --- sharding: how many virtual CPU devices (the Sharding view) ---
-DEVICE_COUNTS = ["", 1, 2, 4, 8]
+DEVICE_COUNTS = ["", *state.DEVICE_COUNTS]  # "" = the worker's default
 
 
 def devices_picker() -> None:
