@@ -467,3 +467,64 @@ def test_the_app_draws_the_sharding_tab_on_the_devices_the_sidebar_picks():
     assert (metrics["Devices"], metrics["Mesh"], metrics["Collectives"]) == ("2", "x=2", "1")
     table = next(d.value for d in at.dataframe if d.value is not None and "collective" in d.value.columns)
     assert table["collective"].tolist() == ["all-to-all"] and table["who"].tolist() == ["asked"]
+
+
+def graph_dots(at: AppTest, kind: str) -> list[str]:
+    """The DOT of every graph of `kind` (`hlo`, `jaxpr-after`) the page drew, coloured by collective."""
+    cache = at.session_state["_graph_cache"]
+    return [
+        dot for (key, _, opts, _), (_, dot) in cache.items() if key == kind and opts.colour_by == "collective"
+    ]
+
+
+@pytest.mark.slow
+def test_the_app_colours_the_graphs_by_collective_as_the_cli_does():
+    """Picking "collective" in a graph's colours fills each collective (and its equations) by its share of the bytes."""
+    from inspectors import cli, styles
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    for name, value in {"sample": "parallelization_fsdp", "devices": "4", "view": "Compiled HLO"}.items():
+        at.query_params[name] = value
+    at.session_state["hlo_view"] = "Graph"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="hlo_graph_colour").options == ["primitive family", "collective (bytes moved)"]
+    at.selectbox(key="hlo_graph_colour").set_value("collective").run()
+    assert not at.exception, at.exception
+    result = at.session_state["last_good"][1]
+    s = result.sharding
+    assert s.devices == 4 and {sharding.base_opcode(c.opcode) for c in s.collectives} >= {
+        "all-gather",
+        "all-reduce",
+    }
+    (dot,) = graph_dots(at, "hlo")
+    for c in s.collectives:  # the styles code the CLI's `--color-by collective` uses
+        fill = styles.heat_color(c.bytes_per_device / s.bytes_per_device)
+        assert f'":{c.name}" [shape="box" style="rounded,filled" fillcolor="{fill}"' in dot
+    assert re.search(rf'":get-tuple-element[.\d]*" \[[^\]]*fillcolor="{styles.NO_HEAT}"', dot)
+    assert "% of the bytes moved" in dot and state_graph(at)["hlo_graph_colour"] == "collective"
+    ns = cli.build_parser().parse_args(
+        ["x.py", "--graph-of", "hlo", "--color-by", "collective", "--emit", "dot"]
+    )
+    assert cli.graph_text(result, ns) == dot.replace(
+        f"compiled HLO of {result.entry}", f"hlo: {result.entry}"
+    )
+
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("collective").run()
+    assert not at.exception, at.exception
+    (after,) = graph_dots(at, "jaxpr-after")
+    heat = sharding.collective_heat(s, "after")
+    assert heat and all(f'fillcolor="{styles.heat_color(share)}"' in after for share in heat.values())
+    ns = cli.build_parser().parse_args(
+        ["x.py", "--graph-of", "after", "--color-by", "collective", "--emit", "dot"]
+    )
+    assert cli.graph_text(result, ns).count("fillcolor") == after.count("fillcolor")
+
+
+def state_graph(at: AppTest) -> dict:
+    """The graph options the shared link carries."""
+    return dict(at.session_state["graph"])
