@@ -528,3 +528,24 @@ def test_the_app_colours_the_graphs_by_collective_as_the_cli_does():
 def state_graph(at: AppTest) -> dict:
     """The graph options the shared link carries."""
     return dict(at.session_state["graph"])
+
+
+@pytest.mark.slow
+def test_the_device_picker_lists_the_devices_of_the_chosen_count():
+    """The Device picker asks a worker split as the Virtual CPU devices picker says; a device gone is unpicked."""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.query_params["sample"] = "parallelization_reshard"
+    at.query_params["devices"] = "4"
+    at.run()
+    assert not at.exception, at.exception
+    cpus = lambda: [d for d in at.selectbox(key="device").options if d.startswith("cpu:")]  # noqa: E731
+    assert cpus() == [f"cpu:{i} (virtual CPU device)" for i in range(4)]
+    at.selectbox(key="device").set_value("cpu:3").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["last_good"][1].request.device == "cpu:3"
+    at.selectbox(key="devices").set_value(2).run()
+    assert cpus() == ["cpu:0 (virtual CPU device)", "cpu:1 (virtual CPU device)"]
+    assert at.session_state["device"] == ""  # cpu:3 is not among 2 devices: back to the default
+    at.selectbox(key="devices").set_value(1).run()
+    assert cpus() == ["cpu:0"]
