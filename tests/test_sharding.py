@@ -549,3 +549,29 @@ def test_the_device_picker_lists_the_devices_of_the_chosen_count():
     assert at.session_state["device"] == ""  # cpu:3 is not among 2 devices: back to the default
     at.selectbox(key="devices").set_value(1).run()
     assert cpus() == ["cpu:0"]
+
+
+@pytest.mark.slow
+def test_a_picked_collective_outlines_its_line_here_and_selects_it_in_the_source_map(fsdp):
+    """The picked collective's source line is outlined in the Sharding view; the Source map gets the same pick."""
+    from app.views import sharding as sharding_view
+
+    for c in fsdp.sharding.collectives:
+        line, eqn = sharding_view.source_map_pick(c)
+        assert line == c.line and eqn == (c.equations[0] if c.line and len(c.equations) == 1 else None)
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    for name, value in {"sample": "parallelization_fsdp", "devices": "4", "view": "Sharding"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    first = at.session_state["last_good"][1].sharding.collectives[0]  # picked until a row is
+    source = at.session_state["code"].splitlines()
+    (excerpt,) = [h.proto.body for h in at.get("html") if "sharding-line" in h.proto.body]
+    outlined = re.findall(
+        r'data-line="(\d+)" style="outline[^"]*"><td[^>]*>\d+</td><td[^>]*>([^<]*)<', excerpt
+    )
+    assert outlined == [
+        (str(first.line), source[first.line - 1].replace("'", "&#x27;").replace('"', "&quot;"))
+    ]
