@@ -575,3 +575,12 @@ def test_a_picked_collective_outlines_its_line_here_and_selects_it_in_the_source
     assert outlined == [
         (str(first.line), source[first.line - 1].replace("'", "&#x27;").replace('"', "&quot;"))
     ]
+    # What a pick of another row stores (AppTest cannot click a dataframe's row): the Source map selects it.
+    from app.views import source_map
+
+    other = next(c for c in at.session_state["last_good"][1].sharding.collectives if c.line != first.line)
+    at.session_state[source_map.PICK_KEY] = sharding_view.source_map_pick(other)
+    at.session_state["view"] = "Source map"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sm_line").value == other.line and source_map.PICK_KEY not in at.session_state

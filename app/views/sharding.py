@@ -16,6 +16,7 @@ import streamlit as st
 from app import state
 from app.safe import code_span, html_text, md
 from app.views import profile as profile_view
+from app.views import source_map
 from app.views.common import missing
 from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
@@ -26,6 +27,8 @@ DEVICE_HUES = 8  # device colours repeat after this many devices
 
 def sharding_tab(result: InspectionResult) -> None:
     """The Sharding tab."""
+    if st.session_state.pop(PICK_RERUN, False):  # a collective was picked: the Source map view shows it too
+        st.rerun(scope="app")
     s = result.sharding
     if s is None:
         if result.running:  # a streamed frame: compiling (or XLA's passes) is still going
@@ -181,9 +184,12 @@ def _select_in_source_map(collectives: list[Collective]) -> None:
     """A picked row selects its line (and equation) in the Source map view too, as that view's own pickers do."""
     rows = (st.session_state.get("sharding_collectives") or {}).get("selection", {}).get("rows") or []
     if rows and rows[0] < len(collectives) and collectives[rows[0]].line:
-        st.session_state["sm_line"], st.session_state["sm_eqn"] = source_map_pick(collectives[rows[0]])
+        # A plain key, not the Source map's widgets: their state lapses in a run that does not draw them.
+        st.session_state[source_map.PICK_KEY] = source_map_pick(collectives[rows[0]])
+        st.session_state[PICK_RERUN] = True  # each view is a fragment: the Source map redraws in a whole run
 
 
+PICK_RERUN = "_sharding_pick_rerun"  # set by a pick: rerun the page, not this view's fragment alone
 EXCERPT_LINES = 3  # source lines shown either side of the picked collective's
 
 
