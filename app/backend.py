@@ -47,7 +47,7 @@ STORE_MB = float(os.environ.get("JAXPR_EXPLORER_STORE_MB") or 2048)
 STORE = stage_store.server_store(STORE_MB)
 _lock = threading.Lock()
 _pool: Pool | None = None
-_devices: list[str] | None = None
+_devices: dict[int | None, list[str]] = {}  # per virtual CPU device count (None: the worker's default)
 cache_stats = {"hits": 0, "misses": 0}
 
 
@@ -207,12 +207,11 @@ def run_remat(
         return RematComparison(policy=policy, error=f"a malformed remat comparison: {exc}")
 
 
-def available_devices() -> list[str]:
-    """Return the devices inspections can run on (`cpu:0`, `gpu:0`, ...), asked of a worker."""
-    global _devices
-    if _devices is None:
-        _devices = devices_in(pool())
-    return list(_devices)
+def available_devices(count: int | None = None) -> list[str]:
+    """Return the devices inspections on `count` virtual CPU devices run on (`cpu:0`, `gpu:0`), asked of a worker."""
+    if count not in _devices:
+        _devices[count] = devices_in(pool(), count)
+    return list(_devices[count])
 
 
 def isolation_status() -> str:

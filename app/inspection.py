@@ -99,10 +99,10 @@ def isolation() -> str:
 
 
 @st.cache_data(ttl=600, show_spinner=False)
-def devices() -> list[str]:
-    """Return the devices inspections can run on; empty if the backend cannot say."""
+def devices(count: int | None = None) -> list[str]:
+    """Return the devices inspections on `count` virtual CPU devices run on; empty if the backend cannot say."""
     try:
-        return list(backend.available_devices())
+        return list(backend.available_devices(count))
     except Exception:  # noqa: BLE001 - the picker falls back to the default device
         return []
 

@@ -280,8 +280,9 @@ def device_label(device: str, devices: list[str]) -> str:
 
 
 def device_picker() -> None:
-    """Every device of every available backend; empty means JAX's default."""
-    devices = inspection.devices()
+    """Every device of every available backend, with the CPU split as `devices_picker` chose; empty: the default."""
+    # Asked of a worker that splits the CPU as an inspection's worker will (`sharding.use_devices`).
+    devices = inspection.devices(st.session_state.get("devices") or None)
     if st.session_state["device"] not in devices:
         st.session_state["device"] = ""
     default = device_label(devices[0], devices) if devices else "default"
@@ -290,12 +291,13 @@ def device_picker() -> None:
         ["", *devices],
         key="device",
         format_func=lambda d: device_label(d, devices) if d else f"default ({default})",
-        help="Where to lower, compile and time: every device of every backend JAX found.",
+        help="Where to lower, compile and time: every device of every backend JAX found, with the CPU split "
+        "into as many devices as *Virtual CPU devices* below says.",
     )
 
 
 # --- sharding: how many virtual CPU devices (the Sharding view) ---
-DEVICE_COUNTS = ["", 1, 2, 4, 8]
+DEVICE_COUNTS = ["", *state.DEVICE_COUNTS]  # "" = the worker's default
 
 
 def devices_picker() -> None:

@@ -50,7 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "time_budget_s": 1.0,
     "graph": {},  # graph options that differ from their defaults, by widget key (`jaxpr_graph_depth`: 5)
     "stages": [],  # the stage ids the Stages view shows: one to read, two to compare (`jaxpr:1`, `jaxpr:2`)
+    "devices": "",  # virtual CPU devices the worker splits the host into ("" = the worker's default)
 }
+DEVICE_COUNTS = (1, 2, 4, 8)  # the virtual CPU device counts the sidebar offers and a link may carry
 # How the page is shown: readable URL parameters beside `?s=` (see `VIEW_PARAMS`).
 MODES = ("explore", "walkthrough")
 WALKTHROUGH_STEPS = 7
@@ -220,6 +222,15 @@ def _kind(value: Any) -> str:
     return JSON_KINDS.get(type(value), "null")
 
 
+def _device_count(value: Any) -> str | None:
+    """Why `value` is not a device count a link may carry ("" is the default), or None."""
+    if value == "" or (type(value) is int and value in DEVICE_COUNTS):
+        return None
+    shown = repr(value[:20]) if isinstance(value, str) else str(value) if type(value) is int else _kind(value)
+    counts = ", ".join(map(str, DEVICE_COUNTS[:-1]))
+    return f"is {shown}, not a number of devices ({counts} or {DEVICE_COUNTS[-1]})"
+
+
 # Each field of a shared link (any version) and the check its value must pass; others are ignored.
 LINK_FIELDS: dict[str, Callable[[Any], str | None]] = {
     "v": lambda v: None if type(v) is int else f"is {_kind(v)}, not a version number",
@@ -237,6 +248,7 @@ LINK_FIELDS: dict[str, Callable[[Any], str | None]] = {
     ),
     "stages": _texts(2),
     "transforms": _texts(MAX_LINK_TRANSFORMS),
+    "devices": _device_count,
 }
 
 
@@ -267,6 +279,12 @@ def apply(data: dict[str, Any]) -> None:
     if isinstance(data.get("time_budget_s"), (int, float)):
         state["time_budget_s"] = min(TIME_BUDGETS, key=lambda b: abs(b - data["time_budget_s"]))
     set_specs([str(s) for s in data.get("transforms", [])])
+    state["devices"] = data.get("devices", "")  # checked in `decode`; links without it: the default
+
+
+def short_devices(text: str) -> int | str:
+    """`&devices=4` as the count it names (4), else the text as given, for `_device_count` to refuse."""
+    return int(text) if text.isdigit() and len(text) < 4 else text
 
 
 def restore_from_url() -> bool:
@@ -284,7 +302,12 @@ def restore_from_url() -> bool:
     if sample_named(params["sample"]) is None:
         st.session_state["_url_error"] = f"no sample named {params['sample'][:80]!r}"
         return False
+    devices = short_devices(params.get("devices", ""))
+    if _device_count(devices):
+        st.session_state["_url_error"] = f"its field `devices` {_device_count(devices)}"
+        return False
     load_sample(params["sample"])
+    st.session_state["devices"] = devices
     if "t" in params:
         set_specs(params.get_all("t"))
     for key, param in (("entry", "fn"), ("args", "args"), ("device", "device")):
@@ -326,7 +349,7 @@ def sync_url() -> None:
     params = st.query_params
     if params.get(URL_PARAM) != encoded:
         params[URL_PARAM] = encoded
-    for readable in ("sample", "t", "fn", "args", "device"):
+    for readable in ("sample", "t", "fn", "args", "device", "devices"):
         if readable in params:
             del params[readable]
     wanted = view_params()

@@ -310,6 +310,29 @@ def test_a_shared_link_keeps_the_graph_options_and_the_open_view():
     assert again.selectbox(key="jaxpr_graph_dir").value == "LR"
 
 
+@pytest.mark.slow
+def test_a_link_reopens_the_device_count_and_a_short_link_can_name_it():
+    at = new_app({"sample": "parallelization_reshard", "view": "Sharding"})
+    at.selectbox(key="devices").set_value(4).run()
+    assert not at.exception, at.exception
+    shared = shared_link(at)
+    assert state.decode(shared)["devices"] == 4 and "devices" not in at.query_params
+
+    again = new_app({"s": shared, "view": "Sharding"})
+    assert not [w.value for w in again.warning if "could not be restored" in w.value]
+    assert again.session_state["devices"] == 4 and again.selectbox(key="devices").value == 4
+    sharding = again.session_state["last_good"][1].sharding
+    assert (sharding.available, sharding.devices) == (4, 4)  # the worker split the CPU into 4
+    assert {m.label: m.value for m in again.metric}["Devices"] == "4"
+
+    short = new_app({"sample": "parallelization_reshard", "devices": "4", "view": "Sharding"})
+    assert short.session_state["devices"] == 4
+    assert short.session_state["last_good"][1].sharding.available == 4
+    assert state.decode(shared_link(short))["devices"] == 4  # the short form becomes the full link
+    plain = new_app({"sample": "parallelization_reshard"})
+    assert plain.session_state["devices"] == "" and state.decode(shared_link(plain))["devices"] == ""
+
+
 def test_links_in_every_older_format_keep_opening():
     version_1 = {  # what the explorer wrote before graph options joined the link
         "v": 1,
@@ -324,7 +347,7 @@ def test_links_in_every_older_format_keep_opening():
     }
     at = new_app({"s": state.encode(version_1)})
     assert not at.warning, [w.value for w in at.warning]
-    assert at.session_state["sample"] == "vectorization_dot"
+    assert at.session_state["sample"] == "vectorization_dot" and at.session_state["devices"] == ""
     assert [s["spec"] for s in at.session_state["pipeline"]] == version_1["transforms"]
     assert code_boxes(at)[1] == jax_jaxpr("vectorization_dot", lambda f: jax.jit(jax.vmap(f, in_axes=(0, None))))
     readable = new_app({"sample": "vectorization_dot", "t": ["vmap(in_axes=(0, None))", "jit"]})

@@ -19,6 +19,9 @@ BAD_FIELDS = {
     "sample": (["x"], "is a list, not text"),
     "entry": ({"x": 1}, "is an object, not text"),
     "device": (None, "is null, not text"),
+    "devices": (3, "is 3, not a number of devices (1, 2, 4 or 8)"),
+    "devices ": ("4", "is '4', not a number of devices (1, 2, 4 or 8)"),
+    "devices  ": (True, "is true or false, not a number of devices (1, 2, 4 or 8)"),
 }
 
 
@@ -46,3 +49,12 @@ def test_a_good_link_still_opens() -> None:
 def test_each_field_a_link_writes_has_a_check() -> None:
     written = set(state.DEFAULTS) - {"pipeline"} | {"v", "transforms"}
     assert written <= set(state.LINK_FIELDS)
+
+
+@pytest.mark.parametrize(("value", "says"), [("3", "is 3"), ("four", "is 'four'"), ("-2", "is '-2'")])
+def test_a_short_link_with_a_bad_device_count_is_a_notice_naming_it(value: str, says: str) -> None:
+    at = app_with({"sample": "parallelization_reshard", "devices": value})
+    notices = [w.value.replace("\\", "") for w in at.warning if "could not be restored" in w.value]
+    assert notices and f"its field `devices` {says}, not a number of devices" in notices[0], notices
+    assert at.session_state["sample"] == state.DEFAULT_SAMPLE and at.session_state["devices"] == ""
+    assert not at.error, [e.value for e in at.error]

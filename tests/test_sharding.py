@@ -467,3 +467,120 @@ def test_the_app_draws_the_sharding_tab_on_the_devices_the_sidebar_picks():
     assert (metrics["Devices"], metrics["Mesh"], metrics["Collectives"]) == ("2", "x=2", "1")
     table = next(d.value for d in at.dataframe if d.value is not None and "collective" in d.value.columns)
     assert table["collective"].tolist() == ["all-to-all"] and table["who"].tolist() == ["asked"]
+
+
+def graph_dots(at: AppTest, kind: str) -> list[str]:
+    """The DOT of every graph of `kind` (`hlo`, `jaxpr-after`) the page drew, coloured by collective."""
+    cache = at.session_state["_graph_cache"]
+    return [
+        dot for (key, _, opts, _), (_, dot) in cache.items() if key == kind and opts.colour_by == "collective"
+    ]
+
+
+@pytest.mark.slow
+def test_the_app_colours_the_graphs_by_collective_as_the_cli_does():
+    """Picking "collective" in a graph's colours fills each collective (and its equations) by its share of the bytes."""
+    from inspectors import cli, styles
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    for name, value in {"sample": "parallelization_fsdp", "devices": "4", "view": "Compiled HLO"}.items():
+        at.query_params[name] = value
+    at.session_state["hlo_view"] = "Graph"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="hlo_graph_colour").options == ["primitive family", "collective (bytes moved)"]
+    at.selectbox(key="hlo_graph_colour").set_value("collective").run()
+    assert not at.exception, at.exception
+    result = at.session_state["last_good"][1]
+    s = result.sharding
+    assert s.devices == 4 and {sharding.base_opcode(c.opcode) for c in s.collectives} >= {
+        "all-gather",
+        "all-reduce",
+    }
+    (dot,) = graph_dots(at, "hlo")
+    for c in s.collectives:  # the styles code the CLI's `--color-by collective` uses
+        fill = styles.heat_color(c.bytes_per_device / s.bytes_per_device)
+        assert f'":{c.name}" [shape="box" style="rounded,filled" fillcolor="{fill}"' in dot
+    assert re.search(rf'":get-tuple-element[.\d]*" \[[^\]]*fillcolor="{styles.NO_HEAT}"', dot)
+    assert "% of the bytes moved" in dot and state_graph(at)["hlo_graph_colour"] == "collective"
+    ns = cli.build_parser().parse_args(
+        ["x.py", "--graph-of", "hlo", "--color-by", "collective", "--emit", "dot"]
+    )
+    assert cli.graph_text(result, ns) == dot.replace(
+        f"compiled HLO of {result.entry}", f"hlo: {result.entry}"
+    )
+
+    at.session_state["view"] = "Graph"
+    at.run()
+    at.selectbox(key="jaxpr_graph_colour").set_value("collective").run()
+    assert not at.exception, at.exception
+    (after,) = graph_dots(at, "jaxpr-after")
+    heat = sharding.collective_heat(s, "after")
+    assert heat and all(f'fillcolor="{styles.heat_color(share)}"' in after for share in heat.values())
+    ns = cli.build_parser().parse_args(
+        ["x.py", "--graph-of", "after", "--color-by", "collective", "--emit", "dot"]
+    )
+    assert cli.graph_text(result, ns).count("fillcolor") == after.count("fillcolor")
+
+
+def state_graph(at: AppTest) -> dict:
+    """The graph options the shared link carries."""
+    return dict(at.session_state["graph"])
+
+
+@pytest.mark.slow
+def test_the_device_picker_lists_the_devices_of_the_chosen_count():
+    """The Device picker asks a worker split as the Virtual CPU devices picker says; a device gone is unpicked."""
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.query_params["sample"] = "parallelization_reshard"
+    at.query_params["devices"] = "4"
+    at.run()
+    assert not at.exception, at.exception
+    cpus = lambda: [d for d in at.selectbox(key="device").options if d.startswith("cpu:")]  # noqa: E731
+    assert cpus() == [f"cpu:{i} (virtual CPU device)" for i in range(4)]
+    at.selectbox(key="device").set_value("cpu:3").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["last_good"][1].request.device == "cpu:3"
+    at.selectbox(key="devices").set_value(2).run()
+    assert cpus() == ["cpu:0 (virtual CPU device)", "cpu:1 (virtual CPU device)"]
+    assert at.session_state["device"] == ""  # cpu:3 is not among 2 devices: back to the default
+    at.selectbox(key="devices").set_value(1).run()
+    assert cpus() == ["cpu:0"]
+
+
+@pytest.mark.slow
+def test_a_picked_collective_outlines_its_line_here_and_selects_it_in_the_source_map(fsdp):
+    """The picked collective's source line is outlined in the Sharding view; the Source map gets the same pick."""
+    from app.views import sharding as sharding_view
+
+    for c in fsdp.sharding.collectives:
+        line, eqn = sharding_view.source_map_pick(c)
+        assert line == c.line and eqn == (c.equations[0] if c.line and len(c.equations) == 1 else None)
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+    at.session_state["plain_editor"] = True
+    at.session_state["all_views_at_once"] = True  # AppTest runs no browser code to ask for the rest
+    for name, value in {"sample": "parallelization_fsdp", "devices": "4", "view": "Sharding"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    first = at.session_state["last_good"][1].sharding.collectives[0]  # picked until a row is
+    source = at.session_state["code"].splitlines()
+    (excerpt,) = [h.proto.body for h in at.get("html") if "sharding-line" in h.proto.body]
+    outlined = re.findall(
+        r'data-line="(\d+)" style="outline[^"]*"><td[^>]*>\d+</td><td[^>]*>([^<]*)<', excerpt
+    )
+    assert outlined == [
+        (str(first.line), source[first.line - 1].replace("'", "&#x27;").replace('"', "&quot;"))
+    ]
+    # What a pick of another row stores (AppTest cannot click a dataframe's row): the Source map selects it.
+    from app.views import source_map
+
+    other = next(c for c in at.session_state["last_good"][1].sharding.collectives if c.line != first.line)
+    at.session_state[source_map.PICK_KEY] = sharding_view.source_map_pick(other)
+    at.session_state["view"] = "Source map"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sm_line").value == other.line and source_map.PICK_KEY not in at.session_state

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from dataclasses import replace
 
 import streamlit as st
 
@@ -21,6 +22,7 @@ from app.components.explorer import graph_view
 from app.views import primitives
 from app.views.common import rerun_views
 from inspectors import memory as mem
+from inspectors import sharding
 from inspectors.graph import COLOUR_BY, Graph, GraphOptions
 from inspectors.graph.bounded import BuildRequest, GraphTooLarge, bounded_build
 from inspectors.render import LayoutError, LayoutTimeout, dot_to_svg
@@ -35,9 +37,14 @@ COLOUR_LABELS = {
     "provenance": "transform (primal / jvp / transpose)",
     "line": "source line",
     "memory": "memory (residual bytes; on HLO: bytes at the peak)",
+    "collective": "collective (bytes moved)",
 }
-JAXPR_COLOURS = (*COLOUR_BY, "memory")  # memory: `inspectors.memory.graph_heat` of the worker's report
-HLO_COLOURS = ("family", "memory")  # the compiled module's colourings (StableHLO: family only)
+# The colourings each graph offers. "memory": `inspectors.memory.graph_heat` of the worker's report;
+# "collective" colours what the compiled module's collectives move (`inspectors.sharding.collective_heat`,
+# as `--color-by collective`): its instructions (compiled HLO) and the equations they come from (the jaxpr
+# after the transforms). StableHLO has neither of its own.
+JAXPR_COLOURS = (*COLOUR_BY, "memory", "collective")
+HLO_COLOURS = {"hlo": ("family", "memory", "collective"), "stablehlo": ("family",)}
 _GRAPH_CACHE_SIZE = 16
 
 
@@ -162,16 +169,17 @@ def option(widget, key: str, name: str, *args, **kwargs):  # noqa: ANN001, ANN00
     return widget(*args, key=wkey, on_change=_keep, args=(wkey, default), **kwargs)
 
 
-def options_widgets(
-    key: str, hlo: bool = False, colours: tuple[str, ...] | None = JAXPR_COLOURS
-) -> GraphOptions:
-    """Draw the graph options (a colour pick when `colours` offers one); return them as GraphOptions."""
-    cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if colours else st.columns([1, 1.2, 1.6, 1])
+def options_widgets(key: str, colours: tuple[str, ...] = JAXPR_COLOURS) -> GraphOptions:
+    """Draw the graph options (a colour picker when there is more than one of `colours`); return them."""
+    cols = st.columns([1, 1.6, 1.2, 1.6, 1]) if len(colours) > 1 else st.columns([1, 1.2, 1.6, 1])
     depth = option(cols[0].number_input, key, "depth", "Depth", 0, 12,
                    help="How many levels of sub-jaxprs (or HLO fusions and loops) start expanded.")  # fmt: skip
-    if not colours:
-        colour_by, i = "family", 1
+    if len(colours) == 1:
+        colour_by, i = colours[0], 1
     else:
+        wkey = f"{key}_colour"
+        if st.session_state.setdefault("graph", {}).get(wkey, "family") not in colours:
+            st.session_state["graph"].pop(wkey)  # a link's colouring this graph does not offer
         colour_by = option(
             cols[1].selectbox, key, "colour", "Colour by", colours, format_func=COLOUR_LABELS.get
         )
@@ -239,6 +247,23 @@ def expand_widgets(graphs: list[Graph], key: str) -> None:
                help=f"{label} these sub-graphs (the depth setting decides the rest).")  # fmt: skip
 
 
+def collective_colours(result: InspectionResult, opts: GraphOptions, graph_of: str) -> GraphOptions:
+    """`opts` with each node's share of the bytes collectives move, when colouring by collective."""
+    if opts.colour_by != "collective" or result.sharding is None:
+        return opts
+    return replace(opts, heat=tuple(sorted(sharding.collective_heat(result.sharding, graph_of).items())))
+
+
+def no_collectives_note(result: InspectionResult, opts: GraphOptions) -> None:
+    """Say why a graph coloured by collective is all grey: the compiled module moves nothing."""
+    if opts.colour_by == "collective" and not (result.sharding and result.sharding.collectives):
+        devices = result.sharding.devices if result.sharding else 1
+        st.caption(
+            f"The compiled module has no collectives (on {devices} device{'s' * (devices != 1)}): nothing to colour. "
+            "A sharded program on more *Virtual CPU devices* (sidebar) has some."
+        )
+
+
 def height() -> int:
     """Return the graph viewer's height: taller in lecture mode, to fill a 16:9 projector."""
     return PROJECTOR_HEIGHT if state.lecture() else VIEWER_HEIGHT
@@ -266,6 +291,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
     opts = options_widgets(key)
     if opts.colour_by == "memory":
         memory_caption(result, "after")
+    no_collectives_note(result, opts)
     same = result.jaxpr(0).text is not None and result.jaxpr(0).text == result.jaxpr().text
     if same:
         models = [("after", result.jaxpr().model)]
@@ -282,7 +308,7 @@ def jaxpr_graphs(result: InspectionResult, key: str, height: int = VIEWER_HEIGHT
                 continue
             text = result.jaxpr(0).text if label == "before" else result.jaxpr().text
             source = (text, result.request.source, result.request.filename)
-            drawn_opts = with_memory_heat(opts, result, label)
+            drawn_opts = collective_colours(result, with_memory_heat(opts, result, label), label)
             graph, dot = cached_graph(f"jaxpr-{label}", source, BuildRequest("jaxpr", model, drawn_opts, title))
             if graph is None:
                 too_large(dot)
@@ -308,11 +334,11 @@ def hlo_graph(result: InspectionResult, which: str, key: str, height: int = VIEW
             )
         )
         return
-    opts = with_memory_heat(
-        options_widgets(key, hlo=True, colours=HLO_COLOURS if which == "hlo" else None), result, which
-    )
+    opts = options_widgets(key, HLO_COLOURS[which])
     if opts.colour_by == "memory":
         memory_caption(result, which)
+    no_collectives_note(result, opts)
+    opts = collective_colours(result, with_memory_heat(opts, result, which), which)
     title = f"{label} of {result.entry or 'f'}"
     graph, dot = cached_graph(which, (text,), BuildRequest(which, text, opts, title))
     if graph is None:

@@ -8,6 +8,7 @@ tiling pictures are SVG drawn here from the blocks (which device holds which par
 from __future__ import annotations
 
 import base64
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +16,7 @@ import streamlit as st
 from app import state
 from app.safe import code_span, html_text, md
 from app.views import profile as profile_view
+from app.views import source_map
 from app.views.common import missing
 from inspectors.results import Collective, InspectionResult, Layout, MeshInfo, Sharding, walk
 from inspectors.styles import line_color
@@ -25,6 +27,8 @@ DEVICE_HUES = 8  # device colours repeat after this many devices
 
 def sharding_tab(result: InspectionResult) -> None:
     """The Sharding tab."""
+    if st.session_state.pop(PICK_RERUN, False):  # a collective was picked: the Source map view shows it too
+        st.rerun(scope="app")
     s = result.sharding
     if s is None:
         if result.running:  # a streamed frame: compiling (or XLA's passes) is still going
@@ -121,7 +125,7 @@ def collectives_section(result: InspectionResult, s: Sharding) -> None:
         hide_index=True,
         width="stretch",
         key="sharding_collectives",
-        on_select="rerun",
+        on_select=partial(_select_in_source_map, s.collectives),
         selection_mode="single-row",
     )
     rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
@@ -171,6 +175,43 @@ def measured(result: InspectionResult) -> dict[str, float]:
     return {op.name: op.time_s for op in prof.ops} if prof else {}
 
 
+def source_map_pick(c: Collective) -> tuple[int | None, str | None]:
+    """The Source map's selection for a collective: its line, and its equation when it has one alone."""
+    return c.line, c.equations[0] if c.line and len(c.equations) == 1 else None
+
+
+def _select_in_source_map(collectives: list[Collective]) -> None:
+    """A picked row selects its line (and equation) in the Source map view too, as that view's own pickers do."""
+    rows = (st.session_state.get("sharding_collectives") or {}).get("selection", {}).get("rows") or []
+    if rows and rows[0] < len(collectives) and collectives[rows[0]].line:
+        # A plain key, not the Source map's widgets: their state lapses in a run that does not draw them.
+        st.session_state[source_map.PICK_KEY] = source_map_pick(collectives[rows[0]])
+        st.session_state[PICK_RERUN] = True  # each view is a fragment: the Source map redraws in a whole run
+
+
+PICK_RERUN = "_sharding_pick_rerun"  # set by a pick: rerun the page, not this view's fragment alone
+EXCERPT_LINES = 3  # source lines shown either side of the picked collective's
+
+
+def source_excerpt_html(source: list[str], line: int) -> str:
+    """The lines around `line`, numbered, `line` outlined (the Profile and Source map views' outline)."""
+    rows = []
+    for n in range(max(1, line - EXCERPT_LINES), min(len(source), line + EXCERPT_LINES) + 1):
+        sel = "outline:2px solid #111;font-weight:600;background:#fef3c7;" if n == line else ""
+        rows.append(
+            f'<tr class="sharding-line" data-line="{n}" style="{sel}">'
+            f'<td style="color:#6b7280;text-align:right;padding:0 0.5rem">{n}</td>'
+            f'<td style="font-family:monospace;white-space:pre;padding:0 0.6rem;width:100%">'
+            f"{html_text(source[n - 1])}</td></tr>"
+        )
+    return (
+        '<div class="explorer-code" style="overflow:auto;border:1px solid #e5e7eb;border-radius:0.5rem">'
+        '<table style="border-collapse:collapse;width:100%;font-size:13px">'
+        + "".join(rows)
+        + "</table></div>"
+    )
+
+
 def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
     """The picked collective (the first until one is picked): its line, its equations, its HLO instruction."""
     where = f"line {c.line}" if c.line else "no line of yours"
@@ -181,6 +222,11 @@ def picked(result: InspectionResult, c: Collective, source: list[str]) -> None:
     hlo = (result.text_of("hlo") or "").splitlines()
     if 0 < c.text_line <= len(hlo):
         texts.append(f"HLO line {c.text_line}: {hlo[c.text_line - 1].strip()}")
+    if c.line and 0 < c.line <= len(source):
+        st.html(source_excerpt_html(source, c.line))
+        st.caption(
+            "Picking a row selects its line in the Source map view too: its equations and ops outlined."
+        )
     st.code("\n".join(texts), language=None, wrap_lines=True)
 
 

@@ -108,6 +108,9 @@ def source_table_html(rows: list[Row], selected: int | None) -> str:
 # --- the Source map tab --------------------------------------------------------------------------------
 
 
+PICK_KEY = "sm_pick"  # (line, equation or None) another view picked here (the Sharding view's collectives)
+
+
 def _pick_line(line: int | None, eqn: str | None = None) -> None:
     """Select a source line (and, optionally, one equation of it)."""
     st.session_state["sm_line"] = line
@@ -143,6 +146,8 @@ def source_map_tab(result: InspectionResult) -> None:
     smap = smap_of(result)
     rows = source_rows(smap, result.request.source)
     mapped = [r.line for r in rows if r.status]
+    if st.session_state.get(PICK_KEY):  # before the pickers are drawn: their state may still be set
+        _pick_line(*st.session_state.pop(PICK_KEY))
     if st.session_state.get("sm_line") not in mapped:
         st.session_state["sm_line"] = next(
             (i.line for i in smap.lines if i.eqns_after), mapped[0] if mapped else None

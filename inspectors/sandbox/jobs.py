@@ -60,9 +60,11 @@ def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, 
 
 
 def devices_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, Any]:
-    """Return the devices inspections can run on."""
-    from inspectors import pipeline
+    """Return the devices inspections can run on; `count`: with the CPU split into that many (as `inspect` does)."""
+    from inspectors import pipeline, sharding
 
+    count = payload.get("count")
+    sharding.use_devices(count if type(count) is int else None)  # the same call `Request.devices` makes
     return {"devices": pipeline.list_devices()}
 
 

@@ -771,9 +771,9 @@ def _decode_result(
     return result
 
 
-def devices_in(pool: Pool) -> list[str]:
-    """Return the devices the sandboxed workers see."""
-    outcome = pool.run("devices", {})
+def devices_in(pool: Pool, count: int | None = None) -> list[str]:
+    """Return the devices the sandboxed workers see (`count`: with the CPU split into that many devices)."""
+    outcome = pool.run("devices", {"count": count} if count else {})
     if outcome.error is not None or not outcome.data:
         raise outcome.error or errors.WorkerError("WorkerCrashed", "no devices reported")
     return [str(d) for d in outcome.data.get("devices", [])]
