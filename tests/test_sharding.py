@@ -490,7 +490,9 @@ def test_the_app_colours_the_graphs_by_collective_as_the_cli_does():
     at.session_state["hlo_view"] = "Graph"
     at.run()
     assert not at.exception, at.exception
-    assert at.selectbox(key="hlo_graph_colour").options == ["primitive family", "collective (bytes moved)"]
+    assert at.selectbox(key="hlo_graph_colour").options == [
+        "primitive family", "memory (residual bytes; on HLO: bytes at the peak)", "collective (bytes moved)"
+    ]  # fmt: skip
     at.selectbox(key="hlo_graph_colour").set_value("collective").run()
     assert not at.exception, at.exception
     result = at.session_state["last_good"][1]
