@@ -244,6 +244,11 @@ def primitive_cards(result: InspectionResult) -> None:
         result.primitives = primitives.cards_of(result, closed)
     except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
         result.primitives = None
+    finally:
+        # The live examples traced library jits (`_threefry_fold_in`, ...) from frames of their own. JAX
+        # caches traces by function and types, so the user's next program in this process would be
+        # lowered with our locations instead of theirs: forget them.
+        jax.clear_caches()
     result.stage_times["primitives"] = time.perf_counter() - start
 
 
