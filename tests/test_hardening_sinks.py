@@ -198,3 +198,25 @@ def test_a_view_that_fails_shows_no_server_traceback_when_hosted(monkeypatch) ->
     at = AppTest.from_function(_failing_view_page)
     at.run()
     assert "/srv/secret" in str([e.proto for e in at.get("exception")])  # locally, the traceback helps
+
+
+def test_a_scope_name_in_a_graph_label_makes_no_element_in_the_svg() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    from inspectors import render
+    from inspectors.graph import jaxpr_graph
+    from inspectors.live import inspect_fn
+
+    def f(x):
+        with jax.named_scope(EVIL):  # a model scope is any string: it becomes a cluster's label
+            return jnp.sin(x) * 2
+
+    graph = jaxpr_graph(inspect_fn(f, jnp.ones(3)).jaxpr().model, title=EVIL)
+    svg = render.to_svg(graph, timeout=60)
+    parser = _Elements()
+    parser.feed(svg)
+    made = [(tag, attrs) for tag, attrs in parser.found if tag in ("img", "style", "b", "script", "foreignobject")]
+    links = [attrs for tag, attrs in parser.found if tag == "a" and "href" in attrs]  # Graphviz's tooltips have none
+    assert not made and not links, (made, links)
+    assert "attacker.invalid" in svg  # the label is there, as text
