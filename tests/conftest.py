@@ -22,6 +22,26 @@ def root() -> Path:
     return ROOT
 
 
+# --- the browser tests: one Chromium and one app server per test module ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, shared by the tests of a module."""
+    from tests.browser_util import launch_chromium
+
+    yield from launch_chromium()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The app on a free 127.0.0.1 port, shared by the tests of a module."""
+    from tests.browser_util import streamlit_server
+
+    with streamlit_server() as url:
+        yield url
+
+
 # --- the quick subset: `pytest -m "not browser and not slow"` ------------------------------------------
 # Whole modules that are slow by nature: every attack run in the sandbox (in both isolation modes), real
 # models of thousands of equations, every sample through every stage, nginx, the load benchmark's check.

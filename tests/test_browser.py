@@ -12,30 +12,14 @@ from tests.browser_util import (
     ROOT,
     add_transform,
     browser_marks,
-    launch_chromium,
     open_app,
     open_tab,
     pick_sample,
-    streamlit_server,
     wait_idle,
 )
 
 pytestmark = browser_marks()
 ARTIFACTS = ROOT / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, shared by the tests of this module."""
-    yield from launch_chromium()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free 127.0.0.1 port."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    with streamlit_server() as url:
-        yield url
 
 
 @pytest.fixture

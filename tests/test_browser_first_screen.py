@@ -16,17 +16,16 @@ import pytest
 from tests.browser_util import (
     ROOT,
     browser_marks,
-    launch_chromium,
     open_app,
     open_tab,
     pick_sample,
-    streamlit_server,
     wait_idle,
 )
 from tests.jax_reference import exec_source
 
 pytestmark = browser_marks()
 SHOTS = ROOT / "screenshots"
+SHOTS.mkdir(parents=True, exist_ok=True)
 SIZES = [(1366, 768), (1600, 1000), (1920, 1080)]
 LINES_ON_SCREEN = 3  # at least this many jaxpr lines must be visible without scrolling
 LINE_PX = 19  # the explorer's line height (app/components/explorer.css)
@@ -41,21 +40,6 @@ FIRST_LINE = """() => {
   return {top: box.top, text: rows[0].querySelector('.tx').textContent, scrollY: window.scrollY};
 }"""
 LOCAL_SCHEMES = ("blob", "data", "about")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, shared by the tests of this module."""
-    yield from launch_chromium()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free 127.0.0.1 port."""
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    SHOTS.mkdir(exist_ok=True)
-    with streamlit_server() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,32 +11,16 @@ import pytest
 from tests.browser_util import (
     ROOT,
     browser_marks,
-    launch_chromium,
     open_app,
     open_tab,
-    streamlit_server,
     wait_idle,
 )
 
 pytestmark = [*browser_marks(), pytest.mark.slow]
 SHOTS = ROOT / "screenshots"
+SHOTS.mkdir(parents=True, exist_ok=True)
 SIZES = [(1600, 1000), (1920, 1080)]
 VIEWS = ["Jaxpr", "Stages", "Graph", "StableHLO", "Compiled HLO", "Source map", "Provenance", "Stats"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, shared by the tests of this module."""
-    yield from launch_chromium()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free 127.0.0.1 port."""
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    SHOTS.mkdir(exist_ok=True)
-    with streamlit_server() as url:
-        yield url
 
 
 def no_exception(page) -> None:  # noqa: ANN001

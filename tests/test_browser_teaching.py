@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.browser_util import ROOT, browser_marks, launch_chromium, streamlit_server, wait_idle
+from tests.browser_util import ROOT, browser_marks, wait_idle
 
 pytestmark = browser_marks()
 SHOTS = ROOT / "screenshots" / "teaching"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, shared by the tests of this module."""
-    yield from launch_chromium()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free 127.0.0.1 port."""
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url:
-        yield url
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 def heading(page) -> str:  # noqa: ANN001 - playwright Page

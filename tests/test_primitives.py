@@ -22,7 +22,7 @@ from inspectors.primitives.docs import DOCS, INPUTS
 from inspectors.results import InspectionResult, Stage, walk
 from inspectors.source import eval_args, read_defaults
 from inspectors.transforms import apply_pipeline, parse_pipeline, static_argnums
-from tests.browser_util import CHROMIUM, ROOT, launch_chromium, streamlit_server, wait_idle
+from tests.browser_util import CHROMIUM, ROOT, wait_idle
 from tests.jax_reference import exec_source
 
 PROGRAM = """
@@ -429,21 +429,7 @@ def _default_args():
 # --- in a real browser: a card opened from the Jaxpr view; lecture mode's large type ------------------
 
 SHOTS = ROOT / "screenshots" / "primitives"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, shared by the browser tests of this module."""
-    yield from launch_chromium()
-
-
-@pytest.fixture(scope="module")
-def server():
-    """The app on a free 127.0.0.1 port."""
-    (ROOT / "artifacts").mkdir(exist_ok=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as url:
-        yield url
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.mark.parametrize("lecture", [False, True], ids=["explore", "lecture"])
