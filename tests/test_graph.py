@@ -633,6 +633,87 @@ def test_fit_budget_says_what_it_closed_to_fit(linen_lm):
     assert fitted is not None and [n.id for n in fitted.nodes] == [n.id for n in graph.nodes]
 
 
+def budget_tree() -> tuple[Graph, dict[str, tuple[str, int]]]:
+    """A built graph: a call `0` (2 nodes of its own) around scope `A` (3) around scope `A/B` (4), plus 1 outside."""
+    from inspectors.graph import Group, Node
+
+    groups = [Group("0", "jit", "", "jit"), Group("A", "A", "0", "module"), Group("A/B", "B", "A", "module")]
+    nodes = [Node("x", "input", "x")]
+    nodes += [
+        Node(f"{g}{i}", "eqn", "sin", group=g) for g, n in (("0", 2), ("A", 3), ("A/B", 4)) for i in range(n)
+    ]
+    return Graph(title="t", nodes=nodes, groups=groups), {
+        "0": ("depth", 0),
+        "A": ("scope", 0),
+        "A/B": ("scope", 1),
+    }
+
+
+BUDGET_VIEWS = [(1, None), (1, 1), (1, 0), (0, None)]  # most open first, as candidate_views lists them
+
+
+@pytest.mark.parametrize(
+    "budget, view, nodes, collapsed",
+    [
+        (10, (1, None), 10, ()),  # all open: 1 + 2 + 3 + 4 nodes, exactly the budget
+        (9, (1, 1), 7, ("A/B",)),  # one over: the deepest scope closes to one node
+        (7, (1, 1), 7, ("A/B",)),
+        (6, (1, 0), 4, ("A",)),  # `A` closed holds `A/B`: only the outermost closed cluster is named
+        (4, (1, 0), 4, ("A",)),
+        (3, (0, None), 2, ("0",)),  # the call itself closes
+        (2, (0, None), 2, ("0",)),
+    ],
+)
+def test_the_budget_pass_picks_the_most_open_view_that_fits_exactly(budget, view, nodes, collapsed):
+    from inspectors.graph import fit_view
+
+    graph, closable = budget_tree()
+    choice = fit_view(graph, closable, BUDGET_VIEWS, budget)
+    assert (choice.view, choice.nodes, choice.collapsed, choice.fits) == (view, nodes, collapsed, True)
+    assert choice == fit_view(graph, closable, BUDGET_VIEWS, budget)  # deterministic: plain data in, out
+
+
+def test_the_budget_pass_says_when_no_view_fits_and_leaves_pinned_clusters_open():
+    from inspectors.graph import fit_view, subtree_nodes
+
+    graph, closable = budget_tree()
+    assert subtree_nodes(graph) == {"0": 9, "A": 7, "A/B": 4}
+    none = fit_view(graph, closable, BUDGET_VIEWS, 1)  # even the root level is 2 nodes
+    assert (none.view, none.nodes, none.collapsed, none.fits) == ((0, None), 2, ("0",), False)
+    del closable["A"]  # opened by a search match: no budget closes it, its scope inside still may
+    assert fit_view(graph, closable, BUDGET_VIEWS, 7).collapsed == ("A/B",)
+    assert fit_view(graph, closable, BUDGET_VIEWS, 6).collapsed == ("0",)  # closing `A/B` alone leaves 7
+
+
+def previous_fit(model: JaxprModel, opts: GraphOptions) -> Graph | None:
+    """The view the budget used to find by building each candidate until one fitted (the oracle)."""
+    from inspectors.graph import build_view, candidate_views
+
+    views = candidate_views(model, opts)
+    return next(
+        (g for d, s in views if (g := build_view(model, opts, d, False, opts.budget, {}, [], s))), None
+    )
+
+
+@pytest.mark.parametrize("budget", [30, 80, 250])
+def test_one_budget_pass_draws_what_building_every_candidate_drew(sample_models, linen_lm, eqx_cnn, budget):
+    from inspectors.graph import fit_budget
+
+    models = {**sample_models, "linen_lm": linen_lm, "eqx_cnn": eqx_cnn}
+    for name, model in models.items():
+        opts = GraphOptions(budget=budget)
+        graph, _ = fit_budget(model, opts, [])
+        old = previous_fit(model, opts)
+        if old is None:  # nothing fits: both summarise long lists
+            assert len(graph.nodes) <= max(budget, len(graph.nodes)), name
+            continue
+        assert len(graph.nodes) <= budget, name
+        assert [(n.id, n.group, n.label) for n in graph.nodes] == [
+            (n.id, n.group, n.label) for n in old.nodes
+        ], name
+        assert graph.edges == old.edges and graph.groups == old.groups, name
+
+
 def test_finish_labels_edges_only_on_graphs_small_enough():
     from inspectors.graph import finish
 

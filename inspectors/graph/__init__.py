@@ -3,9 +3,10 @@
 `jaxpr_graph(model, options)` runs, in order:
 1. `search_matches` (passes): the equations a search names; their enclosing calls open.
 2. `fit_budget` (here): the most open view that fits the node budget — the build
-   (`build.build_view`, the autodidax loop with sub-jaxprs as slash-path clusters, repeated
-   blocks folded, model scopes grouped) tried at decreasing depth and scope level, then with
-   long equation lists summarised.
+   (`build.build_open`, the autodidax loop with sub-jaxprs as slash-path clusters, repeated
+   blocks folded, model scopes grouped) once, most open; then the budget pass (`passes.fit_view`),
+   one walk over its cluster tree choosing which calls and scopes to close; then, only when it
+   closes something, the build of that view. When no view fits, long equation lists are summarised.
 3. `passes.finish`: edge labels, input groups placed in their scopes, long edges as stubs, legend.
 The model is in `graph.model`, the plans of equation lists (fold, group by scope, summaries) in
 `graph.plan`, the build in `graph.build`, the passes over the built graph in `graph.passes`;
@@ -19,6 +20,7 @@ from inspectors.graph.build import (  # noqa: F401 - the public names, importabl
     BINDINGS,
     Binding,
     binding,
+    build_open,
     build_view,
     count_text,
     group_paths,
@@ -31,9 +33,12 @@ from inspectors.graph.build import (  # noqa: F401 - the public names, importabl
 from inspectors.graph.model import *  # noqa: F403 - the graph model, importable from here
 from inspectors.graph.model import MAX_SCOPE_LEVELS, Graph, GraphOptions, no_gc
 from inspectors.graph.passes import (  # noqa: F401
+    ViewChoice,
     ancestors,
+    closes,
     find_folds,
     finish,
+    fit_view,
     legend_rows,
     line_scopes,
     mark_long_edges,
@@ -42,6 +47,7 @@ from inspectors.graph.passes import (  # noqa: F401
     scope_path,
     search_matches,
     signature,
+    subtree_nodes,
 )
 from inspectors.graph.plan import Item, chunk_items, fold_items, module_items, plan_items, scope_items  # noqa: F401
 from inspectors.results import JaxprModel, walk  # noqa: F401 - `walk` re-exported for the tests
@@ -75,22 +81,50 @@ def candidate_views(model: JaxprModel, opts: GraphOptions) -> list[tuple[int, in
 
 
 def fit_budget(model: JaxprModel, opts: GraphOptions, matches: list[str]) -> tuple[Graph, list[str]]:
-    """Return the most open view within the node budget, and notes saying what was closed to fit it."""
+    """Return the most open view within the node budget, and notes saying what was closed to fit it.
+
+    The build runs once, most open; the budget pass (`fit_view`) picks the view from its cluster tree;
+    a second build draws that view only when it closes something. Nothing is built to be thrown away.
+    """
     plans: dict = {}
     views = candidate_views(model, opts)
-    for depth, scope_open in views:
-        graph = build_view(model, opts, depth, False, opts.budget, plans, matches, scope_open)
-        if graph is None:
-            continue
-        notes = []
-        if depth < opts.depth:
-            notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
-        if scope_open is not None:
-            notes.append(f"model scopes below level {scope_open} drawn closed; expand or search to open")
-        return graph, notes
-    lowest, opened = views[-1] if views else (0, None)
+    graph, closable = build_open(model, opts, views[0][0], plans, matches)
+    choice = fit_view(graph, closable, views, opts.budget)
+    if choice.fits:
+        return _view_of(model, opts, choice, graph, plans, matches), _budget_notes(opts, choice)
+    lowest, opened = choice.view
     graph = build_view(model, opts, lowest, True, None, plans, matches, 0 if opened is not None else None)
     assert graph is not None  # no budget: never refused
     return graph, [
         f"long equation lists summarised to stay within the node budget ({opts.budget}); expand or search to see more"
     ]
+
+
+def _view_of(
+    model: JaxprModel,
+    opts: GraphOptions,
+    choice: ViewChoice,
+    most_open: Graph,
+    plans: dict,
+    matches: list[str],
+) -> Graph:
+    """Return the chosen view: the most open one as built, or the build of the view that closes clusters."""
+    if not choice.collapsed:
+        return most_open
+    depth, scope_open = choice.view
+    graph = build_view(model, opts, depth, False, None, plans, matches, scope_open)
+    assert graph is not None and len(graph.nodes) == choice.nodes, (
+        "the budget pass counts what the build draws"
+    )
+    return graph
+
+
+def _budget_notes(opts: GraphOptions, choice: ViewChoice) -> list[str]:
+    """Return the notes saying what a view closed to stay within the budget."""
+    depth, scope_open = choice.view
+    notes = []
+    if depth < opts.depth:
+        notes.append(f"collapsed to depth {depth} to stay within the node budget ({opts.budget})")
+    if scope_open is not None:
+        notes.append(f"model scopes below level {scope_open} drawn closed; expand or search to open")
+    return notes

@@ -259,6 +259,10 @@ class _View:
         self.matches: set[str] = set()
         self.forced: set[str] = set()
         self.heat = dict(opts.heat)
+        # Clusters a budget may close, by the view knob that closes them: a call's cluster by depth
+        # ("depth", its level), a model scope's by scope level ("scope", its level). Asked-for and
+        # search-opened clusters are not listed: no budget closes them.
+        self.closable: dict[str, tuple[str, int]] = {}
 
     # -- primitives of the graph
     def node(self, node: Node) -> str:
@@ -416,6 +420,8 @@ class _View:
             elif self.block_open(it, eqns):
                 kind = "module" if it.scope else "block"
                 self.group(it.id, f"{it.label} · {it.end - it.start} equations", parent, kind)
+                if it.scope and not self.pinned_open(it, eqns):
+                    self.closable[it.id] = ("scope", it.level)
                 self.items(eqns, it.items, path, level, it.id, env)
             else:
                 self.summary(eqns[it.start : it.end], it, parent, env)
@@ -424,6 +430,10 @@ class _View:
         """Return whether a block is drawn open: asked for, holding a match, or open by default."""
         opened = it.opened and it.id not in self.opts.collapse
         return opened or self.is_open(it.id, eqns[it.start : it.end]) or self.scope_opens(it)
+
+    def pinned_open(self, it: Item, eqns: list[Equation]) -> bool:
+        """Return whether a block is open whatever the view: opened by the plan, asked for, or a match's."""
+        return (it.opened and it.id not in self.opts.collapse) or self.is_open(it.id, eqns[it.start : it.end])
 
     def scope_opens(self, it: Item) -> bool:
         """Return whether a model scope's block is drawn open at this attempt's scope depth."""
@@ -598,6 +608,8 @@ class _View:
         if len(eqn.subjaxprs) == 1 and rule.sub_label(eqn, eqn.subjaxprs[0].role) != eqn.subjaxprs[0].role:
             label += f"\n{rule.sub_label(eqn, eqn.subjaxprs[0].role)}"
         self.group(eqn.id, label, parent, eqn.primitive)
+        if eqn.id not in self.opts.expand and eqn.id not in self.forced:
+            self.closable[eqn.id] = ("depth", level)
         cid = self.node(self.eqn_node(eqn, f"eqn_{eqn.id}", "call", eqn.id))
         through = self.passes_through(eqn)
         if not through:
@@ -673,3 +685,18 @@ def build_view(
     except _OverBudget:
         return None
     return view.graph
+
+
+def build_open(
+    model: JaxprModel, opts: GraphOptions, depth: int, plans: dict, matches: list[str]
+) -> tuple[Graph, dict[str, tuple[str, int]]]:
+    """Build the most open view (every model scope open, `depth` levels of calls), with no budget.
+
+    Return it and the clusters a budget may close (`_View.closable`): the data the budget pass
+    (`passes.fit_view`) decides on without building again.
+    """
+    view = _View(opts, depth, False, None, plans, None)
+    view.matches = set(matches)
+    view.forced = {a for m in matches for a in ancestors(m)}
+    view.jaxpr(model, "", 0, "", {})
+    return view.graph, view.closable

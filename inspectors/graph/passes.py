@@ -7,6 +7,7 @@ Each is a function of plain data (a `Graph`, or a `JaxprModel`'s equations), tes
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from inspectors import styles
 from inspectors.graph.model import (
@@ -247,3 +248,68 @@ def _local_input_edges(graph: Graph) -> set[int]:
         return group == home
 
     return {id(e) for e in graph.edges if e.src in homes and inside(group_of.get(e.dst, ""), homes[e.src])}
+
+
+# -- the budget: one walk over the built graph's cluster tree decides what to close
+
+View = tuple[int, "int | None"]  # (depth of calls open, deepest model-scope level open; None: all)
+
+
+@dataclass(frozen=True)
+class ViewChoice:
+    """The view a budget chose: its knobs, the nodes it shows, and the clusters it closes (in order)."""
+
+    view: View
+    nodes: int
+    collapsed: tuple[str, ...]
+    fits: bool
+
+
+def closes(rule: tuple[str, int], view: View) -> bool:
+    """Return whether a view closes a cluster: a call's below its depth, a model scope's below its level."""
+    knob, level = rule
+    depth, scope_open = view
+    return level >= depth if knob == "depth" else scope_open is not None and level >= scope_open
+
+
+def subtree_nodes(graph: Graph) -> dict[str, int]:
+    """Return the nodes inside each cluster, nested clusters included (clusters are listed parents first)."""
+    count = {g.path: 0 for g in graph.groups}
+    for n in graph.nodes:
+        if n.group in count:
+            count[n.group] += 1
+    for g in reversed(graph.groups):  # children before their parents
+        if g.parent in count:
+            count[g.parent] += count[g.path]
+    return count
+
+
+def fit_view(
+    graph: Graph, closable: dict[str, tuple[str, int]], views: list[View], budget: int
+) -> ViewChoice:
+    """Return the first view (most open first) whose visible nodes fit the budget, or the last when none does.
+
+    `graph` is the most open view, built once; `closable` names the clusters a view may close and by
+    which knob. A closed cluster is drawn as one node (a collapsed call, a scope's summary), so it saves
+    its nodes but one. One walk down the tree keeps, per cluster, the views that close it or an
+    enclosing cluster as a bit mask; the outermost closed clusters are what each view collapses.
+    """
+    inside = subtree_nodes(graph)
+    hidden: dict[str, int] = {"": 0}  # views under which a cluster is closed or inside a closed one
+    saved = [0] * len(views)
+    outermost: list[tuple[str, int]] = []
+    for g in graph.groups:
+        rule = closable.get(g.path)
+        mask = sum(1 << k for k, v in enumerate(views) if closes(rule, v)) if rule else 0
+        above = hidden.get(g.parent, 0)
+        hidden[g.path] = above | mask
+        fresh = mask & ~above
+        if fresh:
+            outermost.append((g.path, fresh))
+            for k in range(len(views)):
+                if fresh >> k & 1:
+                    saved[k] += inside[g.path] - 1
+    total = len(graph.nodes)
+    pick = next((k for k in range(len(views)) if total - saved[k] <= budget), len(views) - 1)
+    collapsed = tuple(path for path, mask in outermost if mask >> pick & 1)
+    return ViewChoice(views[pick], total - saved[pick], collapsed, total - saved[pick] <= budget)
