@@ -91,7 +91,7 @@ def module_ops(module: StableHloModule, filename: str) -> list[OpLoc]:
     for op in module.ops:
         if op.loc_line is None:
             continue
-        loc = Loc(op.names, op.frames)
+        loc = Loc(op.names, [(f.file, f.line, f.column) for f in op.frames])
         out.append(_op_loc(op.results, op.name, op.loc_line, loc, filename, op.function))
         out[-1].plain_line = op.plain_loc_line
     return sorted(out, key=lambda op: op.text_line)  # in the text's order, as the views list them

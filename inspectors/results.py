@@ -840,11 +840,20 @@ class SourceMap(JsonMixin):
 
 
 @dataclass
+class MlirFrame:
+    """One file location of an MLIR location (a FileLineColLoc)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+
+@dataclass
 class MlirLoc:
     """An MLIR location, decoded: name-stack names (outermost first) and file frames (innermost first)."""
 
     names: list[str] = field(default_factory=list)
-    frames: list[tuple[str, int, int]] = field(default_factory=list)  # (file, line, column)
+    frames: list[MlirFrame] = field(default_factory=list)
 
 
 @dataclass
@@ -863,7 +872,7 @@ class MlirOp:
     plain_line: int | None = None  # the same lines in the text without debug info
     plain_loc_line: int | None = None
     names: list[str] = field(default_factory=list)  # its location's names (MlirLoc.names)
-    frames: list[tuple[str, int, int]] = field(default_factory=list)  # ... and frames (MlirLoc.frames)
+    frames: list[MlirFrame] = field(default_factory=list)  # ... and frames (MlirLoc.frames)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from inspectors.mlir_text import trailing_loc
-from inspectors.results import MlirLoc, MlirOp, StableHloModule
+from inspectors.results import MlirFrame, MlirLoc, MlirOp, StableHloModule
 
 _PRINTED = {"func.return": "return", "func.call": "call", "builtin.module": "module"}  # short forms
 
@@ -44,7 +44,7 @@ def _decode(loc: Any, cache: dict) -> MlirLoc:
         callee, caller = decode_loc(loc.callee, cache), decode_loc(loc.caller, cache)
         return MlirLoc(callee.names + caller.names, callee.frames + caller.frames)
     if isinstance(loc, ir.FileLineColLoc):
-        return MlirLoc([], [(loc.filename, loc.start_line, loc.start_col)])
+        return MlirLoc([], [MlirFrame(loc.filename, loc.start_line, loc.start_col)])
     if isinstance(loc, ir.FusedLoc):
         out = MlirLoc()
         for part in loc.locations:

@@ -86,8 +86,8 @@ def test_every_ops_location_equals_the_one_jax_printed_for_it(lowered, model):
             continue
         printed = mlir_text.parse_loc(mlir_text.trailing_loc(lines[op.loc_line - 1]), aliases, cache)
         assert op.names == printed.names, (op, lines[op.loc_line - 1])
-        assert op.frames == printed.frames, (op, lines[op.loc_line - 1])
-        with_file += any(frame[0].endswith(HERE) for frame in op.frames)
+        assert [(f.file, f.line, f.column) for f in op.frames] == printed.frames, (op, lines[op.loc_line - 1])
+        with_file += any(frame.file.endswith(HERE) for frame in op.frames)
     assert with_file > 10
 
 
@@ -99,11 +99,11 @@ def test_ops_in_the_nested_jit_and_the_loops_carry_their_lines(model):
 
     def user_lines(op_name: str, function: str | None = None) -> set[int]:
         return {
-            frame[1]
+            frame.line
             for op in model.ops
             if op.name == op_name and (function is None or op.function == function)
             for frame in op.frames[:1]
-            if frame[0].endswith(HERE)
+            if frame.file.endswith(HERE)
         }
 
     assert line_of("return jnp.sin(x) * 2.0") in user_lines("stablehlo.sine", "inner")
