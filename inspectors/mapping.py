@@ -18,7 +18,7 @@ from inspectors import hlo_text
 from inspectors.graph import scope_path
 from inspectors.hlo_text import HloTables
 from inspectors.mlir_text import Loc, func_name, loc_aliases, op_of, parse_loc, trailing_loc  # noqa: F401 - re-exported
-from inspectors.results import Equation, InspectionResult, LineInfo, OpLoc, SourceMap, walk
+from inspectors.results import Equation, InspectionResult, LineInfo, OpLoc, SourceMap, StableHloModule, walk
 from inspectors.styles import line_color  # noqa: F401 - one palette, re-exported
 
 # --- palette ----------------------------------------------------------------------------------
@@ -37,6 +37,7 @@ def phase(name_stack: str) -> str:
 
 
 # --- MLIR locations: parsed in mlir_text.py -----------------------------------------------------
+
 
 def _user_frame(loc: Loc, filename: str) -> tuple[str, int, int] | None:
     """Return the innermost frame of `loc` in the user's file."""
@@ -80,9 +81,30 @@ def stablehlo_ops(text: str, filename: str, plain: str | None = None) -> list[Op
     return ops
 
 
+def module_ops(module: StableHloModule, filename: str) -> list[OpLoc]:
+    """Return every op of the module model (read in the worker from JAX's `ir.Module`), with its source.
+
+    Each op sits on the line where its `loc(...)` is printed (a region op's closing line), as a scan of
+    the debug text finds it; an op printed inside another's line (`applies stablehlo.add`) has none.
+    """
+    out = []
+    for op in module.ops:
+        if op.loc_line is None:
+            continue
+        loc = Loc(op.names, [(f.file, f.line, f.column) for f in op.frames])
+        out.append(_op_loc(op.results, op.name, op.loc_line, loc, filename, op.function))
+        out[-1].plain_line = op.plain_loc_line
+    return sorted(out, key=lambda op: op.text_line)  # in the text's order, as the views list them
+
+
 def _stablehlo_op(line: str, number: int, loc: Loc, filename: str, function: str) -> OpLoc:
     """Describe one StableHLO op line."""
     name, opcode = op_of(line)
+    return _op_loc(name, opcode, number, loc, filename, function)
+
+
+def _op_loc(name: str, opcode: str, number: int, loc: Loc, filename: str, function: str) -> OpLoc:
+    """Describe one StableHLO op from its location."""
     frame = _user_frame(loc, filename)
     scope = "/".join(n for n in loc.names if "/" in n or "(" in n)
     return OpLoc(
@@ -170,7 +192,11 @@ def source_map(result: InspectionResult) -> SourceMap:
     filename = result.request.filename
     lines = result.request.source.splitlines()
     debug, compiled = result.text_of("stablehlo-debug"), result.text_of("hlo")
-    shlo = stablehlo_ops(debug, filename, result.text_of("stablehlo")) if debug else []
+    module = getattr(result.find("stablehlo-debug"), "module", None)
+    if module is not None and module.ops and module.placed:  # the worker's model of JAX's own module
+        shlo = module_ops(module, filename)
+    else:  # a result saved before the model, or a module it could not place: scan the text
+        shlo = stablehlo_ops(debug, filename, result.text_of("stablehlo")) if debug else []
     hlo = hlo_ops(compiled, filename) if compiled else []
     infos: dict[int, LineInfo] = {}
 

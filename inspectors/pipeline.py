@@ -33,7 +33,7 @@ jax = jaxsetup.jax()
 
 import jax.extend.core as jex  # noqa: E402
 
-from inspectors import memory, passes, profile, sharding, timing, transforms  # noqa: E402
+from inspectors import memory, passes, profile, sharding, stablehlo_module, timing, transforms  # noqa: E402
 from inspectors import source as src  # noqa: E402
 from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.dead import dead_program_note  # noqa: E402
@@ -380,6 +380,9 @@ def run_callable(
             _put_text(emit, "stablehlo", "StableHLO", lowered.as_text(), "lower")
             _put_text(emit, "stablehlo-debug", "StableHLO with locations", lowered.as_text(debug_info=True), "lower")
             _put_text(emit, "hlo-unoptimized", "HLO before optimization", lowered.as_text(dialect="hlo"), "lower")
+        # --- the StableHLO module model: read once, here, from JAX's own ir.Module (inspectors/stablehlo_module.py)
+        debug = result.find("stablehlo-debug")
+        debug.module = stablehlo_module.of_lowered(lowered, debug.text or "", result.text_of("stablehlo"))
         emit.flush(result.stage_times.get("lower"))
         with passes.dump_folder() as folder:
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"

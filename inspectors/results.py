@@ -325,6 +325,7 @@ class Stage:
     note: str = ""  # why a stage has no text ("objdump is not installed")
     error: InspectError | None = None
     size: int = 0  # an index's summary (the stage store): bytes of its stored body; 0 when it has no text
+    module: StableHloModule | None = None  # stablehlo-debug: the MLIR module's ops (inspectors/stablehlo_module.py)
 
     @property
     def has_text(self) -> bool:
@@ -833,6 +834,55 @@ class SourceMap(JsonMixin):
     lines: list[LineInfo] = field(default_factory=list)
     stablehlo_ops: list[OpLoc] = field(default_factory=list)
     hlo_ops: list[OpLoc] = field(default_factory=list)
+
+
+# --- the StableHLO module model (read from JAX's ir.Module in the worker: inspectors/stablehlo_module.py) ---
+
+
+@dataclass
+class MlirFrame:
+    """One file location of an MLIR location (a FileLineColLoc)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+
+@dataclass
+class MlirLoc:
+    """An MLIR location, decoded: name-stack names (outermost first) and file frames (innermost first)."""
+
+    names: list[str] = field(default_factory=list)
+    frames: list[MlirFrame] = field(default_factory=list)
+
+
+@dataclass
+class MlirOp:
+    """One operation of the module, in the printer's order, with where JAX's text prints it."""
+
+    name: str  # `stablehlo.add`, `func.func`, `builtin.module`
+    results: str = ""  # as printed before ` = `: `%3`, `%1:4`
+    result_types: list[str] = field(default_factory=list)  # `tensor<3xf32>`
+    operands: int = 0
+    function: str = ""  # the func.func holding it
+    parent: int | None = None  # index of the op whose region holds it
+    depth: int = 0
+    line: int | None = None  # 1-based line of the debug-info text where it starts
+    loc_line: int | None = None  # ... and where its `loc(...)` is printed (a region op's closing line)
+    plain_line: int | None = None  # the same lines in the text without debug info
+    plain_loc_line: int | None = None
+    names: list[str] = field(default_factory=list)  # its location's names (MlirLoc.names)
+    frames: list[MlirFrame] = field(default_factory=list)  # ... and frames (MlirLoc.frames)
+
+
+@dataclass
+class StableHloModule:
+    """The ops of a lowered module (pre-order, regions included); `placed` if every op found its lines."""
+
+    ops: list[MlirOp] = field(default_factory=list)
+    placed: bool = True
+    note: str = ""  # why there are no ops
+    time_s: float = 0.0  # the worker's time to read and place it
 
 
 # --- provenance -------------------------------------------------------------------------------
