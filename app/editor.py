@@ -128,13 +128,16 @@ def editor(error: InspectError | None = None) -> bool:
     return changed
 
 
+RUN_KEY = "editor_run"  # True in the run a Run click starts
+
+
 def run_bar() -> st.delta_generator.DeltaGenerator:
     """Run, under the editor (never over its text); return the slot beside it, for the stage times."""
     # Pressing Run moves the focus out of the editor, which hands the code over (as Ctrl+Enter does);
     # the rerun it asks for then inspects it.
     run, beside = st.columns([2, 5], vertical_alignment="center", gap="small")
     # The shortcut is in the label: a help tooltip would cost a second (hidden) button, a hint a second line.
-    run.button("Run · Ctrl+Enter", key="editor_run", icon=":material/play_arrow:", width="stretch")
+    run.button("Run · Ctrl+Enter", key=RUN_KEY, icon=":material/play_arrow:", width="stretch")
     return beside
 
 

@@ -51,10 +51,12 @@ def inspect(
     request: Request,
     on_wait: Callable[[int], None] | None = None,
     on_partial: Callable[[InspectionResult], None] | None = None,
+    restart: bool = False,
 ) -> InspectionResult:
     """Return the result of an untimed inspection, remembered for this session.
 
     An `on_partial` with a `tick` method hears it while no stage arrives (a long compile: Stop).
+    `restart` (the Run button was pressed) runs again a request the user stopped, even on unchanged code.
 
     Reruns (a tab, a colour option) never reach the backend; a new request does, and
     `on_wait(n)` hears how many requests are ahead of it in the shared queue.
@@ -66,17 +68,24 @@ def inspect(
         deadline = time.monotonic() + STOP_WAIT_S
         while key not in memo and time.monotonic() < deadline:
             time.sleep(0.1)
+    if restart and key in memo and stopped_by_user(memo[key]):
+        del memo[key]  # a rerun keeps the stopped result; Run asks for the whole inspection again
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
     tick = getattr(on_partial, "tick", None)
     result = backend.run_inspection(request, on_wait=on_wait, on_partial=on_partial, on_tick=tick)
-    stopped = result.error is not None and result.error.kind == "Stopped"  # the user's: a rerun must not restart it
+    stopped = stopped_by_user(result)  # the user's: a rerun (a tab, an option) must not restart it
     if result.error is None or not result.error.transient or stopped:
         memo[key] = result
         while len(memo) > MEMO_SIZE:
             memo.popitem(last=False)
     return result
+
+
+def stopped_by_user(result: InspectionResult) -> bool:
+    """True for a result the user's Stop ended (kept for reruns until Run asks again)."""
+    return result.error is not None and result.error.kind == "Stopped"
 
 
 def run_and_time(request: Request) -> InspectionResult:

@@ -26,7 +26,10 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
         queue_note, preview = st.empty(), common.Progress(st.empty())
         result = inspection.inspect(
-            state.request(), on_wait=common.queue_position(queue_note), on_partial=preview
+            state.request(),
+            on_wait=common.queue_position(queue_note),
+            on_partial=preview,
+            restart=bool(st.session_state.get(editor.RUN_KEY)),  # Run on a stopped inspection starts it again
         )
         queue_note.empty()
         preview.finish()

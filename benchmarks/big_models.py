@@ -1,8 +1,9 @@
 """A GPT-2-small-sized model, whole, through the app's backend and the CLI, beside raw JAX in the same run.
 
-    .venv/bin/python benchmarks/big_models.py [--model benchmarks/models/gpt2_linen.py] [--caps] [--json]
+    .venv/bin/python benchmarks/big_models.py [--model FILE ...] [--caps] [--json]
 
-Rows (seconds, medians of one run each on a loaded machine; memory in MB):
+One row set per model: by default the three GPT-2-small-sized files in benchmarks/models/ (Flax linen, Flax
+NNX, Equinox; the same shapes), each beside raw JAX on the same file. Rows (seconds, medians of one run each on a loaded machine; memory in MB):
   raw make_jaxpr        `jax.make_jaxpr(value_and_grad(loss))` in a fresh process (the floor of the first jaxpr)
   raw lower+compile     `jax.jit(...).lower(...).compile()` in the same process
   raw process           that whole process: python start, imports, trace, lower, compile
@@ -29,7 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DEFAULT_MODEL = ROOT / "benchmarks" / "models" / "gpt2_linen.py"
+MODELS = ROOT / "benchmarks" / "models"
+DEFAULT_MODELS = [MODELS / "gpt2_linen.py", MODELS / "gpt2_nnx.py", MODELS / "gpt2_eqx.py"]
 
 RAW = """
 import runpy, sys, time, json
@@ -37,8 +39,9 @@ start = time.perf_counter()
 import jax
 ns = runpy.run_path(sys.argv[1])
 f = jax.value_and_grad(ns["loss"])
-t = time.perf_counter(); closed = jax.make_jaxpr(f)(ns["params"], ns["tokens"]); trace = time.perf_counter() - t
-t = time.perf_counter(); jax.jit(f).lower(ns["params"], ns["tokens"]).compile(); compile = time.perf_counter() - t
+args = [ns[name.strip()] for name in ns["__explorer__"]["args"].split(",")]  # (params|model), tokens
+t = time.perf_counter(); closed = jax.make_jaxpr(f)(*args); trace = time.perf_counter() - t
+t = time.perf_counter(); jax.jit(f).lower(*args).compile(); compile = time.perf_counter() - t
 print(json.dumps({"make_jaxpr": trace, "compile": compile, "equations": len(closed.jaxpr.eqns)}))
 """
 
@@ -93,35 +96,55 @@ def backend_run(model: Path, caps: bool) -> dict[str, float | str | list[str]]:
     }  # fmt: skip
 
 
-def main() -> None:
-    """Measure and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--caps", action="store_true", help="the hosted caps per stage and per result")
-    parser.add_argument("--json", action="store_true")
-    ns = parser.parse_args()
-    raw_s, out = timed_process([sys.executable, "-c", RAW, str(ns.model)])
+def measure(model: Path, caps: bool) -> dict:
+    """One model's figures: raw JAX, the CLI and the app's backend, in that order."""
+    raw_s, out = timed_process([sys.executable, "-c", RAW, str(model)])
     raw = json.loads(out.strip().splitlines()[-1])
-    stages_s, _ = timed_process([sys.executable, "-m", "inspectors", str(ns.model), "--emit", "stages"])
-    app = backend_run(ns.model, ns.caps)
-    rows = [
+    stages_s, _ = timed_process([sys.executable, "-m", "inspectors", str(model), "--emit", "stages"])
+    return {"model": model.name, "raw": raw, "raw_process": raw_s, "emit_stages": stages_s,
+            "app": backend_run(model, caps)}  # fmt: skip
+
+
+def rows(m: dict) -> list[tuple[str, float, str]]:
+    """The table rows of one model's figures."""
+    raw, raw_s, stages_s, app = m["raw"], m["raw_process"], m["emit_stages"], m["app"]
+    return [
         ("raw make_jaxpr", raw["make_jaxpr"], ""),
         ("raw lower+compile", raw["compile"], ""),
         ("raw process", raw_s, f"{raw['equations']} equations"),
         ("cli --emit stages", stages_s, f"{stages_s / raw_s:.2f}× raw process (target ≤ 1.5×)"),
-        ("app first jaxpr", app["first_jaxpr"], f"raw make_jaxpr + {app['first_jaxpr'] - raw['make_jaxpr']:.1f} s"),
-        ("app whole result", app["whole"], f"{app['whole'] / raw_s:.2f}× raw process (target ≤ 2×); {app['ok']}"),
+        (
+            "app first jaxpr",
+            app["first_jaxpr"],
+            f"raw make_jaxpr + {app['first_jaxpr'] - raw['make_jaxpr']:.1f} s",
+        ),
+        (
+            "app whole result",
+            app["whole"],
+            f"{app['whole'] / raw_s:.2f}× raw process (target ≤ 2×); {app['ok']}",
+        ),
         ("app tab switch (hlo)", app["tab_switch"], f"{app['hlo_kb']} KB fetched from the store"),
         ("server memory growth", app["memory_mb"], f"MB; store holds {app['store_mb']:.1f} MB compressed"),
     ]
+
+
+def main() -> None:
+    """Measure and print the table: a row set per model."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--caps", action="store_true", help="the hosted caps per stage and per result")
+    parser.add_argument("--json", action="store_true")
+    ns = parser.parse_args()
+    figures = [measure(model, ns.caps) for model in ns.model]
     if ns.json:
-        print(json.dumps({"raw": raw, "raw_process": raw_s, "emit_stages": stages_s, "app": app}, indent=1))
+        print(json.dumps(figures, indent=1))
         return
-    print(f"{'measure':<24}{'value':>10}  note")
-    for name, value, note in rows:
-        print(f"{name:<24}{value:>10.2f}  {note}")
-    for note in app["notes"]:
-        print(f"  not kept: {note}")
+    print(f"{'model':<16}{'measure':<24}{'value':>10}  note")
+    for m in figures:
+        for name, value, note in rows(m):
+            print(f"{m['model']:<16}{name:<24}{value:>10.2f}  {note}")
+        for note in m["app"]["notes"]:
+            print(f"{'':<16}  not kept: {note}")
 
 
 if __name__ == "__main__":
