@@ -80,6 +80,10 @@ def requests(only: str, gpt2: bool) -> list[tuple[str, Request]]:
         if s.name.startswith(only) and "error" not in s.name:
             out.append((s.name, Request(source=s.source(), filename=f"{s.name}.py")))
     if gpt2:
+        model = Path(__file__).resolve().parent / "models" / "gpt2_linen.py"
+        out.append(
+            ("gpt2_linen (benchmarks/models)", Request(source=model.read_text(), filename="gpt2_linen.py"))
+        )
         out.append(("gpt2_small_decoder", Request(source=GPT2, filename="gpt2.py", fn="loss",
                                                  args="params, tokens",
                                                  transforms=["grad", "jit"])))  # fmt: skip

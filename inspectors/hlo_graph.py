@@ -359,6 +359,7 @@ class _HloView:
                         "param",
                         f"{ins.name}: {ins.type}",
                         path,
+                        heat=self.heat.get(ins.name),  # `--color-by memory`: the argument buffer's share
                         details={"instruction": f"{ins.name} = {ins.type} parameter"},
                     )
                 )

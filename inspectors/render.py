@@ -106,6 +106,8 @@ def node_attrs(node: Node, colour_by: str) -> dict[str, str]:
     a = dict(NODE_SHAPES.get(node.kind, NODE_SHAPES["eqn"]))
     if node.kind in ("eqn", "call", "collapsed", "summary", "op"):
         a["fillcolor"] = styles.fill_for(colour_by, node.family, node.provenance, node.line, node.heat)
+    elif node.kind == "param" and colour_by == "memory":  # an HLO parameter holds its argument's buffer
+        a["fillcolor"] = styles.heat_color(node.heat)
     a["label"] = node.label + (f"\n{node.sublabel}" if node.sublabel else "")
     if node.kind == "drop":
         a["label"] = "_"

@@ -409,11 +409,12 @@ def test_color_by_memory_paints_the_bytes(
     for b in peak.at_peak:
         held[b.instruction] += b.bytes / peak.peak_bytes
     fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "0"], capsys)
-    ops = {
-        n.removeprefix(":"): f for n, f in fills.items() if n.startswith(":") and not n.startswith(":args")
-    }
+    ops = {n.removeprefix(":"): f for n, f in fills.items() if n.startswith(":")}
     assert ops == {name: heat_color(held.get(name)) for name in ops}
-    assert sum(f != NO_HEAT for f in ops.values()) == len([i for i in held if not i.startswith("args")])
+    assert {name for name, f in ops.items() if f != NO_HEAT} == set(held)
+    # The parameters too: each argument's buffer (named in the buffer assignment) paints its node.
+    arguments = {b.instruction for b in peak.at_peak if b.argument}
+    assert arguments and all(ops[name] == heat_color(held[name]) != NO_HEAT for name in arguments)
     # Fusions open: the fused computation's root holds the fusion's buffer, so it wears its colour.
     fills = dot_fills([*argv, "--graph-of", "hlo", "--graph-depth", "3"], capsys)
     fused = [b.instruction for b in peak.at_peak if b.instruction.endswith("fusion")]
