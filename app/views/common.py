@@ -346,10 +346,6 @@ def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
     return True
 
 
-def smap_of(result: InspectionResult) -> SourceMap:
-    """Return the result's source map: computed with the result in the worker (older results: once here)."""
-    if result.source_map is not None:
-        return result.source_map
-    from inspectors.mapping import source_map
-
-    return memo("smap", result, lambda: source_map(result))  # type: ignore[return-value]
+def smap_of(result: InspectionResult) -> SourceMap | None:
+    """Return the source map the worker attached to the result (None for a result saved without one)."""
+    return result.source_map

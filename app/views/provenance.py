@@ -17,10 +17,8 @@ from app.components.painted import (
     equation_lines,
     scheme,
 )
-from app.views.common import memo, on_demand, smap_of
 from inspectors.mapping import line_color
-from inspectors.provenance import grad_provenance, jit_provenance, vmap_provenance
-from inspectors.results import InspectionResult
+from inspectors.results import InspectionResult, JitProvenance
 
 
 def provenance_tab(result: InspectionResult) -> None:
@@ -29,17 +27,20 @@ def provenance_tab(result: InspectionResult) -> None:
         st.info("No provenance: the inspection stopped before tracing.")
         return
     shown = False
-    known = result.provenance  # computed with the result in the worker; older results: here
-    grad = known.grad if known else grad_provenance(result.jaxpr().model)
+    known = result.provenance  # computed with the result in the worker; the view only reads it
+    if known is None:
+        st.info("Provenance not available: this result was saved without it.")
+        return
+    grad = known.grad
     if grad and (grad.forward or grad.backward):
         _grad_section(result, grad)
         shown = True
-    vmap = known.vmap if known else vmap_provenance(result.jaxpr(0).model, result.jaxpr().model)
+    vmap = known.vmap
     if vmap and (vmap.batched or vmap.introduced):
         _vmap_section(result, vmap)
         shown = True
-    if result.text_of("hlo"):
-        _jit_section(result)
+    if known.jit is not None:
+        _jit_section(result, known.jit)
         shown = True
     if not shown:
         st.info("Nothing to trace back yet: add grad or vmap, or wait for the compiled HLO.")
@@ -160,14 +161,9 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
     text_panes([pane], key="prov_vmap_text", height=360, lecture=state.lecture())
 
 
-def _jit_section(result: InspectionResult) -> None:
-    """Fusions, folded constants, equations with no HLO left."""
+def _jit_section(result: InspectionResult, jit: JitProvenance) -> None:
+    """Fusions, folded constants, equations with no HLO left (as the worker computed them)."""
     st.markdown("#### :material/merge: jit: what lowering and XLA changed")
-    if not on_demand("smap", result, "the jit provenance (it needs the source map)", "build_jit"):
-        return
-    smap = smap_of(result)
-    known = result.provenance.jit if result.provenance else None
-    jit = known or memo("jit", result, lambda: jit_provenance(result, smap))
     a, b, c, d = st.columns(4)
     a.metric("StableHLO ops", jit.stablehlo_ops)
     b.metric("HLO instructions", jit.hlo_instructions)

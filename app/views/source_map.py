@@ -144,6 +144,9 @@ def source_map_tab(result: InspectionResult) -> None:
     if not on_demand("smap", result, "the source map", "build_smap"):
         return
     smap = smap_of(result)
+    if smap is None:
+        st.info("Source map not available: this result was saved without one.")
+        return
     rows = source_rows(smap, result.request.source)
     mapped = [r.line for r in rows if r.status]
     if st.session_state.get(PICK_KEY):  # before the pickers are drawn: their state may still be set

@@ -29,7 +29,6 @@ from app.views.graph import line_graph
 from app.views.provenance import fusion_table
 from app.views.run import timing_figures
 from inspectors.mapping import line_color
-from inspectors.provenance import jit_provenance
 from inspectors.results import (
     InspectionResult,
     Request,
@@ -154,6 +153,8 @@ def _source_colors(w: Walkthrough) -> tuple[dict[int, str], SourceMap | None]:
     if w.inspection is None or (w.inspection.jaxpr().model is None and w.inspection.jaxpr(0).model is None):
         return {}, None
     smap = common.smap_of(w.inspection)
+    if smap is None:
+        return {}, None
     return {i.line: line_color(i.line, scheme()) for i in smap.lines if i.status != "nothing"}, smap
 
 
@@ -454,6 +455,9 @@ def step_lowering(w: Walkthrough) -> None:
     st.markdown(f"{safe.code_span(r.expression)} lowered to **StableHLO**, the input language of XLA. "
                 "Each op's `loc(...)` records the line it came from: the colours match steps 1 and 3.")  # fmt: skip
     smap = common.smap_of(r)
+    if smap is None:
+        _no_stage(w, "StableHLO source map")
+        return
     colors, sources = op_colors(smap, "stablehlo", plain=True)
     text = r.text_of("stablehlo") or r.text_of("stablehlo-debug")
     show_painted(text, "stablehlo", colors, sources=sources, height=620)
@@ -468,8 +472,11 @@ def step_compile(w: Walkthrough) -> None:
     if r is None or not r.text_of("hlo"):
         _no_stage(w, "compiled HLO")
         return
+    jit = r.provenance.jit if r.provenance else None  # computed in the worker; never here
     smap = common.smap_of(r)
-    jit = common.memo("jit", r, lambda: jit_provenance(r, smap))
+    if jit is None or smap is None:
+        _no_stage(w, "jit provenance")
+        return
     st.markdown("XLA optimises the module for the device: it **fuses** elementwise work into single kernels, "
                 "folds constants and drops what is not needed.")  # fmt: skip
     a, b, c, d = st.columns(4)
