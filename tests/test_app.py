@@ -511,6 +511,26 @@ def test_a_rerun_asked_for_while_the_preview_draws_waits_until_the_request_is_do
         preview.finish()
 
 
+def _ticking_script(finished: bool) -> None:
+    """A page whose request ran a while with no stage arriving (Stop offered), finished or not."""
+    import streamlit as st
+
+    from app.views.common import Progress
+
+    preview = Progress(st.empty())
+    preview.tick()
+    if finished:
+        preview.finish()
+    st.write("after")
+
+
+def test_stop_is_offered_while_a_request_runs_and_gone_once_it_finished():
+    running = AppTest.from_function(_ticking_script, kwargs={"finished": False}).run()
+    assert not running.exception and [b.label for b in running.button] == ["Stop"]
+    done = AppTest.from_function(_ticking_script, kwargs={"finished": True}).run()
+    assert not done.exception and [b.label for b in done.button] == []
+
+
 def test_a_pass_diff_says_what_the_pass_did_and_a_transform_diff_lists_equations_by_origin():
     from inspectors import diff as structural
     from inspectors import pipeline

@@ -218,6 +218,7 @@ class Progress:
         self.started = time.monotonic()
         self.line = ""  # the caption's text, without the clock
         self.ticker: Any = None
+        self.stop_slot: Any = None  # the placeholder Stop is drawn in, once the request has run a while
 
     def __call__(self, partial: InspectionResult) -> None:
         if self.held is not None:
@@ -240,8 +241,13 @@ class Progress:
             self._hold(exc)
 
     def _stop_button(self) -> None:
-        """Draw Stop; a click comes back as the rerun Streamlit raises in this thread (the script is busy here)."""
-        st.button("Stop", key=STOP_KEY, icon=":material/stop_circle:", help="Stop this inspection; keep what arrived")
+        """Draw Stop; a click comes back as the rerun Streamlit raises in this thread (the script is busy here).
+
+        It sits in a placeholder of its own, emptied by `finish`: a finished inspection offers no Stop."""
+        self.stop_slot = st.empty()
+        self.stop_slot.button(
+            "Stop", key=STOP_KEY, icon=":material/stop_circle:", help="Stop this inspection; keep what arrived"
+        )
 
     def _hold(self, exc: BaseException) -> None:
         """Keep a rerun or stop for `finish` (a Stop click reaches the next run: `inspection.inspect`)."""
@@ -276,8 +282,10 @@ class Progress:
                        key=key, height=600, lecture=state.lecture())  # fmt: skip
 
     def finish(self) -> None:
-        """Clear the preview; raise a rerun or stop that came while drawing."""
+        """Clear the preview and Stop; raise a rerun or stop that came while drawing."""
         self.slot.empty()
+        if self.stop_slot is not None:
+            self.stop_slot.empty()
         if self.held is not None:
             raise self.held
 
