@@ -54,6 +54,7 @@ SLOW_MODULES = {
     "test_samples.py",
     "test_deploy.py",
     "test_load.py",
+    "test_browser_big_model.py",  # a model pasted in and compiled; a run that waits half a minute
     "test_bad_programs.py",  # each bad program runs to its limit in the sandbox, in both isolation modes
 }
 
