@@ -469,3 +469,37 @@ def test_a_picked_buffer_or_residual_names_its_line_equation_and_hlo(
         f"line {r.line}: {src[r.line - 1].strip()}",
         f"equation {r.equation}: {eqn.text}",
     ]
+
+
+def _memory_view_script(path: str) -> None:
+    from pathlib import Path
+
+    from app.views.memory import memory_tab
+    from inspectors.results import InspectionResult
+
+    memory_tab(InspectionResult.from_json(Path(path).read_text()))
+
+
+def test_without_memory_analysis_the_report_and_view_say_not_available(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(jax.stages.Compiled, "memory_analysis", lambda self: None)  # as some backends
+    source_text = "import jax.numpy as jnp\n\ndef f(w, x):\n    return jnp.sum(jnp.tanh(x @ w))\n"
+    req = Request(source=source_text, filename="na.py", args="f32[8,8], f32[4,8]", transforms=["grad", "jit"])
+    result = pipeline.inspect(req, use_cache=False)
+    assert result.error is None and result.memory is None
+    peak = result.memory_report.peak
+    assert peak.available and peak.analysis == {}  # the buffer assignment still reads; XLA's totals do not
+    assert [theirs for _, _, theirs in memory.reconcile(peak)] == [None] * 4
+    path = tmp_path / "result.json"
+    path.write_text(result.to_json())
+    at = AppTest.from_function(_memory_view_script, args=(str(path),), default_timeout=60).run()
+    assert not at.exception, at.exception
+    totals = next(d.value for d in at.dataframe if "memory_analysis()" in d.value.columns)
+    assert list(totals["total"]) == ["arguments", "outputs", "aliased", "temporaries"]
+    assert list(totals["memory_analysis()"]) == ["not available"] * 4
+    assert list(totals["agree"]) == [""] * 4  # nothing to agree with
+    assert list(totals["buffer assignment"]) == [memory.fmt_bytes(t) for _, t, _ in memory.reconcile(peak)]
+    assert not any("peak_memory_in_bytes" in c.value for c in at.caption)
