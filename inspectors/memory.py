@@ -624,6 +624,7 @@ def final_model(result: InspectionResult) -> Any:
 
 
 RESIDUALS_MEANWHILE = True  # trace for the residuals on a thread while XLA compiles (False: after it)
+THREAD_NAME = "jaxpr-explorer-residuals"  # the sandbox raises its deadline in this thread too
 
 
 class Residuals:
@@ -649,7 +650,7 @@ class Residuals:
         except Exception as exc:  # noqa: BLE001 - raised again by `grad_of`, where attach reports it
             self.grad, self.grad_error = None, exc
         if meanwhile and isinstance(self.grad, _Grad):
-            thread = threading.Thread(target=self._run, name="jaxpr-explorer-residuals", daemon=True)
+            thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
             try:
                 thread.start()
                 self.thread = thread
