@@ -503,3 +503,26 @@ def test_without_memory_analysis_the_report_and_view_say_not_available(
     assert list(totals["agree"]) == [""] * 4  # nothing to agree with
     assert list(totals["buffer assignment"]) == [memory.fmt_bytes(t) for _, t, _ in memory.reconcile(peak)]
     assert not any("peak_memory_in_bytes" in c.value for c in at.caption)
+
+
+def test_the_residual_thread_reports_its_exception_as_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    ran_on: list[str] = []
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        ran_on.append(threading.current_thread().name)
+        raise ValueError("boom")
+
+    monkeypatch.setattr(memory, "saved_residuals", failing)
+    req = Request(source="import jax.numpy as jnp\n\ndef f(x):\n    return jnp.sum(jnp.sin(x))\n",
+                  args="f32[3]", transforms=["grad", "jit"])  # fmt: skip
+    result = pipeline.inspect(req, use_cache=False)
+    assert result.error is None and result.text_of("hlo")  # the compiled program is never hidden
+    assert ran_on == [memory.THREAD_NAME]  # traced on its own thread, while XLA compiled
+    assert result.memory_report.residuals is None
+    assert result.memory_report.notes == ["residuals could not be computed: ValueError: boom"]
+    monkeypatch.setattr(memory, "RESIDUALS_MEANWHILE", False)  # in turn, on this thread: the same note
+    again = pipeline.inspect(req, use_cache=False)
+    assert ran_on[1:] == [threading.main_thread().name]
+    assert again.memory_report.notes == result.memory_report.notes
