@@ -1,10 +1,14 @@
 """Memory analysis overhead: each inspection with the memory report, beside the same inspection without it.
 
 For every sample (and a GPT-2-sized Flax decoder with `--gpt2`), in the same process and
-alternating, it times `inspect(...)` uncached with `memory.attach` as the pipeline calls it, and
-with `memory.attach` replaced by a no-op (the floor: the inspection as it was). It also prints
-the memory stage's own time (`stage_times["memory"]`), which is the cost itself, free of the
-noise two whole inspections carry, and, with `--remat`, the cost of one remat comparison: its
+alternating, it times `inspect(...)` uncached three ways: without the memory report
+(`memory.start` and `memory.attach` no-ops: the floor, the inspection as it was), with it and the
+residual trace in turn after the compile (`memory.RESIDUALS_MEANWHILE = False`), and with the
+residual trace on a thread during the compile (as shipped). It prints the memory stage's own time
+(`stage_times["memory"]`: what attach adds after the compile), which is the cost itself, free of
+the noise whole inspections carry, and, as a share of the inspection, how much longer the span
+from the compile through the memory stage took than the compile without it ("added": this also
+counts a compile the thread slowed down; noisier). With `--remat`, the cost of one remat comparison: its
 variant's compile inside the pipeline, and the app's Compare end to end (the worker's `remat` job,
 `memory.remat_job`: load, trace once, compile the variant), beside the inspection's own compile.
 
@@ -90,23 +94,38 @@ def requests(only: str, gpt2: bool) -> list[tuple[str, Request]]:
     return out
 
 
-def timed(request: Request, with_memory: bool) -> tuple[float, float]:
-    """Seconds for one uncached inspection, and its memory stage's seconds."""
-    real, real_options = memory.attach, memory.dump_options
-    if (
-        not with_memory
-    ):  # the inspection as it was: no memory report, and no dump where passes are not recorded
+class _NoResiduals:
+    """`memory.start` switched off: nothing traced before the compile."""
+
+    def discard(self) -> None:  # noqa: D102 - as `memory.Residuals.discard`
+        pass
+
+
+AROUND_COMPILE = ("compile", "passes", "kernels", "memory")  # the span the residual thread overlaps
+
+
+def timed(request: Request, mode: str) -> tuple[float, float, float]:
+    """Seconds for one uncached inspection, its memory stage's seconds, and compile-to-memory's seconds.
+
+    `mode`: "without" (no memory report: the inspection as it was), "in turn" (the residual trace
+    after the compile), "meanwhile" (the residual trace on a thread during the compile: as shipped).
+    """
+    real = memory.attach, memory.dump_options, memory.start, memory.RESIDUALS_MEANWHILE
+    if mode == "without":  # no memory report, and no dump where passes are not recorded
         pipeline.memory.attach = lambda *a, **k: None  # type: ignore[assignment]
         pipeline.memory.dump_options = lambda folder: None  # type: ignore[assignment]
+        pipeline.memory.start = lambda *a, **k: _NoResiduals()  # type: ignore[assignment]
+    memory.RESIDUALS_MEANWHILE = mode == "meanwhile"
     try:
         start = time.perf_counter()
         result = inspect(request, use_cache=False)
         took = time.perf_counter() - start
     finally:
-        pipeline.memory.attach, pipeline.memory.dump_options = real, real_options  # type: ignore[assignment]
+        memory.attach, memory.dump_options, memory.start, memory.RESIDUALS_MEANWHILE = real
     if result.error:
         raise RuntimeError(result.error.format())
-    return took, result.stage_times.get("memory", 0.0)
+    span = sum(result.stage_times.get(k, 0.0) for k in AROUND_COMPILE)
+    return took, result.stage_times.get("memory", 0.0), span
 
 
 def compare_s(request: Request, inspected: InspectionResult) -> float:
@@ -117,32 +136,39 @@ def compare_s(request: Request, inspected: InspectionResult) -> float:
     return time.perf_counter() - start
 
 
+MODES = ("without", "in turn", "meanwhile")
+
+
 def main() -> None:
-    """Print one row per program: inspection with and without the memory report, and the ratio."""
+    """Print one row per program: inspection without the memory report, with it in turn and meanwhile."""
     p = argparse.ArgumentParser()
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", default="")
     p.add_argument("--gpt2", action="store_true")
     p.add_argument("--remat", action="store_true", help="also time one remat comparison (dots_saveable)")
     ns = p.parse_args()
-    print(f"{'program':<42} {'without':>9} {'with':>9} {'ratio':>7} {'memory':>9} {'share':>7}" +
+    print(f"{'program':<36} {'without':>8} {'in turn':>8} {'meanwhl':>8} {'mem(t)':>8} {'share':>6} "
+          f"{'mem(m)':>8} {'share':>6} {'added(t)':>8} {'added(m)':>8}" +
           (f" {'remat':>9} {'compare':>9} {'compile':>9}" if ns.remat else ""))  # fmt: skip
-    shares = []
+    shares: dict[str, list[float]] = {"in turn": [], "meanwhile": []}
     for name, request in requests(ns.only, ns.gpt2):
         try:
-            timed(request, True)  # warm: imports, JAX's first compile
+            timed(request, "meanwhile")  # warm: imports, JAX's first compile
         except RuntimeError as exc:
-            print(f"{name:<42} skipped: {str(exc).splitlines()[0]}", flush=True)
+            print(f"{name:<36} skipped: {str(exc).splitlines()[0]}", flush=True)
             continue
-        without, with_, stage = [], [], []
-        for _ in range(ns.repeat):
-            without.append(timed(request, False)[0])
-            t, m = timed(request, True)
-            with_.append(t)
-            stage.append(m)
-        a, b, m = statistics.median(without), statistics.median(with_), statistics.median(stage)
-        shares.append(m / a)
-        row = f"{name:<42} {a:>8.3f}s {b:>8.3f}s {b / a:>7.2f} {m * 1e3:>7.1f}ms {100 * m / a:>6.1f}%"
+        runs: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}
+        for _ in range(ns.repeat):  # alternating, so the machine's load falls on every mode alike
+            for mode in MODES:
+                runs[mode].append(timed(request, mode))
+        med = {m: [statistics.median(r[i] for r in runs[m]) for i in range(3)] for m in MODES}
+        base = med["without"][0]
+        row = f"{name:<36} {base:>7.3f}s {med['in turn'][0]:>7.3f}s {med['meanwhile'][0]:>7.3f}s"
+        for mode in ("in turn", "meanwhile"):
+            shares[mode].append(med[mode][1] / base)
+            row += f" {med[mode][1] * 1e3:>6.0f}ms {100 * med[mode][1] / base:>5.1f}%"
+        for mode in ("in turn", "meanwhile"):  # compile through memory, beside the compile without it
+            row += f" {100 * (med[mode][2] - med['without'][2]) / base:>7.1f}%"
         if ns.remat:
             rq = dataclasses.replace(request, remat_policy="dots_saveable")
             result = inspect(rq, use_cache=False)
@@ -152,11 +178,11 @@ def main() -> None:
             row += f" {compare_s(request, result):>8.3f}s" if remat else f" {'-':>9}"
             row += f" {compile_s:>8.3f}s"
         print(row, flush=True)
-    print(
-        f"\nmedian memory-stage share of an inspection: {100 * statistics.median(shares):.1f} %"
-        " (target <= 10 %)"
-    )
-
+    for mode in ("in turn", "meanwhile"):
+        print(
+            f"median memory-stage share of an inspection, {mode}: {100 * statistics.median(shares[mode]):.1f} %"
+            " (target <= 10 %)"
+        )
 
 if __name__ == "__main__":
     main()

@@ -20,10 +20,11 @@ import glob
 import math
 import os
 import re
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -622,9 +623,95 @@ def final_model(result: InspectionResult) -> Any:
     return stages[-1].model if stages else None
 
 
-def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, folder: str) -> None:
-    """Add the memory report to `result` (in the worker, right after compiling); never raises."""
-    start = time.perf_counter()
+RESIDUALS_MEANWHILE = True  # trace for the residuals on a thread while XLA compiles (False: after it)
+THREAD_NAME = "jaxpr-explorer-residuals"  # the sandbox raises its deadline in this thread too
+
+
+class Residuals:
+    """The residual trace of the pipeline's grad, started before the compile and read after it.
+
+    XLA's compile releases the GIL, so `saved_residuals` (the user's function traced once more,
+    which needs nothing from the compile) runs on its own thread meanwhile. The thread touches
+    nothing but this object: the stage the watchdog names stays the pipeline's (`compile`), and
+    what it raises is raised again by `get`, where the trace ran before the thread.
+    """
+
+    def __init__(
+        self, result: InspectionResult, chain: Any, tracer: Any, device: Any, meanwhile: bool = True
+    ) -> None:
+        begun = time.perf_counter()
+        self.device, self.done = device, False
+        self.rows: list[SavedResidual] | None = None
+        self.error: BaseException | None = None
+        self.grad_error: Exception | None = None
+        self.thread: threading.Thread | None = None
+        try:
+            self.grad: _Grad | str | None = _grad_of(chain, tracer, result.request)
+        except Exception as exc:  # noqa: BLE001 - raised again by `grad_of`, where attach reports it
+            self.grad, self.grad_error = None, exc
+        if meanwhile and isinstance(self.grad, _Grad):
+            thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+            try:
+                thread.start()
+                self.thread = thread
+            except RuntimeError:  # no thread to spare (a sandbox's limit): trace after the compile
+                pass
+        self.main_s = time.perf_counter() - begun  # the part on the critical path, counted in "memory"
+
+    def _run(self) -> None:
+        """Trace `jax.vjp` of the grad's function for its residuals, under the main thread's device."""
+        import jax
+
+        g = self.grad
+        # JAX's config contexts are per thread: the main thread's default device, set here again
+        device = jax.default_device(self.device) if self.device is not None else nullcontext()
+        try:
+            with device:
+                self.rows = saved_residuals(g.g, g.dyn, g.kwargs, g.positions, g.paths, g.where)
+        except BaseException as exc:  # noqa: BLE001 - raised again by `get`, on the main thread
+            self.error = exc
+        self.done = True
+
+    def grad_of(self) -> _Grad | str | None:
+        """The pipeline's grad step (`_grad_of`); raises what it raised."""
+        if self.grad_error is not None:
+            raise self.grad_error
+        return self.grad
+
+    def get(self) -> list[SavedResidual]:
+        """The residual rows (waiting for the thread; tracing here without one); raises what the trace raised."""
+        if self.thread is not None:
+            self.thread.join()
+        elif not self.done:
+            self._run()
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+    def discard(self) -> None:
+        """Wait for the thread when the compile failed, so no user code runs after the request."""
+        if self.thread is not None:
+            self.thread.join()
+
+
+def start(result: InspectionResult, chain: Any, tracer: Any, device: Any) -> Residuals:
+    """Start the residual trace before `lowered.compile(...)`; `attach` reads it afterwards. Never raises."""
+    return Residuals(result, chain, tracer, device, RESIDUALS_MEANWHILE)
+
+
+def attach(
+    result: InspectionResult,
+    chain: Any,
+    tracer: Any,
+    compiled: Any,
+    folder: str,
+    residuals: Residuals | None = None,
+) -> None:
+    """Add the memory report to `result` (in the worker, right after compiling); never raises.
+
+    `residuals` is what `start` began before the compile (None: the trace runs here, in turn).
+    """
+    begun, started = time.perf_counter(), 0.0
     report = MemoryReport(flops=result.cost.flops if result.cost else None)
     try:
         report.peak = read_peak(
@@ -641,11 +728,13 @@ def attach(result: InspectionResult, chain: Any, tracer: Any, compiled: Any, fol
         )
     try:
         with _running("trace:memory"):  # the user's function runs again: a watchdog sees "trace"
-            _residuals_and_remat(result, report, chain, tracer)
+            started = residuals.main_s if residuals else 0.0
+            residuals = residuals or Residuals(result, chain, tracer, None, meanwhile=False)
+            _residuals_and_remat(result, report, chain, tracer, residuals)
     except Exception as exc:  # noqa: BLE001
         report.notes.append(f"residuals could not be computed: {type(exc).__name__}: {exc}")
     result.memory_report = report
-    result.stage_times["memory"] = time.perf_counter() - start
+    result.stage_times["memory"] = time.perf_counter() - begun + started
 
 
 @dataclass
@@ -694,10 +783,12 @@ def _grad_of(chain: Any, tracer: Any, req: Any) -> _Grad | str | None:
     )  # fmt: skip
 
 
-def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: Any, tracer: Any) -> None:
+def _residuals_and_remat(
+    result: InspectionResult, report: MemoryReport, chain: Any, tracer: Any, residuals: Residuals
+) -> None:
     """Residuals of the pipeline's grad, and the remat variant when the request names a policy."""
     names = [t.name for t in chain.pipeline]
-    grad = _grad_of(chain, tracer, result.request)
+    grad = residuals.grad_of()
     if grad is None:
         report.residuals = inner_grad_residuals(final_model(result))
         if report.residuals is None:
@@ -710,9 +801,9 @@ def _residuals_and_remat(result: InspectionResult, report: MemoryReport, chain: 
         report.notes.append(grad)
         return
     k, t, req = grad.k, chain.pipeline[grad.k], result.request
-    # Traced again, as JAX's own `saved_residuals` does: replaying the pipeline's jaxpr instead saves
-    # a quarter of the time but loses the residuals that are literals (measured on a GPT-2-sized model).
-    rows = saved_residuals(grad.g, grad.dyn, grad.kwargs, grad.positions, grad.paths, grad.where)
+    # Traced again, as JAX's own `saved_residuals` does (replaying the pipeline's jaxpr instead
+    # loses the residuals that are literals), on a thread while XLA compiled (`Residuals`).
+    rows = residuals.get()
     link_equations(rows, final_model(result))
     outer = [n for n in names[k + 1 :] if n in ("vmap", "nnx.vmap", "eqx.filter_vmap")]
     note = "per example: the outer vmap saves each of these once per example, batched" if outer else ""

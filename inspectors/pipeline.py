@@ -386,17 +386,22 @@ def run_callable(
         emit.flush(result.stage_times.get("lower"))
         with passes.dump_folder() as folder:
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
+            residuals = memory.start(result, chain, tracer, device)  # traced on a thread while XLA compiles
             with _stage(result, "compile"):
                 options = memory.dump_options(folder) if skip else passes.compile_options(folder)
                 with sharding.compiler_output() as printed:  # XLA's partitioner warnings, read and passed on
-                    compiled = lowered.compile(options)
+                    try:
+                        compiled = lowered.compile(options)
+                    except BaseException:
+                        residuals.discard()  # no user code runs on after a failed request
+                        raise
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
                 result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
-            memory.attach(result, chain, tracer, compiled, folder)  # residuals, peak, remat; never raises
+            memory.attach(result, chain, tracer, compiled, folder, residuals)  # residuals, peak, remat; never raises
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
             sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
         final = result.jaxpr().model

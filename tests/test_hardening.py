@@ -514,3 +514,35 @@ def test_a_never_ending_while_loop_under_timing_names_the_run_stage(pool: Pool) 
         and result.text_of("hlo") is not None
     )
     innocent(pool)
+
+
+RESIDUAL_HANG = (
+    "import jax.numpy as jnp\n\ncalls = 0\n\n\ndef f(x):\n    global calls\n    calls += 1\n"
+    "    print('call', calls)\n    while calls == {n}:\n        pass\n    return jnp.sum(jnp.sin(x))\n"
+)
+
+
+def test_a_timeout_in_the_residual_trace_on_its_thread_names_the_users_line(pool: Pool) -> None:
+    from inspectors import memory
+    from inspectors.sandbox import zygote
+
+    assert memory.THREAD_NAME in zygote.HELPER_THREADS
+    probe = inspect_in(pool, Request(source=RESIDUAL_HANG.format(n=0), args="f32[3]", transforms=["grad", "jit"]))
+    assert probe.ok and probe.memory_report.residuals.residuals, probe.error and probe.error.format()
+    last = int(probe.output.split()[-1])  # the residual trace is the last call: it runs while XLA compiles
+    result = inspect_in(pool, Request(source=RESIDUAL_HANG.format(n=last), args="f32[3]", transforms=["grad", "jit"]))
+    err = result.error
+    assert err is not None and err.kind == "Timeout" and err.line in (10, 11), err
+    assert result.text_of("hlo") is not None  # stopped in the residual trace, after the compile
+    innocent(pool)
+
+
+def test_a_grads_residuals_through_the_worker_equal_the_in_process_ones(pool: Pool) -> None:
+    from inspectors import inspect
+
+    source = (Path(__file__).parent.parent / "samples" / "differentiability_grad.py").read_text()
+    request = Request(source=source, filename="differentiability_grad.py")
+    worker = inspect_in(pool, request)
+    here = inspect(request, use_cache=False)  # tests/test_memory.py holds these equal to print_saved_residuals
+    assert worker.ok and worker.memory_report.residuals.residuals
+    assert worker.memory_report.residuals == here.memory_report.residuals

@@ -469,3 +469,60 @@ def test_a_picked_buffer_or_residual_names_its_line_equation_and_hlo(
         f"line {r.line}: {src[r.line - 1].strip()}",
         f"equation {r.equation}: {eqn.text}",
     ]
+
+
+def _memory_view_script(path: str) -> None:
+    from pathlib import Path
+
+    from app.views.memory import memory_tab
+    from inspectors.results import InspectionResult
+
+    memory_tab(InspectionResult.from_json(Path(path).read_text()))
+
+
+def test_without_memory_analysis_the_report_and_view_say_not_available(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(jax.stages.Compiled, "memory_analysis", lambda self: None)  # as some backends
+    source_text = "import jax.numpy as jnp\n\ndef f(w, x):\n    return jnp.sum(jnp.tanh(x @ w))\n"
+    req = Request(source=source_text, filename="na.py", args="f32[8,8], f32[4,8]", transforms=["grad", "jit"])
+    result = pipeline.inspect(req, use_cache=False)
+    assert result.error is None and result.memory is None
+    peak = result.memory_report.peak
+    assert peak.available and peak.analysis == {}  # the buffer assignment still reads; XLA's totals do not
+    assert [theirs for _, _, theirs in memory.reconcile(peak)] == [None] * 4
+    path = tmp_path / "result.json"
+    path.write_text(result.to_json())
+    at = AppTest.from_function(_memory_view_script, args=(str(path),), default_timeout=60).run()
+    assert not at.exception, at.exception
+    totals = next(d.value for d in at.dataframe if "memory_analysis()" in d.value.columns)
+    assert list(totals["total"]) == ["arguments", "outputs", "aliased", "temporaries"]
+    assert list(totals["memory_analysis()"]) == ["not available"] * 4
+    assert list(totals["agree"]) == [""] * 4  # nothing to agree with
+    assert list(totals["buffer assignment"]) == [memory.fmt_bytes(t) for _, t, _ in memory.reconcile(peak)]
+    assert not any("peak_memory_in_bytes" in c.value for c in at.caption)
+
+
+def test_the_residual_thread_reports_its_exception_as_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    ran_on: list[str] = []
+
+    def failing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        ran_on.append(threading.current_thread().name)
+        raise ValueError("boom")
+
+    monkeypatch.setattr(memory, "saved_residuals", failing)
+    req = Request(source="import jax.numpy as jnp\n\ndef f(x):\n    return jnp.sum(jnp.sin(x))\n",
+                  args="f32[3]", transforms=["grad", "jit"])  # fmt: skip
+    result = pipeline.inspect(req, use_cache=False)
+    assert result.error is None and result.text_of("hlo")  # the compiled program is never hidden
+    assert ran_on == [memory.THREAD_NAME]  # traced on its own thread, while XLA compiled
+    assert result.memory_report.residuals is None
+    assert result.memory_report.notes == ["residuals could not be computed: ValueError: boom"]
+    monkeypatch.setattr(memory, "RESIDUALS_MEANWHILE", False)  # in turn, on this thread: the same note
+    again = pipeline.inspect(req, use_cache=False)
+    assert ran_on[1:] == [threading.main_thread().name]
+    assert again.memory_report.notes == result.memory_report.notes

@@ -14,12 +14,14 @@ its memory, so none can be in a child's.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import select
 import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from typing import Any
@@ -225,13 +227,35 @@ def _arm_soft_deadline(timeout_s: float, user_files: set[str]) -> None:
 
     def on_alarm(signum: int, frame: Any) -> None:
         signal.setitimer(signal.ITIMER_REAL, REPEAT_ALARM_S)
-        while frame is not None:
-            if frame.f_code.co_filename in user_files:
-                raise Timeout("the wall-time limit passed")
-            frame = frame.f_back
+        if _in_user_code(frame, user_files):
+            raise Timeout("the wall-time limit passed")
+        _stop_helpers(user_files)
 
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
+
+
+# The pipeline's own threads that run user code (`inspectors.memory.Residuals`: the residual trace
+# while XLA compiles). A signal reaches only the main thread, which then waits for them outside the
+# user's code: the deadline raises Timeout in them instead, and the pipeline raises it again.
+HELPER_THREADS = ("jaxpr-explorer-residuals",)
+
+
+def _in_user_code(frame: Any, user_files: set[str]) -> bool:
+    """True when a frame of the user's source is on the stack that ends at `frame`."""
+    while frame is not None:
+        if frame.f_code.co_filename in user_files:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop_helpers(user_files: set[str]) -> None:
+    """Raise Timeout in each helper thread that is running the user's code now."""
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        if thread.name in HELPER_THREADS and _in_user_code(frames.get(thread.ident), user_files):
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Timeout))
 
 
 def _safe_str(exc: BaseException) -> str:
