@@ -1120,6 +1120,8 @@ class JaxprDiff(JsonMixin):
     residuals: int = 0  # values b's forward pass saves for its backward pass
     summary: list[str] = field(default_factory=list)
     line_diff: list[str] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)  # lines of a's text the line diff removes (1-based)
+    added: list[int] = field(default_factory=list)  # lines of b's text it adds
 
 
 @dataclass
@@ -1131,8 +1133,8 @@ class TextDiff(JsonMixin):
     summary: list[str] = field(default_factory=list)
     opcodes: dict[str, list[int]] = field(default_factory=dict)  # HLO: opcode: [count in a, count in b]
     line_diff: list[str] = field(default_factory=list)
-    added_lines: int = 0
-    removed_lines: int = 0
+    removed: list[int] = field(default_factory=list)  # lines of a's text the line diff removes (1-based)
+    added: list[int] = field(default_factory=list)  # lines of b's text it adds
 
 # --- the profile: where the time goes (inspectors.profile) --------------------------------------
 
