@@ -175,7 +175,30 @@ def model_of(
     if arg_paths and len(arg_paths) == len(model.invars):
         model.arg_paths = list(arg_paths)
     model.const_values = [_short(c) for c in closed_jaxpr.consts]
+    place_equations(printed.text, model)
     return model
+
+
+def place_equations(text: str, model: JaxprModel) -> None:
+    """Give each equation of `model` its 1-based lines in `text`, the jaxpr JAX printed (`Equation.lines`).
+
+    Equations print in the order `walk` visits them (a sub-jaxpr inside its equation's
+    params), so one forward scan finds each one's first line. A leaf equation spans its
+    own text's lines; an equation holding sub-jaxprs is marked on its first line only.
+    A small sub-jaxpr prints on one line (`{ lambda ; a:f32[]. let b:f32[] = mul a a in (b,) }`):
+    its equations are found inside that line, which may hold several.
+    """
+    lines, cursor = text.split("\n"), 0
+    for eqn in walk(model):
+        own = eqn.text.split("\n")
+        head = own[0].strip()
+        for n in range(cursor, len(lines)):
+            inline = " let " in lines[n] and f" {head} " in f" {lines[n]} "
+            if lines[n].strip() == head or inline:
+                span = 1 if eqn.subjaxprs or inline else len(own)
+                eqn.lines = list(range(n + 1, n + 1 + span))
+                cursor = n if inline else n + 1
+                break
 
 
 def _short(value: Any) -> str:

@@ -152,6 +152,7 @@ class Equation:
     name_stack: str = ""
     provenance: str = ""
     subjaxprs: list[SubJaxpr] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where its stage's printed text shows it (1-based)
 
 
 @dataclass
