@@ -440,8 +440,9 @@ def summary_text(result: InspectionResult) -> str:
         f"{result.expression or result.entry}  ({result.request.filename}, JAX {result.jax_version})",
         f"inputs: {_inputs_line(result)}",
     ]
-    if result.stats:
-        lines.append(f"equations: {result.stats.total_before} before, {result.stats.total_after} after")
+    before, after = result.equations(0), result.equations()
+    if before is not None or after is not None:
+        lines.append(f"equations: {before or 0} before, {after or 0} after")
     if result.timing:
         t = result.timing
         lines.append(f"run on {t.device}: median {t.median_s * 1e6:.1f} µs ({t.repeat}×{t.number} calls)")

@@ -161,7 +161,7 @@ def jaxpr_diff(a: Stage, b: Stage, transform: str = "") -> JaxprDiff:
     out.new_subjaxprs = _new_subjaxprs(a.model, b.model)
     out.residuals = len(grad_provenance(b.model).residuals) - len(grad_provenance(a.model).residuals)
     out.summary = _jaxpr_summary(out, len(before), len(after))
-    out.line_diff = line_diff(a.text or "", b.text or "", a.id, b.id)
+    out.line_diff, out.removed, out.added = line_changes(a.text or "", b.text or "", a.id, b.id)
     return out
 
 
@@ -212,24 +212,51 @@ def _jaxpr_summary(d: JaxprDiff, n_a: int, n_b: int) -> list[str]:
 # --- text stages ------------------------------------------------------------------------------
 
 
-def line_diff(a: str, b: str, name_a: str, name_b: str, context: int = CONTEXT_LINES) -> list[str]:
-    """Return a unified line diff of two texts."""
-    return list(difflib.unified_diff(a.splitlines(), b.splitlines(), name_a, name_b, n=context, lineterm=""))
+def lines_of(text: str) -> list[str]:
+    """Split a stage's text into lines numbered as the explorer numbers them (on `\\n`; no trailing empty line)."""
+    lines = text.split("\n")
+    return lines[:-1] if text.endswith("\n") else lines
+
+
+def line_changes(a: str, b: str, name_a: str, name_b: str, context: int = CONTEXT_LINES) -> tuple[list[str], list[int], list[int]]:
+    """Return a unified line diff of two texts and the lines it removes from `a` and adds to `b` (1-based).
+
+    One `difflib.SequenceMatcher` serves both: the diff is what `difflib.unified_diff`
+    prints from its grouped opcodes, and the grouped opcodes hold every change.
+    """
+    left, right = lines_of(a), lines_of(b)
+    out: list[str] = []
+    removed: list[int] = []
+    added: list[int] = []
+    for group in difflib.SequenceMatcher(None, left, right).get_grouped_opcodes(context):
+        if not out:
+            out += [f"--- {name_a}", f"+++ {name_b}"]
+        out.append(f"@@ -{_hunk_range(group[0][1], group[-1][2])} +{_hunk_range(group[0][3], group[-1][4])} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in left[i1:i2]]
+                continue
+            out += ["-" + line for line in left[i1:i2]]
+            out += ["+" + line for line in right[j1:j2]]
+            removed += range(i1 + 1, i2 + 1)
+            added += range(j1 + 1, j2 + 1)
+    return out, removed, added
+
+
+def _hunk_range(start: int, stop: int) -> str:
+    """A hunk's line range as `difflib.unified_diff` writes it (`3`, `3,4`, `2,0` for none)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start + 1 if length else start},{length}"
 
 
 def text_diff(a: Stage, b: Stage) -> TextDiff:
     """Line diff of two text stages of any kind."""
-    out = TextDiff(a=a.id, b=b.id, line_diff=line_diff(a.text or "", b.text or "", a.id, b.id))
-    out.added_lines, out.removed_lines = _line_counts(out.line_diff)
-    out.summary = [f"{a.id} → {b.id}: {out.added_lines} lines added, {out.removed_lines} removed"]
+    out = TextDiff(a=a.id, b=b.id)
+    out.line_diff, out.removed, out.added = line_changes(a.text or "", b.text or "", a.id, b.id)
+    out.summary = [f"{a.id} → {b.id}: {len(out.added)} lines added, {len(out.removed)} removed"]
     return out
-
-
-def _line_counts(lines: list[str]) -> tuple[int, int]:
-    """Return (added, removed) lines of a unified diff."""
-    added = sum(1 for ln in lines if ln.startswith("+") and not ln.startswith("+++"))
-    removed = sum(1 for ln in lines if ln.startswith("-") and not ln.startswith("---"))
-    return added, removed
 
 
 def hlo_diff(a: Stage, b: Stage) -> TextDiff:

@@ -191,8 +191,8 @@ def result_html(result: InspectionResult, graph: bool = True, graph_timeout_s: f
 
 def _summary_html(result: InspectionResult) -> str:
     """The expression, inputs, equation counts and stage times."""
-    stats = result.stats
-    counts = f"{stats.total_before} → {stats.total_after} equations" if stats else ""
+    before, after = result.equations(0), result.equations()
+    counts = f"{before or 0} → {after or 0} equations" if before is not None or after is not None else ""
     times = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in result.stage_times.items())
     rows = [
         ("function", f"<code>{html.escape(result.expression or result.entry)}</code>"),

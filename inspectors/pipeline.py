@@ -23,7 +23,6 @@ from inspectors.results import (
     OutputSummary,
     Request,
     Stage,
-    Stats,
     chain_order,
     stage_label,
 )
@@ -520,7 +519,6 @@ class _Tracer:
         self.paths = arg_paths(chain.fns[0], args, static, kwargs)
         self.closed: dict[int, Any] = {}  # ClosedJaxpr of each traced stage
         self.printed: dict[int, tuple[PrintedJaxpr, list[str]]] = {}  # its printing context and input paths
-        result.stats = Stats()
 
     def trace_all(self) -> Any:
         """Trace every stage; return the whole pipeline's error (if any) so `f` still gets its view.
@@ -615,12 +613,6 @@ class _Tracer:
             stage.stats = count_primitives(stage.model)
             stage.group = "models"
             self.emit.put(stage)
-        n = len(self.chain.pipeline)
-        stats, first, last = self.result.stats, self.result.find("jaxpr:0"), self.result.find(f"jaxpr:{n}")
-        stats.before = dict(first.stats) if first and first.model else {}
-        stats.total_before = sum(stats.before.values())
-        stats.after = dict(last.stats) if last and last.model else {}
-        stats.total_after = sum(stats.after.values())
 
 
 class ArgRecorder:

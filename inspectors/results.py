@@ -152,6 +152,7 @@ class Equation:
     name_stack: str = ""
     provenance: str = ""
     subjaxprs: list[SubJaxpr] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # where its stage's printed text shows it (1-based)
 
 
 @dataclass
@@ -172,16 +173,6 @@ def walk(model: JaxprModel | None) -> Iterator[Equation]:
         yield eqn
         for sub in eqn.subjaxprs:
             yield from walk(sub.jaxpr)
-
-
-@dataclass
-class Stats:
-    """Equation counts by primitive (sub-jaxprs included), before and after."""
-
-    before: dict[str, int] = field(default_factory=dict)
-    after: dict[str, int] = field(default_factory=dict)
-    total_before: int = 0
-    total_after: int = 0
 
 
 @dataclass
@@ -367,7 +358,6 @@ class InspectionResult:
     stages: list[Stage] = field(default_factory=list)
     cost: CostInfo | None = None
     memory: dict[str, int] | None = None
-    stats: Stats | None = None
     stage_times: dict[str, float] = field(default_factory=dict)
     timing: Timing | None = None
     outputs: list[OutputSummary] = field(default_factory=list)
@@ -481,7 +471,7 @@ class InspectionResult:
         """Add a partial result's stages and what it knows so far (a streamed frame); return self."""
         for stage in partial.stages:
             self.put(stage)
-        names = ("entry", "expression", "functions", "cost", "memory", "stats", "error", "jax_version", "timing")
+        names = ("entry", "expression", "functions", "cost", "memory", "error", "jax_version", "timing")
         for name in (*names, "source_map", "provenance", "profile", "outputs", "notes", *ANALYSES):
             value = getattr(partial, name)
             if value:
@@ -511,6 +501,16 @@ class InspectionResult:
             found = self.find(f"jaxpr:{index}")
         return found or Stage(id=f"jaxpr:{index or 0}", kind="jaxpr")
 
+    def equation_counts(self, index: int | None = None) -> dict[str, int] | None:
+        """Equations by primitive of stage `jaxpr:index` (the last when None), sub-jaxprs included; None until counted."""
+        stage = self.jaxpr(index)
+        return dict(stage.stats) if stage.stats or stage.model is not None else None
+
+    def equations(self, index: int | None = None) -> int | None:
+        """How many equations stage `jaxpr:index` (the last when None) has, sub-jaxprs included; None until counted."""
+        counts = self.equation_counts(index)
+        return None if counts is None else sum(counts.values())
+
     # --- JSON ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -523,8 +523,11 @@ class InspectionResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InspectionResult:
-        """Rebuild a result from `to_dict()` output (or from an earlier version's flat fields)."""
-        body = {k: v for k, v in data.items() if k not in LEGACY_FIELDS} if isinstance(data, dict) else data
+        """Rebuild a result from `to_dict()` output (or from an earlier version's flat or retired fields)."""
+        if isinstance(data, dict):
+            _check_retired(data)
+        dropped = (*LEGACY_FIELDS, *RETIRED_FIELDS)
+        body = {k: v for k, v in data.items() if k not in dropped} if isinstance(data, dict) else data
         result = _decode(cls, body)
         if not data.get("stages"):
             _read_legacy(result, data)
@@ -547,6 +550,26 @@ LEGACY_FIELDS: dict[str, tuple[str | None, str, str, Any]] = {
     "stablehlo_debug": ("stablehlo-debug", "stablehlo", "text", str),
     "hlo": ("hlo", "hlo", "text", str),
 }
+
+
+# Fields earlier versions wrote that the chain now holds: name -> the shape they had. from_dict checks
+# them as strictly as any field, then drops them. `stats` held the first and last jaxpr stages' `stats`.
+RETIRED_FIELDS: dict[str, dict[str, Any]] = {
+    "stats": {"before": dict[str, int], "after": dict[str, int], "total_before": int, "total_after": int},
+}
+
+
+def _check_retired(data: dict[str, Any]) -> None:
+    """Raise SchemaError unless each retired field in `data` has the shape it had (or is null)."""
+    for name, shape in RETIRED_FIELDS.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        _expect(value, dict, f"$.{name}", "an object")
+        for key, item in value.items():
+            if key not in shape:
+                raise SchemaError(f"$.{name}: unknown field {str(key)[:60]!r}")
+            _decode(shape[key], item, f"$.{name}.{key}")
 
 
 def _read_legacy(result: InspectionResult, data: dict[str, Any]) -> None:
@@ -1120,6 +1143,8 @@ class JaxprDiff(JsonMixin):
     residuals: int = 0  # values b's forward pass saves for its backward pass
     summary: list[str] = field(default_factory=list)
     line_diff: list[str] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)  # lines of a's text the line diff removes (1-based)
+    added: list[int] = field(default_factory=list)  # lines of b's text it adds
 
 
 @dataclass
@@ -1131,8 +1156,8 @@ class TextDiff(JsonMixin):
     summary: list[str] = field(default_factory=list)
     opcodes: dict[str, list[int]] = field(default_factory=dict)  # HLO: opcode: [count in a, count in b]
     line_diff: list[str] = field(default_factory=list)
-    added_lines: int = 0
-    removed_lines: int = 0
+    removed: list[int] = field(default_factory=list)  # lines of a's text the line diff removes (1-based)
+    added: list[int] = field(default_factory=list)  # lines of b's text it adds
 
 # --- the profile: where the time goes (inspectors.profile) --------------------------------------
 

@@ -226,6 +226,24 @@ def test_switching_tabs_reuses_the_cached_result(monkeypatch):
     assert any(d.value is not None for d in at.dataframe)
 
 
+def test_the_stats_tab_counts_the_equations_of_jax_own_jaxprs_before_and_after():
+    code = "import jax.numpy as jnp\n\n\ndef f(x):\n    return jnp.sum(jnp.sin(x) * x)\n"
+    at = new_app({"view": "Stats"})
+    at.session_state["pipeline"] = [state.new_step("grad")]
+    at.text_area[0].input(code).run()
+    at.text_input(key="args").input("f32[3]").run()
+    assert not at.exception, at.exception
+    f = source.load_module(code, state.FILENAME).f
+    x = jax.ShapeDtypeStruct((3,), jax.numpy.float32)
+    before, after = jax.make_jaxpr(f)(x).jaxpr.eqns, jax.make_jaxpr(jax.grad(f))(x).jaxpr.eqns
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Equations before"], metrics["Equations after"]) == (str(len(before)), str(len(after)))
+    names = {e.primitive.name for e in before + after}
+    assert metrics["Primitives used"] == str(len(names))
+    table = next(d.value for d in at.dataframe if list(d.value.columns) == ["before", "after", "change"])
+    assert len(table) == len(names) and (table["before"].sum(), table["after"].sum()) == (len(before), len(after))
+
+
 def test_a_new_result_draws_the_open_view_first_and_each_other_view_when_the_browser_asks():
     at = AppTest.from_file(APP, default_timeout=90)
     at.session_state["plain_editor"] = True

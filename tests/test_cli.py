@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import pytest
 
 from inspectors.cli import main
+from inspectors.results import walk
 from tests.jax_reference import exec_source
 
 SOURCE = "import jax.numpy as jnp\n\n\ndef f(x, y):\n    return jnp.sum(jnp.sin(x) * y)\n"
@@ -181,6 +182,23 @@ def test_open_summary_names_the_inputs_and_every_stage(capsys, saved):
     assert f"{len(result.stages)} stages" in out
     listed = [line.split()[0] for line in lines[lines.index(next(x for x in lines if " stages " in x)) + 1 :]]
     assert listed == [s.id for s in result.stages]
+
+
+def test_a_file_saved_with_the_retired_stats_opens_and_counts_equations_from_its_stages(capsys, saved, tmp_path):
+    path, result = saved
+    first, last = result.jaxpr(0).model, result.jaxpr().model
+    before = sum(1 for _ in walk(first))
+    after = sum(1 for _ in walk(last))
+    data = json.loads(path.read_text())
+    data["stats"] = {"before": {"dot_general": 1}, "after": {}, "total_before": 1, "total_after": 0}  # ignored
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    code, out, _ = run_cli(capsys, "open", old)
+    assert code == 0 and f"equations: {before} before, {after} after" in out.splitlines()
+    data["stats"] = {"total_after": "many"}
+    old.write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, "open", old)
+    assert code != 0 and "$.stats.total_after: str where int" in err
 
 
 def test_stage_listing_is_in_aligned_columns_and_passes_have_no_time_of_their_own(capsys, saved):

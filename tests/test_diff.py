@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ import pytest
 
 from inspectors import Request, inspect
 from inspectors.cli import main
-from inspectors.diff import DiffError, diff, format_diff, hlo_diff, match
+from inspectors.diff import DiffError, diff, format_diff, hlo_diff, line_changes, lines_of, match
 from inspectors.results import Equation, SourceLoc, Stage
 from tests.jax_reference import exec_source
 
@@ -119,6 +120,56 @@ def test_hlo_diff_of_hand_written_modules_is_exact():
         "hlo-pass:1 → hlo-pass:2: 8 lines added, 3 removed",
         "by opcode: add 1 → 0, exponential 1 → 0, fusion 0 → 1, multiply 1 → 0",
     ]
+
+
+def _difflib_changes(a: str, b: str) -> tuple[list[str], list[int], list[int]]:
+    """difflib's own unified diff of two texts, and the lines its opcodes mark as not equal (1-based)."""
+    left, right = lines_of(a), lines_of(b)
+    unified = list(difflib.unified_diff(left, right, "a", "b", n=2, lineterm=""))
+    opcodes = [op for op in difflib.SequenceMatcher(None, left, right).get_opcodes() if op[0] != "equal"]
+    removed = [i + 1 for _, i1, i2, _, _ in opcodes for i in range(i1, i2)]
+    added = [j + 1 for _, _, _, j1, j2 in opcodes for j in range(j1, j2)]
+    return unified, removed, added
+
+
+TEXT = "\n".join(f"line {i}" for i in range(1, 21))
+TEXT_PAIRS = {
+    "identical": (TEXT, TEXT),
+    "empty before": ("", TEXT),
+    "empty after": (TEXT, ""),
+    "first line changed": (TEXT.replace("line 1\n", "one\n"), TEXT),
+    "last line dropped": (TEXT, TEXT.rsplit("\n", 1)[0]),
+    "two far-apart hunks": (TEXT, TEXT.replace("line 3\n", "").replace("line 17", "seventeen\nand more")),
+    "adjacent changes share a hunk": (TEXT, TEXT.replace("line 9", "nine").replace("line 12", "twelve")),
+    "trailing newline is no line": (TEXT + "\n", TEXT + "\nline 21\n"),
+    "hlo fusion": (HLO_BEFORE, HLO_AFTER),
+}
+
+
+@pytest.mark.parametrize("a, b", list(TEXT_PAIRS.values()), ids=list(TEXT_PAIRS))
+def test_line_changes_are_difflib_unified_diff_and_its_changed_lines(a, b):
+    assert line_changes(a, b, "a", "b") == _difflib_changes(a, b)
+
+
+def test_line_changes_of_every_stage_pair_match_difflib(result):
+    stages = [s for s in result.stages if s.text is not None]
+    pairs = [*itertools.pairwise(stages), (stages[0], stages[-1])]
+    for a, b in pairs:
+        unified, removed, added = line_changes(a.text, b.text, "a", "b")
+        assert (unified, removed, added) == _difflib_changes(a.text, b.text), (a.id, b.id)
+        left, right = lines_of(a.text), lines_of(b.text)
+        assert [ln[1:] for ln in unified if ln[:1] == "-" and not ln.startswith("---")] == [left[i - 1] for i in removed]
+        assert [ln[1:] for ln in unified if ln[:1] == "+" and not ln.startswith("+++")] == [right[j - 1] for j in added]
+
+
+def test_a_diff_carries_its_changed_lines_and_its_summary_counts_them(result):
+    d = diff(result, "jaxpr:0", "jaxpr:1")
+    _, removed, added = _difflib_changes(result.stage("jaxpr:0").text, result.stage("jaxpr:1").text)
+    assert (d.removed, d.added) == (removed, added) and added
+    a = Stage(id="hlo-pass:1", kind="hlo-pass", text=HLO_BEFORE)
+    b = Stage(id="hlo-pass:2", kind="hlo-pass", text=HLO_AFTER, pass_name="fusion")
+    t = hlo_diff(a, b)
+    assert f"{len(t.added)} lines added, {len(t.removed)} removed" in t.summary[1]
 
 
 def _eqn(i: int, primitive: str, line: int) -> Equation:

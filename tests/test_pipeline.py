@@ -220,8 +220,29 @@ def test_model_holds_every_equation_of_every_sub_jaxpr():
         assert Counter(count_primitives(model)) == expected
     roles = {sub.role for eqn in walk(result.jaxpr(0).model) for sub in eqn.subjaxprs}
     assert {"branches[0]", "branches[1]", "cond_jaxpr", "body_jaxpr", "jaxpr", "call_jaxpr"} <= roles
-    assert result.stats.before == count_primitives(result.jaxpr(0).model)
-    assert result.stats.total_after == sum(result.stats.after.values())
+    assert result.equation_counts(0) == count_primitives(result.jaxpr(0).model)
+    assert result.equations() == sum(count_primitives(result.jaxpr().model).values())
+
+
+def test_every_equation_knows_its_lines_in_jax_own_printed_jaxpr():
+    result = _inspect(
+        source=CONTROL_FLOW, filename="cf.py", args="f32[2,5], i32[]", transforms=["vmap(in_axes=(0, None))"]
+    )
+    module = exec_source(CONTROL_FLOW, "cf.py")
+    per_example = (jax.ShapeDtypeStruct((5,), jnp.float32), jax.ShapeDtypeStruct((), jnp.int32))
+    printed = str(jax.make_jaxpr(module.f)(*per_example)).split("\n")
+    stage = InspectionResult.from_json(result.to_json()).jaxpr(0)  # the lines travel with the stage
+    assert stage.text.split("\n") == printed
+    own_lines = []
+    for eqn in walk(stage.model):
+        own = eqn.text.split("\n")
+        first = printed[eqn.lines[0] - 1]
+        if first.strip() == own[0].strip():  # on its own line(s): a leaf spans all of them
+            assert [printed[n - 1].strip() for n in eqn.lines] == ([own[0].strip()] if eqn.subjaxprs else [ln.strip() for ln in own])
+            own_lines.append(eqn.lines[0])
+        else:  # inside a one-line sub-jaxpr (`{ lambda ; a:f32[]. let b:f32[] = sin a in (b,) }`)
+            assert " let " in first and f" {own[0].strip()} " in f" {first} " and len(eqn.lines) == 1
+    assert len(own_lines) == len(set(own_lines)) > 10  # no line claimed twice (the while's body included)
 
 
 def test_model_names_match_the_printed_jaxpr():
@@ -275,7 +296,7 @@ def test_edited_source_never_shows_stale_lines():
     edited_source = "# a new first line\n\n" + MLP.replace("jnp.tanh", "jnp.sin")
     edited = inspect(Request(source=edited_source, filename="mlp.py", fn="loss", args=MLP_ARGS))
     sin_line = next(i for i, t in enumerate(edited_source.splitlines(), 1) if "jnp.sin" in t)
-    assert "tanh" in first.stats.before and "tanh" not in edited.stats.before
+    assert "tanh" in first.equation_counts(0) and "tanh" not in edited.equation_counts(0)
     sin_lines = {e.source.line for e in walk(edited.jaxpr(0).model) if e.primitive == "sin"}
     assert sin_lines == {sin_line}
 

@@ -200,7 +200,7 @@ def test_the_source_map_lists_statuses_and_highlights_the_selected_lines_equatio
         ("before", result.jaxpr(0).text, result.jaxpr(0).model, info.eqns_before),
         ("after", result.jaxpr().text, result.jaxpr().model, info.eqns_after),
     ):
-        lines = equation_lines(printed, model)
+        lines = equation_lines(model)
         expected = {n for e in eqns for n in lines[e]}
         assert expected and selected_lines(shown[which]) == expected
         rows = printed.split("\n")
@@ -222,7 +222,7 @@ def test_picking_one_equation_outlines_that_equation_alone_and_selects_its_sourc
     at.selectbox(key="sm_eqn_pick").set_value(picked).run()
     assert not at.exception, at.exception
     assert at.session_state["sm_line"] == line and at.session_state["sm_eqn"] == picked
-    lines = equation_lines(result.jaxpr().text, result.jaxpr().model)
+    lines = equation_lines(result.jaxpr().model)
     assert selected_lines(panes(at)["after"]) == set(lines[picked])
     assert selected_lines(panes(at)["before"]) == set()
 
@@ -235,7 +235,7 @@ def test_a_source_line_outlines_its_equations_inside_cond_branches_too():
     eqns = line_info(smap, line).eqns_after
     inline = [e for e in eqns if e.startswith("3/branches")]  # the transposed cond: one-line branches
     assert inline, eqns
-    lines = equation_lines(result.jaxpr().text, result.jaxpr().model)
+    lines = equation_lines(result.jaxpr().model)
     printed = result.jaxpr().text.split("\n")
     for e in inline:
         (n,) = lines[e]
@@ -261,7 +261,7 @@ def test_the_provenance_tab_counts_grad_passes_and_lists_residuals_as_equations(
     element = next(e for e in at.get("bidi_component") if e.proto.id.endswith("-prov_grad_text"))
     (pane,) = json.loads(element.proto.json)["views"]
     assert pane["text"] == result.jaxpr().text
-    where = equation_lines(result.jaxpr().text, result.jaxpr().model)
+    where = equation_lines(result.jaxpr().model)
     fills = {int(n): c for n, c in pane["colors"].items()}
     assert {fills[n] for e in grad.forward for n in where[e]} == {FORWARD_FILL}
     assert {fills[n] for e in grad.backward for n in where[e]} == {BACKWARD_FILL}
@@ -276,7 +276,7 @@ def test_equation_lines_find_every_equation_of_a_printed_jaxpr(side):
     result = at.session_state["last_good"][1]
     stage = result.jaxpr(0) if side == "before" else result.jaxpr()
     model, printed = stage.model, stage.text
-    lines = equation_lines(printed, model)
+    lines = equation_lines(model)
     rows = printed.split("\n")
     for eqn in walk(model):
         assert rows[lines[eqn.id][0] - 1].strip() == eqn.text.split("\n")[0].strip()

@@ -115,28 +115,9 @@ def show_painted(text: str, language: str, colors: dict[int, str], **kwargs) -> 
 # --- where equations and ops are in the texts ----------------------------------------------------
 
 
-def equation_lines(text: str, model: JaxprModel | None) -> dict[str, list[int]]:
-    """Map equation ids to the 1-based lines of the printed jaxpr that show them.
-
-    Equations print in the order `walk` visits them (a sub-jaxpr inside its equation's
-    params), so one forward scan finds each one's first line. A leaf equation spans its
-    own text's lines; an equation holding sub-jaxprs is marked on its first line only.
-    A small sub-jaxpr prints on one line (`{ lambda ; a:f32[]. let b:f32[] = mul a a in (b,) }`):
-    its equations are found inside that line, which may hold several.
-    """
-    lines = text.split("\n")
-    out, cursor = {}, 0
-    for eqn in walk(model):
-        own = eqn.text.split("\n")
-        head = own[0].strip()
-        for n in range(cursor, len(lines)):
-            inline = " let " in lines[n] and f" {head} " in f" {lines[n]} "
-            if lines[n].strip() == head or inline:
-                span = 1 if eqn.subjaxprs or inline else len(own)
-                out[eqn.id] = list(range(n + 1, n + 1 + span))
-                cursor = n if inline else n + 1
-                break
-    return out
+def equation_lines(model: JaxprModel | None) -> dict[str, list[int]]:
+    """Map equation ids to the 1-based lines of their stage's printed jaxpr (`Equation.lines`, from the worker)."""
+    return {e.id: e.lines for e in walk(model) if e.lines}
 
 
 def eqn_index(model: JaxprModel | None) -> dict[str, object]:
@@ -144,16 +125,14 @@ def eqn_index(model: JaxprModel | None) -> dict[str, object]:
     return {e.id: e for e in walk(model)}
 
 
-def jaxpr_colors(text: str, model: JaxprModel | None, filename: str) -> tuple[dict[int, str], dict[int, int]]:
+def jaxpr_colors(model: JaxprModel | None, filename: str) -> tuple[dict[int, str], dict[int, int]]:
     """Return (text line → colour, text line → source line) for a printed jaxpr."""
-    colors, sources = {}, {}
-    eqns, palette = eqn_index(model), scheme()
-    for eqn_id, numbers in equation_lines(text, model).items():
-        src = eqns[eqn_id].source  # type: ignore[attr-defined]
-        if src is None or not src.file.endswith(filename):
+    colors, sources, palette = {}, {}, scheme()
+    for eqn in walk(model):
+        if eqn.source is None or not eqn.source.file.endswith(filename):
             continue
-        for n in numbers:
-            colors[n], sources[n] = line_color(src.line, palette), src.line
+        for n in eqn.lines:
+            colors[n], sources[n] = line_color(eqn.source.line, palette), eqn.source.line
     return colors, sources
 
 

@@ -8,8 +8,6 @@ link (`stages` in `?s=`), so a link reopens the same comparison.
 
 from __future__ import annotations
 
-import difflib
-
 import pandas as pd
 import streamlit as st
 
@@ -33,18 +31,6 @@ def label(stage: Stage) -> str:
 def viewable(result: InspectionResult) -> list[Stage]:
     """The stages with a text to show, in chain order."""
     return [s for s in result.stages if s.has_text]
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def changed_lines(a: str, b: str) -> tuple[list[int], list[int]]:
-    """Return (lines of `a` removed or changed, lines of `b` added or changed), 1-based."""
-    left, right = [], []
-    matcher = difflib.SequenceMatcher(None, a.split("\n"), b.split("\n"))
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag != "equal":
-            left.extend(range(i1 + 1, i2 + 1))
-            right.extend(range(j1 + 1, j2 + 1))
-    return left, right
 
 
 def counts_frame(a: Stage, b: Stage) -> pd.DataFrame:
@@ -110,7 +96,7 @@ def one(stage: Stage) -> None:
 
 @st.cache_data(max_entries=32, show_spinner=False, hash_funcs={Stage: lambda s: (s.id, s.text, s.transform)})
 def summary_of(a: Stage, b: Stage) -> JaxprDiff | TextDiff:
-    """The structural diff of two stages (`inspectors.diff`: plain text work, no JAX), cached per pair."""
+    """The diff of two stages (`inspectors.diff`: plain text work, no JAX), computed once per pair and cached."""
     if a.kind == b.kind == "jaxpr" and a.model and b.model:
         return jaxpr_diff(a, b, b.transform)
     return hlo_diff(a, b) if a.kind in HLO_KINDS and b.kind in HLO_KINDS else text_diff(a, b)
@@ -118,13 +104,13 @@ def summary_of(a: Stage, b: Stage) -> JaxprDiff | TextDiff:
 
 def diff(a: Stage, b: Stage) -> None:
     """Two stages side by side, the lines that differ painted; the counts that changed."""
-    left, right = changed_lines(a.text or "", b.text or "")
+    structural = summary_of(a, b)
+    left, right = structural.removed, structural.added
     what = f"**{safe.md(b.transform)}**: " if b.transform else ""
     st.markdown(
         f"{what}{len(left)} line(s) of {safe.code_span(a.id)} removed or changed, "
         f"{len(right)} line(s) of {safe.code_span(b.id)} added or changed."
     )
-    structural = summary_of(a, b)
     for line in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
         st.caption(safe.md(line))
     panes = [

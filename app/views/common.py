@@ -343,7 +343,7 @@ def built(kind: str, result: InspectionResult) -> bool:
 
 def on_demand(kind: str, result: InspectionResult, what: str, key: str) -> bool:
     """Return True when a costly view may draw: a small program, already built, or asked for by a click."""
-    total = result.stats.total_after if result.stats else 0
+    total = result.equations() or 0
     if total <= ON_DEMAND_EQUATIONS or built(kind, result):
         return True
     st.info(f"{total:,} equations: {what} takes a while to build for a program this size.", icon=":material/hourglass_top:")

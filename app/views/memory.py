@@ -278,7 +278,7 @@ def heat_section(result: InspectionResult, report: MemoryReport) -> None:
         stages = result.jaxpr_stages()
         last = stages[-1] if stages else None
         text = (result.text_of(last.id) or "") if last else ""
-        spans = equation_lines(text, last.model if last else None)
+        spans = equation_lines(last.model if last else None)
         colors = {n: text_heat(share) for e, share in eqns.items() for n in spans.get(e, [])[:1]}
         show_painted(text, "jaxpr", colors, height=420, linenos=True)
 

@@ -289,7 +289,7 @@ def window(picked: set[int], key: str, what: str) -> tuple[int, int] | None:
 
 def jaxpr_heat(result: InspectionResult, p: Profile, op: ProfileOp) -> tuple[dict[int, str], set[int]]:
     """Return (text line → heat colour, the picked op's lines) for the transformed jaxpr."""
-    spans = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
+    spans = equation_lines(result.jaxpr().model)
     colors = {}
     for eqn_id, share in prof.equation_heat(p).items():
         for n in spans.get(eqn_id, [])[:1] if _has_body(result, eqn_id) else spans.get(eqn_id, []):

@@ -56,7 +56,7 @@ def _grad_section(result: InspectionResult, grad) -> None:  # noqa: ANN001
     cols[2].metric("Other", c["other"])
     cols[3].metric("Residuals", c["residuals"], help="Values the forward pass saves for the backward pass.")
     text = result.jaxpr().text or ""
-    where = equation_lines(text, result.jaxpr().model)
+    where = equation_lines(result.jaxpr().model)
     colors: dict[int, str] = {}
     for ids, fill in ((grad.forward, FORWARD_FILL), (grad.backward, BACKWARD_FILL)):
         for e in ids:
@@ -145,7 +145,7 @@ def _vmap_section(result: InspectionResult, vmap) -> None:  # noqa: ANN001
                     f"- {safe.code_span(m.after)} {safe.md(m.primitive)}: "
                     + "; ".join(f"{safe.code_span(k)}: {safe.md(v)}" for k, v in m.changed_params.items())
                 )
-    where = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
+    where = equation_lines(result.jaxpr().model)
     colors = {n: INTRODUCED_FILL for i in vmap.introduced for n in where.get(i.id, [])}
     names = {v.name for v in vmap.batched}
     st.caption("The vmapped jaxpr: introduced equations in yellow, batched variables underlined.")

@@ -213,8 +213,8 @@ def highlighted_lines(
     info = line_info(smap, line) if line else None
     if info is None:
         return {"before": set(), "after": set(), "stablehlo": set(), "hlo": set()}
-    before = equation_lines(result.jaxpr(0).text or "", result.jaxpr(0).model)
-    after = equation_lines(result.jaxpr().text or "", result.jaxpr().model)
+    before = equation_lines(result.jaxpr(0).model)
+    after = equation_lines(result.jaxpr().model)
     hlo_lines = {op.name: op.text_line for op in smap.hlo_ops}
     if eqn is not None:
         picked = next((e for e in walk(result.jaxpr().model) if e.id == eqn), None)
@@ -237,8 +237,7 @@ def highlighted_lines(
 def _equation_at(result: InspectionResult, which: str, text_line: int) -> str | None:
     """Return the id of the (innermost) equation printed on a line of the jaxpr before/after."""
     stage = result.jaxpr(0) if which == "before" else result.jaxpr()
-    text, model = stage.text, stage.model
-    hits = [e for e, lines in equation_lines(text or "", model).items() if text_line in lines]
+    hits = [e for e, lines in equation_lines(stage.model).items() if text_line in lines]
     return hits[-1] if hits and which == "after" else None
 
 
@@ -276,7 +275,7 @@ def _mapped_views(result: InspectionResult, smap: SourceMap, line: int | None, e
             ):
                 if text is None or (which == "before" and text == result.jaxpr().text):
                     continue
-                colors, sources = jaxpr_colors(text, model, fname)
+                colors, sources = jaxpr_colors(model, fname)
                 name = result.entry if which == "before" else result.expression
                 panes.append(Pane(which, f"{title} · {name}", text, "jaxpr", colors=colors, sources=sources))
             # The outlines travel apart from the texts: a pick sends a few line numbers, not the texts again.

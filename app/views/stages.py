@@ -24,10 +24,9 @@ TEXT_HEIGHT = 600
 
 def jaxpr_tab(result: InspectionResult) -> None:
     """Jaxpr before and after the transformations, side by side (one pane when they are the same)."""
-    stats = result.stats
     sides = [
-        ("before", result.entry, result.jaxpr(0).text, stats.total_before if stats else None),
-        ("after", result.expression, result.jaxpr().text, stats.total_after if stats else None),
+        ("before", result.entry, result.jaxpr(0).text, result.equations(0)),
+        ("after", result.expression, result.jaxpr().text, result.equations()),
     ]
     if result.jaxpr(0).text is not None and result.jaxpr(0).text == result.jaxpr().text:
         sides = sides[1:]
@@ -119,8 +118,8 @@ def hlo_tab(result: InspectionResult) -> None:
 
 
 def stats_frame(result: InspectionResult) -> pd.DataFrame:
-    """Equation counts by primitive, before and after, largest first."""
-    before, after = result.stats.before, result.stats.after
+    """Equation counts by primitive of the first and last jaxpr stages, largest first."""
+    before, after = result.equation_counts(0) or {}, result.equation_counts() or {}
     names = sorted(set(before) | set(after), key=lambda p: (-max(before.get(p, 0), after.get(p, 0)), p))
     frame = pd.DataFrame(
         {"before": [before.get(p, 0) for p in names], "after": [after.get(p, 0) for p in names]},
@@ -155,15 +154,15 @@ def counts_chart(frame: pd.DataFrame) -> alt.Chart:
 
 def stats_tab(result: InspectionResult) -> None:
     """Counts by primitive before/after: a table and a chart."""
-    if result.stats is None:
+    if result.equation_counts(0) is None and result.equation_counts() is None:
         missing("statistics", result)
         return
-    s = result.stats
-    a, b, c = st.columns(3)
-    a.metric("Equations before", s.total_before)
-    b.metric("Equations after", s.total_after, delta=s.total_after - s.total_before, delta_color="off")
-    c.metric("Primitives used", len(set(s.before) | set(s.after)))
     frame = stats_frame(result)
+    before, after = int(frame["before"].sum()), int(frame["after"].sum())
+    a, b, c = st.columns(3)
+    a.metric("Equations before", before)
+    b.metric("Equations after", after, delta=after - before, delta_color="off")
+    c.metric("Primitives used", len(frame))
     table, chart = st.columns([2, 3], gap="medium")
     table.dataframe(frame, height=min(38 + 35 * len(frame), 520), width="stretch")
     if frame.empty:  # no equations: a chart of nothing only makes the browser warn

@@ -254,7 +254,7 @@ def step_jaxpr(w: Walkthrough) -> None:
     st.markdown("What tracing recorded: inputs with types, one equation per primitive operation, outputs.")
     text_col, graph_col = st.columns([2, 3], gap="medium")
     model = w.model
-    colors, sources = jaxpr_colors(w.jaxpr, model, w.filename)
+    colors, sources = jaxpr_colors(model, w.filename)
     with text_col:
         show_painted(w.jaxpr, "jaxpr", colors, sources=sources, height=600)
     with graph_col:
@@ -342,7 +342,7 @@ def _equation_nav(total: int, truncated: bool) -> int:
 def _interpreted_so_far(w: Walkthrough, eqn_ids: list[str], k: int) -> None:
     """The jaxpr with the equations done so far shaded and the current one outlined."""
     st.markdown("**The jaxpr, interpreted so far**")
-    lines = equation_lines(w.jaxpr, w.model)
+    lines = equation_lines(w.model)
     colors = {n: "#dcfce7" for e in eqn_ids[:k] for n in lines.get(e, [])}
     current = eqn_ids[k - 1] if k else None
     show_painted(w.jaxpr, "jaxpr", colors, selected=set(lines.get(current, [])) if current else set(), height=520)
