@@ -662,7 +662,11 @@ class Residuals:
         """Trace `jax.vjp` of the grad's function for its residuals, under the main thread's device."""
         import jax
 
+        from inspectors import pipeline
+
         g = self.grad
+        if threading.current_thread().name == THREAD_NAME:  # the user's function is traced: "trace"
+            pipeline.thread_stage.name = "trace:memory"
         # JAX's config contexts are per thread: the main thread's default device, set here again
         device = jax.default_device(self.device) if self.device is not None else nullcontext()
         try:

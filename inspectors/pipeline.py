@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import inspect as pyinspect
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,12 +58,15 @@ class _StageFailed(Exception):
 # The stage running now, for a watchdog that stops a request from outside (the sandbox's time
 # limit): the user-facing name of `_stage`'s name, "" between stages.
 current_stage = ""
+# A thread of the pipeline's own that runs the user's code beside the main thread's stage (the residual
+# trace while XLA compiles) names its stage here: what the user's code sees is what that thread does.
+thread_stage = threading.local()
 stage_listener: Callable[[str], None] | None = None  # hears each stage as it starts (the sandbox streams it)
 
 
 def running_stage() -> str:
     """Return the stage running now as users name it: import, inputs, transform, trace, lower, compile, run."""
-    return stage_label(current_stage)
+    return stage_label(getattr(thread_stage, "name", None) or current_stage)
 
 
 @contextmanager
