@@ -267,6 +267,44 @@ def test_every_equation_knows_its_lines_in_jax_own_printed_jaxpr():
     assert len(leaves) > 10  # the while's body included
 
 
+SHARED = """\
+import jax
+import jax.numpy as jnp
+
+
+def step_named_to_fill_line(x, y):
+    return jnp.sin(x) * y
+
+
+step = jax.jit(step_named_to_fill_line)
+
+
+def f(x):
+    return step(x, x).sum() + step(x * 2.0, x).sum()
+"""
+
+
+def test_a_sub_jaxpr_printed_once_gives_every_call_its_one_printed_definition():
+    result = _inspect(source=SHARED, filename="shared.py", args="f32[3]")
+    module = exec_source(SHARED, "shared.py")
+    stage = result.jaxpr(0)
+    assert stage.text == str(jax.make_jaxpr(module.f)(S3))
+    printed = stage.text.split("\n")
+    assert printed[0] == "let step_named_to_fill_line = { lambda ; a:f32[3] b:f32[3]. let"  # JAX hoists it
+    main = printed.index("{ lambda ; e:f32[3]. let") + 1
+    assert_every_equation_placed(stage.text, stage.model)
+    calls = [e for e in stage.model.eqns if e.primitive == "jit"]
+    assert len(calls) == 2
+    bodies = [[(e.primitive, e.lines) for e in call.subjaxprs[0].jaxpr.eqns] for call in calls]
+    assert bodies[0] == bodies[1] == [("sin", [2]), ("mul", [3])]  # both calls: the one definition
+    # Indented in the jaxpr, the call breaks where printed alone (80 columns) it would not.
+    assert calls[0].lines == [main + 1, main + 2]
+    assert [printed[n - 1] for n in calls[0].lines] == [
+        "    f:f32[3] = jit[name=step_named_to_fill_line jaxpr=step_named_to_fill_line] e",
+        "      e",
+    ]
+
+
 def test_model_names_match_the_printed_jaxpr():
     result = _inspect(source=MLP, fn="loss", args=MLP_ARGS, transforms=["grad"])
     model = result.jaxpr().model
