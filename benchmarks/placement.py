@@ -9,6 +9,11 @@ twice (a sub-jaxpr printed once, referenced twice). Each row: equations in the m
 print through JAX's printer (`PrintedJaxpr`: the text and, since the placement moved there, every
 equation's lines and text), seconds to build the model (`model_of`, placement included), and
 placed equations. Medians of `--repeat` runs.
+
+Measured (2 shared cores, load 1.5-2, December 2026), before → after the placement moved into the
+printer: placed 12,017 → 12,017, 1 → 12,018 and 3 → 12,013 equations; print 0.18-0.25 s → 0.30-0.47 s,
+model 0.70-0.91 s → 0.62-0.90 s (it no longer re-prints each equation). The old text scan alone took
+0.03-0.06 s; the source-map pass that replaced it 0.03 s at 12,000 equations, 0.06 s at 24,000.
 """
 
 from __future__ import annotations
@@ -80,7 +85,9 @@ def main() -> None:
     print(f"{'program':<36} {'eqns':>6} {'print':>7} {'model':>7} {'placed':>6}")
     for name, (closed, src) in programs(ns.iters).items():
         t_print, printed = median_time(lambda c=closed: PrintedJaxpr(c.jaxpr), ns.repeat)
-        t_model, model = median_time(lambda c=closed, pr=printed, s=src: model_of(pr, c, "unrolled.py", s), ns.repeat)
+        t_model, model = median_time(
+            lambda c=closed, pr=printed, s=src: model_of(pr, c, "unrolled.py", s), ns.repeat
+        )
         eqns = list(walk(model))
         placed = sum(1 for e in eqns if e.lines)
         print(f"{name:<36} {len(eqns):>6} {t_print:>6.2f}s {t_model:>6.2f}s {placed:>6}", flush=True)
