@@ -138,6 +138,7 @@ class _Builder:
             invars=[self.atom(v) for v in eqn.invars],
             outvars=[self.atom(v) for v in eqn.outvars],
             text=self.printed.eqn_text(eqn),
+            lines=self.printed.eqn_lines(eqn),
             source=loc,
             name_stack=stack,
             provenance=provenance(stack),
@@ -169,49 +170,18 @@ def model_of(
     arg_paths: list[str] | None = None,
     codes: frozenset | None = None,
 ) -> JaxprModel:
-    """Return the structured model of a ClosedJaxpr already printed (its text shown first, the model after)."""
+    """Return the structured model of a ClosedJaxpr already printed (its text shown first, the model after).
+
+    Each equation carries its lines in `printed.text` (`Equation.lines`, from `PrintedJaxpr.eqn_lines`):
+    the equations of a sub-jaxpr JAX printed once at the top and referenced by name several times
+    all have the lines of that one printed definition.
+    """
     builder = _Builder(printed, filename, source.splitlines(), codes)
     model = builder.model(closed_jaxpr.jaxpr, "", None)
     if arg_paths and len(arg_paths) == len(model.invars):
         model.arg_paths = list(arg_paths)
     model.const_values = [_short(c) for c in closed_jaxpr.consts]
-    place_equations(printed.text, model)
     return model
-
-
-def place_equations(text: str, model: JaxprModel) -> None:
-    """Give each equation of `model` its 1-based lines in `text`, the jaxpr JAX printed (`Equation.lines`).
-
-    One forward scan in print order: an equation, then its sub-jaxprs in the order JAX
-    prints its params (a `while` prints `body_jaxpr` before `cond_jaxpr`). A leaf
-    equation spans its own text's lines; an equation holding sub-jaxprs is marked on its
-    first line only. A small sub-jaxpr prints on one line (`{ lambda ; a:f32[]. let
-    b:f32[] = mul a a in (b,) }`): its equations are found inside that line, which may hold several.
-    """
-    _place(text.split("\n"), model.eqns, 0)
-
-
-def _place(lines: list[str], eqns: list[Equation], cursor: int) -> int:
-    """Place `eqns` (and their sub-jaxprs) from line index `cursor` on; return where the scan stopped."""
-    for eqn in eqns:
-        own = eqn.text.split("\n")
-        head = own[0].strip()
-        for n in range(cursor, len(lines)):
-            inline = " let " in lines[n] and f" {head} " in f" {lines[n]} "
-            if lines[n].strip() == head or inline:
-                span = 1 if eqn.subjaxprs or inline else len(own)
-                eqn.lines = list(range(n + 1, n + 1 + span))
-                cursor = n if inline else n + 1
-                break
-        for sub in sorted(eqn.subjaxprs, key=lambda s: _param_position(eqn.text, s.role)):
-            cursor = _place(lines, sub.jaxpr.eqns, cursor)
-    return cursor
-
-
-def _param_position(text: str, role: str) -> int:
-    """Where an equation's text prints the param holding sub-jaxpr `role` (`branches[1]` → `branches=`)."""
-    at = text.find(role.split("[")[0] + "=")
-    return at if at >= 0 else len(text)
 
 
 def _short(value: Any) -> str:

@@ -224,6 +224,35 @@ def test_model_holds_every_equation_of_every_sub_jaxpr():
     assert result.equations() == sum(count_primitives(result.jaxpr().model).values())
 
 
+def assert_every_equation_placed(text: str, model) -> None:
+    """Every equation of `model` has its lines in `text`, and they print that equation as JAX prints it.
+
+    Against names from JAX's naming context (the model's binders), not the placement itself: the
+    equation's text starts with its outputs and primitive (`b:f32[3] = sin`), and its lines print
+    exactly that text. A leaf spans its lines; an equation holding a sub-jaxpr's equations, its
+    first; one inside a one-line sub-jaxpr, that line. No line holds two different equations of
+    their own (copies of a sub-jaxpr JAX printed once share their lines).
+    """
+    printed = text.split("\n")
+    owner: dict[int, str] = {}
+    for eqn in walk(model):
+        assert eqn.lines, f"{eqn.id} ({eqn.primitive}) has no line"
+        binders = [f"{v.name}:{v.type}" for v in eqn.outvars]
+        head = " ".join([*binders, "=", eqn.primitive] if binders else [eqn.primitive])
+        flat = " ".join(eqn.text.split())
+        assert flat == head or flat.startswith((head + " ", head + "[")), (eqn.id, head, eqn.text)
+        own = eqn.text.split("\n")
+        first = printed[eqn.lines[0] - 1]
+        if first.strip() == own[0].strip():  # on its own line(s)
+            shown = [printed[n - 1].strip() for n in eqn.lines]
+            assert shown == [ln.strip() for ln in (own[:1] if len(shown) < len(own) else own)], eqn.id
+            assert len(shown) == len(own) or any(s.jaxpr.eqns for s in eqn.subjaxprs), eqn.id
+            for n in eqn.lines:
+                assert owner.setdefault(n, eqn.text) == eqn.text, f"line {n} claimed twice"
+        else:  # inside a one-line sub-jaxpr (`{ lambda ; a:f32[]. let b:f32[] = sin a in (b,) }`)
+            assert " let " in first and f" {flat} " in f" {' '.join(first.split())} " and len(eqn.lines) == 1
+
+
 def test_every_equation_knows_its_lines_in_jax_own_printed_jaxpr():
     result = _inspect(
         source=CONTROL_FLOW, filename="cf.py", args="f32[2,5], i32[]", transforms=["vmap(in_axes=(0, None))"]
@@ -233,16 +262,47 @@ def test_every_equation_knows_its_lines_in_jax_own_printed_jaxpr():
     printed = str(jax.make_jaxpr(module.f)(*per_example)).split("\n")
     stage = InspectionResult.from_json(result.to_json()).jaxpr(0)  # the lines travel with the stage
     assert stage.text.split("\n") == printed
-    own_lines = []
-    for eqn in walk(stage.model):
-        own = eqn.text.split("\n")
-        first = printed[eqn.lines[0] - 1]
-        if first.strip() == own[0].strip():  # on its own line(s): a leaf spans all of them
-            assert [printed[n - 1].strip() for n in eqn.lines] == ([own[0].strip()] if eqn.subjaxprs else [ln.strip() for ln in own])
-            own_lines.append(eqn.lines[0])
-        else:  # inside a one-line sub-jaxpr (`{ lambda ; a:f32[]. let b:f32[] = sin a in (b,) }`)
-            assert " let " in first and f" {own[0].strip()} " in f" {first} " and len(eqn.lines) == 1
-    assert len(own_lines) == len(set(own_lines)) > 10  # no line claimed twice (the while's body included)
+    assert_every_equation_placed(stage.text, stage.model)
+    leaves = {eqn.lines[0] for eqn in walk(stage.model) if not eqn.subjaxprs}
+    assert len(leaves) > 10  # the while's body included
+
+
+SHARED = """\
+import jax
+import jax.numpy as jnp
+
+
+def step_named_to_fill_line(x, y):
+    return jnp.sin(x) * y
+
+
+step = jax.jit(step_named_to_fill_line)
+
+
+def f(x):
+    return step(x, x).sum() + step(x * 2.0, x).sum()
+"""
+
+
+def test_a_sub_jaxpr_printed_once_gives_every_call_its_one_printed_definition():
+    result = _inspect(source=SHARED, filename="shared.py", args="f32[3]")
+    module = exec_source(SHARED, "shared.py")
+    stage = result.jaxpr(0)
+    assert stage.text == str(jax.make_jaxpr(module.f)(S3))
+    printed = stage.text.split("\n")
+    assert printed[0] == "let step_named_to_fill_line = { lambda ; a:f32[3] b:f32[3]. let"  # JAX hoists it
+    main = printed.index("{ lambda ; e:f32[3]. let") + 1
+    assert_every_equation_placed(stage.text, stage.model)
+    calls = [e for e in stage.model.eqns if e.primitive == "jit"]
+    assert len(calls) == 2
+    bodies = [[(e.primitive, e.lines) for e in call.subjaxprs[0].jaxpr.eqns] for call in calls]
+    assert bodies[0] == bodies[1] == [("sin", [2]), ("mul", [3])]  # both calls: the one definition
+    # Indented in the jaxpr, the call breaks where printed alone (80 columns) it would not.
+    assert calls[0].lines == [main + 1, main + 2]
+    assert [printed[n - 1] for n in calls[0].lines] == [
+        "    f:f32[3] = jit[name=step_named_to_fill_line jaxpr=step_named_to_fill_line] e",
+        "      e",
+    ]
 
 
 def test_model_names_match_the_printed_jaxpr():

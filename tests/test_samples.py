@@ -12,7 +12,7 @@ from inspectors.catalog import STREAMS, list_samples
 from inspectors.source import eval_args, read_defaults
 from inspectors.transforms import apply_pipeline, parse_pipeline, static_argnums
 from tests.jax_reference import exec_source, reference_texts
-from tests.test_pipeline import strip_locations, strip_stack_frames
+from tests.test_pipeline import assert_every_equation_placed, strip_locations, strip_stack_frames
 
 SAMPLES = list_samples()
 EXPECTED_ERRORS = {"control_flow_concretization_error": "TracerBoolConversionError"}
@@ -57,6 +57,8 @@ def test_sample_matches_jax_at_every_stage(sample):
     else:
         assert re.match(r"(let|\{ lambda)", result.jaxpr(0).text)
     assert result.equations() >= 1 and result.cost is not None
+    for stage in result.jaxpr_stages():  # hoisted `let name = { lambda ... } in` sub-jaxprs included
+        assert_every_equation_placed(stage.text, stage.model)
 
 
 def test_parallel_samples_see_several_devices():
