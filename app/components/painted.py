@@ -35,7 +35,7 @@ PAINTED = (
 # on the main thread right before the first jaxpr could be drawn (docs/benchmarks.md).
 CODE_BLOCK = (
     '<div class="explorer-code" style="border-radius:0.5rem; background:#f8f8f8; font-size:13px; '
-    'overflow-x:auto"><pre style="margin:0; padding:0.6rem 0.8rem; white-space:pre">{body}</pre></div>'
+    'overflow-x:auto"><pre style="margin:0; padding:0.6rem 0.8rem; white-space:pre"><code>{body}</code></pre></div>'
 )
 
 
