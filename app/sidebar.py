@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from app import inspection, state
+from app.components.painted import code_block_html
 from inspectors.catalog import STREAM_TITLES
 from inspectors.source import top_level_functions
 from inspectors.transforms import TRANSFORMS, TransformSpecError, expression, parse_pipeline, parse_transform
@@ -212,7 +213,7 @@ def show_expression(slot: st.delta_generator.DeltaGenerator, entry: str) -> None
         text = expression(entry, parse_pipeline(state.specs()))
     except TransformSpecError:
         text = " ∘ ".join(state.specs())
-    slot.code(break_expression(text), language="python", wrap_lines=False)
+    slot.html(code_block_html(break_expression(text)))  # not st.code: see painted.CODE_BLOCK
 
 
 EXPRESSION_WIDTH = 32  # characters that fit the sidebar's code box on one line

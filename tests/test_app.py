@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import backend, safe, state
 from app.components.explorer import pane_texts
+from app.components.painted import code_block_html
 from inspectors import catalog, source
 from inspectors.results import walk
 
@@ -204,6 +205,16 @@ def test_readable_query_parameters_choose_a_sample_and_a_pipeline():
     assert at.session_state["sample"] == "differentiability_hessian"
     assert [s["spec"] for s in at.session_state["pipeline"]] == ["grad", "jit"]
     assert "After · jit(grad(rosenbrock))" in pane_titles(at)
+
+
+def test_the_sidebar_shows_the_pipelines_expression_as_escaped_highlighted_code():
+    at = new_app({"sample": "slides_log2", "t": ["grad", "jit"]})
+    (block,) = at.sidebar.get("html")  # HTML, not st.code: no syntax-highlighter bundle before the jaxpr
+    body = block.proto.body
+    assert html.unescape(re.sub(r"<[^>]+>", "", body)) == "jit(grad(log2))"
+    assert body.count("<pre") == 1
+    hostile = code_block_html("f(x='</pre><script>alert(1)</script>')")
+    assert "<script" not in hostile and hostile.count("</pre>") == 1
 
 
 def test_a_corrupt_shared_link_falls_back_to_the_default_sample():

@@ -30,6 +30,21 @@ PAINTED = (
 )
 
 
+# A small code block drawn as HTML, looking like `st.code`'s: `st.code` makes the browser load Streamlit's
+# syntax highlighter (1.6 MB of JavaScript, all of Prism's languages), which on a fresh page was evaluated
+# on the main thread right before the first jaxpr could be drawn (docs/benchmarks.md).
+CODE_BLOCK = (
+    '<div class="explorer-code" style="border-radius:0.5rem; background:#f8f8f8; font-size:13px; '
+    'overflow-x:auto"><pre style="margin:0; padding:0.6rem 0.8rem; white-space:pre"><code>{body}</code></pre></div>'
+)
+
+
+def code_block_html(text: str, language: str = "python") -> str:
+    """Return `text` as a highlighted code block (Pygments' HTML: the text is escaped)."""
+    formatter = HtmlFormatter(noclasses=True, nowrap=True)
+    return CODE_BLOCK.format(body=pygments_highlight(text, get_lexer(language), formatter).rstrip("\n"))
+
+
 def scheme() -> str:
     """The line palette: "contrast" in lecture mode."""
     return "contrast" if state.lecture() else "light"
