@@ -160,7 +160,7 @@ def loss(x):
 
 __explorer__ = {{"entry": "loss", "args": "f32[4]", "transforms": ["grad"]}}
 '''
-BUSY_S = 35.0  # how long from pasting the code the second trace stays busy
+BUSY_S = 25.0  # how long from pasting the code the second trace stays busy
 
 
 def test_stop_keeps_the_jaxpr_that_arrived_and_run_starts_the_unchanged_code_again(browser, server):
