@@ -41,7 +41,7 @@ BELOW_PX = 560
 # Runs in the page, reaching into Ace's frame. (1) The editor takes the height kept for it, which depends on
 # the window (see `reserve_css`): Ace then shows exactly that many lines, so the jaxpr below stays on the
 # first screen. (2) After a sample or a link replaced the code, Ace scrolls to the entry function, so a
-# sample opens at its code, not its docstring (once per mounted editor).
+# sample opens at its code, not its docstring (once per replacement of the code).
 EDITOR_JS = """
 export default function ({ data }) {
   const seen = (window.__explorerEditorScrolled ||= new Set());
@@ -60,29 +60,21 @@ export default function ({ data }) {
   let tries = 0;
   const go = () => {
     const editor = find();
-    if (!editor || editor.session.getLength() < data.line) {
+    // The editor stays mounted when the code is replaced (`allow_reset`): scroll once it holds the new
+    // document (its lines and length), not the one it is about to replace.
+    const fresh = editor && editor.session.getLength() === data.rows && editor.getValue().length === data.chars;
+    const scroll = data.line && !seen.has(data.version);
+    if (editor) fit(editor);
+    if (!editor || (scroll && !fresh)) {
       if (tries++ < 100) setTimeout(go, 50);
       return;
     }
-    fit(editor);
-    if (data.line && !seen.has(data.version)) {
+    if (scroll) {
       seen.add(data.version);
       editor.scrollToLine(data.line - 1, false, false, () => {});
     }
   };
   go();
-  // A remounted editor's old frame reports a height of 0 as it is taken out of the page, after Streamlit
-  // forgot it: Streamlit then warns of an "unregistered ComponentInstance". Only a height of 0 from a frame
-  // that is gone or is an editor's (a live editor is never 0 px tall) is dropped.
-  if (!window.__explorerDropDetached) {
-    window.__explorerDropDetached = true;
-    window.addEventListener('message', (e) => {
-      const d = e.data;
-      if (!d || !d.isStreamlitMessage || d.type !== 'streamlit:setFrameHeight' || d.height !== 0) return;
-      const frame = [...document.querySelectorAll('iframe')].find((f) => f.contentWindow === e.source);
-      if (!frame || (frame.title || '').includes('code_editor')) e.stopImmediatePropagation();
-    }, true);
-  }
   if (!window.__explorerEditorFit) {
     window.__explorerEditorFit = true;
     window.addEventListener('resize', () => { const e = find(); if (e) fit(e); });
@@ -230,7 +222,12 @@ def _ace(version: int, error: InspectError | None) -> bool:
         # A fixed height (not Ace's auto-height by lines, which ignores scrollPastEnd); the page's script
         # then fits it to the height kept for it.
         height=list(ROWS) if lecture() else f"{editor_height(code)}px",  # lecture: Ace sizes itself by lines
-        key=f"code_editor_{version}",
+        # One editor for the session, its text replaced in place when the code changes from outside
+        # (`allow_reset`: only when it differs from what the editor holds). A key per version remounted
+        # the frame on every sample pick, and the old frame's last message, a height of 0 after Streamlit
+        # had forgotten it, logged an "unregistered ComponentInstance" warning.
+        key="code_editor_lecture" if lecture() else "code_editor",
+        allow_reset=True,
         response_mode=["blur"],
         options={
             "showLineNumbers": True,
@@ -253,7 +250,9 @@ def _ace(version: int, error: InspectError | None) -> bool:
         component_props={"css": editor_css()},
     )
     line = entry_line(code, st.session_state["entry"] or declared_entry() or "")
-    _editor_js(key="editor_scroll", data={"version": version, "line": line, "line_px": LINE_PX})
+    rows, chars = code.count("\n") + 1, len(code.replace("\r\n", "\n"))  # Ace's document, once it holds `code`
+    data = {"version": version, "line": line, "line_px": LINE_PX, "rows": rows, "chars": chars}
+    _editor_js(key="editor_scroll", data=data)
     event = response.get("id") if response else ""
     if not event or event == st.session_state.get("_editor_event"):
         return False

@@ -23,21 +23,26 @@ from app.views import common, lecture, run, tabs, walkthrough  # noqa: E402
 
 def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     """Editor and lesson, the inspection, then every view of it as a tab."""
-    with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
-        queue_note, preview = st.empty(), common.Progress(st.empty())
-        result = inspection.inspect(
-            state.request(),
-            on_wait=common.queue_position(queue_note),
-            on_partial=preview,
-            restart=bool(st.session_state.get(editor.RUN_KEY)),  # Run on a stopped inspection starts it again
-        )
-        queue_note.empty()
-        preview.finish()
-    state.remember(result)
-    sidebar.show_expression(expression_slot, result.entry)
+    # What comes before the code (the spinner, progress, a queue place, the title, a notice) varies in number
+    # from run to run: in one container of its own, so the columns after it keep their place in the page and
+    # the editor is never remounted (a remounted editor frame loses its last message to Streamlit).
+    with st.container():
+        with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
+            queue_note, preview = st.empty(), common.Progress(st.empty())
+            result = inspection.inspect(
+                state.request(),
+                on_wait=common.queue_position(queue_note),
+                on_partial=preview,
+                restart=bool(st.session_state.get(editor.RUN_KEY)),  # Run on a stopped inspection starts it again
+            )
+            queue_note.empty()
+            preview.finish()
+        state.remember(result)
+        sidebar.show_expression(expression_slot, result.entry)
 
-    lecture.title_bar()
-    common.url_notice()
+        lecture.title_bar()
+        common.url_notice()
+
     # Lecture mode puts the code beside the views, so a projector's first screen shows code and jaxpr.
     code_col, side_col = st.columns([2, 3] if state.lecture() else [3, 2], gap="medium")
     with code_col:
