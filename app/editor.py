@@ -1,8 +1,8 @@
 """The code editor: streamlit-code-editor (Ace, bundled, works offline), `st.text_area` as fallback.
 
 The code lives in `st.session_state["code"]`. Whenever it changes from
-outside the editor (a sample, the URL, a test) the editor is remounted under
-a new key so it shows the new code; edits flow back on Ctrl+Enter, the Run
+outside the editor (a sample, the URL, a test) the mounted editor's text is
+replaced by it (`allow_reset`); edits flow back on Ctrl+Enter, the Run
 button or when the editor loses focus.
 """
 
@@ -85,7 +85,7 @@ _editor_js = st.components.v2.component("jaxpr_explorer.editor_scroll", html="<s
 
 
 def _version() -> int:
-    """Return the editor's mount version, bumped when the code changed from outside."""
+    """Return the code's version, bumped when the code changed from outside the editor."""
     state = st.session_state
     if state.get("_editor_code") != state["code"]:
         state["_editor_version"] = state.get("_editor_version", 0) + 1

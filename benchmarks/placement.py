@@ -33,14 +33,8 @@ from inspectors._jax_private import PrintedJaxpr  # noqa: E402
 from inspectors.jaxpr_model import model_of  # noqa: E402
 from inspectors.results import walk  # noqa: E402
 
-UNROLLED = """
-import jax.numpy as jnp
-
-def loss(x, w):
-    for _ in range({n}):
-        x = jnp.tanh(x * w) + x
-    return jnp.sum(x)
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from graph_scale import UNROLLED  # noqa: E402 - the same unrolled loop as the graph benchmark
 
 
 def _loss(iters: int):

@@ -114,6 +114,20 @@ def add_transform(page, name: str, options: str = "") -> None:  # noqa: ANN001
     wait_idle(page)
 
 
+def editor_frame(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201 - Playwright objects
+    """The frame that holds the Ace editor (it is drawn after the first inspection)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            try:
+                if frame.locator(".ace_gutter-cell").count():
+                    return frame
+            except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
+                continue
+        page.wait_for_timeout(200)
+    raise AssertionError("no editor frame")
+
+
 def open_tab(page, label: str) -> None:  # noqa: ANN001
     """Switch to one of the stage tabs."""
     page.get_by_role("tab", name=label, exact=True).first.click()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from tests.browser_util import (
     ROOT,
     add_transform,
     browser_marks,
+    editor_frame,
     open_app,
     open_tab,
     pick_sample,
@@ -85,7 +85,7 @@ def test_the_run_button_sits_under_the_editor_and_applies_an_edit(page):
 def test_a_sample_opens_scrolled_to_its_function_and_the_editor_keeps_its_place(page):
     pick_sample(page, "Flax NNX")  # a long docstring above `def train_step`
     value = "() => document.querySelector('.ace_editor').env.editor.getValue()"
-    for _ in range(450):  # the editor is drawn after the inspection, and remounts with the sample's code
+    for _ in range(450):  # the editor is drawn after the inspection, then holds the sample's code
         try:
             frame = editor_frame(page)
             code = frame.evaluate(value).split("\n")
@@ -113,20 +113,6 @@ GUTTER = """() => {
 }"""
 
 
-def editor_frame(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201
-    """The frame that holds the Ace editor (it is drawn after the inspection, and remounts with new code)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for frame in page.frames:
-            try:
-                if frame.locator(".ace_gutter-cell").count():
-                    return frame
-            except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
-                continue
-        page.wait_for_timeout(200)
-    raise AssertionError("no editor frame")
-
-
 @pytest.mark.parametrize("query", ["", "?lecture=1"], ids=["explore", "lecture"])
 def test_editor_line_numbers_stay_on_their_lines_after_the_code_is_replaced_and_scrolled(browser, server, query):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -134,7 +120,7 @@ def test_editor_line_numbers_stay_on_their_lines_after_the_code_is_replaced_and_
     if query:  # lecture mode starts with the sidebar collapsed
         page.locator("[data-testid='stExpandSidebarButton'], [data-testid='stSidebarCollapsedControl'] button").first.click()
         page.wait_for_timeout(500)
-    pick_sample(page, "log2")  # the code is replaced: the editor remounts
+    pick_sample(page, "log2")  # the code is replaced in the editor
     frame = editor_frame(page)
     frame.locator(".ace_scroller").hover()
     page.mouse.wheel(0, 400)

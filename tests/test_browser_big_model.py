@@ -15,7 +15,16 @@ import time
 import jax
 import jax.numpy as jnp
 
-from tests.browser_util import IDLE, ROOT, add_transform, browser_marks, open_app, open_tab, wait_idle
+from tests.browser_util import (
+    IDLE,
+    ROOT,
+    add_transform,
+    browser_marks,
+    editor_frame,
+    open_app,
+    open_tab,
+    wait_idle,
+)
 from tests.jax_reference import exec_source
 
 pytestmark = browser_marks()
@@ -49,20 +58,6 @@ def small_model() -> str:
     source, count = re.subn(r"^VOCAB, D, HEADS, LAYERS, SEQ = .*$", SMALL, MODEL.read_text(), flags=re.M)
     assert count == 1, "gpt2_linen.py no longer names its config on one line"
     return source
-
-
-def editor_frame(page, timeout_s: float = 60.0):  # noqa: ANN001, ANN201 - Playwright objects
-    """The frame holding the Ace editor (drawn after the first inspection)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for frame in page.frames:
-            try:
-                if frame.locator(".ace_text-input").count():
-                    return frame
-            except Exception:  # noqa: BLE001 - frames come and go while Streamlit redraws
-                continue
-        page.wait_for_timeout(200)
-    raise AssertionError("no editor frame")
 
 
 def paste_code(page, code: str) -> None:  # noqa: ANN001
