@@ -89,7 +89,7 @@ def test_the_editor_never_traps_the_page_scroll(browser, server):
     scrolled = "window.scrollY > 0 || document.querySelector('[data-testid=stMain]').scrollTop > 0"
     for _ in range(30):  # past the end of the editor's own text the page goes on scrolling (slowly under load)
         page.mouse.wheel(0, 400)
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(400)  # each wheel a gesture of its own: past Ace's end it reaches the page
         if page.evaluate(f"() => {scrolled}"):
             break
     assert page.evaluate(f"() => {scrolled}")

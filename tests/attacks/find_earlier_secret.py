@@ -31,6 +31,12 @@ def in_heap(text):
 def in_memory():
     """Count the needles in every anonymous mapping and the heap, read in place (no /proc/self/mem needed)."""
     counts = dict.fromkeys(needles, 0)
+    # Each copy read below is freed before the next: without this, malloc may serve a copy from the heap and
+    # then trim the heap, so a later read of the `[heap]` line (listed before the trim) would fault. A fixed
+    # mmap threshold keeps every large copy in a mapping of its own; no trimming keeps the heap as listed.
+    libc = ctypes.CDLL(None)
+    libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (a fixed one: no dynamic raise after a free)
+    libc.mallopt(-1, -1)  # M_TRIM_THRESHOLD: never give heap back
     with open("/proc/self/maps") as maps:
         lines = maps.read().splitlines()
     for line in lines:
