@@ -85,13 +85,16 @@ def test_the_editor_never_traps_the_page_scroll(browser, server):
     open_app(page, server)
     first_line(page)
     editor = page.locator("iframe[title*='code_editor']").first.bounding_box()
-    page.mouse.move(editor["x"] + editor["width"] / 2, editor["y"] + editor["height"] / 2)
     scrolled = "window.scrollY > 0 || document.querySelector('[data-testid=stMain]').scrollTop > 0"
-    for _ in range(30):  # past the end of the editor's own text the page goes on scrolling (slowly under load)
-        page.mouse.wheel(0, 400)
-        page.wait_for_timeout(400)  # each wheel a gesture of its own: past Ace's end it reaches the page
+    for _ in range(3):  # a gesture of wheels over the editor: past the end of its own text the page scrolls
+        page.mouse.move(editor["x"] + editor["width"] / 2, editor["y"] + editor["height"] / 2)
+        for _ in range(12):
+            page.mouse.wheel(0, 400)
+            page.wait_for_timeout(150)
         if page.evaluate(f"() => {scrolled}"):
             break
+        page.mouse.move(0, 0)  # under load Chromium can latch a gesture to the editor: a new one
+        page.wait_for_timeout(1000)
     assert page.evaluate(f"() => {scrolled}")
     page.close()
 
