@@ -219,6 +219,52 @@ def test_the_real_pipelines_chain_passes_the_checks(pool: Pool) -> None:
         assert sizes[stage.id] == sum(len(line) + 1 for line in text.splitlines()), stage.id
 
 
+def test_the_whole_expansion_cap_counts_every_frame_streamed_so_far(pool: Pool, monkeypatch) -> None:
+    # Each frame alone is far under the caps; together they pass the cap on all texts at the 10th frame.
+    frames = [{"partial": {"stages": [{"id": "hlo-pass:0", "kind": "hlo-pass", "text": "y" * 3000}]}}]
+    frames += [{"partial": {"stages": [delta(i, f"hlo-pass:{i - 1}")]}} for i in range(1, 12)]
+    with monkeypatch.context() as small_caps:
+        small_caps.setattr(validate, "MAX_EXPANDED_CHARS", 30000)
+        result = attack(pool, forged(*frames))
+    refused(result, "a partial result", "over 30000 characters expanded")
+
+
+def _stages(*data: dict) -> list:
+    return InspectionResult.from_dict({"request": {"source": ""}, "stages": list(data)}).stages
+
+
+def test_a_stream_is_measured_once_per_stage_and_equals_the_whole_chains_sizes(
+    pool: Pool, monkeypatch
+) -> None:
+    program = "import jax.numpy as jnp\ndef g(x):\n    return jnp.sum(jnp.sin(x) * x)\n"
+    result = attack(pool, program, fn="g", transforms=["grad"])
+    chain = {s.id: s for s in result.stages}
+    whole = validate.sizes(chain)
+    calls = []
+    measure = validate._apply_lengths
+    monkeypatch.setattr(validate, "_apply_lengths", lambda *a: calls.append(a[2]) or measure(*a))
+    streamed = validate.ChainSizes()
+    for stage in result.stages:  # a frame per stage, as the worker sends them
+        streamed.add([stage])
+    assert streamed.chars() == whole
+    deltas = [s.id for s in result.stages if s.delta is not None]
+    assert len(deltas) >= 2 and calls == deltas  # each delta measured once, not once per later frame
+
+
+def test_a_base_sent_again_remeasures_the_stages_that_edit_it() -> None:
+    sizes = validate.ChainSizes()
+    sizes.add(_stages(TEXT))
+    sizes.add(_stages(delta(1, "hlo-pass:0", (1, 3, ["z"]))))  # a, z: lines 1..3 of a 3-line base
+    assert sizes.chars() == {"hlo-pass:0": 6, "hlo-pass:1": 4}
+    with pytest.raises(validate.InvalidResult, match="past its base's end"):  # the base shrinks under its delta
+        sizes.add(_stages({**TEXT, "text": "a\n"}))
+    assert sizes.chars() == {"hlo-pass:0": 6, "hlo-pass:1": 4}  # a refused frame changes nothing
+    sizes.add(_stages({**TEXT, "text": "a\nbb\nc\nd\n"}))  # a longer base: its delta measured again
+    assert sizes.chars() == {"hlo-pass:0": 9, "hlo-pass:1": 6}
+    with pytest.raises(validate.InvalidResult, match="returns to itself"):  # a cycle across two frames
+        sizes.add(_stages(delta(0, "hlo-pass:1")))
+
+
 # --- 4. a caller's exception mid-stream still reads the zygote's report -------------------------
 
 

@@ -57,16 +57,23 @@ class InvalidResult(ValueError):
     """A well-typed result that breaks the chain's rules."""
 
 
-def check(result: InspectionResult, earlier: Iterable[Stage] = ()) -> None:
-    """Raise InvalidResult unless `result` (with the `earlier` stages it adds to) obeys the chain's rules."""
+def check(
+    result: InspectionResult, earlier: Iterable[Stage] = (), sizes_so_far: ChainSizes | None = None
+) -> None:
+    """Raise InvalidResult unless `result` (with the `earlier` stages it adds to) obeys the chain's rules.
+
+    A stream passes its `ChainSizes` (`sizes_so_far`, which then stands for `earlier`): each frame's stages
+    are measured once, against what the frames before it left, not the whole chain again per frame.
+    """
     for i, stage in enumerate(result.stages):
         _check_stage(stage, f"$.stages[{i}]")
     ids = [s.id for s in result.stages]
     if len(set(ids)) != len(ids):
         raise InvalidResult("$.stages: a stage id appears twice")
-    chain = {s.id: s for s in earlier}
-    chain.update({s.id: s for s in result.stages})
-    sizes(chain)
+    if sizes_so_far is None:
+        sizes_so_far = ChainSizes()
+        sizes_so_far.add(list(earlier))
+    sizes_so_far.add(result.stages)
     _check_names(result)
 
 
@@ -99,39 +106,84 @@ def _check_stage(stage: Stage, path: str) -> None:
 
 
 def sizes(chain: dict[str, Stage]) -> dict[str, int]:
-    """Return each stage's expanded text size in characters, checking bases, ranges and caps.
+    """Return each stage's expanded text size in characters, checking bases, ranges and caps."""
+    measured = ChainSizes()
+    measured.add(list(chain.values()))
+    return measured.chars()
 
-    Works on line lengths only: a delta's size follows from its base's line lengths and its
-    own added lines, so a forged chain is refused before any text is built.
+
+class ChainSizes:
+    """The line lengths of a chain's expanded texts, grown a frame at a time, within the caps.
+
+    Works on line lengths only: a delta's lengths follow from its base's line lengths and its own
+    added lines, so a forged chain is refused before any text is built. A frame's stages are
+    measured once each; a stage sent again replaces its earlier self (and, should a kept stage edit
+    it, the whole chain is measured again).
     """
-    lengths: dict[str, array] = {}
-    total_chars = total_lines = 0
-    for stage_id in _base_order(chain):
-        stage = chain[stage_id]
-        if stage.delta is None:
-            line_lengths = array("q", map(len, (stage.text or "").splitlines()))
-        else:
-            line_lengths = _apply_lengths(lengths[stage.base], stage.delta, stage_id)
-        total_lines += len(line_lengths)
-        if total_lines > MAX_EXPANDED_LINES:
-            raise InvalidResult(f"$.stages: more than {MAX_EXPANDED_LINES} lines once expanded")
-        chars = sum(line_lengths) + len(line_lengths)
-        if chars > MAX_TEXT_CHARS:
-            raise InvalidResult(
-                f"stage {stage_id}: its text would be {chars} characters (cap {MAX_TEXT_CHARS})"
-            )
-        total_chars += chars
-        if total_chars > MAX_EXPANDED_CHARS:
-            raise InvalidResult(f"$.stages: the texts would be over {MAX_EXPANDED_CHARS} characters expanded")
-        lengths[stage_id] = line_lengths
-    return {stage_id: sum(v) + len(v) for stage_id, v in lengths.items()}
+
+    def __init__(self) -> None:
+        self.stages: dict[str, Stage] = {}
+        self.lengths: dict[str, array] = {}
+        self.total_chars = self.total_lines = 0
+
+    def chars(self) -> dict[str, int]:
+        """Each stage's expanded size in characters (line breaks included)."""
+        return {stage_id: sum(v) + len(v) for stage_id, v in self.lengths.items()}
+
+    def add(self, stages: Iterable[Stage]) -> None:
+        """Measure `stages` on top of the chain so far; raise InvalidResult (and keep nothing) if they break it."""
+        new = {s.id: s for s in stages}
+        chain = {**self.stages, **new}
+        again = new.keys() & self.stages.keys()
+        kept = (s for sid, s in self.stages.items() if sid not in again)
+        if any(s.delta is not None and s.base in again for s in kept):  # a base sent again: measure it all
+            fresh = ChainSizes()
+            fresh._measure(chain, list(chain))
+            self.__dict__.update(fresh.__dict__)
+            return
+        lengths, chars, lines = dict(self.lengths), self.total_chars, self.total_lines
+        for stage_id in again:
+            old = self.lengths.pop(stage_id)
+            self.total_chars -= sum(old) + len(old)
+            self.total_lines -= len(old)
+        try:
+            self._measure(chain, list(new))
+        except InvalidResult:
+            self.lengths, self.total_chars, self.total_lines = lengths, chars, lines
+            raise
+        self.stages = chain
+
+    def _measure(self, chain: dict[str, Stage], todo: list[str]) -> None:
+        """Measure the stages `todo` of `chain` (with their unmeasured bases), every base first."""
+        for stage_id in _base_order(chain, todo, placed=self.lengths.keys()):
+            stage = chain[stage_id]
+            if stage.delta is None:
+                line_lengths = array("q", map(len, (stage.text or "").splitlines()))
+            else:
+                line_lengths = _apply_lengths(self.lengths[stage.base], stage.delta, stage_id)
+            self.total_lines += len(line_lengths)
+            if self.total_lines > MAX_EXPANDED_LINES:
+                raise InvalidResult(f"$.stages: more than {MAX_EXPANDED_LINES} lines once expanded")
+            chars = sum(line_lengths) + len(line_lengths)
+            if chars > MAX_TEXT_CHARS:
+                raise InvalidResult(
+                    f"stage {stage_id}: its text would be {chars} characters (cap {MAX_TEXT_CHARS})"
+                )
+            self.total_chars += chars
+            if self.total_chars > MAX_EXPANDED_CHARS:
+                raise InvalidResult(
+                    f"$.stages: the texts would be over {MAX_EXPANDED_CHARS} characters expanded"
+                )
+            self.lengths[stage_id] = line_lengths
+        self.stages = chain
 
 
-def _base_order(chain: dict[str, Stage]) -> list[str]:
-    """Stage ids with every base before the stages that edit it; a missing base or a cycle raises."""
+def _base_order(chain: dict[str, Stage], starts: Iterable[str], placed: Iterable[str] = ()) -> list[str]:
+    """The ids `starts` (and the bases they need) with every base before the stages that edit it, leaving
+    out those `placed` already; a missing base or a cycle raises."""
     order: list[str] = []
-    state: dict[str, int] = {}  # 1: on the current path, 2: placed
-    for start in chain:
+    state: dict[str, int] = dict.fromkeys(placed, 2)  # 1: on the current path, 2: placed
+    for start in starts:
         path: list[str] = []
         node: str | None = start
         while node is not None and state.get(node) != 2:
