@@ -125,8 +125,7 @@ def run_inspection(
     )
     if result.error is not None and result.error.transient:
         return result  # the service's failure, not the program's: never stored
-    STORE.put(key, result)
-    return STORE.index(key) or result
+    return STORE.put(key, result)
 
 
 def _key(request: Request) -> str | None:

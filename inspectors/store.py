@@ -24,7 +24,7 @@ import time
 import zlib
 from typing import Any
 
-from inspectors.results import InspectionResult, Stage, _decode
+from inspectors.results import InspectionResult, Stage, _decode, as_data
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, meta BLOB NOT NULL, used REAL NOT NULL);
@@ -42,18 +42,23 @@ def _pack(data: Any) -> bytes:
     return zlib.compress(json.dumps(data).encode("utf-8", "replace"), 1)
 
 
+def pack_body(stage_data: dict[str, Any]) -> bytes:
+    """A stage's stored body from its JSON data (a worker's frame, checked): what `put` stores for it."""
+    return _pack(stage_data)
+
+
 def _unpack(blob: bytes) -> Any:
     """Invert `_pack`."""
     return json.loads(zlib.decompress(blob))
 
 
 def summary_of(stage: Stage, size: int) -> Stage:
-    """Return the stage without its body (text, model, delta): what an index holds.
+    """Return the stage without its body (text, model, delta, module): what an index holds.
 
     Its `size` is the stored body's bytes when it has a text, 0 when it has none (a note, an error).
     """
     has_text = stage.text is not None or stage.delta is not None
-    return dataclasses.replace(stage, text=None, model=None, delta=None, size=size if has_text else 0)
+    return dataclasses.replace(stage, text=None, model=None, delta=None, module=None, size=size if has_text else 0)
 
 
 class StageStore:
@@ -69,14 +74,22 @@ class StageStore:
 
     # --- writing --------------------------------------------------------------------------
 
-    def put(self, key: str, result: InspectionResult) -> None:
-        """Store a whole result (replacing one of the same key), then keep to the budget."""
-        rows = []
-        bodies = result.__dict__.get("_bodies", {})  # stages as they came from a worker: JSON already
+    def put(self, key: str, result: InspectionResult) -> InspectionResult:
+        """Store a whole result (replacing one of the same key), keep to the budget; return its index.
+
+        The index is built here from what was stored (equal to `index(key)`, without reading it back).
+        A result streamed from a worker brings its stage bodies packed already (`_bodies`, by stage id:
+        `pack_body` of each stage's JSON as it came), so storing it packs only the summaries.
+        """
+        rows, summaries = [], []
+        bodies = result.__dict__.get("_bodies", {})
         for pos, stage in enumerate(result.stages):
-            body = _pack(bodies.get(stage.id) or dataclasses.asdict(stage))
-            rows.append((key, stage.id, pos, _pack(dataclasses.asdict(summary_of(stage, len(body)))), body, len(body)))
-        meta = _pack(dataclasses.replace(result, stages=[]).to_dict())
+            body = bodies.get(stage.id) or _pack(as_data(stage))
+            summary = summary_of(stage, len(body))
+            summaries.append(summary)
+            rows.append((key, stage.id, pos, _pack(as_data(summary)), body, len(body)))
+        lean = dataclasses.replace(result, stages=[])
+        meta = _pack(lean.to_dict())
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN")
@@ -85,6 +98,9 @@ class StageStore:
             self._db.executemany("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
             self._db.execute("COMMIT")
             self._keep_to_budget()
+        lean.stages = summaries
+        lean.attach_fetch(lambda stage_id: self.fetch(key, stage_id), {s.id for s in summaries})
+        return lean
 
     def _keep_to_budget(self) -> None:
         """Evict the least recently used bodies until the stored bodies fit the budget (lock held)."""

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspectors.results import InspectError, InspectionResult, Request, SchemaError, Stage
+from inspectors.results import InspectError, InspectionResult, Request, SchemaError
 from inspectors.sandbox import errors, uids, validate
 from inspectors.sandbox.launcher import Launch, build_launch, choose_mode, describe
 from inspectors.sandbox.limits import Limits, cap_bytes
@@ -46,6 +46,7 @@ from inspectors.sandbox.protocol import (
     send_message,
 )
 from inspectors.source import source_problem
+from inspectors.store import pack_body
 
 log = logging.getLogger("inspectors.sandbox")
 
@@ -706,19 +707,21 @@ def inspect_in(
         return InspectionResult(request=request, error=InspectError("load", "SourceTooLarge", too_large))
     bad: list[str] = []
     so_far = InspectionResult(request=request)  # .running: the stage the worker said it started last
+    measured = validate.ChainSizes()  # the stages so far, measured once each (a frame adds its own)
 
     def partial(data: dict[str, Any]) -> None:
         if bad:
             return
         try:
-            result = _decode_result(data, request, "", earlier=so_far.stages)
+            result = _decode_result(data, request, "", measured=measured)
             so_far.absorb(result)
         except Exception as exc:  # noqa: BLE001 - whatever a forged frame breaks, it is that request's BadResult
             bad.append(str(exc) or type(exc).__name__)
             raise BadFrame(f"a partial result: {bad[0]}") from None
-        # The stage's JSON as it came (checked by the decode above): the stage store keeps it as is.
+        # The stage's JSON as it came (checked by the decode above), packed now, while the worker goes on:
+        # the stage store keeps it as is.
         bodies = so_far.__dict__.setdefault("_bodies", {})
-        bodies.update((raw["id"], raw) for raw in data.get("stages", []))
+        bodies.update((raw["id"], pack_body(raw)) for raw in data.get("stages", []))
         if on_partial is not None:
             on_partial(so_far)
 
@@ -755,9 +758,9 @@ def inspect_in(
 
 
 def _decode_result(
-    data: dict[str, Any], request: Request, output: str, earlier: list[Stage] | None = None
+    data: dict[str, Any], request: Request, output: str, measured: validate.ChainSizes | None = None
 ) -> InspectionResult:
-    """Decode an untrusted result strictly, then check its chain (`validate`) against the `earlier` stages.
+    """Decode an untrusted result strictly, then check its chain (`validate`) on top of the stages `measured`.
 
     The request and output are the server's own, never the worker's.
     """
@@ -765,7 +768,7 @@ def _decode_result(
         result = InspectionResult.from_dict({**data, "request": dataclasses.asdict(request), "output": ""})
     except SchemaError as exc:
         raise ValueError(str(exc)) from None
-    validate.check(result, earlier or ())
+    validate.check(result, sizes_so_far=measured)
     result.request = request
     result.output = output
     return result
