@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MODELS = ROOT / "benchmarks" / "models"
+WARM_S = 4.0
 DEFAULT_MODELS = [MODELS / "gpt2_linen.py", MODELS / "gpt2_nnx.py", MODELS / "gpt2_eqx.py"]
 
 RAW = """
@@ -71,6 +72,7 @@ def backend_run(model: Path, caps: bool) -> dict[str, float | str | list[str]]:
     # A warm server: the workers have started (JAX and the model libraries imported) before the user's request.
     warm = backend.run_inspection(Request(source="def f(x):\n    return x\n", args="f32[3]"), session="warm")
     assert warm.ok, warm.error
+    time.sleep(WARM_S)  # a server up for a few seconds: its workers have run the primitive cards' examples once
     request = Request(source=model.read_text(), filename=model.name)
     gc.collect()
     before = rss_mb()

@@ -234,6 +234,51 @@ def test_live_example_equals_the_same_lax_call_run_directly(result):
     assert [name for name, _, _ in dot.inputs] == ["m", "n"]
 
 
+PREFETCH = """
+import json, time
+from inspectors.sandbox import jobs, zygote
+from inspectors import primitives
+from jax._src import xla_bridge
+jobs.preload()
+examples = zygote._Examples()
+examples.start()
+deadline = time.monotonic() + 120
+while examples.pid is not None and time.monotonic() < deadline:
+    taken = examples.collect()
+    time.sleep(0.05)
+print(json.dumps({"taken": taken, "backends": len(xla_bridge._backends),
+                  "ran": {n: [e.code, e.output, e.output_type] for n, e in primitives._RAN.items()}}))
+"""
+
+
+def test_the_zygote_runs_every_example_once_in_a_child_without_starting_a_backend() -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PREFETCH], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["backends"] == 0  # the zygote itself never started JAX's backend: a request still picks devices
+    here = primitives.every_example()  # the same table, run in this process
+    assert got["taken"] == len(here) == len([d for d in DOCS.values() if d.example]) > 100
+    assert got["ran"] == {n: [e["code"], e["output"], e["output_type"]] for n, e in here.items()}
+
+
+def test_examples_from_elsewhere_are_taken_only_when_they_are_this_tables(monkeypatch) -> None:
+    monkeypatch.setattr(primitives, "_RAN", {})
+    good = {"code": DOCS["sin"].example, "inputs": [], "output": "[0.1]", "output_type": "f32[1]"}
+    offered = {
+        "sin": good,
+        "cos": {**good, "code": "__import__('os').system('x')"},  # not the table's code for cos
+        "tan": {**good, "code": DOCS["tan"].example, "error": "RuntimeError: no"},  # failed there: run here
+        "exp": {"code": DOCS["exp"].example, "output": 3},  # not a LiveExample
+        "not_a_primitive": good,
+    }
+    assert primitives.adopt_examples(offered) == 1 and set(primitives._RAN) == {"sin"}
+    assert primitives.adopt_examples(["sin"]) == 0
+
+
 def _binds(code: str, name: str) -> bool:
     namespace = primitives.example_namespace()
     for var in primitives.example_inputs(code):

@@ -33,7 +33,7 @@ from inspectors.results import (
     walk,
 )
 
-__all__ = ["NO_DESCRIPTION", "cards_of", "describe", "live_example", "live_examples", "registered_rules"]
+__all__ = ["NO_DESCRIPTION", "adopt_examples", "cards_of", "describe", "every_example", "live_example", "live_examples", "registered_rules"]
 
 NO_DESCRIPTION = "no description yet"
 MAX_USES = 4  # distinct parameter sets explained per card (a GPT-2 has hundreds of dot_generals)
@@ -361,6 +361,34 @@ def live_examples(names: list[str]) -> dict[str, LiveExample]:
             )
     found = {n: _RAN.get(n) or live_example(n) for n in names}
     return {n: ex for n, ex in found.items() if ex is not None}
+
+
+def every_example() -> dict[str, dict[str, Any]]:
+    """Run every primitive's example (one compile) and return them as plain data, by primitive."""
+    import dataclasses
+
+    names = [n for n, doc in DOCS.items() if doc.example]
+    return {n: dataclasses.asdict(ex) for n, ex in live_examples(names).items()}
+
+
+def adopt_examples(data: Any) -> int:
+    """Take examples `every_example` computed in another process (the sandbox's prefetch) as run here.
+
+    Only well-formed examples of this table's primitives, with this table's code, are taken: return how many.
+    """
+    from inspectors.results import SchemaError, _decode
+
+    taken = 0
+    for name, raw in data.items() if isinstance(data, dict) else ():
+        doc = DOCS.get(name)
+        try:
+            example = _decode(LiveExample, raw)
+        except SchemaError:
+            continue
+        if doc is not None and example.code == doc.example and not example.error:
+            _RAN[name] = example
+            taken += 1
+    return taken
 
 
 @functools.cache
