@@ -18,15 +18,22 @@ __all__ = ["InspectError", "InspectionResult", "JaxprModel", "Request", "inspect
 
 
 def inspect(
-    request: Request, *, use_cache: bool = True, on_stage: Callable[..., None] | None = None
+    request: Request,
+    *,
+    use_cache: bool = True,
+    on_stage: Callable[..., None] | None = None,
+    analyses: frozenset[str] | None = None,
 ) -> InspectionResult:
     """Trace, transform, lower, compile (and optionally time) the request's function.
 
-    `on_stage(result, stages)` hears each group of stages of the chain as it completes.
+    `on_stage(result, stages)` hears each group of stages of the chain as it completes. `analyses` limits
+    what is made beside the stages to some of "memory", "maps" (source map, provenance), "primitives"
+    (None: all of them).
     """
     from inspectors import pipeline
 
-    return pipeline.inspect(request, use_cache=use_cache, on_stage=on_stage)
+    wanted = pipeline.ALL_ANALYSES if analyses is None else frozenset(analyses)
+    return pipeline.inspect(request, use_cache=use_cache, on_stage=on_stage, analyses=wanted)
 
 
 def inspect_fn(fn: Any, *args: Any, **options: Any) -> Any:

@@ -152,6 +152,15 @@ STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
 }
 
 
+def analyses_for(emit: str) -> frozenset[str] | None:
+    """The analyses an --emit prints (None: all of them). The chain's own texts and listings need none, so
+    `--emit stages`, `--emit hlo` and the like skip the memory report, the source map and the primitive cards."""
+    head = emit.partition(":")[0]
+    if emit in ("jaxpr-before", "jaxpr", "stablehlo", "stablehlo-debug", "hlo", *STAGE_EMITTERS) or head in STAGE_HEADS:
+        return frozenset()
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI's argument parser."""
     p = argparse.ArgumentParser(
@@ -332,7 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stream = StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")) if ns.emit == "json-stream" else None
     with user_output_to_stderr():
-        result = inspect(request, use_cache=False, on_stage=stream)
+        wants = analyses_for(ns.emit)
+        kwargs = {} if wants is None or ns.isolated or ns.hosted else {"analyses": wants}
+        result = inspect(request, use_cache=False, on_stage=stream, **kwargs)
     if stream:
         stream.finish(result)
     if result.output:  # printed in a sandboxed worker, captured there

@@ -24,6 +24,7 @@ from inspectors.results import (
     OutputSummary,
     Request,
     Stage,
+    as_data,
     chain_order,
     stage_label,
 )
@@ -99,8 +100,15 @@ def cache_key(request: Request) -> str:
 StageCallback = Callable[[InspectionResult, list[Stage]], None]
 
 
+ALL_ANALYSES = frozenset({"memory", "maps", "primitives"})  # what a result holds beside its chain of stages
+
+
 def inspect(
-    request: Request, *, use_cache: bool = True, on_stage: StageCallback | None = None
+    request: Request,
+    *,
+    use_cache: bool = True,
+    on_stage: StageCallback | None = None,
+    analyses: frozenset[str] = ALL_ANALYSES,
 ) -> InspectionResult:
     """Run every stage for `request`; results are cached on the request's contents.
 
@@ -108,8 +116,10 @@ def inspect(
     then the jaxprs right after tracing, then lowering, compiling, XLA's passes and
     kernels), so a slow or failing compile never hides the jaxprs.
     Timed requests are never served from the cache: asking again means measuring again.
+    `analyses` are the analyses of `ALL_ANALYSES` to make beside the stages (the CLI asks only for what its
+    --emit prints: `--emit stages` needs none); a result with fewer is never cached.
     """
-    use_cache = use_cache and not (request.time or request.profile)
+    use_cache = use_cache and not (request.time or request.profile) and analyses == ALL_ANALYSES
     key = request.key()
     if use_cache and stage_store().complete(key):
         cached = stage_store().index(key)
@@ -117,13 +127,13 @@ def inspect(
             on_stage(cached, [cached.find(s.id) for s in cached.stages])
         return cached
     result = InspectionResult(request=request, jax_version=jax.__version__)
-    emit = _Emitter(result, on_stage)
+    emit = _Emitter(result, on_stage, analyses)
     try:
         _run_stages(result, emit)
     except _StageFailed:
         pass
     emit.flush()
-    map_and_trace_back(result)
+    map_and_trace_back(result, analyses)
     if use_cache and not (result.error and result.error.transient):
         stage_store().put(key, result)
     return result
@@ -167,12 +177,12 @@ class Streamer:
         self._whole, self._size = None, 0
         if stage.delta is not None and stage.base in self.dropped:
             stage = dataclasses.replace(stage, text=result.text_of(stage.id), delta=None, base="")
-        data = dataclasses.asdict(stage)
+        data = as_data(stage)
         size = len(json.dumps(data))
         self._whole, self._size = data, size
         why = self._refuse(stage.id, size)
         if why and stage.model is not None:
-            lean = dataclasses.asdict(dataclasses.replace(stage, model=None))
+            lean = as_data(dataclasses.replace(stage, model=None))
             if not self._refuse(stage.id, len(json.dumps(lean))):
                 lean["note"] = f"its model is {_mb(size)}, {why}; the text is kept"
                 return lean
@@ -184,7 +194,7 @@ class Streamer:
                      stats=stage.stats, time_s=stage.time_s, group=stage.group, transform=stage.transform,
                      pipeline=stage.pipeline, pass_name=stage.pass_name, error=stage.error,
                      note=f"{stage.id} is {_mb(size)}, {why}: not kept")  # fmt: skip
-        return dataclasses.asdict(stub)
+        return as_data(stub)
 
     def _refuse(self, what: str, size: int) -> str:
         """Why `size` bytes cannot be sent now ("" when they can)."""
@@ -205,7 +215,7 @@ class Streamer:
             value = getattr(result, name)
             if not value:
                 continue
-            data = {name: [dataclasses.asdict(v) for v in value] if isinstance(value, list) else dataclasses.asdict(value)}
+            data = {name: as_data(value)}
             size = len(json.dumps(data))
             why = self._refuse(name, size)
             if why:
@@ -216,9 +226,11 @@ class Streamer:
         return lean.to_dict()
 
 
-def map_and_trace_back(result: InspectionResult) -> None:
-    """Compute the source map and provenance from the chain (here, in the worker: the app only reads them)."""
-    if result.jaxpr().model is None and result.jaxpr(0).model is None:
+def map_and_trace_back(result: InspectionResult, analyses: frozenset[str] = ALL_ANALYSES) -> None:
+    """Compute the source map and provenance from the chain (here, in the worker: the app only reads them),
+    then the primitive cards (`analyses` names which: "maps", "primitives")."""
+    if "maps" not in analyses or (result.jaxpr().model is None and result.jaxpr(0).model is None):
+        result.__dict__.pop("_closed", None)
         return
     from inspectors import mapping, provenance
 
@@ -229,7 +241,10 @@ def map_and_trace_back(result: InspectionResult) -> None:
     except Exception:  # noqa: BLE001 - a teaching view that fails must not lose the stages
         result.source_map, result.provenance = None, None
     result.stage_times["maps"] = time.perf_counter() - start
-    primitive_cards(result)
+    if "primitives" in analyses:
+        primitive_cards(result)
+    else:
+        result.__dict__.pop("_closed", None)
 
 
 # --- primitives: a card per primitive of the chain (inspectors.primitives) ---
@@ -258,9 +273,12 @@ def primitive_cards(result: InspectionResult) -> None:
 class _Emitter:
     """Adds stages to the result and tells `on_stage` about each finished group."""
 
-    def __init__(self, result: InspectionResult, on_stage: StageCallback | None) -> None:
+    def __init__(
+        self, result: InspectionResult, on_stage: StageCallback | None, analyses: frozenset[str] = ALL_ANALYSES
+    ) -> None:
         self.result = result
         self.on_stage = on_stage
+        self.analyses = analyses  # the analyses wanted beside the stages (the memory report's among them)
         self.pending: list[Stage] = []
 
     def put(self, stage: Stage) -> Stage:
@@ -389,14 +407,17 @@ def run_callable(
         emit.flush(result.stage_times.get("lower"))
         with passes.dump_folder() as folder:
             skip = passes.worth_recording(result.text_of("hlo-unoptimized")) if RECORD_PASSES else "off"
-            residuals = memory.start(result, chain, tracer, device)  # traced on a thread while XLA compiles
+            wants_memory = "memory" in emit.analyses
+            # The residuals are traced on a thread while XLA compiles.
+            residuals = memory.start(result, chain, tracer, device) if wants_memory else None
             with _stage(result, "compile"):
                 options = memory.dump_options(folder) if skip else passes.compile_options(folder)
                 with sharding.compiler_output() as printed:  # XLA's partitioner warnings, read and passed on
                     try:
                         compiled = lowered.compile(options)
                     except BaseException:
-                        residuals.discard()  # no user code runs on after a failed request
+                        if residuals is not None:
+                            residuals.discard()  # no user code runs on after a failed request
                         raise
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
@@ -404,7 +425,8 @@ def run_callable(
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
-            memory.attach(result, chain, tracer, compiled, folder, residuals)  # residuals, peak, remat; never raises
+            if wants_memory:
+                memory.attach(result, chain, tracer, compiled, folder, residuals)  # residuals, peak, remat; never raises
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
             sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
         final = result.jaxpr().model

@@ -157,6 +157,49 @@ def test_a_stage_is_fetched_only_when_a_view_reads_it(here: InspectionResult) ->
     assert index.source_map == here.source_map and index.provenance == here.provenance  # in the index itself
 
 
+def test_put_returns_the_index_without_reading_it_back(here: InspectionResult) -> None:
+    from inspectors.store import StageStore
+
+    store = StageStore()
+    index = store.put(REQUEST.key(), here)
+    assert store.fetches == 0 and all(
+        s.text is None and s.model is None and s.delta is None and s.module is None for s in index.stages
+    )  # summaries only: the StableHLO module model too is a body, fetched with its stage
+    read_back = store.index(REQUEST.key())
+    assert [dataclasses.asdict(s) for s in index.stages] == [dataclasses.asdict(s) for s in read_back.stages]
+    assert index.fetched().to_dict() == read_back.fetched().to_dict() == here.to_dict()
+    assert index.find("stablehlo-debug").module == here.find("stablehlo-debug").module is not None
+
+
+def test_as_data_is_what_asdict_gives(here: InspectionResult) -> None:
+    from inspectors.results import as_data
+
+    assert json.dumps(as_data(here), sort_keys=True) == json.dumps(dataclasses.asdict(here), sort_keys=True)
+    stage = here.find("stablehlo-debug")
+    assert as_data(stage) == json.loads(json.dumps(dataclasses.asdict(stage)))
+
+
+def test_a_result_without_analyses_has_the_same_stages_and_is_never_cached(here: InspectionResult) -> None:
+    from inspectors.cli import analyses_for
+    from inspectors.pipeline import stage_store
+
+    lean = inspect(REQUEST, analyses=frozenset())
+    assert [s.id for s in lean.stages] == [s.id for s in here.stages]
+
+    def text(result: InspectionResult, stage_id: str) -> str:  # less the caller's own frame (this file's lines)
+        return "\n".join(line for line in (result.text_of(stage_id) or "").splitlines() if __file__ not in line)
+
+    assert all(text(lean, s.id) == text(here, s.id) for s in here.stages)
+    assert lean.jaxpr().model == here.jaxpr().model
+    assert (lean.memory_report, lean.source_map, lean.provenance, lean.primitives) == (None, None, None, None)
+    assert here.memory_report and here.source_map and here.primitives  # what the full result holds
+    assert not stage_store().has(REQUEST.key()) or stage_store().index(REQUEST.key()).memory_report
+    assert {e: analyses_for(e) for e in ("stages", "hlo", "hlo-pass:3", "diff:jaxpr:0..jaxpr:1", "passes")} == {
+        e: frozenset() for e in ("stages", "hlo", "hlo-pass:3", "diff:jaxpr:0..jaxpr:1", "passes")
+    }
+    assert [analyses_for(e) for e in ("json", "memory", "residuals", "primitives", "svg", "profile")] == [None] * 6
+
+
 def test_an_index_holds_a_bounded_number_of_bodies(here: InspectionResult) -> None:
     store = _stored(here)
     index = store.index(REQUEST.key())
