@@ -10,9 +10,11 @@ import difflib
 import html
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import jax
+import jax.extend.core as jex
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -448,10 +450,34 @@ def test_the_stage_strip_compares_two_stages_and_a_link_reopens_the_pair():
     expected = [j + 1 for tag, _, _, j1, j2 in difflib.SequenceMatcher(
         None, grad_text.split("\n"), vmap_text.split("\n")).get_opcodes() if tag != "equal" for j in range(j1, j2)]  # fmt: skip
     assert gained == expected and gained  # vmap changed these lines of grad's jaxpr
+
+    def counts(closed) -> Counter:  # primitives of a jaxpr and its sub-jaxprs, read from JAX's own objects
+        found = Counter()
+        for eqn in closed.jaxpr.eqns if hasattr(closed, "jaxpr") else closed.eqns:
+            found[eqn.primitive.name] += 1
+            for sub in jex.jaxprs_in_params(eqn.params):
+                found += counts(sub)
+        return found
+
+    def changed_counts(app: AppTest, a: str, b: str) -> dict:  # the "What changed" table: primitive → (a, b)
+        tables = [d.value for d in app.dataframe if list(d.value.columns) == [a, b, "change"]]
+        return {p: (a, b) for p, (a, b, _) in tables[0].iterrows()} if tables else {}
+
+    # vmap batched every equation but added or removed none: JAX's counts agree, and no table is shown
+    assert counts(jax.make_jaxpr(jax.grad(f))(*per_example)) == counts(
+        jax.make_jaxpr(jax.vmap(jax.grad(f), in_axes=(None, 0)))(params, (x, y))
+    )
+    assert changed_counts(at, "jaxpr:1", "jaxpr:2") == {}
     link = shared_link(at)
     assert state.decode(link)["stages"] == ["jaxpr:1", "jaxpr:2"]
     again = new_app({"s": link, "view": "Stages"})
     assert code_boxes(again, "stage_diff") == [grad_text, vmap_text]
+    at.session_state["stages"] = ["jaxpr:0", "jaxpr:1"]  # grad's own step: the backward pass's equations
+    at.run()
+    before, after = counts(jax.make_jaxpr(f)(*per_example)), counts(jax.make_jaxpr(jax.grad(f))(*per_example))
+    table = changed_counts(at, "jaxpr:0", "jaxpr:1")
+    assert table and table == {p: (before[p], after[p]) for p in before | after if before[p] != after[p]}
+    assert [abs(b - a) for a, b in table.values()] == sorted((abs(b - a) for a, b in table.values()), reverse=True)
 
 
 def test_graph_search_finds_a_function_by_name():

@@ -19,7 +19,13 @@ from inspectors.results import InspectionResult, JaxprDiff, Stage, TextDiff
 
 REMOVED, ADDED = "#fde2e4", "#dcfce7"
 LANGUAGES = {"jaxpr": "jaxpr", "stablehlo": "stablehlo", "hlo": "hlo", "hlo-pass": "hlo", "source": "python"}
-KIND_LABELS = {"source": "source", "jaxpr": "jaxpr", "stablehlo": "StableHLO", "hlo": "HLO", "hlo-pass": "XLA pass"}
+KIND_LABELS = {
+    "source": "source",
+    "jaxpr": "jaxpr",
+    "stablehlo": "StableHLO",
+    "hlo": "HLO",
+    "hlo-pass": "XLA pass",
+}
 
 
 def label(stage: Stage) -> str:
@@ -33,15 +39,19 @@ def viewable(result: InspectionResult) -> list[Stage]:
     return [s for s in result.stages if s.has_text]
 
 
-def counts_frame(a: Stage, b: Stage) -> pd.DataFrame:
-    """Counts by primitive (or opcode) on each side, largest change first."""
-    names = sorted(set(a.stats) | set(b.stats))
-    frame = pd.DataFrame(
-        {a.id: [a.stats.get(n, 0) for n in names], b.id: [b.stats.get(n, 0) for n in names]},
-        index=pd.Index(names, name="primitive"),
+def counts_frame(structural: JaxprDiff | TextDiff) -> pd.DataFrame:
+    """The diff's counts that changed, by primitive (jaxprs) or opcode (HLO), as a table: largest change first."""
+    counts, name = (
+        (structural.primitives, "primitive")
+        if isinstance(structural, JaxprDiff)
+        else (structural.opcodes, "opcode")
     )
-    frame["change"] = frame[b.id] - frame[a.id]
-    return frame[frame["change"] != 0].sort_values("change", key=abs, ascending=False)
+    frame = pd.DataFrame(
+        {structural.a: [x for x, _ in counts.values()], structural.b: [y for _, y in counts.values()]},
+        index=pd.Index(list(counts), name=name),
+    )
+    frame["change"] = frame[structural.b] - frame[structural.a]
+    return frame
 
 
 def _keep_pick() -> None:
@@ -90,7 +100,9 @@ def one(stage: Stage) -> None:
     meta = f"{stage.expression}" if stage.expression and stage.expression != stage.name else ""
     if stage.time_s is not None:
         meta += f" · {stage.time_s * 1000:.0f} ms"
-    pane = Pane(stage.id, label(stage), stage.text or "", LANGUAGES.get(stage.kind, "text"), meta=meta.strip(" ·"))
+    pane = Pane(
+        stage.id, label(stage), stage.text or "", LANGUAGES.get(stage.kind, "text"), meta=meta.strip(" ·")
+    )
     text_panes([pane], key="stage_one", height=600, lecture=state.lecture())
 
 
@@ -111,11 +123,19 @@ def diff(a: Stage, b: Stage) -> None:
         f"{what}{len(left)} line(s) of {safe.code_span(a.id)} removed or changed, "
         f"{len(right)} line(s) of {safe.code_span(b.id)} added or changed."
     )
-    for line in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
+    for (
+        line
+    ) in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
         st.caption(safe.md(line))
     panes = [
-        Pane(s.id, label(s), s.text or "", LANGUAGES.get(s.kind, "text"), colors=dict.fromkeys(lines, fill),
-             scroll_to=lines[0] if lines else 0)  # fmt: skip
+        Pane(
+            s.id,
+            label(s),
+            s.text or "",
+            LANGUAGES.get(s.kind, "text"),
+            colors=dict.fromkeys(lines, fill),
+            scroll_to=lines[0] if lines else 0,
+        )  # fmt: skip
         for s, lines, fill in ((a, left, REMOVED), (b, right, ADDED))
     ]
     text_panes(panes, key="stage_diff", height=560, lecture=state.lecture())
@@ -133,8 +153,7 @@ def diff(a: Stage, b: Stage) -> None:
                 width="stretch",
                 hide_index=True,
             )  # fmt: skip
-    if a.stats or b.stats:
-        frame = counts_frame(a, b)
-        if len(frame):
-            st.markdown("**What changed**, by primitive")
-            st.dataframe(frame, width="stretch", height=min(38 + 35 * len(frame), 320))
+    frame = counts_frame(structural)
+    if len(frame):
+        st.markdown(f"**What changed**, by {frame.index.name}")
+        st.dataframe(frame, width="stretch", height=min(38 + 35 * len(frame), 320))
