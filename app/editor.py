@@ -14,6 +14,7 @@ from pathlib import Path
 import streamlit
 import streamlit as st
 
+from app.components.painted import code_block_html
 from app.state import declared_entry, edit_code, lecture
 from inspectors.results import InspectError
 
@@ -103,21 +104,102 @@ def _accept(text: str) -> bool:
     return True
 
 
-def editor(error: InspectError | None = None) -> bool:
-    """Draw the editor; return True if it just delivered new code (the caller reruns)."""
+def slot() -> st.delta_generator.DeltaGenerator:
+    """The editor's place on the page, kept at its height, to `fill` later in the run."""
+    if st.session_state["plain_editor"] or code_editor is None or lecture():
+        return st.container(border=False)  # lecture mode: Ace sizes itself
+    # The height is kept for Ace before it loads (no layout jump) as a minimum, not a fixed-height
+    # scrolling box: a box of its own would catch the wheel and trap the page's scrolling.
+    st.html(reserve_css(st.session_state["code"]))
+    return st.container(border=False, key="editor_box")
+
+
+LIVE_KEY = "_editor_live"  # True once the session's page has drawn its first jaxpr: Ace is mounted from then on
+# Runs once the page has drawn an explorer pane's lines (the first jaxpr), or after MOUNT_WAIT_MS whatever
+# happened: then asks for Ace. A state, not a trigger (a trigger sent while a run goes on can be folded away).
+MOUNT_WAIT_MS = 2500
+MOUNT_JS = """
+export default function ({ data, parentElement, setStateValue }) {
+  if (parentElement.__asked) return;
+  parentElement.__asked = true;
+  const start = performance.now();
+  const drawn = () => {
+    const roots = [document];
+    for (let i = 0; i < roots.length; i++)
+      for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+    return roots.some((r) => r.querySelector('.ln-row'));
+  };
+  const go = () => {
+    if (drawn() || performance.now() - start > data.wait_ms) setStateValue("mount", "editor");
+    else setTimeout(go, 50);
+  };
+  requestAnimationFrame(() => setTimeout(go, 0));
+}
+"""
+_mount = st.components.v2.component("jaxpr_explorer.editor_mount", html="<span></span>", js=MOUNT_JS)
+
+
+def _go_live() -> None:
+    st.session_state[LIVE_KEY] = True
+
+
+def deferred() -> bool:
+    """True while this session's page shows the code as static text (Ace not mounted yet)."""
+    return not st.session_state.get(LIVE_KEY) and not st.session_state["plain_editor"] and code_editor is not None
+
+
+@st.fragment
+def place(error: InspectError | None = None) -> None:
+    """The editor, in its `slot` (call it inside), drawn last in the run.
+
+    A session's first page shows the code as static text and mounts Ace once the browser has drawn the first
+    jaxpr: Ace is a 1.5 MB bundle in a same-origin frame, fetched and parsed beside the page's own bundles
+    and on its one main thread. A fragment: the mount reruns the editor alone; new code reruns the app.
+    """
+    if deferred():
+        code = st.session_state["code"]
+        st.html(STATIC_CSS.format(height=kept_height(code)) + code_block_html(code, "python", style=STATIC_STYLE))
+        _mount(key="editor_mount", data={"wait_ms": MOUNT_WAIT_MS}, default={"mount": ""}, on_mount_change=_go_live)
+        return
+    if fill(st.container(border=False), error):
+        st.rerun()  # new code from the editor (take_edit takes it first in the app's run): inspect it
+
+
+# The static code until Ace mounts: Ace's type and line height, clipped to the height kept for the editor.
+STATIC_CSS = (
+    "<style>.st-key-editor_mount {{ display: none; }} "  # the mount's script: no gap for an empty element
+    ".st-key-editor_box .explorer-code {{ height: {height}; box-sizing: border-box; overflow: hidden !important; "
+    "background: #fff !important; border: 1px solid #f0f0f0; border-left: 42px solid #f7f7f8; border-radius: 0; }} "
+    f".st-key-editor_box .explorer-code pre {{{{ font-size: 14px; line-height: {LINE_PX}px; }}}}</style>"
+)
+STATIC_STYLE = "vs"  # Pygments' colours nearest Ace's textmate theme (plain, not italic, docstrings)
+
+
+def fill(place: st.delta_generator.DeltaGenerator, error: InspectError | None = None) -> bool:
+    """Draw the editor into `place` now; return True if it just delivered new code (the caller reruns)."""
     version = _version()
-    if st.session_state["plain_editor"] or code_editor is None:
-        _text_area(version)
+    with place:
+        if st.session_state["plain_editor"] or code_editor is None:
+            _text_area(version)
+            return False
+        return _ace(version, error)
+
+
+def take_edit() -> bool:
+    """Take the code the editor delivered for this run (Ctrl+Enter, Run, a blur) before anything is drawn, so
+    the run inspects the new code at once; return True if it changed."""
+    key = "code_editor_lecture" if lecture() else "code_editor"
+    return _take(st.session_state.get(key))
+
+
+def _take(response: object) -> bool:
+    """Accept an editor response's text once per event (`take_edit` and `_ace` both hear it)."""
+    event = response.get("id") if isinstance(response, dict) else ""
+    if not event or event == st.session_state.get("_editor_event"):
         return False
-    if lecture():  # larger type: Ace sizes itself
-        changed = _ace(version, error)
-    else:
-        # The height is kept for Ace before it loads (no layout jump) as a minimum, not a fixed-height
-        # scrolling box: a box of its own would catch the wheel and trap the page's scrolling.
-        st.html(reserve_css(st.session_state["code"]))
-        with st.container(border=False, key="editor_box"):
-            changed = _ace(version, error)
-    return changed
+    st.session_state["_editor_event"] = event
+    text = response.get("text", "")
+    return response.get("type") in ("submit", "blur") and isinstance(text, str) and _accept(text)
 
 
 RUN_KEY = "editor_run"  # True in the run a Run click starts
@@ -169,9 +251,13 @@ def editor_height(code: str) -> int:
 def reserve_css(code: str) -> str:
     """The height kept for the editor before Ace loads (no layout jump): as tall as the code needs, up to
     `ROWS[1]` lines, but leaving `BELOW_PX` of the window for the views, down to `ROWS[0]` lines."""
-    low, high = ROWS[0] * LINE_PX, editor_height(code)
-    box = f".st-key-editor_box {{ min-height: clamp({low}px, calc(100vh - {BELOW_PX}px), {high}px); }}"
+    box = f".st-key-editor_box {{ min-height: {kept_height(code)}; }}"
     return f"<style>{box} .st-key-editor_box iframe {{ display: block; }}</style>"  # block: no baseline gap
+
+
+def kept_height(code: str) -> str:
+    """The CSS height kept for the editor (`reserve_css`)."""
+    return f"clamp({ROWS[0] * LINE_PX}px, calc(100vh - {BELOW_PX}px), {editor_height(code)}px)"
 
 
 def _streamlit_font() -> tuple[str, str]:
@@ -253,8 +339,4 @@ def _ace(version: int, error: InspectError | None) -> bool:
     rows, chars = code.count("\n") + 1, len(code.replace("\r\n", "\n"))  # Ace's document, once it holds `code`
     data = {"version": version, "line": line, "line_px": LINE_PX, "rows": rows, "chars": chars}
     _editor_js(key="editor_scroll", data=data)
-    event = response.get("id") if response else ""
-    if not event or event == st.session_state.get("_editor_event"):
-        return False
-    st.session_state["_editor_event"] = event
-    return response.get("type") in ("submit", "blur") and _accept(response.get("text", ""))
+    return _take(response)

@@ -46,8 +46,7 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     # Lecture mode puts the code beside the views, so a projector's first screen shows code and jaxpr.
     code_col, side_col = st.columns([2, 3] if state.lecture() else [3, 2], gap="medium")
     with code_col:
-        if editor.editor(result.error):
-            st.rerun()  # new code from the editor: inspect it before drawing anything else
+        code_slot = editor.slot()  # Ace is drawn into it last (below)
         with editor.run_bar():
             common.stage_strip(result)
     with side_col:
@@ -61,11 +60,15 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
             common.error_box(result.error, st.session_state["code"])
     state.sync_url()  # before the views: the link is right even if a view fails
 
-    shown, stale = common.pick_view(result)
-    with views:
-        if stale:
-            common.stale_banner(shown)
-        tabs.views(shown)
+    try:
+        shown, stale = common.pick_view(result)
+        with views:
+            if stale:
+                common.stale_banner(shown)
+            tabs.views(shown)
+    finally:
+        with code_slot:  # the editor last, in its place above: the jaxpr is drawn before Ace loads
+            editor.place(result.error)
 
 
 # The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened.
@@ -83,6 +86,8 @@ st.set_page_config(
     initial_sidebar_state=state.sidebar_state(),  # collapsed for a lecture link
 )
 state.init()
+if not state.walkthrough_mode():
+    editor.take_edit()  # code the editor delivered for this run, before the sidebar lists its functions
 st.html(LAYOUT_CSS)
 lecture.lecture_theme()
 slot = sidebar.sidebar()

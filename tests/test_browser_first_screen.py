@@ -16,6 +16,7 @@ import pytest
 from tests.browser_util import (
     ROOT,
     browser_marks,
+    editor_frame,
     open_app,
     open_tab,
     pick_sample,
@@ -77,6 +78,43 @@ def test_the_jaxpr_is_on_the_first_screen_and_nothing_is_fetched_from_the_intern
     here = urlparse(server).netloc
     remote = [u for u in requests if urlparse(u).scheme not in LOCAL_SCHEMES and urlparse(u).netloc != here]
     assert remote == []  # no web font, no icon font, no favicon from a CDN
+    page.close()
+
+
+# When the page first has the jaxpr's rows, Ace's frame, and Ace itself (each page's clock, in ms).
+ORDER = """
+window.__seen = {};
+const tick = () => {
+  const t = performance.now(), seen = window.__seen;
+  const roots = [document];
+  for (let i = 0; i < roots.length; i++)
+    for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
+  if (!seen.rows && roots.some((r) => r.querySelector('.ln-row'))) seen.rows = t;
+  const frame = document.querySelector('iframe[title*=code_editor]');
+  if (!seen.frame && frame) seen.frame = t;
+  try { if (!seen.ace && frame.contentWindow.document.querySelector('.ace_editor')) seen.ace = t; } catch (e) {}
+  if (!(seen.rows && seen.ace)) requestAnimationFrame(tick);
+};
+document.addEventListener('DOMContentLoaded', () => requestAnimationFrame(tick));
+"""
+
+
+def test_the_jaxpr_is_drawn_before_the_editor_loads_and_then_the_editor_holds_the_code(browser, server):
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.add_init_script(ORDER)
+    open_app(page, server)
+    page.wait_for_function("() => window.__seen.rows && window.__seen.ace", timeout=60_000)
+    seen = page.evaluate("() => window.__seen")
+    # Ace (a 1.5 MB bundle in a same-origin frame) is not even asked for until the first jaxpr is on screen.
+    assert seen["rows"] < seen["frame"] < seen["ace"], seen
+    code = (ROOT / "samples" / "differentiability_grad.py").read_text()
+    value = "() => document.querySelector('.ace_editor').env.editor.getValue()"
+    frame = editor_frame(page)
+    for _ in range(50):  # then it holds the sample's code
+        if frame.evaluate(value) == code:
+            break
+        page.wait_for_timeout(200)
+    assert frame.evaluate(value) == code
     page.close()
 
 

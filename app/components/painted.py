@@ -39,9 +39,9 @@ CODE_BLOCK = (
 )
 
 
-def code_block_html(text: str, language: str = "python") -> str:
-    """Return `text` as a highlighted code block (Pygments' HTML: the text is escaped)."""
-    formatter = HtmlFormatter(noclasses=True, nowrap=True)
+def code_block_html(text: str, language: str = "python", style: str = "default") -> str:
+    """Return `text` as a highlighted code block (Pygments' HTML, in one of its styles: the text is escaped)."""
+    formatter = HtmlFormatter(noclasses=True, nowrap=True, style=style)
     return CODE_BLOCK.format(body=pygments_highlight(text, get_lexer(language), formatter).rstrip("\n"))
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from app import state
+from app import editor, state
 from app.views import chain, memory, primitives, profile, provenance, sharding, source_map, stages
 from app.views.common import guarded
 from inspectors.results import InspectionResult
@@ -29,7 +29,12 @@ export default function ({ data, parentElement, setStateValue }) {
   // A state, not a trigger: a trigger sent while the page's run is still going can be folded away.
   if (data.drawn || parentElement.__asked === data.id) return;
   parentElement.__asked = data.id;
-  requestAnimationFrame(() => setTimeout(() => setStateValue("wake", data.id), 0));
+  // On a session's first page the editor mounts first (app/editor.py), once the open view is drawn.
+  const start = performance.now();
+  const ready = () => !data.after_editor || document.querySelector('iframe[title*=code_editor]')
+    || performance.now() - start > data.wait_ms;
+  const go = () => (ready() ? setStateValue("wake", data.id) : setTimeout(go, 50));
+  requestAnimationFrame(() => setTimeout(go, 0));
 }
 """
 _wake = st.components.v2.component("jaxpr_explorer.wake", html="<span></span>", js=WAKE_JS)
@@ -104,7 +109,8 @@ def _tabs(result: InspectionResult, pairs: list[tuple[str, View]], first: str) -
     """The tab bar and the views (a fragment: the marker's request reruns it alone)."""
     key = state.request_key(result.request)
     drawn = st.session_state.get("_views_drawn") == key or bool(st.session_state.get("all_views_at_once"))
-    asked = _wake(key="wake_views", data={"id": key, "drawn": drawn}, default={"wake": ""}, on_wake_change=lambda: None)
+    data = {"id": key, "drawn": drawn, "after_editor": editor.deferred(), "wait_ms": 2 * editor.MOUNT_WAIT_MS}
+    asked = _wake(key="wake_views", data=data, default={"wake": ""}, on_wake_change=lambda: None)
     everything = drawn or getattr(asked, "wake", None) == key
     if everything:
         st.session_state["_views_drawn"] = key
