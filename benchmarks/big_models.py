@@ -1,6 +1,7 @@
 """A GPT-2-small-sized model, whole, through the app's backend and the CLI, beside raw JAX in the same run.
 
     .venv/bin/python benchmarks/big_models.py [--model FILE ...] [--caps] [--json]
+    .venv/bin/python benchmarks/big_models.py --model benchmarks/models/unrolled_grad.py   # the 12,002-equation grad
 
 One row set per model: by default the three GPT-2-small-sized files in benchmarks/models/ (Flax linen, Flax
 NNX, Equinox; the same shapes), each beside raw JAX on the same file. Rows (seconds, medians of one run each on a loaded machine; memory in MB):
@@ -141,12 +142,12 @@ def main() -> None:
     if ns.json:
         print(json.dumps(figures, indent=1))
         return
-    print(f"{'model':<16}{'measure':<24}{'value':>10}  note")
+    print(f"{'model':<18}{'measure':<24}{'value':>10}  note")
     for m in figures:
         for name, value, note in rows(m):
-            print(f"{m['model']:<16}{name:<24}{value:>10.2f}  {note}")
+            print(f"{m['model']:<18}{name:<24}{value:>10.2f}  {note}")
         for note in m["app"]["notes"]:
-            print(f"{'':<16}  not kept: {note}")
+            print(f"{'':<18}  not kept: {note}")
 
 
 if __name__ == "__main__":
