@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect as pyinspect
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from inspectors.results import (
     chain_order,
     stage_label,
 )
+from inspectors.sandbox.protocol import encode_json
 from inspectors.store import StageStore
 
 jax = jaxsetup.jax()
@@ -159,42 +159,48 @@ class Streamer:
     A pass whose base was not kept is sent with its whole text instead of a delta.
     """
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None], stage_cap: int | None, result_cap: int | None):
+    def __init__(
+        self,
+        emit: Callable[[dict[str, Any]], None],
+        stage_cap: int | None,
+        result_cap: int | None,
+        emit_json: Callable[[bytes], None] | None = None,
+    ):
         self.emit, self.stage_cap, self.result_cap = emit, stage_cap, result_cap
+        # Sends a frame as the JSON measured here (the worker's channel): each frame is encoded once.
+        self.emit_json = emit_json
         self.sent = 0
         self.dropped: set[str] = set()
-        self._whole: dict[str, Any] | None = None  # the last stage measured whole, and its size
-        self._size = 0
 
     def stages(self, result: InspectionResult, stages: list[Stage]) -> None:
         """Send each stage of a finished group (an `on_stage` callback)."""
         for stage in stages:
-            data = self._fit(result, stage)
-            self._send({"stages": [data]}, self._size if data is self._whole else None)
+            data, blob = self._fit(result, stage)
+            self._send({"stages": [data]}, b'{"stages": [' + blob + b"]}", len(blob))
 
-    def _fit(self, result: InspectionResult, stage: Stage) -> dict[str, Any]:
-        """Return the stage's frame data: whole, or without its model, or a stub that says why."""
-        self._whole, self._size = None, 0
+    def _fit(self, result: InspectionResult, stage: Stage) -> tuple[dict[str, Any], bytes]:
+        """Return the stage's frame data and its JSON: whole, or without its model, or a stub that says why."""
         if stage.delta is not None and stage.base in self.dropped:
             stage = dataclasses.replace(stage, text=result.text_of(stage.id), delta=None, base="")
         data = as_data(stage)
-        size = len(json.dumps(data))
-        self._whole, self._size = data, size
+        blob = encode_json(data)
+        size = len(blob)
         why = self._refuse(stage.id, size)
         if why and stage.model is not None:
             lean = as_data(dataclasses.replace(stage, model=None))
-            if not self._refuse(stage.id, len(json.dumps(lean))):
+            if not self._refuse(stage.id, len(encode_json(lean))):
                 lean["note"] = f"its model is {_mb(size)}, {why}; the text is kept"
-                return lean
+                return lean, encode_json(lean)
         if not why:
             self.dropped.discard(stage.id)
-            return data
+            return data, blob
         self.dropped.add(stage.id)
         stub = Stage(id=stage.id, kind=stage.kind, name=stage.name, expression=stage.expression,
                      stats=stage.stats, time_s=stage.time_s, group=stage.group, transform=stage.transform,
                      pipeline=stage.pipeline, pass_name=stage.pass_name, error=stage.error,
                      note=f"{stage.id} is {_mb(size)}, {why}: not kept")  # fmt: skip
-        return as_data(stub)
+        stub_data = as_data(stub)
+        return stub_data, encode_json(stub_data)
 
     def _refuse(self, what: str, size: int) -> str:
         """Why `size` bytes cannot be sent now ("" when they can)."""
@@ -204,10 +210,13 @@ class Streamer:
             return f"past the {_mb(self.result_cap)} cap per result"
         return ""
 
-    def _send(self, data: dict[str, Any], size: int | None = None) -> None:
-        """Emit one frame and count it (`size` bytes, when measured already) against the result cap."""
-        self.sent += len(json.dumps(data)) if size is None else size
-        self.emit(data)
+    def _send(self, data: dict[str, Any], encoded: bytes, counted: int) -> None:
+        """Emit one frame (`data`, whose JSON is `encoded`) and count `counted` bytes against the result cap."""
+        self.sent += counted
+        if self.emit_json is not None:
+            self.emit_json(encoded)
+        else:
+            self.emit(data)
 
     def closing(self, result: InspectionResult) -> dict[str, Any]:
         """Send each analysis in its own frame (or a note why not); return the closing frame's data."""
@@ -216,12 +225,12 @@ class Streamer:
             if not value:
                 continue
             data = {name: as_data(value)}
-            size = len(json.dumps(data))
-            why = self._refuse(name, size)
+            blob = encode_json(data)
+            why = self._refuse(name, len(blob))
             if why:
-                result.notes.append(f"the {name.replace('_', ' ')} is {_mb(size)}, {why}: not kept")
+                result.notes.append(f"the {name.replace('_', ' ')} is {_mb(len(blob))}, {why}: not kept")
             else:
-                self._send(data)
+                self._send(data, blob, len(blob))
         lean = dataclasses.replace(result, stages=[], **{name: None for name in ANALYSES if name != "outputs"}, outputs=[])
         return lean.to_dict()
 

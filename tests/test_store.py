@@ -11,6 +11,7 @@ from inspectors import Request, inspect
 from inspectors.pipeline import Streamer
 from inspectors.results import InspectionResult
 from inspectors.sandbox import Limits
+from inspectors.sandbox.protocol import encode_json
 
 SOURCE = """\
 import jax.numpy as jnp
@@ -31,8 +32,8 @@ def here() -> InspectionResult:
     return inspect(REQUEST, use_cache=False)
 
 
-def _size(stage) -> int:
-    return len(json.dumps(dataclasses.asdict(stage)))
+def _size(stage) -> int:  # what the Streamer measures: the stage's JSON as sent, in bytes
+    return len(encode_json(dataclasses.asdict(stage)))
 
 
 def _rebuilt(
@@ -63,6 +64,20 @@ def test_uncapped_streaming_rebuilds_the_result_exactly(here: InspectionResult) 
     assert [s.id for s in again.stages] == [s.id for s in here.stages]
     assert all(again.text_of(s.id) == here.text_of(s.id) for s in here.stages)
     assert again.source_map == here.source_map and again.provenance == here.provenance and not again.notes
+
+
+def test_frames_sent_as_measured_json_equal_the_frames_themselves(here: InspectionResult, monkeypatch) -> None:
+    from inspectors import pipeline
+    from inspectors.sandbox.protocol import decode_json
+
+    encoded = []
+    monkeypatch.setattr(pipeline, "encode_json", lambda data: encoded.append(1) or encode_json(data))
+    frames, blobs = [], []
+    for streamer in (Streamer(frames.append, None, None), Streamer(None, None, None, blobs.append)):
+        streamer.stages(here, list(here.stages))
+        streamer.closing(dataclasses.replace(here, notes=[]))
+    assert [decode_json(b) for b in blobs] == [json.loads(json.dumps(f)) for f in frames]
+    assert len(encoded) == 2 * len(blobs)  # each frame's JSON made once per stream, and sent as it was measured
 
 
 def test_a_stage_over_its_cap_is_named_and_every_other_stage_is_kept(here: InspectionResult) -> None:

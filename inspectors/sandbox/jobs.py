@@ -53,7 +53,7 @@ def inspect_job(payload: dict[str, Any], emit: Emit | None = None) -> dict[str, 
     request = request_from_dict(payload)
     if emit is None:
         return pipeline.inspect(request, use_cache=False).to_dict()
-    streamer = pipeline.Streamer(emit, caps.get("stage"), caps.get("result"))
+    streamer = pipeline.Streamer(emit, caps.get("stage"), caps.get("result"), getattr(emit, "json", None))
     # Each stage as it starts, so a request stopped at the time limit can say where it was.
     pipeline.stage_listener = lambda name: emit({"running": name})
     return streamer.closing(pipeline.inspect(request, use_cache=False, on_stage=streamer.stages))
