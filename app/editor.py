@@ -115,8 +115,9 @@ def slot() -> st.delta_generator.DeltaGenerator:
 
 
 LIVE_KEY = "_editor_live"  # True once the session's page has drawn its first jaxpr: Ace is mounted from then on
-# Runs once the page has drawn an explorer pane's lines (the first jaxpr), or after MOUNT_WAIT_MS whatever
-# happened: then asks for Ace. A state, not a trigger (a trigger sent while a run goes on can be folded away).
+# Runs once the page has drawn the open view in the explorer component (a text's lines, the graph's SVG: in its
+# shadow roots), or after MOUNT_WAIT_MS whatever happened (a view of Streamlit's own elements): then asks for
+# Ace. A state, not a trigger (a trigger sent while a run goes on can be folded away).
 MOUNT_WAIT_MS = 2500
 MOUNT_JS = """
 export default function ({ data, parentElement, setStateValue }) {
@@ -127,7 +128,7 @@ export default function ({ data, parentElement, setStateValue }) {
     const roots = [document];
     for (let i = 0; i < roots.length; i++)
       for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
-    return roots.some((r) => r.querySelector('.ln-row'));
+    return roots.slice(1).some((r) => r.querySelector('.ln-row, svg'));
   };
   const go = () => {
     if (drawn() || performance.now() - start > data.wait_ms) setStateValue("mount", "editor");
