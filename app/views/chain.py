@@ -19,13 +19,7 @@ from inspectors.results import InspectionResult, JaxprDiff, Stage, TextDiff
 
 REMOVED, ADDED = "#fde2e4", "#dcfce7"
 LANGUAGES = {"jaxpr": "jaxpr", "stablehlo": "stablehlo", "hlo": "hlo", "hlo-pass": "hlo", "source": "python"}
-KIND_LABELS = {
-    "source": "source",
-    "jaxpr": "jaxpr",
-    "stablehlo": "StableHLO",
-    "hlo": "HLO",
-    "hlo-pass": "XLA pass",
-}
+KIND_LABELS = {"source": "source", "jaxpr": "jaxpr", "stablehlo": "StableHLO", "hlo": "HLO", "hlo-pass": "XLA pass"}
 
 
 def label(stage: Stage) -> str:
@@ -41,14 +35,11 @@ def viewable(result: InspectionResult) -> list[Stage]:
 
 def counts_frame(structural: JaxprDiff | TextDiff) -> pd.DataFrame:
     """The diff's counts that changed, by primitive (jaxprs) or opcode (HLO), as a table: largest change first."""
-    counts, name = (
-        (structural.primitives, "primitive")
-        if isinstance(structural, JaxprDiff)
-        else (structural.opcodes, "opcode")
-    )
+    jaxprs = isinstance(structural, JaxprDiff)
+    counts = structural.primitives if jaxprs else structural.opcodes
     frame = pd.DataFrame(
         {structural.a: [x for x, _ in counts.values()], structural.b: [y for _, y in counts.values()]},
-        index=pd.Index(list(counts), name=name),
+        index=pd.Index(list(counts), name="primitive" if jaxprs else "opcode"),
     )
     frame["change"] = frame[structural.b] - frame[structural.a]
     return frame
@@ -100,9 +91,7 @@ def one(stage: Stage) -> None:
     meta = f"{stage.expression}" if stage.expression and stage.expression != stage.name else ""
     if stage.time_s is not None:
         meta += f" · {stage.time_s * 1000:.0f} ms"
-    pane = Pane(
-        stage.id, label(stage), stage.text or "", LANGUAGES.get(stage.kind, "text"), meta=meta.strip(" ·")
-    )
+    pane = Pane(stage.id, label(stage), stage.text or "", LANGUAGES.get(stage.kind, "text"), meta=meta.strip(" ·"))
     text_panes([pane], key="stage_one", height=600, lecture=state.lecture())
 
 
@@ -123,19 +112,11 @@ def diff(a: Stage, b: Stage) -> None:
         f"{what}{len(left)} line(s) of {safe.code_span(a.id)} removed or changed, "
         f"{len(right)} line(s) of {safe.code_span(b.id)} added or changed."
     )
-    for (
-        line
-    ) in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
+    for line in structural.summary:  # "fusion: 28 instructions → 6 fusions", "+12 equations: backward 10, ..."
         st.caption(safe.md(line))
     panes = [
-        Pane(
-            s.id,
-            label(s),
-            s.text or "",
-            LANGUAGES.get(s.kind, "text"),
-            colors=dict.fromkeys(lines, fill),
-            scroll_to=lines[0] if lines else 0,
-        )  # fmt: skip
+        Pane(s.id, label(s), s.text or "", LANGUAGES.get(s.kind, "text"), colors=dict.fromkeys(lines, fill),
+             scroll_to=lines[0] if lines else 0)  # fmt: skip
         for s, lines, fill in ((a, left, REMOVED), (b, right, ADDED))
     ]
     text_panes(panes, key="stage_diff", height=560, lecture=state.lecture())
