@@ -57,23 +57,18 @@ class InvalidResult(ValueError):
     """A well-typed result that breaks the chain's rules."""
 
 
-def check(
-    result: InspectionResult, earlier: Iterable[Stage] = (), sizes_so_far: ChainSizes | None = None
-) -> None:
-    """Raise InvalidResult unless `result` (with the `earlier` stages it adds to) obeys the chain's rules.
+def check(result: InspectionResult, sizes_so_far: ChainSizes | None = None) -> None:
+    """Raise InvalidResult unless `result` obeys the chain's rules.
 
-    A stream passes its `ChainSizes` (`sizes_so_far`, which then stands for `earlier`): each frame's stages
-    are measured once, against what the frames before it left, not the whole chain again per frame.
+    A stream passes its `ChainSizes` (`sizes_so_far`: the frames before this one): each frame's stages are
+    measured once, on top of what those frames left, not the whole chain again per frame.
     """
     for i, stage in enumerate(result.stages):
         _check_stage(stage, f"$.stages[{i}]")
     ids = [s.id for s in result.stages]
     if len(set(ids)) != len(ids):
         raise InvalidResult("$.stages: a stage id appears twice")
-    if sizes_so_far is None:
-        sizes_so_far = ChainSizes()
-        sizes_so_far.add(list(earlier))
-    sizes_so_far.add(result.stages)
+    (ChainSizes() if sizes_so_far is None else sizes_so_far).add(result.stages)
     _check_names(result)
 
 
@@ -151,7 +146,6 @@ class ChainSizes:
         except InvalidResult:
             self.lengths, self.total_chars, self.total_lines = lengths, chars, lines
             raise
-        self.stages = chain
 
     def _measure(self, chain: dict[str, Stage], todo: list[str]) -> None:
         """Measure the stages `todo` of `chain` (with their unmeasured bases), every base first."""
