@@ -341,9 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stream = StreamPrinter(os.fdopen(os.dup(1), "w", encoding="utf-8")) if ns.emit == "json-stream" else None
     with user_output_to_stderr():
-        wants = analyses_for(ns.emit)
-        kwargs = {} if wants is None or ns.isolated or ns.hosted else {"analyses": wants}
-        result = inspect(request, use_cache=False, on_stage=stream, **kwargs)
+        result = inspect(request, use_cache=False, on_stage=stream, analyses=analyses_for(ns.emit))
     if stream:
         stream.finish(result)
     if result.output:  # printed in a sandboxed worker, captured there
@@ -631,8 +629,8 @@ def _runners(ns: argparse.Namespace) -> tuple[Callable[..., InspectionResult], C
         raise SystemExit(2) from None
 
     def isolated(
-        request: Request, use_cache: bool = False, on_stage: Callable | None = None
-    ) -> InspectionResult:
+        request: Request, use_cache: bool = False, on_stage: Callable | None = None, analyses: object = None
+    ) -> InspectionResult:  # the worker makes every analysis, as it does for the app
         on_partial = (lambda so_far: on_stage(so_far, None)) if on_stage else None
         return sandbox.inspect_isolated(request, limits, on_partial=on_partial)
 
