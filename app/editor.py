@@ -176,10 +176,10 @@ STATIC_CSS = (
 STATIC_STYLE = "vs"  # Pygments' colours nearest Ace's textmate theme (plain, not italic, docstrings)
 
 
-def fill(place: st.delta_generator.DeltaGenerator, error: InspectError | None = None) -> bool:
-    """Draw the editor into `place` now; return True if it just delivered new code (the caller reruns)."""
+def fill(where: st.delta_generator.DeltaGenerator, error: InspectError | None = None) -> bool:
+    """Draw the editor into `where` now; return True if it just delivered new code (the caller reruns)."""
     version = _version()
-    with place:
+    with where:
         if st.session_state["plain_editor"] or code_editor is None:
             _text_area(version)
             return False
