@@ -30,11 +30,17 @@ def dead_program_note(n_outputs: int, hlo: str | None) -> str:
         return RETURNS_NOTHING
     if not hlo:
         return ""
-    module = hlo_text.parse(hlo)
-    entry = module.computations.get(module.entry)
-    if entry is None or not entry.instructions:
+    ops = entry_opcodes(hlo)
+    if not ops or any(op not in PASSIVE for op in ops):
         return ""
-    if any(i.opcode not in PASSIVE for i in entry.instructions):
-        return ""
-    ops = sorted({i.opcode for i in entry.instructions})
-    return NO_WORK.format(ops=", ".join(ops))
+    return NO_WORK.format(ops=", ".join(sorted(set(ops))))
+
+
+def entry_opcodes(hlo: str) -> list[str]:
+    """The opcodes of the entry computation's instructions, read from its lines alone (not the whole module)."""
+    start = hlo.find("\nENTRY ")
+    if start < 0:
+        return []
+    end = hlo.find("\n}", start + 1)
+    lines = hlo[start + 1 : end if end >= 0 else len(hlo)].splitlines()[1:]
+    return [ins.opcode for line in lines if (ins := hlo_text.instruction(line))]

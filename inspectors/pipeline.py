@@ -100,7 +100,9 @@ def cache_key(request: Request) -> str:
 StageCallback = Callable[[InspectionResult, list[Stage]], None]
 
 
-ALL_ANALYSES = frozenset({"memory", "maps", "primitives"})  # what a result holds beside its chain of stages
+# What a result holds beside its chain of stages: the memory report (and `memory_analysis()`'s sizes), the source
+# map and provenance, the primitive cards, the sharding analysis (mesh, layouts, collectives).
+ALL_ANALYSES = frozenset({"memory", "maps", "primitives", "sharding"})
 
 
 def inspect(
@@ -430,14 +432,16 @@ def run_callable(
                         raise
                 _put_text(emit, "hlo", "optimized HLO", compiled.as_text(), "compile")
                 result.cost = cost_info(compiled)
-                result.memory = memory_info(compiled)
+                if wants_memory:
+                    result.memory = memory_info(compiled)
             emit.flush(result.stage_times.get("compile"))
             if skip != "off":
                 _record_passes(result, emit, folder, skip)
             if wants_memory:
                 memory.attach(result, chain, tracer, compiled, folder, residuals)  # residuals, peak, remat; never raises
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
-            sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
+            if "sharding" in emit.analyses:
+                sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
         final = result.jaxpr().model
         dead = dead_program_note(len(final.outvars) if final else 1, result.text_of("hlo"))
         if dead:  # say so rather than time an empty program

@@ -253,6 +253,18 @@ def test_a_program_xla_reduced_to_nothing_is_called_out(tmp_path):
     assert not live.find("hlo").note and live.timing is not None
 
 
+def test_the_entry_opcodes_read_alone_equal_the_parsed_modules(tmp_path):
+    from inspectors import dead, hlo_text
+
+    path = tmp_path / "explorer_dead4.py"
+    path.write_text(DEAD_STEP)
+    result = inspect(Request(DEAD_STEP, str(path), "loss_fn", "model, f32[8,4]", ["grad", "jit"]), use_cache=False)
+    hlo = result.text_of("hlo")
+    module = hlo_text.parse(hlo)
+    assert len(module.computations) > 1 and not module.entry.startswith("fused")  # fusions come before ENTRY
+    assert dead.entry_opcodes(hlo) == [i.opcode for i in module.computations[module.entry].instructions]
+
+
 def test_the_cli_says_why_a_dead_program_was_not_timed(tmp_path):
     import subprocess
 

@@ -206,8 +206,8 @@ def test_a_result_without_analyses_has_the_same_stages_and_is_never_cached(here:
 
     assert all(text(lean, s.id) == text(here, s.id) for s in here.stages)
     assert lean.jaxpr().model == here.jaxpr().model
-    assert (lean.memory_report, lean.source_map, lean.provenance, lean.primitives) == (None, None, None, None)
-    assert here.memory_report and here.source_map and here.primitives  # what the full result holds
+    assert (lean.memory_report, lean.memory, lean.source_map, lean.provenance, lean.primitives, lean.sharding) == (None,) * 6
+    assert here.memory_report and here.memory and here.source_map and here.primitives and here.sharding  # the full result
     assert not stage_store().has(REQUEST.key()) or stage_store().index(REQUEST.key()).memory_report
     assert {e: analyses_for(e) for e in ("stages", "hlo", "hlo-pass:3", "diff:jaxpr:0..jaxpr:1", "passes")} == {
         e: frozenset() for e in ("stages", "hlo", "hlo-pass:3", "diff:jaxpr:0..jaxpr:1", "passes")
