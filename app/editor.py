@@ -144,6 +144,13 @@ def _go_live() -> None:
     st.session_state[LIVE_KEY] = True
 
 
+def ask_to_mount() -> None:
+    """While `deferred()`: the marker that, once the page has drawn its first jaxpr, asks for a run of the whole
+    app (it is drawn outside every fragment) that mounts Ace and draws the sidebar (`sidebar.Later`)."""
+    if deferred():
+        _mount(key="editor_mount", data={"wait_ms": MOUNT_WAIT_MS}, default={"mount": ""}, on_mount_change=_go_live)
+
+
 def deferred() -> bool:
     """True while this session's page shows the code as static text (Ace not mounted yet)."""
     return not st.session_state.get(LIVE_KEY) and not st.session_state["plain_editor"] and code_editor is not None
@@ -155,12 +162,12 @@ def place(error: InspectError | None = None) -> None:
 
     A session's first page shows the code as static text and mounts Ace once the browser has drawn the first
     jaxpr: Ace is a 1.5 MB bundle in a same-origin frame, fetched and parsed beside the page's own bundles
-    and on its one main thread. A fragment: the mount reruns the editor alone; new code reruns the app.
+    and on its one main thread (`ask_to_mount`). A fragment: its own events rerun the editor alone; new code
+    reruns the app.
     """
     if deferred():
         code = st.session_state["code"]
         st.html(STATIC_CSS.format(height=kept_height(code)) + code_block_html(code, "python", style=STATIC_STYLE))
-        _mount(key="editor_mount", data={"wait_ms": MOUNT_WAIT_MS}, default={"mount": ""}, on_mount_change=_go_live)
         return
     if fill(st.container(border=False), error):
         st.rerun()  # new code from the editor (take_edit takes it first in the app's run): inspect it

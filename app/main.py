@@ -9,6 +9,7 @@ the browser-side pieces.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -21,24 +22,25 @@ from app import editor, inspection, sidebar, state  # noqa: E402
 from app.views import common, lecture, run, tabs, walkthrough  # noqa: E402
 
 
-def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
-    """Editor and lesson, the inspection, then every view of it as a tab."""
+def explore(draw_sidebar: Callable[[], object]) -> str:
+    """Editor and lesson, the inspection, then every view of it as a tab; return the function inspected.
+
+    `draw_sidebar()` is called while the request waits (a queue place, a long trace or compile)."""
     # What comes before the code (the spinner, progress, a queue place, the title, a notice) varies in number
     # from run to run: in one container of its own, so the columns after it keep their place in the page and
     # the editor is never remounted (a remounted editor frame loses its last message to Streamlit).
     with st.container():
         with st.spinner("Tracing, transforming, lowering and compiling…", show_time=True):
-            queue_note, preview = st.empty(), common.Progress(st.empty())
+            queue_note, preview = st.empty(), common.Progress(st.empty(), on_idle=draw_sidebar)
             result = inspection.inspect(
                 state.request(),
-                on_wait=common.queue_position(queue_note),
+                on_wait=common.queue_position(queue_note, on_idle=draw_sidebar),
                 on_partial=preview,
                 restart=bool(st.session_state.get(editor.RUN_KEY)),  # Run on a stopped inspection starts it again
             )
             queue_note.empty()
             preview.finish()
         state.remember(result)
-        sidebar.show_expression(expression_slot, result.entry)
 
         lecture.title_bar()
         common.url_notice()
@@ -69,6 +71,7 @@ def explore(expression_slot: st.delta_generator.DeltaGenerator) -> None:
     finally:
         with code_slot:  # the editor last, in its place above: the jaxpr is drawn before Ace loads
             editor.place(result.error)
+    return result.entry
 
 
 # The first screen is for the code and its jaxpr: Streamlit's default paddings and gaps are tightened.
@@ -90,8 +93,12 @@ if not state.walkthrough_mode():
     editor.take_edit()  # code the editor delivered for this run, before the sidebar lists its functions
 st.html(LAYOUT_CSS)
 lecture.lecture_theme()
-slot = sidebar.sidebar()
+sidebar.settle()  # what the request reads from the sidebar, corrected before it is made
 if state.walkthrough_mode():  # "how JAX works", step by step: its own page
-    walkthrough.walkthrough_page(slot)
+    walkthrough.walkthrough_page(sidebar.sidebar())
 else:
-    explore(slot)
+    later, entry = sidebar.Later(), ""
+    try:
+        entry = explore(later.draw)
+    finally:
+        later.finish(entry)

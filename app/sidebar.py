@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import inspection, state
+from app import editor, inspection, state
 from app.components.painted import code_block_html
 from inspectors.catalog import STREAM_TITLES
 from inspectors.source import top_level_functions
@@ -30,8 +30,48 @@ OPTION_EXAMPLES = {
 TRANSFORM_NAMES = list(TRANSFORMS)
 
 
+def settle() -> None:
+    """Correct what the request reads from the sidebar's widgets before it is made (the Explore page draws the
+    sidebar after its views): a function the code no longer defines, a device the chosen split lacks."""
+    functions = top_level_functions(st.session_state["code"])
+    chosen = st.session_state["entry"]
+    if functions and chosen not in functions and chosen.isidentifier():
+        st.session_state["entry"] = ""  # back to the default; while the code does not parse, it stays chosen
+    if st.session_state["device"] not in inspection.devices(st.session_state.get("devices") or None):
+        st.session_state["device"] = ""
+
+
+DRAWN_KEY = "_sidebar_drawn"  # True once this session's sidebar has been drawn: every later run draws it
+
+
+class Later:
+    """The Explore page's sidebar, drawn once per run: while its request waits (a queue place, a long compile),
+    else after the views. On a fresh page whose result came at once it waits for the next run, which the page
+    asks for once its jaxpr is drawn (`editor.ask_to_mount`): the browser draws the sidebar's two dozen widgets
+    in about half a second, and the page's first jaxpr would wait for them."""
+
+    def __init__(self) -> None:
+        self.slot: st.delta_generator.DeltaGenerator | None = None
+
+    def draw(self) -> st.delta_generator.DeltaGenerator:
+        """Draw the sidebar unless drawn; return its expression slot."""
+        if self.slot is None:
+            self.slot = sidebar()
+        return self.slot
+
+    def finish(self, entry: str) -> None:
+        """After the views: the sidebar with the pipeline of `entry`, unless a fresh page's next run draws it."""
+        # Only before its first drawing: a widget left out of a run loses its state (Streamlit drops it).
+        first_page = not st.session_state.get(DRAWN_KEY) and editor.deferred()
+        if self.slot is not None or not first_page or st.session_state.get("all_views_at_once"):  # AppTest: no JS
+            show_expression(self.draw(), entry)
+        with st.sidebar:
+            editor.ask_to_mount()
+
+
 def sidebar() -> st.delta_generator.DeltaGenerator:
-    """Draw the sidebar; return the slot where the pipeline's expression goes."""
+    """Draw the sidebar (after `settle`); return the slot where the pipeline's expression goes."""
+    st.session_state[DRAWN_KEY] = True
     with st.sidebar:
         sample_picker()
         st.divider()
@@ -246,9 +286,7 @@ def _broken(node: ast.expr, width: int, indent: int) -> str:
 def function_and_inputs() -> None:
     """The entry function (from the code's top-level defs) and the inputs expression."""
     functions = top_level_functions(st.session_state["code"])
-    chosen = st.session_state["entry"]
-    if functions and chosen not in functions and chosen.isidentifier():
-        st.session_state["entry"] = chosen = ""  # the code no longer defines it: back to the default
+    chosen = st.session_state["entry"]  # `settle` dropped a function the code no longer defines
     # While the code does not parse, the chosen function stays chosen.
     extra = [chosen] if chosen and chosen not in functions else []
     default = default_entry() or "—"
@@ -284,8 +322,6 @@ def device_picker() -> None:
     """Every device of every available backend, with the CPU split as `devices_picker` chose; empty: the default."""
     # Asked of a worker that splits the CPU as an inspection's worker will (`sharding.use_devices`).
     devices = inspection.devices(st.session_state.get("devices") or None)
-    if st.session_state["device"] not in devices:
-        st.session_state["device"] = ""
     default = device_label(devices[0], devices) if devices else "default"
     st.selectbox(
         "Device",

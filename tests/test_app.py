@@ -219,6 +219,45 @@ def test_the_sidebar_shows_the_pipelines_expression_as_escaped_highlighted_code(
     assert "<script" not in hostile and hostile.count("</pre>") == 1
 
 
+def test_a_fresh_page_draws_the_sidebar_in_the_run_its_jaxpr_asks_for_with_what_the_request_read():
+    # A link whose entry the code does not define and whose device the split lacks: corrected before the
+    # request is made, though the sidebar (whose widgets used to correct them) is not drawn in that run.
+    new_app()  # the same program's result, stored: answered at once (a request that waits draws the sidebar)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["plain_editor"] = False  # Ace, as a browser gets it: the first run shows static code
+    at.run()
+    assert not at.exception, at.exception
+    assert "_editor_live" not in at.session_state and len(at.sidebar.selectbox) == 0  # no sidebar widget yet
+    assert "After · grad(loss)" in pane_titles(at)  # the views are there
+    assert component(at, "editor_mount") is not None  # in the sidebar: asks for the next run (the whole app)
+    at.session_state["entry"], at.session_state["device"] = "gone", "tpu:7"
+    at.session_state["_editor_live"] = True  # what the marker's state change sets, once the jaxpr is drawn
+    at.run()
+    assert not at.exception, at.exception
+    assert (at.session_state["entry"], at.session_state["device"]) == ("", "")  # settled before the request
+    assert {s.key for s in at.sidebar.selectbox} >= {"sample_pick", "entry", "device", "devices", "add_name"}
+    assert "After · grad(loss)" in pane_titles(at) and at.sidebar.selectbox(key="entry").value == ""
+    at.sidebar.selectbox(key="sample_pick").set_value("slides_log2").run()  # and it drives the page
+    assert not at.exception, at.exception
+    assert at.session_state["sample"] == "slides_log2" and "After · log2" in pane_titles(at)
+
+
+def test_a_fresh_page_whose_request_waits_draws_the_sidebar_while_it_waits():
+    import uuid
+
+    code = f"import time\n\n\ndef f(x):  # {uuid.uuid4()}\n    time.sleep(1.5)\n    return x * 2\n"
+    link = {"v": state.URL_VERSION, "code": code, "sample": None, "entry": "f", "args": "f32[3]", "device": "",
+            "debug_locations": False, "time_budget_s": 1.0, "transforms": [], "graph": {}, "stages": []}  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["plain_editor"] = False  # a browser's first page: Ace (and the sidebar) wait for the jaxpr
+    at.query_params["s"] = state.encode(link)
+    at.run()
+    assert not at.exception, at.exception
+    assert "After · f" in pane_titles(at)
+    # The trace sleeps 1.5 s: the sidebar is drawn during the wait, in this first run, once.
+    assert [s.key for s in at.sidebar.selectbox].count("entry") == 1 and at.sidebar.text_input(key="args").value == "f32[3]"
+
+
 def test_a_corrupt_shared_link_falls_back_to_the_default_sample():
     at = new_app({"s": "not-a-valid-state"})
     assert at.session_state["sample"] == state.DEFAULT_SAMPLE

@@ -81,7 +81,7 @@ def test_the_jaxpr_is_on_the_first_screen_and_nothing_is_fetched_from_the_intern
     page.close()
 
 
-# When the page first has the jaxpr's rows, Ace's frame, and Ace itself (each page's clock, in ms).
+# When the page first has the jaxpr's rows, Ace's frame, Ace itself, the sidebar's widgets (the page's clock, ms).
 ORDER = """
 window.__seen = {};
 const tick = () => {
@@ -93,20 +93,23 @@ const tick = () => {
   const frame = document.querySelector('iframe[title*=code_editor]');
   if (!seen.frame && frame) seen.frame = t;
   try { if (!seen.ace && frame.contentWindow.document.querySelector('.ace_editor')) seen.ace = t; } catch (e) {}
-  if (!(seen.rows && seen.ace)) requestAnimationFrame(tick);
+  if (!seen.sidebar && document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox]')) seen.sidebar = t;
+  if (!(seen.rows && seen.ace && seen.sidebar)) requestAnimationFrame(tick);
 };
 document.addEventListener('DOMContentLoaded', () => requestAnimationFrame(tick));
 """
 
 
-def test_the_jaxpr_is_drawn_before_the_editor_loads_and_then_the_editor_holds_the_code(browser, server):
+def test_the_jaxpr_is_drawn_before_the_editor_and_the_sidebar_and_then_both_work(browser, server):
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.add_init_script(ORDER)
     open_app(page, server)
-    page.wait_for_function("() => window.__seen.rows && window.__seen.ace", timeout=60_000)
+    page.wait_for_function("() => window.__seen.rows && window.__seen.ace && window.__seen.sidebar", timeout=60_000)
     seen = page.evaluate("() => window.__seen")
-    # Ace (a 1.5 MB bundle in a same-origin frame) is not even asked for until the first jaxpr is on screen.
+    # Ace (a 1.5 MB bundle in a same-origin frame) is not even asked for until the first jaxpr is on screen,
+    # and the sidebar's widgets (half a second of the browser's rendering) come in the run that mounts it.
     assert seen["rows"] < seen["frame"] < seen["ace"], seen
+    assert seen["rows"] < seen["sidebar"], seen
     code = (ROOT / "samples" / "differentiability_grad.py").read_text()
     value = "() => document.querySelector('.ace_editor').env.editor.getValue()"
     frame = editor_frame(page)
@@ -115,6 +118,15 @@ def test_the_jaxpr_is_drawn_before_the_editor_loads_and_then_the_editor_holds_th
             break
         page.wait_for_timeout(200)
     assert frame.evaluate(value) == code
+    # The sidebar drawn a run later still drives the page: a sample it picks replaces the code and the jaxpr.
+    before = page.evaluate(FIRST_LINE)["text"]
+    pick_sample(page, "log2")
+    picked = (ROOT / "samples" / "slides_log2.py").read_text()
+    for _ in range(100):
+        if frame.evaluate(value) == picked and page.evaluate(FIRST_LINE)["text"] != before:
+            break
+        page.wait_for_timeout(200)
+    assert frame.evaluate(value) == picked and page.evaluate(FIRST_LINE)["text"] != before
     page.close()
 
 

@@ -185,10 +185,12 @@ def lesson(result: InspectionResult) -> None:
 
 
 
-def queue_position(slot: Any) -> Callable[[int], None]:
-    """Return an `on_wait` callback that shows the user their place in the shared queue."""
+def queue_position(slot: Any, on_idle: Callable[[], object] | None = None) -> Callable[[int], None]:
+    """Return an `on_wait` callback that shows the user their place in the shared queue (and calls `on_idle`)."""
 
     def show(ahead: int) -> None:
+        if on_idle is not None:
+            on_idle()
         slot.info(
             f"Waiting for a worker: {ahead} request{'s' if ahead != 1 else ''} ahead of yours.",
             icon=":material/hourglass_top:",
@@ -210,8 +212,9 @@ class Progress:
     done (`finish`), so the worker's stream is always read to its end and the result cached.
     """
 
-    def __init__(self, slot: Any) -> None:
+    def __init__(self, slot: Any, on_idle: Callable[[], object] | None = None) -> None:
         self.slot = slot
+        self.on_idle = on_idle  # called at each tick: the page draws what can wait (its sidebar) while nothing comes
         self.held: BaseException | None = None
         self.box: Any = None
         self.shown = ""  # the jaxpr stage in the pane (drawn again only when a newer one arrives)
@@ -233,6 +236,8 @@ class Progress:
         if self.held is not None:
             return
         try:
+            if self.on_idle is not None:
+                self.on_idle()
             if self.ticker is None:
                 self.ticker = self.slot.container().empty()
                 self._stop_button()
