@@ -57,6 +57,7 @@ class Later:
         """Draw the sidebar unless drawn; return its expression slot."""
         if self.slot is None:
             self.slot = sidebar()
+            show_expression(self.slot, "")  # the chosen or default function until the result names it
         return self.slot
 
     def finish(self, entry: str) -> None:
