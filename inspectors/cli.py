@@ -154,8 +154,11 @@ STAGE_EMITTERS: dict[str, Callable[[InspectionResult], str | None]] = {
 
 def analyses_for(emit: str) -> frozenset[str] | None:
     """The analyses an --emit prints (None: all of them). The chain's own texts and listings need none, so
-    `--emit stages`, `--emit hlo` and the like skip the memory report, the source map and the primitive cards."""
+    `--emit stages`, `--emit hlo` and the like skip the jaxpr models, the memory report, the source map and the
+    primitive cards; a diff reads two stages' models (a jaxpr diff lists equations by origin)."""
     head = emit.partition(":")[0]
+    if head == "diff":
+        return frozenset({"models"})
     if emit in ("jaxpr-before", "jaxpr", "stablehlo", "stablehlo-debug", "hlo", *STAGE_EMITTERS) or head in STAGE_HEADS:
         return frozenset()
     return None

@@ -100,9 +100,10 @@ def cache_key(request: Request) -> str:
 StageCallback = Callable[[InspectionResult, list[Stage]], None]
 
 
-# What a result holds beside its chain of stages: the memory report (and `memory_analysis()`'s sizes), the source
-# map and provenance, the primitive cards, the sharding analysis (mesh, layouts, collectives).
-ALL_ANALYSES = frozenset({"memory", "maps", "primitives", "sharding"})
+# What a result holds beside its chain of stages' texts: the jaxpr stages' models and counts, the memory report
+# (and `memory_analysis()`'s sizes), the source map and provenance, the primitive cards, the sharding analysis.
+# Every other analysis reads the models: asking for one asks for "models" too.
+ALL_ANALYSES = frozenset({"models", "memory", "maps", "primitives", "sharding"})
 
 
 def inspect(
@@ -121,6 +122,7 @@ def inspect(
     `analyses` are the analyses of `ALL_ANALYSES` to make beside the stages (the CLI asks only for what its
     --emit prints: `--emit stages` needs none); a result with fewer is never cached.
     """
+    analyses = analyses | {"models"} if analyses - {"models"} else analyses  # every other analysis reads them
     use_cache = use_cache and not (request.time or request.profile) and analyses == ALL_ANALYSES
     key = request.key()
     if use_cache and stage_store().complete(key):
@@ -395,9 +397,10 @@ def run_callable(
             after_error = tracer.trace_all()
         finally:  # the texts go out first (even when tracing `f` itself failed), then the models
             emit.flush()
-            start = time.perf_counter()
-            tracer.build_models()
-            result.stage_times["models"] = time.perf_counter() - start
+            if "models" in emit.analyses:
+                start = time.perf_counter()
+                tracer.build_models()
+                result.stage_times["models"] = time.perf_counter() - start
             result.__dict__["_closed"] = tracer.closed  # for the primitive cards (not a field: never sent)
             emit.flush()
         if after_error:
