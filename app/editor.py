@@ -167,20 +167,33 @@ def place(error: InspectError | None = None) -> None:
     """
     if deferred():
         code = st.session_state["code"]
-        st.html(STATIC_CSS.format(height=kept_height(code)) + code_block_html(code, "python", style=STATIC_STYLE))
+        st.html(STATIC_CSS.format(height=kept_height(code)) + static_code_html(code))
         return
     if fill(st.container(border=False), error):
         st.rerun()  # new code from the editor (take_edit takes it first in the app's run): inspect it
 
 
-# The static code until Ace mounts: Ace's type and line height, clipped to the height kept for the editor.
+CODE_FONTS = '"DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace'  # after Streamlit's code font
+STATIC_FONT = f"'Source Code Pro', {CODE_FONTS}"  # Streamlit's code font, as the page names it (Ace: FONT)
+# The static code until Ace mounts: Ace's type, line height and gutter, clipped to the height kept for the editor.
 STATIC_CSS = (
     "<style>.st-key-editor_mount {{ display: none; }} "  # the mount's script: no gap for an empty element
     ".st-key-editor_box .explorer-code {{ height: {height}; box-sizing: border-box; overflow: hidden !important; "
-    "background: #fff !important; border: 1px solid #f0f0f0; border-left: 42px solid #f7f7f8; border-radius: 0; }} "
-    f".st-key-editor_box .explorer-code pre {{{{ font-size: 14px; line-height: {LINE_PX}px; }}}}</style>"
+    "display: flex; background: #fff !important; border: 1px solid #f0f0f0; border-radius: 0 !important; }} "
+    f".st-key-editor_box .explorer-code pre {{{{ font: 14px/{LINE_PX}px {STATIC_FONT}; padding: 0 4px !important; }}}} "
+    ".st-key-editor_box .explorer-code pre.gutter {{ flex: none; min-width: 42px; box-sizing: border-box; "
+    "margin: 0; padding: 0 8px 0 4px !important; text-align: right; background: #f7f7f8; color: #9ca3af; }}</style>"
 )
 STATIC_STYLE = "vs"  # Pygments' colours nearest Ace's textmate theme (plain, not italic, docstrings)
+
+
+def static_code_html(code: str) -> str:
+    """The code as Ace will first show it: from the line it scrolls to (`entry_line`), numbered in a gutter."""
+    first = max(entry_line(code, st.session_state["entry"] or declared_entry() or ""), 1)
+    shown = "\n".join(code.split("\n")[first - 1 : first - 1 + ROWS[1]])
+    numbers = "\n".join(str(n) for n in range(first, first + shown.count("\n") + 1))
+    block = code_block_html(shown, "python", style=STATIC_STYLE)
+    return block.replace("<pre", f'<pre class="gutter">{numbers}</pre><pre', 1)
 
 
 def fill(where: st.delta_generator.DeltaGenerator, error: InspectError | None = None) -> bool:
@@ -270,7 +283,7 @@ def kept_height(code: str) -> str:
 
 def _streamlit_font() -> tuple[str, str]:
     """An @font-face for the code font Streamlit ships (found in its package), and the font stack."""
-    stack = '"DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace'
+    stack = CODE_FONTS
     media = Path(streamlit.__file__).parent / "static" / "static" / "media"
     found = sorted(media.glob("SourceCodeVF-Upright*.woff2"))
     if not found:
