@@ -230,6 +230,13 @@ def test_a_fresh_page_draws_the_sidebar_in_the_run_its_jaxpr_asks_for_with_what_
     assert "_editor_live" not in at.session_state and len(at.sidebar.selectbox) == 0  # no sidebar widget yet
     assert "After · grad(loss)" in pane_titles(at)  # the views are there
     assert component(at, "editor_mount") is not None  # in the sidebar: asks for the next run (the whole app)
+    # Meanwhile the code is static, as Ace will first show it: from `def loss` (Ace scrolls there), numbered.
+    (static,) = [h.proto.body for h in at.get("html") if 'class="gutter"' in h.proto.body]
+    gutter, code = re.search(r'<pre class="gutter">(.*?)</pre>.*?<code>(.*?)</code>', static, re.S).groups()
+    sample = (Path(APP).parent.parent / "samples" / "differentiability_grad.py").read_text().split("\n")
+    first = sample.index("def loss(w, x, y):") + 1
+    assert gutter.split("\n")[:3] == [str(first), str(first + 1), str(first + 2)]
+    assert html.unescape(re.sub(r"<[^>]+>", "", code)).split("\n")[:2] == sample[first - 1 : first + 1]
     at.session_state["entry"], at.session_state["device"] = "gone", "tpu:7"
     at.session_state["_editor_live"] = True  # what the marker's state change sets, once the jaxpr is drawn
     at.run()
