@@ -7,6 +7,7 @@ Names come from JAX's own printer, so the model and the text agree.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ def type_str(aval: Any) -> str:
         return str(aval)
 
 
+@functools.lru_cache(maxsize=4096)  # a program's equations share a few dozen name stacks
 def provenance(name_stack: str) -> str:
     """Return the transforms an equation came through: `vmap(transpose(jvp))`."""
     names = _TRANSFORM_NAME.findall(name_stack)
@@ -51,16 +53,26 @@ def user_location(
             if frame.file_name == filename:
                 return SourceLoc.at(filename, frame.line_num, None, frame.function_name, lines)
         return None
+    known = _known(codes)
     for code, lasti in zip(*traceback.raw_frames(), strict=False):
-        if code in codes:
-            line, _, col, _ = _position(code, lasti)
+        if (positions := known.get(id(code))) is not None:  # by identity: a code object's hash is computed anew
+            line, _, col, _ = _position(code, lasti, positions)
             return SourceLoc.at(filename, line, None if col is None else col + 1, code.co_name, lines)
     return None
 
 
-def _position(code: Any, lasti: int) -> tuple:
-    """Return (line, end line, column, end column) of the instruction at `lasti`."""
-    positions = list(code.co_positions())
+@functools.lru_cache(maxsize=8)
+def _known(codes: frozenset) -> dict[int, list]:
+    """`codes` by identity (the set keeps them alive), each with its instructions' positions (filled on first use)."""
+    return {id(code): [] for code in codes}
+
+
+def _position(code: Any, lasti: int, positions: list | None = None) -> tuple:
+    """Return (line, end line, column, end column) of the instruction at `lasti` (`positions`: a cache to fill)."""
+    if positions is None:
+        positions = []
+    if not positions:
+        positions.extend(code.co_positions())
     index = lasti // 2
     return positions[index] if 0 <= index < len(positions) else (code.co_firstlineno, None, None, None)
 
