@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,18 +53,41 @@ def user_location(
             if frame.file_name == filename:
                 return SourceLoc.at(filename, frame.line_num, None, frame.function_name, lines)
         return None
-    known = _known(codes)
+    matcher = _matcher(codes)
     for code, lasti in zip(*traceback.raw_frames(), strict=False):
-        if (positions := known.get(id(code))) is not None:  # by identity: a code object's hash is computed anew
+        if (positions := matcher.positions(code)) is not None:
             line, _, col, _ = _position(code, lasti, positions)
             return SourceLoc.at(filename, line, None if col is None else col + 1, code.co_name, lines)
     return None
 
 
-@functools.lru_cache(maxsize=8)
-def _known(codes: frozenset) -> dict[int, list]:
-    """`codes` by identity (the set keeps them alive), each with its instructions' positions (filled on first use)."""
-    return {id(code): [] for code in codes}
+class _Matcher:
+    """Which code objects are among `codes` (`code in codes`, by equality as before), asked once per code object:
+    a code object's hash is computed anew each time, and every equation's traceback holds dozens of JAX's own."""
+
+    def __init__(self, codes: frozenset) -> None:
+        self.codes = codes
+        self.seen: dict[int, tuple[Any, list | None]] = {}  # id(code) -> (code, kept alive; its positions or None)
+
+    def positions(self, code: Any) -> list | None:
+        """The (lazily filled) positions list of a code object among `codes`, else None."""
+        hit = self.seen.get(id(code))
+        if hit is None:
+            hit = self.seen[id(code)] = (code, [] if code in self.codes else None)
+        return hit[1]
+
+
+_MATCHERS: OrderedDict[int, _Matcher] = OrderedDict()  # id(codes) -> its matcher (which keeps `codes` alive)
+
+
+def _matcher(codes: frozenset) -> _Matcher:
+    """The matcher of this very set of code objects (a few are kept: one per loaded source)."""
+    found = _MATCHERS.get(id(codes))
+    if found is None or found.codes is not codes:
+        found = _MATCHERS[id(codes)] = _Matcher(codes)
+        while len(_MATCHERS) > 8:
+            _MATCHERS.popitem(last=False)
+    return found
 
 
 def _position(code: Any, lasti: int, positions: list | None = None) -> tuple:
