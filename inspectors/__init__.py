@@ -27,8 +27,8 @@ def inspect(
     """Trace, transform, lower, compile (and optionally time) the request's function.
 
     `on_stage(result, stages)` hears each group of stages of the chain as it completes. `analyses` limits
-    what is made beside the stages to some of "memory", "maps" (source map, provenance), "primitives"
-    (None: all of them).
+    what is made beside the stages' texts to some of "models" (the jaxpr stages' models), "memory", "maps"
+    (source map, provenance), "primitives", "sharding" (None: all of them; any but "models" implies it).
     """
     from inspectors import pipeline
 
