@@ -445,8 +445,8 @@ def run_callable(
             # --- sharding: the mesh, layouts and collectives, while the compiled object is at hand
             if "sharding" in emit.analyses:
                 sharding.analyze_guarded(result, compiled, tracer.closed.get(len(pipeline)), tracer.paths, printed.text)
-        final = result.jaxpr().model
-        dead = dead_program_note(len(final.outvars) if final else 1, result.text_of("hlo"))
+        final = tracer.closed.get(len(pipeline))  # JAX's own jaxpr: the models may not have been built
+        dead = dead_program_note(len(final.jaxpr.outvars) if final is not None else 1, result.text_of("hlo"))
         if dead:  # say so rather than time an empty program
             result.find("hlo").note = dead
             emit.put(result.find("hlo"))
