@@ -115,9 +115,10 @@ def slot() -> st.delta_generator.DeltaGenerator:
 
 
 LIVE_KEY = "_editor_live"  # True once the session's page has drawn its first jaxpr: Ace is mounted from then on
-# Runs once the page has drawn the open view in the explorer component (a text's lines, the graph's SVG: in its
-# shadow roots), or after MOUNT_WAIT_MS whatever happened (a view of Streamlit's own elements): then asks for
-# Ace. A state, not a trigger (a trigger sent while a run goes on can be folded away).
+# Runs once the page has drawn the open view: an explorer component's rows or a graph's SVG (in their shadow
+# roots), or, for a view of Streamlit's own elements (`rows` false), any of its elements; or after MOUNT_WAIT_MS
+# whatever happened: then asks for Ace. A state, not a trigger (a trigger sent while a run goes on can be folded
+# away).
 MOUNT_WAIT_MS = 2500
 MOUNT_JS = """
 export default function ({ data, parentElement, setStateValue }) {
@@ -125,6 +126,9 @@ export default function ({ data, parentElement, setStateValue }) {
   parentElement.__asked = true;
   const start = performance.now();
   const drawn = () => {
+    if (!data.rows)  // a view of Streamlit's own elements (Memory, Stats, ...): any of them on screen
+      return [...document.querySelectorAll('.st-key-views [role=tabpanel] [data-testid=stElementContainer]')]
+        .some((e) => e.checkVisibility());
     const roots = [document];
     for (let i = 0; i < roots.length; i++)
       for (const e of roots[i].querySelectorAll('*')) if (e.shadowRoot) roots.push(e.shadowRoot);
@@ -144,11 +148,13 @@ def _go_live() -> None:
     st.session_state[LIVE_KEY] = True
 
 
-def ask_to_mount() -> None:
-    """While `deferred()`: the marker that, once the page has drawn its first jaxpr, asks for a run of the whole
-    app (it is drawn outside every fragment) that mounts Ace and draws the sidebar (`sidebar.Later`)."""
+def ask_to_mount(rows: bool = True) -> None:
+    """While `deferred()`: the marker that, once the page has drawn its open view (`rows`: its explorer rows or
+    graph), asks for a run of the whole app (it is drawn outside every fragment) that mounts Ace and draws the
+    sidebar (`sidebar.Later`)."""
     if deferred():
-        _mount(key="editor_mount", data={"wait_ms": MOUNT_WAIT_MS}, default={"mount": ""}, on_mount_change=_go_live)
+        data = {"wait_ms": MOUNT_WAIT_MS, "rows": rows}
+        _mount(key="editor_mount", data=data, default={"mount": ""}, on_mount_change=_go_live)
 
 
 def deferred() -> bool:

@@ -101,4 +101,4 @@ else:
     try:
         entry = explore(later.draw)
     finally:
-        later.finish(entry)
+        later.finish(entry, tabs.opens_on_pane())

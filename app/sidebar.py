@@ -60,14 +60,15 @@ class Later:
             show_expression(self.slot, "")  # the chosen or default function until the result names it
         return self.slot
 
-    def finish(self, entry: str) -> None:
-        """After the views: the sidebar with the pipeline of `entry`, unless a fresh page's next run draws it."""
+    def finish(self, entry: str, rows: bool = True) -> None:
+        """After the views: the sidebar with the pipeline of `entry`, unless a fresh page's next run draws it
+        (`rows`: the open view's first paint is an explorer pane's rows or a graph)."""
         # Only before its first drawing: a widget left out of a run loses its state (Streamlit drops it).
         first_page = not st.session_state.get(DRAWN_KEY) and editor.deferred()
         if self.slot is not None or not first_page or st.session_state.get("all_views_at_once"):  # AppTest: no JS
             show_expression(self.draw(), entry)
         with st.sidebar:
-            editor.ask_to_mount()
+            editor.ask_to_mount(rows)
 
 
 def sidebar() -> st.delta_generator.DeltaGenerator:

@@ -229,7 +229,8 @@ def test_a_fresh_page_draws_the_sidebar_in_the_run_its_jaxpr_asks_for_with_what_
     assert not at.exception, at.exception
     assert "_editor_live" not in at.session_state and len(at.sidebar.selectbox) == 0  # no sidebar widget yet
     assert "After · grad(loss)" in pane_titles(at)  # the views are there
-    assert component(at, "editor_mount") is not None  # in the sidebar: asks for the next run (the whole app)
+    # In the sidebar: asks for the next run (the whole app) once the Jaxpr view's rows are drawn.
+    assert json.loads(component(at, "editor_mount").proto.json) == {"wait_ms": 2500, "rows": True}
     # Meanwhile the code is static, as Ace will first show it: from `def loss` (Ace scrolls there), numbered.
     (static,) = [h.proto.body for h in at.get("html") if 'class="gutter"' in h.proto.body]
     gutter, code = re.search(r'<pre class="gutter">(.*?)</pre>.*?<code>(.*?)</code>', static, re.S).groups()
@@ -247,6 +248,20 @@ def test_a_fresh_page_draws_the_sidebar_in_the_run_its_jaxpr_asks_for_with_what_
     at.sidebar.selectbox(key="sample_pick").set_value("slides_log2").run()  # and it drives the page
     assert not at.exception, at.exception
     assert at.session_state["sample"] == "slides_log2" and "After · log2" in pane_titles(at)
+
+
+def test_a_fresh_page_on_a_view_of_streamlits_own_elements_asks_for_the_sidebar_once_any_is_drawn():
+    from app.views.tabs import PANE_VIEWS, TABS
+
+    new_app()  # the result stored: answered at once
+    for view, rows in (("Stats", False), ("Memory", False), ("Graph", True)):  # a graph's SVG is its first paint
+        at = AppTest.from_file(APP, default_timeout=90)
+        at.session_state["plain_editor"] = False
+        at.query_params["view"] = view
+        at.run()
+        assert not at.exception, at.exception
+        assert json.loads(component(at, "editor_mount").proto.json)["rows"] is rows
+    assert PANE_VIEWS < {name for name, _ in TABS}  # every name is a tab's
 
 
 def test_a_fresh_page_whose_request_waits_draws_the_sidebar_while_it_waits():

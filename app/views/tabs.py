@@ -67,6 +67,8 @@ TABS: list[tuple[str, View]] = [
     ("Stats", own_fragment(stages.stats_tab)),
 ]
 LECTURE_HIDDEN = {"Stats"}  # lecture mode: fewer panels
+# The views whose first paint is an explorer pane's rows or a graph's SVG (the others: Streamlit's own elements).
+PANE_VIEWS = {"Jaxpr", "Stages", "Graph", "StableHLO", "Compiled HLO", "Source map", "Provenance"}
 URL_JS = """
 export default function () {
   if (window.__explorerTabs) return;  // once per page: it watches every later run
@@ -96,9 +98,19 @@ def opened(names: list[str]) -> str:
     return wanted if wanted in names else names[0]
 
 
+def shown_tabs() -> list[tuple[str, View]]:
+    """The tabs this page shows (lecture mode: fewer)."""
+    return [(name, view) for name, view in TABS if not (state.lecture() and name in LECTURE_HIDDEN)]
+
+
+def opens_on_pane() -> bool:
+    """True if the view the page opens on draws an explorer pane or a graph first (`PANE_VIEWS`)."""
+    return opened([name for name, _ in shown_tabs()]) in PANE_VIEWS
+
+
 def views(result: InspectionResult) -> None:
     """The tabs, every one drawn: for a new result the open one at once, the others once the browser asks."""
-    pairs = [(name, view) for name, view in TABS if not (state.lecture() and name in LECTURE_HIDDEN)]
+    pairs = shown_tabs()
     names = [name for name, _ in pairs]
     _tabs(result, pairs, opened(names))
     _url_sync(key="tab_url", data={"tabs": names})
