@@ -148,7 +148,7 @@ def _go_live() -> None:
     st.session_state[LIVE_KEY] = True
 
 
-def ask_to_mount(rows: bool = True) -> None:
+def ask_to_mount(rows: bool) -> None:
     """While `deferred()`: the marker that, once the page has drawn its open view (`rows`: its explorer rows or
     graph), asks for a run of the whole app (it is drawn outside every fragment) that mounts Ace and draws the
     sidebar (`sidebar.Later`)."""

@@ -60,7 +60,7 @@ class Later:
             show_expression(self.slot, "")  # the chosen or default function until the result names it
         return self.slot
 
-    def finish(self, entry: str, rows: bool = True) -> None:
+    def finish(self, entry: str, rows: bool) -> None:
         """After the views: the sidebar with the pipeline of `entry`, unless a fresh page's next run draws it
         (`rows`: the open view's first paint is an explorer pane's rows or a graph)."""
         # Only before its first drawing: a widget left out of a run loses its state (Streamlit drops it).

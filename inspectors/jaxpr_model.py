@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,23 +77,14 @@ class _Matcher:
         return hit[1]
 
 
-_MATCHERS: OrderedDict[int, _Matcher] = OrderedDict()  # id(codes) -> its matcher (which keeps `codes` alive)
-
-
+@functools.lru_cache(maxsize=8)  # one per loaded source; equal sets may share one (membership is by equality)
 def _matcher(codes: frozenset) -> _Matcher:
-    """The matcher of this very set of code objects (a few are kept: one per loaded source)."""
-    found = _MATCHERS.get(id(codes))
-    if found is None or found.codes is not codes:
-        found = _MATCHERS[id(codes)] = _Matcher(codes)
-        while len(_MATCHERS) > 8:
-            _MATCHERS.popitem(last=False)
-    return found
+    """The matcher of a set of the user's code objects."""
+    return _Matcher(codes)
 
 
-def _position(code: Any, lasti: int, positions: list | None = None) -> tuple:
+def _position(code: Any, lasti: int, positions: list) -> tuple:
     """Return (line, end line, column, end column) of the instruction at `lasti` (`positions`: a cache to fill)."""
-    if positions is None:
-        positions = []
     if not positions:
         positions.extend(code.co_positions())
     index = lasti // 2
